@@ -1,0 +1,1 @@
+"""xcircle: peer mentoring circles in the terminal."""

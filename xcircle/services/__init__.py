@@ -1,0 +1,120 @@
+"""Use cases: one call is one user action, one store transaction, one durable write.
+
+Screens and the CLI call these; they never touch the store's files or TinyDB directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from xcircle.errors import InvalidInput
+from xcircle.merge import Record
+from xcircle.services.circles import Circles
+from xcircle.services.commitments import Commitments
+from xcircle.services.context import Context, clean, local_now
+from xcircle.services.goals import Goals, parse_date
+from xcircle.services.insights import Insights
+from xcircle.services.meetings import Meetings, parse_when
+from xcircle.services.members import Members
+from xcircle.services.pulses import Pulses, Reflections
+from xcircle.services.rounds import Rounds
+from xcircle.store import Store
+
+__all__ = ["Services", "local_now", "parse_date", "parse_when"]
+
+
+class Services:
+    """Every use case of xcircle over one store, with an injectable clock."""
+
+    def __init__(self, store: Store, clock: Callable[[], datetime] = local_now) -> None:
+        self.store = store
+        self.ctx = Context(store, clock)
+        self.circles = Circles(self.ctx)
+        self.members = Members(self.ctx)
+        self.meetings = Meetings(self.ctx)
+        self.rounds = Rounds(self.ctx, self.meetings)
+        self.goals = Goals(self.ctx)
+        self.commitments = Commitments(self.ctx, self.meetings)
+        self.pulses = Pulses(self.ctx)
+        self.reflections = Reflections(self.ctx)
+        self.insights = Insights(self.ctx, self.meetings)
+
+    def now(self) -> datetime:
+        return self.ctx.now()
+
+    # -- the profile -----------------------------------------------------------------------
+
+    def init_profile(
+        self, name: str, org: str, *, seniority: str | None = None, zone: str = ""
+    ) -> Record:
+        """Create or update this member's profile."""
+        from xcircle.domain import SENIORITIES
+
+        if seniority and seniority not in SENIORITIES:
+            raise InvalidInput(f"seniority must be one of {', '.join(SENIORITIES)}")
+        return self.store.save_profile(
+            name=clean(name, "your name", 120, required=True),
+            org=clean(org, "your organization", 120, required=True),
+            seniority=seniority,
+            tz=zone,
+        )
+
+    def profile(self) -> Record | None:
+        return self.store.profile
+
+    # -- whole-circle views ------------------------------------------------------------------
+
+    def summary(self, circle: str) -> Record:
+        """One circle as the home screen lists it."""
+        rec = self.circles.get(circle)
+        members = self.members.all(circle)
+        nxt = self.meetings.next(circle)
+        me = self.ctx.me(circle)
+        return {
+            **rec,
+            "members": len(members),
+            "organizations": sorted({m["org"] for m in members}),
+            "next_meeting": nxt,
+            "open_goals": sum(1 for g in self.goals.all(circle) if g["status"] == "active"),
+            "my_open_commitments": sum(
+                1
+                for c in self.commitments.all(circle)
+                if c["owner"] == me and c["status"] == "open"
+            ),
+            "shared": bool(self.store.meta(circle).get("shared")),
+        }
+
+    def overview(self, *, include_archived: bool = False) -> list[Record]:
+        return [self.summary(c) for c in self.circles.ids(include_archived=include_archived)]
+
+    def detail(self, circle: str) -> dict[str, Any]:
+        """Everything a member would verify after a sync: settings, members, meetings,
+        goals with check-ins, commitments, agreements and acknowledgements, pulses."""
+        rec = self.circles.get(circle)
+        meetings = []
+        for m in self.meetings.all(circle):
+            round_state = self.store.get(circle, "round", m["id"])
+            meetings.append(
+                {
+                    **m,
+                    "attendance": self.meetings.attendance(circle, m["id"]),
+                    "round": round_state,
+                    "feedback": self.rounds.feedback_for(circle, m["id"]),
+                    "pulses": sorted(
+                        self.pulses.for_meeting(circle, m["id"]).values(), key=lambda p: p["id"]
+                    ),
+                }
+            )
+        return {
+            "circle": rec,
+            "agreements": self.circles.agreements(circle),
+            "acknowledged": sorted(self.meetings.acknowledged(circle)),
+            "members": self.members.all(circle),
+            "meetings": meetings,
+            "next_facilitator": self.meetings.next_facilitator(circle),
+            "goals": self.goals.with_checkins(circle),
+            "commitments": self.commitments.all(circle),
+            "turns": sorted(self.store.records(circle, "turn"), key=lambda t: t["id"]),
+        }

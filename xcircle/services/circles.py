@@ -1,0 +1,161 @@
+"""Circles: create, edit, archive, list, and everything a member checks after a sync."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from xcircle.domain import DEFAULT_AGREEMENTS, FREQUENCIES, MODES
+from xcircle.errors import InvalidInput, NotFound
+from xcircle.merge import Record
+from xcircle.ops import new_id
+from xcircle.services.context import Context, clean, in_range, pick
+
+
+class Circles:
+    """Use cases of circles and their agreements."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def create(
+        self,
+        name: str,
+        *,
+        purpose: str = "",
+        outcomes: Sequence[str] = (),
+        frequency: str = "biweekly",
+        duration: int = 90,
+        mode: str = "online",
+        agreements: Sequence[tuple[str, str]] = DEFAULT_AGREEMENTS,
+    ) -> Record:
+        """Create a circle with me as its first member; one durable write."""
+        profile = self.ctx.store.require_profile()
+        fields = self._validated(
+            name=name,
+            purpose=purpose,
+            outcomes=list(outcomes),
+            frequency=frequency,
+            duration=duration,
+            mode=mode,
+        )
+        cid, me = new_id(), new_id()
+        now = self.ctx.now_iso()
+        self.ctx.store.create_circle(cid)
+        ops = [self.ctx.op(cid, "circle", cid, **fields, archived=False, created=now)]
+        ops.append(
+            self.ctx.op(
+                cid,
+                "member",
+                me,
+                name=profile["name"],
+                org=profile["org"],
+                seniority=profile.get("seniority"),
+                topics=[],
+                joined=now,
+            )
+        )
+        for position, (title, text) in enumerate(agreements):
+            ops.append(
+                self.ctx.op(
+                    cid,
+                    "agreement",
+                    new_id(),
+                    title=clean(title, "an agreement's title", 120, required=True),
+                    text=clean(text, "an agreement's text", 1000),
+                    position=position,
+                )
+            )
+        self.ctx.commit(ops, meta={"me": me})
+        return self.get(cid)
+
+    def update(self, circle: str, **changes: Any) -> Record:
+        """Change some settings of a circle (only the fields given)."""
+        self.get(circle)
+        fields = self._validated(**changes)
+        if fields:
+            self.ctx.commit([self.ctx.op(circle, "circle", circle, **fields)])
+        return self.get(circle)
+
+    def archive(self, circle: str, archived: bool = True) -> Record:
+        self.get(circle)
+        self.ctx.commit([self.ctx.op(circle, "circle", circle, archived=archived)])
+        return self.get(circle)
+
+    def _validated(self, **fields: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "name" in fields:
+            out["name"] = clean(fields["name"], "the circle's name", 120, required=True)
+        if "purpose" in fields:
+            out["purpose"] = clean(fields["purpose"], "the purpose", 2000)
+        if "outcomes" in fields:
+            outcomes = [clean(o, "an outcome", 500) for o in fields["outcomes"]]
+            out["outcomes"] = [o for o in outcomes if o]
+        if "frequency" in fields:
+            if fields["frequency"] not in FREQUENCIES:
+                raise InvalidInput(f"cadence must be one of {', '.join(FREQUENCIES)}")
+            out["frequency"] = fields["frequency"]
+        if "duration" in fields:
+            out["duration"] = in_range(fields["duration"], "the duration (minutes)", 15, 480)
+        if "mode" in fields:
+            if fields["mode"] not in MODES:
+                raise InvalidInput(f"mode must be one of {', '.join(MODES)}")
+            out["mode"] = fields["mode"]
+        return out
+
+    # -- agreements ----------------------------------------------------------------------
+
+    def agreements(self, circle: str) -> list[Record]:
+        return sorted(self.ctx.store.records(circle, "agreement"), key=lambda a: a["position"])
+
+    def set_agreement(
+        self, circle: str, title: str, text: str, agreement: str | None = None
+    ) -> Record:
+        """Add an agreement, or edit one when `agreement` (its id) is given."""
+        key = agreement or new_id()
+        fields: dict[str, Any] = {
+            "title": clean(title, "an agreement's title", 120, required=True),
+            "text": clean(text, "an agreement's text", 1000),
+        }
+        if agreement is None:
+            fields["position"] = len(self.agreements(circle))
+        else:
+            self.ctx.record(circle, "agreement", agreement, "agreement")
+        self.ctx.commit([self.ctx.op(circle, "agreement", key, **fields)])
+        return self.ctx.record(circle, "agreement", key, "agreement")
+
+    def remove_agreement(self, circle: str, agreement: str) -> None:
+        self.ctx.record(circle, "agreement", agreement, "agreement")
+        self.ctx.commit([self.ctx.op(circle, "agreement", agreement, _deleted=True)])
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, circle: str) -> Record:
+        if not self.ctx.store.has_circle(circle):
+            raise NotFound(f"no circle {circle[:8]} in this home")
+        record = self.ctx.store.get(circle, "circle", circle)
+        if record is None:
+            raise NotFound(f"circle {circle[:8]} has not been synced yet")
+        return record
+
+    def ids(self, *, include_archived: bool = True) -> list[str]:
+        out = []
+        for cid in self.ctx.store.circle_ids():
+            record = self.ctx.store.get(cid, "circle", cid)
+            if record and (include_archived or not record.get("archived")):
+                out.append(cid)
+        return sorted(out, key=lambda c: self.ctx.store.get(c, "circle", c)["name"].lower())  # type: ignore[index]
+
+    def all(self, *, include_archived: bool = True) -> list[Record]:
+        return [self.get(cid) for cid in self.ids(include_archived=include_archived)]
+
+    def resolve(self, ref: str) -> str:
+        """A circle id from an id, an id prefix or a unique name prefix."""
+        ref = ref.strip()
+        circles = self.all()
+        for c in circles:
+            if c["id"] == ref or c["name"].lower() == ref.lower():
+                return str(c["id"])
+        low = ref.lower()
+        hits = [c for c in circles if c["id"].startswith(low) or c["name"].lower().startswith(low)]
+        return str(pick(hits, ref, "circle")["id"])

@@ -1,0 +1,94 @@
+"""Members of a circle: add, edit, remove, and find by name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xcircle.domain import SENIORITIES
+from xcircle.errors import InvalidInput
+from xcircle.merge import Record
+from xcircle.ops import new_id
+from xcircle.services.context import Context, clean, pick
+
+
+class Members:
+    """Use cases of a circle's membership."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def add(
+        self,
+        circle: str,
+        name: str,
+        *,
+        org: str,
+        seniority: str | None = None,
+        topics: Sequence[str] = (),
+    ) -> Record:
+        key = new_id()
+        fields = self._fields(name=name, org=org, seniority=seniority, topics=topics)
+        self.ctx.commit([self.ctx.op(circle, "member", key, **fields, joined=self.ctx.now_iso())])
+        return self.ctx.record(circle, "member", key, "member")
+
+    def update(
+        self,
+        circle: str,
+        member: str,
+        *,
+        name: str | None = None,
+        org: str | None = None,
+        seniority: str | None = None,
+        topics: Sequence[str] | None = None,
+    ) -> Record:
+        self.ctx.record(circle, "member", member, "member")
+        fields = self._fields(name=name, org=org, seniority=seniority, topics=topics)
+        if fields:
+            self.ctx.commit([self.ctx.op(circle, "member", member, **fields)])
+        return self.ctx.record(circle, "member", member, "member")
+
+    def remove(self, circle: str, member: str) -> None:
+        """Remove a member from the circle (a sticky tombstone: they never reappear)."""
+        self.ctx.record(circle, "member", member, "member")
+        self.ctx.commit([self.ctx.op(circle, "member", member, _deleted=True)])
+
+    def _fields(
+        self,
+        *,
+        name: str | None,
+        org: str | None,
+        seniority: str | None,
+        topics: Sequence[str] | None,
+    ) -> dict[str, object]:
+        fields: dict[str, object] = {}
+        if name is not None:
+            fields["name"] = clean(name, "the member's name", 120, required=True)
+        if org is not None:
+            fields["org"] = clean(org, "the organization", 120, required=True)
+        if seniority is not None:
+            if seniority and seniority not in SENIORITIES:
+                raise InvalidInput(f"seniority must be one of {', '.join(SENIORITIES)}")
+            fields["seniority"] = seniority or None
+        if topics is not None:
+            fields["topics"] = [t for t in (clean(t, "a topic", 80) for t in topics) if t]
+        return fields
+
+    def all(self, circle: str) -> list[Record]:
+        """Members in the order they joined (ties by id): the order rotations start from."""
+        return sorted(
+            self.ctx.store.records(circle, "member"), key=lambda m: (m.get("joined", ""), m["id"])
+        )
+
+    def names(self, circle: str) -> dict[str, str]:
+        return {m["id"]: m["name"] for m in self.all(circle)}
+
+    def resolve(self, circle: str, ref: str) -> str:
+        """A member id from an id, an id prefix or a unique name prefix."""
+        ref = ref.strip()
+        members = self.all(circle)
+        for m in members:
+            if m["id"] == ref or m["name"].lower() == ref.lower():
+                return str(m["id"])
+        low = ref.lower()
+        hits = [m for m in members if m["id"].startswith(low) or m["name"].lower().startswith(low)]
+        return str(pick(hits, ref, "member")["id"])

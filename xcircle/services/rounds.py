@@ -1,0 +1,270 @@
+"""The rotating feedback round: turns in the hot seat, in timeboxed phases.
+
+The round's state (order, turn, phase, peer, timer) is a record in the store, so a
+round survives the app being closed mid-way and resumes where it was, on any device.
+The timer is kept as `elapsed` seconds plus `started_at` (ms) while running, so the
+countdown is derived from the clock, never ticked into the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from xcircle.domain import DEFAULT_TIMEBOXES, FEEDBACK_KINDS, PHASE_TITLES, PHASES
+from xcircle.errors import InvalidInput
+from xcircle.merge import Record
+from xcircle.rotation import Served, rotation_order
+from xcircle.services.context import Context, clean
+from xcircle.services.meetings import Meetings
+
+
+def turn_key(meeting: str, presenter: str) -> str:
+    return f"{meeting}:{presenter}"
+
+
+def peers_of(order: Sequence[str], turn: int) -> list[str]:
+    """The peers who give feedback in a turn, in order, starting after the presenter."""
+    return [*order[turn + 1 :], *order[:turn]]
+
+
+class Rounds:
+    """Use cases of the feedback round inside a meeting."""
+
+    def __init__(self, ctx: Context, meetings: Meetings) -> None:
+        self.ctx = ctx
+        self.meetings = meetings
+
+    def _now_ms(self) -> int:
+        return int(self.ctx.now().timestamp() * 1000)
+
+    def derived_order(self, circle: str, meeting: str) -> list[str]:
+        """Presenters in rotation: whoever presented first least recently goes first."""
+        present = self.meetings.present(circle, meeting)
+        if not present:
+            present = [m["id"] for m in self.meetings._members(circle)]
+        history = []
+        for index, held in enumerate(self.meetings.held(circle)):
+            if held["id"] == meeting:
+                continue
+            state = self.ctx.store.get(circle, "round", held["id"])
+            if state and state.get("order"):
+                history.append(Served(index, state["order"][0]))
+        joined = {m["id"]: m.get("joined", "") for m in self.meetings._members(circle)}
+        return rotation_order(present, history, joined)
+
+    def start(
+        self, circle: str, meeting: str, order: Sequence[str] | None = None, reason: str = ""
+    ) -> Record:
+        """Start (or restart) the round; an order other than the rotation's needs a reason."""
+        self.meetings.get(circle, meeting)
+        derived = self.derived_order(circle, meeting)
+        chosen = list(order) if order is not None else derived
+        self._check_order(circle, chosen, derived, reason)
+        self.ctx.commit(
+            [
+                self.ctx.op(
+                    circle,
+                    "round",
+                    meeting,
+                    order=chosen,
+                    order_reason=clean(reason, "the reason", 500),
+                    turn=0,
+                    phase=PHASES[0],
+                    peer=0,
+                    elapsed=0,
+                    started_at=self._now_ms(),
+                    paused=False,
+                    timeboxes=dict(DEFAULT_TIMEBOXES),
+                    done=False,
+                )
+            ]
+        )
+        return self.state(circle, meeting)
+
+    def reorder(self, circle: str, meeting: str, order: Sequence[str], reason: str) -> Record:
+        """The facilitator changes the presenter order (with a reason) mid-round."""
+        current = self._round(circle, meeting)
+        derived = self.derived_order(circle, meeting)
+        self._check_order(circle, list(order), derived, reason)
+        turn = min(current["turn"], max(len(order) - 1, 0))
+        self._set(
+            circle,
+            meeting,
+            order=list(order),
+            order_reason=clean(reason, "the reason", 500),
+            turn=turn,
+        )
+        return self.state(circle, meeting)
+
+    def _check_order(self, circle: str, order: list[str], derived: list[str], reason: str) -> None:
+        if not order:
+            raise InvalidInput("a round needs at least one presenter")
+        if len(set(order)) != len(order):
+            raise InvalidInput("a member can present only once per round")
+        for member in order:
+            self.ctx.record(circle, "member", member, "member")
+        if order != derived and not reason.strip():
+            raise InvalidInput("changing the rotation's order needs a reason")
+
+    # -- moving through the round --------------------------------------------------------
+
+    def advance(self, circle: str, meeting: str) -> Record:
+        """Next peer, next phase, or next turn; the round is done after the last turn."""
+        r = self._round(circle, meeting)
+        if r["done"]:
+            return self.state(circle, meeting)
+        phase_i = PHASES.index(r["phase"])
+        peers = peers_of(r["order"], r["turn"])
+        if r["phase"] == "feedback" and r["peer"] < len(peers) - 1:
+            change: dict[str, Any] = {"peer": r["peer"] + 1}
+        elif phase_i < len(PHASES) - 1:
+            change = {"phase": PHASES[phase_i + 1], "peer": 0}
+        elif r["turn"] < len(r["order"]) - 1:
+            change = {"turn": r["turn"] + 1, "phase": PHASES[0], "peer": 0}
+        else:
+            change = {"done": True}
+        self._set(circle, meeting, **change, **self._restart_timer(r))
+        return self.state(circle, meeting)
+
+    def back(self, circle: str, meeting: str) -> Record:
+        """Go back one step (peer, phase or turn), e.g. when a phase was skipped by mistake."""
+        r = self._round(circle, meeting)
+        phase_i = PHASES.index(r["phase"])
+        if r["done"]:
+            change: dict[str, Any] = {"done": False}
+        elif r["phase"] == "feedback" and r["peer"] > 0:
+            change = {"peer": r["peer"] - 1}
+        elif phase_i > 0:
+            previous = PHASES[phase_i - 1]
+            last_peer = max(len(peers_of(r["order"], r["turn"])) - 1, 0)
+            change = {"phase": previous, "peer": last_peer if previous == "feedback" else 0}
+        elif r["turn"] > 0:
+            change = {"turn": r["turn"] - 1, "phase": PHASES[-1], "peer": 0}
+        else:
+            return self.state(circle, meeting)
+        self._set(circle, meeting, **change, **self._restart_timer(r))
+        return self.state(circle, meeting)
+
+    def pause(self, circle: str, meeting: str) -> Record:
+        r = self._round(circle, meeting)
+        if not r["paused"]:
+            self._set(circle, meeting, paused=True, started_at=None, elapsed=self._elapsed(r))
+        return self.state(circle, meeting)
+
+    def resume(self, circle: str, meeting: str) -> Record:
+        r = self._round(circle, meeting)
+        if r["paused"]:
+            self._set(circle, meeting, paused=False, started_at=self._now_ms())
+        return self.state(circle, meeting)
+
+    def toggle_pause(self, circle: str, meeting: str) -> Record:
+        r = self._round(circle, meeting)
+        return self.resume(circle, meeting) if r["paused"] else self.pause(circle, meeting)
+
+    def _restart_timer(self, r: Record) -> dict[str, Any]:
+        return {"elapsed": 0, "started_at": None if r["paused"] else self._now_ms()}
+
+    def _elapsed(self, r: Record) -> int:
+        running = 0
+        if r.get("started_at") is not None and not r["paused"]:
+            running = max(0, (self._now_ms() - r["started_at"]) // 1000)
+        return min(int(r["elapsed"] + running), 86_400)
+
+    def _set(self, circle: str, meeting: str, **fields: Any) -> None:
+        self.ctx.commit([self.ctx.op(circle, "round", meeting, **fields)])
+
+    def _round(self, circle: str, meeting: str) -> Record:
+        r = self.ctx.store.get(circle, "round", meeting)
+        if r is None or not r.get("order"):
+            raise InvalidInput("the feedback round has not started")
+        return r
+
+    # -- what is said in a turn ----------------------------------------------------------
+
+    def set_challenge(self, circle: str, meeting: str, presenter: str, challenge: str) -> None:
+        self._turn_fields(
+            circle, meeting, presenter, challenge=clean(challenge, "the challenge", 2000)
+        )
+
+    def set_reflection(self, circle: str, meeting: str, presenter: str, reflection: str) -> None:
+        self._turn_fields(
+            circle, meeting, presenter, reflection=clean(reflection, "the reflection", 4000)
+        )
+
+    def _turn_fields(self, circle: str, meeting: str, presenter: str, **fields: Any) -> None:
+        self.ctx.record(circle, "member", presenter, "member")
+        key = turn_key(meeting, presenter)
+        self.ctx.commit(
+            [self.ctx.op(circle, "turn", key, meeting=meeting, presenter=presenter, **fields)]
+        )
+
+    def feedback(
+        self, circle: str, meeting: str, presenter: str, giver: str, kind: str, text: str
+    ) -> Record:
+        """Capture one peer's question, challenge, support or advice for the presenter."""
+        if kind not in FEEDBACK_KINDS:
+            raise InvalidInput(f"feedback is one of {', '.join(FEEDBACK_KINDS)}")
+        self.ctx.record(circle, "member", giver, "member")
+        op = self.ctx.add(
+            circle,
+            "feedback",
+            meeting=meeting,
+            presenter=presenter,
+            giver=giver,
+            kind=kind,
+            text=clean(text, "the feedback", 4000, required=True),
+            at=self.ctx.now_iso(),
+        )
+        self.ctx.commit([op])
+        return self.ctx.record(circle, "feedback", op.key, "feedback")
+
+    def feedback_for(self, circle: str, meeting: str, presenter: str | None = None) -> list[Record]:
+        items = [
+            f
+            for f in self.ctx.store.records(circle, "feedback")
+            if f["meeting"] == meeting and (presenter is None or f["presenter"] == presenter)
+        ]
+        return sorted(items, key=lambda f: (f["at"], f["id"]))
+
+    # -- the view a screen shows ---------------------------------------------------------
+
+    def state(self, circle: str, meeting: str) -> Record:
+        """Everything the round screen shows, derived from the stored round and the clock."""
+        r = self.ctx.store.get(circle, "round", meeting)
+        if r is None or not r.get("order"):
+            return {"started": False, "derived_order": self.derived_order(circle, meeting)}
+        order: list[str] = r["order"]
+        turn = min(r["turn"], len(order) - 1)
+        presenter = order[turn]
+        peers = peers_of(order, turn)
+        boxes = {**DEFAULT_TIMEBOXES, **r.get("timeboxes", {})}
+        elapsed = self._elapsed(r)
+        turn_rec = self.ctx.store.get(circle, "turn", turn_key(meeting, presenter)) or {}
+        commitments = [
+            c
+            for c in self.ctx.store.records(circle, "commitment")
+            if c.get("meeting") == meeting and c["owner"] == presenter
+        ]
+        return {
+            "started": True,
+            "done": r["done"],
+            "order": order,
+            "order_reason": r.get("order_reason", ""),
+            "turn": turn,
+            "presenter": presenter,
+            "phase": r["phase"],
+            "phase_index": PHASES.index(r["phase"]),
+            "phase_title": PHASE_TITLES[r["phase"]],
+            "peers": peers,
+            "peer": peers[r["peer"]] if r["phase"] == "feedback" and peers else None,
+            "peer_index": r["peer"],
+            "timebox": boxes[r["phase"]],
+            "elapsed": elapsed,
+            "remaining": boxes[r["phase"]] - elapsed,
+            "paused": r["paused"],
+            "challenge": turn_rec.get("challenge", ""),
+            "reflection": turn_rec.get("reflection", ""),
+            "feedback": self.feedback_for(circle, meeting, presenter),
+            "commitments": commitments,
+        }

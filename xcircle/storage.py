@@ -1,0 +1,314 @@
+"""TinyDB made durable and O(action): an in-memory TinyDB over a journal and a snapshot.
+
+Stock TinyDB rewrites its whole JSON file in place on every write (O(data), and a crash
+tears it) and rebuilds a table's dict twice per insert. Here TinyDB keeps its API for
+reads and queries, but:
+
+- `FastTable` updates its table dict in place (O(1) per record);
+- `JournalStorage` keeps the data in memory; nothing is written when TinyDB "writes";
+- a `Database` commits a transaction as ONE fsync'd append of the changed records to
+  its journal (`<name>.journal`), and now and then writes an atomic snapshot
+  (`<name>.json`: temp file, fsync, `os.replace`, fsync of the directory) so the
+  journal, and the time to open, stay bounded.
+
+On open: snapshot + journal replay. A torn last line (no newline or a bad checksum: a
+write that never returned) is dropped; any other damage raises `CorruptFile` and the
+files are moved aside, never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document, Table
+
+from xcircle.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+Record = dict[str, Any]
+Data = dict[str, dict[str, Record]]
+Change = tuple[str, str, Record | None]
+
+SNAPSHOT_VERSION = 1
+# Compact once the journal outgrows the snapshot (and this floor): the O(data) snapshot
+# is then paid at most once per O(data) bytes appended, so each action stays O(1).
+MIN_JOURNAL_BYTES_BEFORE_SNAPSHOT = 512 * 1024
+FILE_MODE = 0o600
+
+
+class CorruptFile(Exception):
+    """A store file failed to parse; it has been moved aside to `moved_to`."""
+
+    def __init__(self, path: Path, moved_to: list[Path], reason: str) -> None:
+        super().__init__(f"{path.name} is damaged ({reason})")
+        self.path = path
+        self.moved_to = moved_to
+        self.reason = reason
+
+
+class FastTable(Table):
+    """A TinyDB table keyed by record key (str), updated in place."""
+
+    document_id_class = str  # type: ignore[assignment]
+
+    def _update_table(self, updater: Callable[[dict[Any, Mapping[Any, Any]]], None]) -> None:
+        tables = self._storage.read()
+        assert tables is not None
+        updater(tables.setdefault(self.name, {}))
+        self.clear_cache()
+
+    def _get_next_id(self) -> str:  # pragma: no cover - records always carry their key
+        raise TypeError("xcircle records are inserted with their key as doc_id")
+
+    def record(self, key: str) -> Record | None:
+        """The raw record stored under `key`, or None (O(1))."""
+        raw: Record | None = self._read_table().get(key)  # type: ignore[assignment]
+        return raw
+
+    def records(self) -> Iterator[tuple[str, Record]]:
+        """Every (key, raw record) of the table, without copying."""
+        yield from self._read_table().items()  # type: ignore[misc]
+
+
+class JournalStorage(Storage):
+    """TinyDB storage holding the data in memory; `Database` does the durable I/O."""
+
+    def __init__(self, data: Data) -> None:
+        self.data = data
+
+    def read(self) -> Data:
+        return self.data
+
+    def write(self, data: Data) -> None:
+        self.data = data
+
+
+class Database:
+    """One TinyDB database persisted as snapshot + journal (see the module docstring)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.snapshot_path = base.with_name(base.name + ".json")
+        self.journal_path = base.with_name(base.name + ".journal")
+        self._seq = 0
+        self._snapshot_bytes = 0
+        self._journal_bytes = 0
+        self._journal_fd: int | None = None
+        data, self._seq = self._load()
+        self._storage = JournalStorage(data)
+        self.tinydb = _TinyDB(storage=lambda: self._storage)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def table(self, name: str) -> FastTable:
+        table = self.tinydb.table(name, cache_size=64)
+        assert isinstance(table, FastTable)
+        return table
+
+    def get(self, table: str, key: str) -> Record | None:
+        return self._storage.data.get(table, {}).get(key)
+
+    @property
+    def data(self) -> Data:
+        return self._storage.data
+
+    @property
+    def size_bytes(self) -> int:
+        return self._snapshot_bytes + self._journal_bytes
+
+    # -- writing ---------------------------------------------------------------------
+
+    def commit(self, changes: Iterable[Change]) -> None:
+        """Make `changes` durable (one fsync'd journal append), then visible."""
+        changes = list(changes)
+        if not changes:
+            return
+        seq = self._seq + 1
+        line = _frame(orjson.dumps({"n": seq, "c": changes}))
+        try:
+            fd = self._journal()
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError("short write")
+            os.fdatasync(fd)
+        except OSError as exc:
+            # Leave the tail as it was so a half-written line is dropped as torn on open.
+            self._drop_fd()
+            raise StoreError(
+                f"could not save to {self.journal_path}: {exc.strerror or exc}"
+            ) from None
+        self._seq = seq
+        self._journal_bytes += len(line)
+        _apply(self._storage.data, changes)
+        for table_name in {c[0] for c in changes}:
+            if table_name in self.tinydb._tables:
+                self.tinydb._tables[table_name].clear_cache()
+        if self._journal_bytes > max(MIN_JOURNAL_BYTES_BEFORE_SNAPSHOT, self._snapshot_bytes):
+            self.snapshot()
+
+    def snapshot(self) -> None:
+        """Write the whole state atomically, then empty the journal."""
+        body = orjson.dumps({"v": SNAPSHOT_VERSION, "n": self._seq, "tables": self.data})
+        tmp = self.snapshot_path.with_name(self.snapshot_path.name + ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+            try:
+                os.write(fd, body)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.snapshot_path)
+            _fsync_dir(self.snapshot_path.parent)
+            # Lines up to `n` are in the snapshot: a crash before this truncation only
+            # leaves lines that replay skips.
+            fd = self._journal()
+            os.ftruncate(fd, 0)
+            os.fsync(fd)
+        except OSError as exc:
+            raise StoreError(
+                f"could not write {self.snapshot_path}: {exc.strerror or exc}"
+            ) from None
+        self._snapshot_bytes = len(body)
+        self._journal_bytes = 0
+
+    def close(self, *, compact: bool = True) -> None:
+        if compact and self._journal_bytes > 64 * 1024:
+            with contextlib.suppress(StoreError):
+                self.snapshot()
+        self._drop_fd()
+
+    def remove_files(self) -> None:
+        """Delete this database's files (a member leaving a circle)."""
+        self._drop_fd()
+        for path in (self.snapshot_path, self.journal_path):
+            path.unlink(missing_ok=True)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _journal(self) -> int:
+        if self._journal_fd is None:
+            self._journal_fd = os.open(
+                self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE
+            )
+        return self._journal_fd
+
+    def _drop_fd(self) -> None:
+        if self._journal_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._journal_fd)
+            self._journal_fd = None
+
+    def _load(self) -> tuple[Data, int]:
+        data: Data = {}
+        seq = 0
+        # Parsing builds many small objects that are never garbage: the cyclic GC only
+        # slows it down (measured ~1.8x on large stores), so pause it for the load.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            if self.snapshot_path.exists():
+                raw = self.snapshot_path.read_bytes()
+                self._snapshot_bytes = len(raw)
+                try:
+                    snap = orjson.loads(raw)
+                    if not isinstance(snap, dict) or snap.get("v") != SNAPSHOT_VERSION:
+                        raise ValueError("unknown snapshot format")
+                    data, seq = snap["tables"], int(snap["n"])
+                except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+                    raise self._corrupt(self.snapshot_path, str(exc) or "unreadable") from None
+            if self.journal_path.exists():
+                seq = self._replay(data, seq)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        return data, seq
+
+    def _replay(self, data: Data, seq: int) -> int:
+        raw = self.journal_path.read_bytes()
+        self._journal_bytes = len(raw)
+        pos = 0
+        while pos < len(raw):
+            end = raw.find(b"\n", pos)
+            is_last = end == -1 or end == len(raw) - 1
+            entry = _unframe(raw[pos:end]) if end != -1 else None
+            if entry is None:
+                if is_last:
+                    # The last line is torn: a commit that never returned. Drop it.
+                    log.warning("dropping a torn last line of %s", self.journal_path.name)
+                    self._truncate_journal(pos)
+                    break
+                raise self._corrupt(self.journal_path, f"bad line at byte {pos}")
+            if entry["n"] > seq:
+                _apply(data, entry["c"])
+                seq = entry["n"]
+            pos = end + 1
+        return seq
+
+    def _truncate_journal(self, size: int) -> None:
+        with open(self.journal_path, "r+b") as f:
+            f.truncate(size)
+            os.fsync(f.fileno())
+        self._journal_bytes = size
+
+    def _corrupt(self, path: Path, reason: str) -> CorruptFile:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        moved: list[Path] = []
+        for p in (self.snapshot_path, self.journal_path):
+            if p.exists():
+                target = p.with_name(f"{p.name}.corrupt-{stamp}")
+                os.replace(p, target)
+                moved.append(target)
+        log.error("%s is damaged (%s); moved aside", path.name, reason)
+        return CorruptFile(path, moved, reason)
+
+
+class _TinyDB(TinyDB):
+    table_class = FastTable
+
+
+def _frame(payload: bytes) -> bytes:
+    return b"%08x " % zlib.crc32(payload) + payload + b"\n"
+
+
+def _unframe(line: bytes) -> dict[str, Any] | None:
+    if len(line) < 10 or line[8:9] != b" ":
+        return None
+    payload = line[9:]
+    try:
+        if int(line[:8], 16) != zlib.crc32(payload):
+            return None
+        entry = orjson.loads(payload)
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    return entry if isinstance(entry, dict) and "n" in entry and "c" in entry else None
+
+
+def _apply(data: Data, changes: Iterable[Change] | list[list[Any]]) -> None:
+    for table, key, record in changes:
+        if record is None:
+            data.get(table, {}).pop(key, None)
+        else:
+            data.setdefault(table, {})[key] = record
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["CorruptFile", "Database", "Document", "FastTable"]

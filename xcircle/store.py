@@ -1,0 +1,362 @@
+"""The local store: one database per circle plus one for the profile, under one home.
+
+`Store.apply(ops)` is the only way a circle's state changes, for local actions and
+pulled ops alike: the ops are validated, merged by `xcircle.merge` and committed as one
+transaction (one fsync'd append). Each circle's database also holds, in local-only
+tables, its outbox (local ops not yet pushed), its pull cursor and its quarantine, so a
+pulled batch and the cursor that covers it are saved in the same write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from xcircle.domain import ENTITIES, SYNCED_ENTITIES, validate_fields
+from xcircle.errors import InvalidOp, NotFound, NotInitialized, StoreError, StoreLocked
+from xcircle.hlc import HLC, Stamp, wall_ms
+from xcircle.merge import Record, is_live, merge, public
+from xcircle.ops import Op, new_id
+from xcircle.paths import ensure_private_dir
+from xcircle.storage import CorruptFile, Database, FastTable
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "_outbox"
+LOCAL = "_local"
+QUARANTINE = "_quarantine"
+HELD = "_held"
+META = "meta"
+# Ops stamped further ahead of this device's clock are held, not merged (DESIGN).
+MAX_AHEAD_MS = 5 * 60 * 1000
+
+
+@dataclass
+class Notice:
+    """Something the user must hear about when the home opens (a damaged file…)."""
+
+    message: str
+
+
+@dataclass
+class PullResult:
+    """What applying one pulled batch did."""
+
+    merged: int = 0
+    quarantined: list[tuple[str, str]] = field(default_factory=list)
+    held: int = 0
+
+
+class Transaction:
+    """Changes buffered over one database; visible to merge, durable only on commit."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.overlay: dict[tuple[str, str], Record | None] = {}
+
+    def get(self, table: str, key: str) -> Record | None:
+        if (table, key) in self.overlay:
+            return self.overlay[(table, key)]
+        return self.db.get(table, key)
+
+    def put(self, table: str, key: str, record: Record) -> None:
+        self.overlay[(table, key)] = record
+
+    def remove(self, table: str, key: str) -> None:
+        self.overlay[(table, key)] = None
+
+    def commit(self) -> None:
+        self.db.commit((t, k, r) for (t, k), r in self.overlay.items())
+
+
+class Store:
+    """A member's home: profile + circles, locked against a second process."""
+
+    def __init__(self, home: Path, *, now_ms: Callable[[], int] = wall_ms) -> None:
+        self.home = ensure_private_dir(home)
+        self.now_ms = now_ms
+        self.notices: list[Notice] = []
+        self._lock_fd = self._lock()
+        try:
+            self._profile_db = self._open(self.home / "profile")
+            self.circles_dir = ensure_private_dir(self.home / "circles")
+            self._circles: dict[str, Database] = {}
+            names = {
+                p.name.split(".")[0]
+                for p in self.circles_dir.iterdir()
+                if p.name.count(".") == 1 and p.suffix in (".json", ".journal")
+            }
+            for cid in sorted(names):
+                try:
+                    self._circles[cid] = self._open(self.circles_dir / cid)
+                except _Skip:
+                    continue
+        except BaseException:
+            self._unlock()
+            raise
+        profile = self.profile
+        self.hlc = HLC(profile["node"] if profile else new_id()[:16], now_ms)
+        for cid in self._circles:
+            self.hlc.seed(self.meta(cid).get("hlc"))
+
+    # -- opening, locking ------------------------------------------------------------
+
+    def _lock(self) -> int:
+        path = self.home / "lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise StoreLocked(
+                f"{self.home} is in use by another xcircle (pid {other}); close it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return fd
+
+    def _unlock(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+
+    def _open(self, base: Path) -> Database:
+        try:
+            return Database(base)
+        except CorruptFile as exc:
+            moved = ", ".join(p.name for p in exc.moved_to)
+            what = "your profile" if base.name == "profile" else f"circle {base.name[:8]}"
+            self.notices.append(
+                Notice(
+                    f"{exc.path.name} ({what}) is damaged: {exc.reason}. It was moved aside "
+                    f"as {moved}; sync to rebuild a shared circle from the exchange."
+                )
+            )
+            if base.name == "profile":
+                return Database(base)  # files moved aside: start an empty profile
+            raise _Skip from None
+
+    def close(self) -> None:
+        for db in [self._profile_db, *self._circles.values()]:
+            db.close()
+        self._unlock()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the profile -----------------------------------------------------------------
+
+    @property
+    def profile(self) -> Record | None:
+        return self._profile_db.get("profile", "me")
+
+    def require_profile(self) -> Record:
+        profile = self.profile
+        if profile is None:
+            raise NotInitialized("no profile yet: run `xcircle init --name NAME --org ORG`")
+        return profile
+
+    def save_profile(self, **fields: Any) -> Record:
+        """Create or update this member's profile (one durable write)."""
+        record = dict(self.profile or {"node": self.hlc.node})
+        record.update(fields)
+        self._profile_db.commit([("profile", "me", record)])
+        return record
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        record = self._profile_db.get("settings", name)
+        return default if record is None else record.get("value")
+
+    def save_setting(self, name: str, value: Any) -> None:
+        self._profile_db.commit([("settings", name, {"value": value})])
+
+    # -- circles -----------------------------------------------------------------------
+
+    def circle_ids(self) -> list[str]:
+        return list(self._circles)
+
+    def has_circle(self, circle: str) -> bool:
+        return circle in self._circles
+
+    def _db(self, circle: str) -> Database:
+        try:
+            return self._circles[circle]
+        except KeyError:
+            raise NotFound(f"no circle {circle!r} in this home") from None
+
+    def table(self, circle: str, entity: str) -> FastTable:
+        """The TinyDB table of one entity of a circle, for queries."""
+        return self._db(circle).table(entity)
+
+    def get(self, circle: str, entity: str, key: str) -> Record | None:
+        """The live record as the app sees it (fields + `id`), or None."""
+        record = self._db(circle).get(entity, key)
+        return public(key, record) if is_live(record) else None
+
+    def records(self, circle: str, entity: str) -> Iterator[Record]:
+        """Every live record of an entity in a circle, as the app sees them."""
+        for key, record in self._db(circle).table(entity).records():
+            if is_live(record):
+                yield public(key, record)
+
+    def raw(self, circle: str, entity: str, key: str) -> Record | None:
+        return self._db(circle).get(entity, key)
+
+    def count(self, circle: str, entity: str) -> int:
+        return len(self._db(circle).data.get(entity, {}))
+
+    def size_bytes(self, circle: str) -> int:
+        return self._db(circle).size_bytes
+
+    def meta(self, circle: str) -> Record:
+        """Local-only facts of a circle: `me` (my member id), `cursor`, `shared`, `hlc`."""
+        return dict(self._db(circle).get(LOCAL, META) or {})
+
+    def create_circle(self, circle: str) -> None:
+        """Register an empty database for `circle`; its files appear with the first write."""
+        if circle not in self._circles:
+            self._circles[circle] = Database(self.circles_dir / circle)
+
+    def remove_circle(self, circle: str) -> None:
+        """Forget a circle on this device, deleting its files whole."""
+        self._db(circle).remove_files()
+        del self._circles[circle]
+
+    # -- ops -----------------------------------------------------------------------------
+
+    def op(self, circle: str, entity: str, key: str | None, fields: dict[str, Any]) -> Op:
+        """A new local op, stamped now by this device's clock and validated.
+
+        `key` None makes the op's own id the record's key (append-only records).
+        """
+        validate_fields(entity, fields)
+        author = self.require_profile()["node"]
+        op_id = new_id()
+        return Op(op_id, circle, entity, key or op_id, self.hlc.now(), author, fields)
+
+    def apply(self, ops: Iterable[Op], *, local: bool = True, meta: Record | None = None) -> int:
+        """Merge `ops` into their circles: one transaction (one durable write) per circle.
+
+        Local ops (not private ones) are also kept in the circle's outbox for sync.
+        Returns how many ops changed the state.
+        """
+        by_circle: dict[str, list[Op]] = {}
+        for op in ops:
+            validate_fields(op.entity, op.fields)
+            by_circle.setdefault(op.circle, []).append(op)
+        changed = 0
+        for circle, batch in by_circle.items():
+            tx = Transaction(self._db(circle))
+            for op in batch:
+                changed += merge(tx, op)
+                if local and not ENTITIES[op.entity].private:
+                    tx.put(OUTBOX, op.id, op.to_dict())
+            self._touch_meta(tx, batch, meta)
+            tx.commit()
+        return changed
+
+    def apply_pulled(
+        self, circle: str, payloads: Iterable[tuple[str, bytes]], cursor: int
+    ) -> PullResult:
+        """Validate and merge a pulled batch and save `cursor` with it, in one write.
+
+        `payloads` are `(op_id, bytes)`; a bad op is quarantined with its reason, never
+        raised, so one bad op never blocks a sync. Ops stamped more than five minutes
+        ahead of this device's clock are held, visibly, and retried on later pulls.
+        """
+        tx = Transaction(self._db(circle))
+        result = PullResult()
+        ok: list[Op] = []
+        for op_id, raw in payloads:
+            try:
+                op = Op.from_bytes(raw)
+                if op.id != op_id:
+                    raise InvalidOp("op id differs from its envelope")
+                if op.circle != circle:
+                    raise InvalidOp("op belongs to another circle")
+                spec = validate_fields(op.entity, op.fields)
+                if spec.private:
+                    raise InvalidOp("private records never travel")
+            except InvalidOp as exc:
+                tx.put(QUARANTINE, op_id, {"reason": str(exc), "bytes": len(raw)})
+                result.quarantined.append((op_id, str(exc)))
+                continue
+            ok.append(op)
+        now = self.now_ms()
+        for key, held in list(self._db(circle).table(HELD).records()):
+            ok.append(Op.from_dict(held))
+            tx.remove(HELD, key)
+        merged: list[Op] = []
+        for op in ok:
+            if Stamp.parse(op.hlc).wall > now + MAX_AHEAD_MS:
+                tx.put(HELD, op.id, op.to_dict())
+                result.held += 1
+                continue
+            result.merged += merge(tx, op)
+            merged.append(op)
+        for op in merged:
+            self.hlc.observe(op.hlc)
+        self._touch_meta(tx, merged, {"cursor": cursor})
+        tx.commit()
+        return result
+
+    def _touch_meta(self, tx: Transaction, ops: list[Op], extra: Record | None) -> None:
+        meta = dict(tx.get(LOCAL, META) or {})
+        top = max((op.hlc for op in ops), default=None)
+        if top and top > meta.get("hlc", ""):
+            meta["hlc"] = top
+        if extra:
+            meta.update(extra)
+        tx.put(LOCAL, META, meta)
+
+    def set_meta(self, circle: str, **fields: Any) -> None:
+        tx = Transaction(self._db(circle))
+        self._touch_meta(tx, [], fields)
+        tx.commit()
+
+    def outbox(self, circle: str) -> list[Op]:
+        """Local ops not yet acknowledged by the exchange, oldest first."""
+        ops = [Op.from_dict(r) for _, r in self._db(circle).table(OUTBOX).records()]
+        return sorted(ops, key=lambda op: op.hlc)
+
+    def ack(self, circle: str, op_ids: Iterable[str]) -> None:
+        """Drop pushed ops from the outbox (they live on in the state and on the exchange)."""
+        tx = Transaction(self._db(circle))
+        for op_id in op_ids:
+            tx.remove(OUTBOX, op_id)
+        tx.commit()
+
+    def quarantine(self, circle: str) -> list[Record]:
+        return [public(k, r) for k, r in self._db(circle).table(QUARANTINE).records()]
+
+    def held(self, circle: str) -> int:
+        return self.count(circle, HELD)
+
+    def canonical(self, circle: str) -> bytes:
+        """The circle's synced state as canonical bytes: equal on converged replicas."""
+        data = self._db(circle).data
+        state = {name: data.get(name, {}) for name in SYNCED_ENTITIES if data.get(name)}
+        return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
+
+
+class _Skip(Exception):
+    """A damaged circle that was moved aside: skip it, the others still open."""
+
+
+def open_store(home: Path, *, now_ms: Callable[[], int] = wall_ms) -> Store:
+    """Open the home's store, turning OS errors into one clear line."""
+    try:
+        return Store(home, now_ms=now_ms)
+    except PermissionError as exc:
+        raise StoreError(f"cannot open {home}: {exc.strerror}") from None
