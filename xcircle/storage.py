@@ -218,8 +218,8 @@ class Database:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            if self.snapshot_path.exists():
-                raw = self.snapshot_path.read_bytes()
+            raw = _read(self.snapshot_path)
+            if raw is not None:
                 self._snapshot_bytes = len(raw)
                 try:
                     snap = orjson.loads(raw)
@@ -228,23 +228,24 @@ class Database:
                     data, seq = snap["tables"], int(snap["n"])
                 except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
                     raise self._corrupt(self.snapshot_path, str(exc) or "unreadable") from None
-            if self.journal_path.exists():
-                seq = self._replay(data, seq)
+            journal = _read(self.journal_path)
+            if journal:
+                seq = self._replay(journal, data, seq)
         finally:
             if gc_was_enabled:
                 gc.enable()
         return data, seq
 
-    def _replay(self, data: Data, seq: int) -> int:
-        raw = self.journal_path.read_bytes()
+    def _replay(self, raw: bytes, data: Data, seq: int) -> int:
         self._journal_bytes = len(raw)
         pos = 0
         while pos < len(raw):
             end = raw.find(b"\n", pos)
-            is_last = end == -1 or end == len(raw) - 1
             entry = _unframe(raw[pos:end]) if end != -1 else None
             if entry is None:
-                if is_last:
+                # Each commit is one write ending in its newline: only a last line
+                # without one can be a commit cut short. Anything else is damage.
+                if end == -1:
                     # The last line is torn: a commit that never returned. Drop it.
                     log.warning("dropping a torn last line of %s", self.journal_path.name)
                     self._truncate_journal(pos)
@@ -276,6 +277,14 @@ class Database:
 
 class _TinyDB(TinyDB):
     table_class = FastTable
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def _frame(payload: bytes) -> bytes:

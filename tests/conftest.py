@@ -1,0 +1,35 @@
+"""Shared fixtures: every test gets its own home under tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from xcircle.services import Services
+from xcircle.store import Store
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test ever touches the real user's home."""
+    monkeypatch.setenv("XCIRCLE_HOME", str(tmp_path / "default-home"))
+    monkeypatch.setenv("XCIRCLE_EXCHANGE_HOME", str(tmp_path / "default-exchange"))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "home")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def svc(store: Store) -> Services:
+    services = Services(store, clock=lambda: NOW)
+    services.init_profile("Ada Lovelace", "Acme")
+    return services

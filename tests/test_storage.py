@@ -1,0 +1,133 @@
+"""The journaled TinyDB store: durable, crash-safe, private, single-writer."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from xcircle.errors import StoreLocked
+from xcircle.services import Services
+from xcircle.storage import Database
+from xcircle.store import Store
+from tests.conftest import NOW
+
+
+def _home_with_circles(home: Path, names: list[str]) -> dict[str, str]:
+    with Store(home) as store:
+        svc = Services(store, clock=lambda: NOW)
+        svc.init_profile("Ada", "Acme")
+        return {name: svc.circles.create(name)["id"] for name in names}
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _home_with_circles(home, ["One"])
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    for path in home.rglob("*"):
+        expected = 0o700 if path.is_dir() else 0o600
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def test_a_second_process_gets_a_clear_error(tmp_path: Path) -> None:
+    with Store(tmp_path / "home"), pytest.raises(StoreLocked, match="in use by another xcircle"):
+        Store(tmp_path / "home")
+    Store(tmp_path / "home").close()  # released on close
+
+
+def test_state_survives_reopening_through_journal_and_snapshot(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ids = _home_with_circles(home, ["One"])
+    cid = ids["One"]
+    with Store(home) as store:
+        svc = Services(store, clock=lambda: NOW)
+        goal = svc.goals.add(cid, "Ship")
+        for progress in range(0, 101, 10):
+            svc.goals.checkin(cid, goal["id"], progress=progress)
+        store._db(cid).snapshot()
+        svc.goals.checkin(cid, goal["id"], progress=55, note="after the snapshot")
+        expected = store.canonical(cid)
+    with Store(home) as store:
+        assert store.canonical(cid) == expected
+        notes = [c["note"] for c in Services(store).goals.checkins(cid)]
+        assert "after the snapshot" in notes
+
+
+def test_a_torn_last_line_is_dropped_and_the_rest_loads(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cid = _home_with_circles(home, ["One"])["One"]
+    journal = home / "circles" / f"{cid}.journal"
+    good = journal.read_bytes()
+    with journal.open("ab") as f:
+        f.write(b'0badf00d {"n": 99, "c": [["goal", "x", {"title"')  # a write cut short
+    with Store(home) as store:
+        assert Services(store).circles.get(cid)["name"] == "One"
+        assert not store.notices
+    assert journal.read_bytes() == good
+
+
+def test_a_damaged_circle_is_moved_aside_and_the_others_still_open(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ids = _home_with_circles(home, ["One", "Two"])
+    journal = home / "circles" / f"{ids['One']}.journal"
+    lines = journal.read_bytes().split(b"\n")
+    lines[0] = b"garbage that is not a journal line"
+    journal.write_bytes(b"\n".join(lines))
+    with Store(home) as store:
+        assert store.circle_ids() == [ids["Two"]]
+        assert len(store.notices) == 1
+        assert "is damaged" in store.notices[0].message
+        assert "moved aside" in store.notices[0].message
+    moved = list((home / "circles").glob(f"{ids['One']}.journal.corrupt-*"))
+    assert len(moved) == 1
+    assert moved[0].read_bytes() == b"\n".join(lines)  # never overwritten
+
+
+def test_a_damaged_snapshot_is_never_overwritten(tmp_path: Path) -> None:
+    base = tmp_path / "db"
+    db = Database(base)
+    db.commit([("t", "k", {"v": 1})])
+    db.snapshot()
+    db.close()
+    (tmp_path / "db.json").write_bytes(b'{"v": 1, "tables": {')
+    with pytest.raises(Exception, match="damaged"):
+        Database(base)
+    moved = sorted(p.name.split("-")[0] for p in tmp_path.iterdir())
+    assert moved == ["db.journal.corrupt", "db.json.corrupt"]
+
+
+def test_an_action_costs_one_append_not_a_rewrite(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cid = _home_with_circles(home, ["One"])["One"]
+    with Store(home) as store:
+        svc = Services(store, clock=lambda: NOW)
+        goal = svc.goals.add(cid, "Ship")
+        journal = home / "circles" / f"{cid}.journal"
+        before = journal.stat().st_size
+        inode = journal.stat().st_ino
+        svc.goals.checkin(cid, goal["id"], progress=10)
+        grown = journal.stat().st_size - before
+        assert 0 < grown < 2000
+        assert journal.stat().st_ino == inode
+
+
+def test_fsync_failure_is_a_clear_error_and_nothing_half_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    cid = _home_with_circles(home, ["One"])["One"]
+    with Store(home) as store:
+        svc = Services(store, clock=lambda: NOW)
+        before = store.canonical(cid)
+
+        def full_disk(fd: int) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "fdatasync", full_disk)
+        from xcircle.errors import StoreError
+
+        with pytest.raises(StoreError, match="No space left"):
+            svc.goals.add(cid, "Ship")
+        assert store.canonical(cid) == before
