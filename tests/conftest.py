@@ -19,6 +19,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test ever touches the real user's home."""
     monkeypatch.setenv("XCIRCLE_HOME", str(tmp_path / "default-home"))
     monkeypatch.setenv("XCIRCLE_EXCHANGE_HOME", str(tmp_path / "default-exchange"))
+    monkeypatch.setenv("XCIRCLE_DEMO_HOME", str(tmp_path / "default-demo"))
 
 
 @pytest.fixture

@@ -26,3 +26,14 @@ def ensure_private_dir(path: Path) -> Path:
     if path.stat().st_mode & 0o077:
         path.chmod(0o700)
     return path
+
+
+def demo_home_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The demo's home: `--home`, else `XCIRCLE_DEMO_HOME`, else a data dir of its own,
+    so trying the demo never mixes demo circles into the member's real home."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("XCIRCLE_DEMO_HOME")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir(f"{APP_NAME}-demo", appauthor=False))
