@@ -154,14 +154,18 @@ def main() -> None:
             mib = sum(p.stat().st_size for p in home.rglob("*") if p.is_file()) / 2**20
             rows.append((size, mib, action, floor, opened, parsed))
     base_action = rows[0][2]
-    print(f"{'records':>8} {'MiB':>6} {'action ms':>10} {'append floor':>13} {'x floor':>8} "
-          f"{'x 1k':>6} {'open ms':>8} {'parse floor':>12} {'x floor':>8}")
+    print(
+        f"{'records':>8} {'MiB':>6} {'action ms':>10} {'append floor':>13} {'x floor':>8} "
+        f"{'x 1k':>6} {'open ms':>8} {'parse floor':>12} {'x floor':>8}"
+    )
     for size, mib, action, floor, opened, parsed in rows:
         print(
             f"{size:>8} {mib:>6.1f} {action:>10.3f} {floor:>13.3f} {action / floor:>8.2f} "
             f"{action / base_action:>6.2f} {opened:>8.1f} {parsed:>12.1f} {opened / parsed:>8.2f}"
         )
-    print("targets: action x 1k <= 1.5 at the largest size; action x floor <= 5; open x floor <= 1.5")
+    print(
+        "targets: action x 1k <= 1.5 at the largest size; action x floor <= 5; open x floor <= 1.5"
+    )
 
 
 if __name__ == "__main__":

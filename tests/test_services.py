@@ -29,7 +29,7 @@ def _hold(svc: Services, cid: str, when_days: int, present: list[str]) -> str:
 
 
 def test_a_new_circle_has_me_and_the_default_agreements(svc: Services) -> None:
-    cid, members = _circle(svc, members=0)
+    cid, _members = _circle(svc, members=0)
     detail = svc.detail(cid)
     assert [m["name"] for m in detail["members"]] == ["Ada Lovelace"]
     titles = [a["title"] for a in detail["agreements"]]

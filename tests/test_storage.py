@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import NOW
 from xcircle.errors import StoreLocked
 from xcircle.services import Services
 from xcircle.storage import Database
 from xcircle.store import Store
-from tests.conftest import NOW
 
 
 def _home_with_circles(home: Path, names: list[str]) -> dict[str, str]:

@@ -5,7 +5,7 @@ Applied identically on every replica, so the state is a function of the *set* of
 - mutable records: last writer wins per field, by HLC stamp (equal stamps come from one
   op; a forged tie is broken by the value's bytes so replicas still agree);
 - append-only records: an add-only set keyed by op id (a duplicate key keeps the op
-  with the smallest `(hlc, id)`);
+  with the smallest `(hlc, id, content)`);
 - deletes: a sticky tombstone `_d` (the largest delete stamp). Later sets still merge
   into the hidden fields, so no order of arrival can differ, but never resurrect it.
 
@@ -59,8 +59,13 @@ def _delete(current: Record | None, op: Op) -> Record | None:
 
 def _add(current: Record | None, op: Op) -> Record | None:
     if current is not None and "_hlc" in current:
-        if (op.hlc, op.id) >= (current["_hlc"], current["_op"]):
+        if (op.hlc, op.id) > (current["_hlc"], current["_op"]):
             return None
+        if (op.hlc, op.id) == (current["_hlc"], current["_op"]):
+            # The same op again, or a forged twin: keep the smaller content everywhere.
+            old = {k: v for k, v in current.items() if not k.startswith("_")}
+            if not _tiebreak(old, op.fields):
+                return None
     record: Record = dict(op.fields)
     record.update(_hlc=op.hlc, _op=op.id, _author=op.author)
     if current is not None and "_d" in current:
