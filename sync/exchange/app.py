@@ -1,0 +1,109 @@
+"""The exchange ASGI app: `create_app(settings)` and the env-reading factory for uvicorn.
+
+The app is stateless (all data in the database), so several uvicorn workers or hosts can
+serve one database; only the rate-limit buckets are per process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from .db import open_db
+from .errors import ExchangeError
+from .limits import BodyLimitMiddleware, ExchangeTimeMiddleware, RateLimiter
+from .routes import Context, router
+from .settings import ExchangeSettings
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media",
+    422: "invalid_request",
+    429: "rate_limited",
+}
+
+
+def _json_error(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = orjson.dumps({"error": code, "message": message})
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+async def _on_http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if isinstance(exc, ExchangeError):
+        return _json_error(exc.status_code, exc.code, exc.message, exc.headers)
+    if exc.status_code == 400:
+        # FastAPI's "error parsing the body" (e.g. bytes that are not UTF-8): to clients
+        # that is just a malformed request body, like invalid JSON.
+        return _json_error(422, "invalid_request", "malformed request body")
+    code = _STATUS_CODES.get(exc.status_code, "error")
+    # Framework errors carry generic details (never request content), but keep one line.
+    message = str(exc.detail).splitlines()[0][:200] if exc.detail else code.replace("_", " ")
+    return _json_error(exc.status_code, code, message, exc.headers)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    # Name the field and the rule, never the input: it may hold a token or a payload.
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    what = str(first.get("msg", "invalid request")).splitlines()[0][:160]
+    more = len(exc.errors()) - 1
+    suffix = f" (+{more} more)" if more > 0 else ""
+    return _json_error(422, "invalid_request", f"{where}: {what}{suffix}")
+
+
+def create_app(settings: ExchangeSettings) -> FastAPI:
+    """Build the exchange app on `settings.db_url`, creating or migrating the schema now
+    (not in lifespan, so in-process transports that skip lifespan work too)."""
+    engine = open_db(settings.db_url, settings.clock())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="xcircle exchange",
+        version="1",
+        summary="Stores per-circle logs of opaque op envelopes for xcircle clients.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.ctx = Context(
+        engine=engine,
+        settings=settings,
+        pull_limiter=RateLimiter(settings.pull_limit_per_minute, settings.clock),
+        ip_limiter=RateLimiter(settings.auth_fail_limit_per_minute, settings.clock),
+    )
+    app.include_router(router)
+    app.add_exception_handler(HTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    # Added last = outermost: the time stamp also lands on 413s from the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ExchangeTimeMiddleware, clock=settings.clock)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory (`--factory`): settings from `XCIRCLE_EXCHANGE_*`, so every worker
+    process can build its own app."""
+    return create_app(ExchangeSettings.from_env())

@@ -1,0 +1,168 @@
+"""`xcircle exchange …`: serve the exchange and administer its database.
+
+Mount with `cli.add_command(exchange)`. Errors users can cause end as one line on stderr
+with a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DB_HELP = "Database URL (sqlite:///path or postgresql://…); default: exchange.db in the data dir."
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def db_options(f: F) -> F:
+    """`--db` and `--data-dir`, shared by every command that opens the database."""
+    f = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        envvar="XCIRCLE_EXCHANGE_HOME",
+        help="Exchange data directory.",
+    )(f)
+    f = click.option(
+        "--db", "db_url", default=None, envvar="XCIRCLE_EXCHANGE_DB_URL", help=_DB_HELP
+    )(f)
+    return f
+
+
+@contextmanager
+def _engine(db_url: str | None, data_dir: str | None) -> Iterator[Any]:
+    """Open (and migrate) the database, turning every failure into one line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .db import open_db
+    from .errors import AdminError
+    from .settings import ConfigError, resolve_db_url, wall_clock_ms
+
+    try:
+        url = resolve_db_url(db_url, data_dir)
+        engine = open_db(url, wall_clock_ms())
+    except ConfigError as exc:
+        _fail(str(exc))
+    except (SQLAlchemyError, OSError, RuntimeError) as exc:
+        _fail(f"cannot open the exchange database: {_one_line(exc)}")
+    try:
+        yield engine
+    except AdminError as exc:
+        _fail(str(exc))
+    except SQLAlchemyError as exc:
+        _fail(f"database error: {_one_line(exc)}")
+    finally:
+        engine.dispose()
+
+
+def _one_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
+
+
+@click.group("exchange")
+def exchange() -> None:
+    """Run and administer the exchange server that circles sync through."""
+
+
+@exchange.command()
+@db_options
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(db_url: str | None, data_dir: str | None, host: str, port: int, workers: int) -> None:
+    """Serve the exchange over HTTP with uvicorn."""
+    import uvicorn
+
+    from .settings import ENV_DB_URL, ConfigError, resolve_db_url
+
+    try:
+        url = resolve_db_url(db_url, data_dir)
+    except ConfigError as exc:
+        _fail(str(exc))
+    with _engine(url, None):  # create/migrate once up front: clear errors before forking
+        pass
+    os.environ[ENV_DB_URL] = url  # the workers' factory reads its settings from env
+    # uvloop + httptools: with --workers > 1 the default stack leaves Nagle on and every
+    # keep-alive request waits ~40 ms for a delayed ACK (see CONVENTIONS, known traps).
+    uvicorn.run(
+        "sync.exchange.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_level="info",
+    )
+
+
+@exchange.group()
+def org() -> None:
+    """Organizations (operator)."""
+
+
+@org.command("add")
+@click.argument("name")
+@db_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def org_add(name: str, db_url: str | None, data_dir: str | None, as_json: bool) -> None:
+    """Register an organization and print its admin token (shown once)."""
+    from .admin import add_org
+
+    with _engine(db_url, data_dir) as engine:
+        org_id, token = add_org(engine, name)
+    if as_json:
+        click.echo(json.dumps({"org_id": org_id, "name": name.strip(), "admin_token": token}))
+        return
+    click.echo(f"Organization {name.strip()!r} registered (id {org_id}).")
+    click.echo(f"Admin token: {token}")
+    click.echo("Store it now: it will not be shown again.")
+
+
+@exchange.command("enroll-token")
+@click.argument("org_ref", metavar="ORG")
+@click.option("--ttl", default="7d", show_default=True, help="Validity: 90m, 12h, 7d …")
+@db_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def enroll_token(
+    org_ref: str, ttl: str, db_url: str | None, data_dir: str | None, as_json: bool
+) -> None:
+    """Print a single-use enrollment token for a device of ORG (name or id)."""
+    from .admin import issue_enrollment, parse_ttl
+    from .errors import AdminError
+
+    try:
+        ttl_s = parse_ttl(ttl)
+    except AdminError as exc:
+        _fail(str(exc))
+    with _engine(db_url, data_dir) as engine:
+        token, expires = issue_enrollment(engine, org_ref, ttl_s)
+    if as_json:
+        click.echo(json.dumps({"token": token, "expires_at": expires}))
+        return
+    click.echo(f"Enrollment token (single use, valid {ttl}): {token}")
+    click.echo("It will not be shown again.")
+
+
+@exchange.command()
+@click.argument("target", metavar="TOKEN-OR-DEVICE-ID")
+@db_options
+def revoke(target: str, db_url: str | None, data_dir: str | None) -> None:
+    """Revoke a token, or a device and all its tokens."""
+    from .admin import revoke as do_revoke
+
+    with _engine(db_url, data_dir) as engine:
+        click.echo(do_revoke(engine, target))

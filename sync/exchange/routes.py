@@ -1,0 +1,234 @@
+"""The `/v1` HTTP routes. Thin: authenticate, rate-limit, call `store`, shape the answer.
+
+Routes are plain `def`: FastAPI runs them on its thread pool, where the blocking
+SQLAlchemy calls belong, and each request makes a single hop to that pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Request, Response, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from . import store
+from .admin import create_enrollment
+from .auth import ADMIN, DEVICE, ENROLL, Principal, authenticate, require_device
+from .errors import ExchangeError
+from .limits import NOW_KEY, RateLimiter
+from .models import (
+    CircleIn,
+    CircleOut,
+    CircleRef,
+    DeviceIn,
+    DeviceOut,
+    EnrollmentIn,
+    EnrollmentOut,
+    ErrorBody,
+    Health,
+    Ident,
+    InviteIn,
+    InviteOut,
+    Me,
+    PullIn,
+    PullOut,
+    PushIn,
+    PushOut,
+    RedeemIn,
+)
+from .settings import ExchangeSettings
+
+
+@dataclass
+class Context:
+    """Per-app collaborators, kept on `app.state.ctx`; the app itself holds no data."""
+
+    engine: Engine
+    settings: ExchangeSettings
+    pull_limiter: RateLimiter
+    ip_limiter: RateLimiter  # enrollments, redeems and auth failures, per client IP
+
+
+class OrjsonResponse(JSONResponse):
+    """JSON via orjson: the pull path builds plain dicts and skips pydantic on the way out.
+    (A JSONResponse subclass, so FastAPI documents the response model as JSON.)"""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+_bearer = HTTPBearer(auto_error=False, description="xca_ (org admin), xce_ or xcd_ token")
+Creds = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: {"model": ErrorBody} for c in (401, 403, 413, 422, 429, *codes)}
+
+
+router = APIRouter(prefix="/v1")
+
+
+class Call:
+    """What a route needs from the request: context, exchange time, client IP, caller."""
+
+    def __init__(self, request: Request, creds: HTTPAuthorizationCredentials | None) -> None:
+        self.ctx: Context = request.app.state.ctx
+        self.now: int = request.scope[NOW_KEY]
+        self.ip = request.client.host if request.client else "unknown"
+        self.token = creds.credentials if creds else None
+
+    def auth(self, *roles: str) -> Principal:
+        return authenticate(
+            self.ctx.engine, self.token, roles, self.now, self.ctx.ip_limiter, self.ip
+        )
+
+    def device(self) -> tuple[Principal, str]:
+        p = self.auth(DEVICE)
+        return p, require_device(p)
+
+
+@router.get("/health", response_model=Health, tags=["meta"])
+def health(request: Request) -> dict[str, Any]:
+    """Liveness, no auth; its `time` lets a client measure its clock skew."""
+    return {"ok": True, "time": request.scope[NOW_KEY]}
+
+
+@router.post("/enrollments", status_code=201, response_model=EnrollmentOut, responses=_errors())
+def create_enrollment_route(body: EnrollmentIn, request: Request, creds: Creds) -> dict[str, Any]:
+    """Org admin: a single-use, expiring enrollment token for one member device."""
+    call = Call(request, creds)
+    p = call.auth(ADMIN)
+    token, expires = create_enrollment(call.ctx.engine, p.org_id, body.ttl_seconds, call.now)
+    return {"token": token, "expires_at": expires, "time": call.now}
+
+
+@router.post("/devices", status_code=201, response_model=DeviceOut, responses=_errors())
+def enroll_device(body: DeviceIn, request: Request, creds: Creds) -> dict[str, Any]:
+    """Enrollment token: register this device (consumes the token) and get its device token."""
+    call = Call(request, creds)
+    call.ctx.ip_limiter.check(call.ip, "enrollment attempts")
+    p = call.auth(ENROLL)
+    device_id, token = store.enroll_device(call.ctx.engine, p, body.name, call.now)
+    return {
+        "device_id": device_id,
+        "org_id": p.org_id,
+        "org_name": p.org_name,
+        "token": token,
+        "time": call.now,
+    }
+
+
+@router.delete("/devices/{device_id}", status_code=204, responses=_errors(404))
+def delete_device(device_id: Ident, request: Request, creds: Creds) -> Response:
+    """The device itself or its org admin: revoke the device and all its tokens."""
+    call = Call(request, creds)
+    p = call.auth(ADMIN, DEVICE)
+    store.delete_device(call.ctx.engine, p, device_id, call.now)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=Me, responses=_errors())
+def me(request: Request, creds: Creds) -> dict[str, Any]:
+    """Device: who am I, and which circles do I belong to."""
+    call = Call(request, creds)
+    p, device_id = call.device()
+    return {
+        "device_id": device_id,
+        "org_id": p.org_id,
+        "org_name": p.org_name,
+        "circles": store.my_circles(call.ctx.engine, device_id),
+        "time": call.now,
+    }
+
+
+@router.post(
+    "/circles",
+    status_code=201,
+    response_model=CircleRef,
+    responses={**_errors(409), 200: {"model": CircleRef, "description": "Already yours"}},
+)
+def create_circle(
+    body: CircleIn, request: Request, response: Response, creds: Creds
+) -> dict[str, Any]:
+    """Device: create a circle (client-chosen id) and join it as `member_id`; idempotent."""
+    call = Call(request, creds)
+    _, device_id = call.device()
+    if not store.create_circle(
+        call.ctx.engine, device_id, body.circle_id, body.member_id, call.now
+    ):
+        response.status_code = 200
+    return {"circle_id": body.circle_id, "time": call.now}
+
+
+@router.get("/circles/{circle_id}", response_model=CircleOut, responses=_errors(404))
+def get_circle(circle_id: Ident, request: Request, creds: Creds) -> dict[str, Any]:
+    """Member device: the circle's active members and next sequence number."""
+    call = Call(request, creds)
+    _, device_id = call.device()
+    members, next_seq = store.get_circle(call.ctx.engine, device_id, circle_id)
+    return {"circle_id": circle_id, "members": members, "next_seq": next_seq, "time": call.now}
+
+
+@router.post(
+    "/circles/{circle_id}/invites",
+    status_code=201,
+    response_model=InviteOut,
+    responses=_errors(404),
+)
+def create_invite(
+    circle_id: Ident, body: InviteIn, request: Request, creds: Creds
+) -> dict[str, Any]:
+    """Member device: a single-use, expiring invite code for this circle."""
+    call = Call(request, creds)
+    _, device_id = call.device()
+    code, expires = store.create_invite(
+        call.ctx.engine, device_id, circle_id, body.ttl_seconds, call.now
+    )
+    return {"code": code, "circle_id": circle_id, "expires_at": expires, "time": call.now}
+
+
+@router.post("/invites/redeem", response_model=CircleRef, responses=_errors(404))
+def redeem_invite(body: RedeemIn, request: Request, creds: Creds) -> dict[str, Any]:
+    """Device: join a circle with an invite code (rate limited per IP against guessing)."""
+    call = Call(request, creds)
+    call.ctx.ip_limiter.check(call.ip, "invite attempts")
+    _, device_id = call.device()
+    circle_id = store.redeem_invite(call.ctx.engine, device_id, body.code, body.member_id, call.now)
+    return {"circle_id": circle_id, "time": call.now}
+
+
+@router.delete("/circles/{circle_id}/members/{member_id}", status_code=204, responses=_errors(404))
+def remove_member(circle_id: Ident, member_id: Ident, request: Request, creds: Creds) -> Response:
+    """Member device: remove a member (all their devices); removing yourself is leaving."""
+    call = Call(request, creds)
+    _, device_id = call.device()
+    store.remove_member(call.ctx.engine, device_id, circle_id, member_id, call.now)
+    return Response(status_code=204)
+
+
+@router.post("/circles/{circle_id}/ops", response_model=PushOut, responses=_errors(404, 409))
+def push_ops(circle_id: Ident, body: PushIn, request: Request, creds: Creds) -> dict[str, Any]:
+    """Member device: append opaque op envelopes; idempotent by op id, all or nothing."""
+    call = Call(request, creds)
+    _, device_id = call.device()
+    if len(body.ops) > call.ctx.settings.max_ops_per_push:
+        raise ExchangeError(
+            413, "too_large", f"at most {call.ctx.settings.max_ops_per_push} ops per push"
+        )
+    results, next_seq = store.push(call.ctx.engine, device_id, circle_id, body.ops, call.now)
+    return {"results": results, "next_seq": next_seq, "time": call.now}
+
+
+@router.post("/pull", response_model=PullOut, response_class=OrjsonResponse, responses=_errors())
+def pull(body: PullIn, request: Request, creds: Creds) -> Response:
+    """Device: ops after a cursor per circle, `limit` in total; unreadable circles are listed
+    in `denied` and never block the others. The hot path: no pydantic on the way out."""
+    call = Call(request, creds)
+    p, device_id = call.device()
+    call.ctx.pull_limiter.check(p.token_hash, "pulls")
+    circles, denied = store.pull(call.ctx.engine, device_id, body.cursors, body.limit)
+    return OrjsonResponse({"circles": circles, "denied": denied, "time": call.now})

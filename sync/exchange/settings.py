@@ -1,0 +1,97 @@
+"""Exchange configuration: one dataclass, read from arguments or environment variables."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_HOME = "XCIRCLE_EXCHANGE_HOME"
+ENV_DB_URL = "XCIRCLE_EXCHANGE_DB_URL"
+ENV_MAX_BODY = "XCIRCLE_EXCHANGE_MAX_BODY_BYTES"
+ENV_MAX_OPS = "XCIRCLE_EXCHANGE_MAX_OPS_PER_PUSH"
+ENV_PULL_LIMIT = "XCIRCLE_EXCHANGE_PULLS_PER_MINUTE"
+ENV_AUTH_LIMIT = "XCIRCLE_EXCHANGE_AUTH_FAILS_PER_MINUTE"
+
+
+class ConfigError(Exception):
+    """A configuration value a user supplied is unusable (bad URL, bad number)."""
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the epoch; the default clock, injectable for tests."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class ExchangeSettings:
+    """Everything `create_app` needs; all state lives in the database at `db_url`."""
+
+    db_url: str
+    max_body_bytes: int = 1024 * 1024
+    max_ops_per_push: int = 500
+    pull_limit_per_minute: int = 120
+    auth_fail_limit_per_minute: int = 20
+    clock: Callable[[], int] = field(default=wall_clock_ms)
+
+    @classmethod
+    def from_env(cls) -> ExchangeSettings:
+        """Build settings from `XCIRCLE_EXCHANGE_*` variables, so uvicorn workers can."""
+
+        def num(name: str, default: int) -> int:
+            raw = os.environ.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be an integer") from None
+
+        return cls(
+            db_url=resolve_db_url(os.environ.get(ENV_DB_URL)),
+            max_body_bytes=num(ENV_MAX_BODY, 1024 * 1024),
+            max_ops_per_push=num(ENV_MAX_OPS, 500),
+            pull_limit_per_minute=num(ENV_PULL_LIMIT, 120),
+            auth_fail_limit_per_minute=num(ENV_AUTH_LIMIT, 20),
+        )
+
+
+def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The exchange data dir: `explicit`, else `$XCIRCLE_EXCHANGE_HOME`, else platformdirs."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs  # deferred: only needed when no path was given
+
+    return Path(platformdirs.user_data_dir("xcircle-exchange"))
+
+
+def normalize_db_url(raw: str) -> str:
+    """Validate a database URL; route plain `postgresql://` to the psycopg 3 driver."""
+    try:
+        url: URL = make_url(raw)
+    except ArgumentError:
+        raise ConfigError("invalid database URL (expected sqlite:///… or postgresql://…)") from None
+    if url.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.drivername not in ("postgresql+psycopg", "sqlite", "sqlite+pysqlite"):
+        raise ConfigError(
+            f"unsupported database driver {url.drivername!r} (use sqlite or postgresql)"
+        )
+    if url.drivername.startswith("sqlite") and url.database in (None, "", ":memory:"):
+        raise ConfigError("the exchange needs a SQLite file, not an in-memory database")
+    return url.render_as_string(hide_password=False)
+
+
+def resolve_db_url(db: str | None, data_dir_arg: str | os.PathLike[str] | None = None) -> str:
+    """`db` if given (normalized), else the default SQLite file in the data dir."""
+    if db:
+        return normalize_db_url(db)
+    return f"sqlite:///{data_dir(data_dir_arg) / 'exchange.db'}"

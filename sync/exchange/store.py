@@ -1,0 +1,353 @@
+"""The exchange's operations on the database, one transaction each (routes stay thin)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .admin import revoke_device
+from .auth import ADMIN, Principal
+from .db import (
+    circle_members,
+    circles,
+    devices,
+    invites,
+    is_postgres,
+    ops,
+    organizations,
+    read_tx,
+    tokens,
+    write_tx,
+)
+from .errors import ExchangeError, forbidden, not_found, unauthorized
+from .models import Envelope
+from .tokens import DEVICE, INVITE, hash_token, new_id, new_token
+
+
+def _active(circle_id: Any, device_id: str) -> Any:
+    return and_(
+        circle_members.c.circle_id == circle_id,
+        circle_members.c.device_id == device_id,
+        circle_members.c.removed_at.is_(None),
+    )
+
+
+def _require_member(conn: Connection, circle_id: str, device_id: str) -> None:
+    row = conn.execute(select(circle_members.c.member_id).where(_active(circle_id, device_id)))
+    if row.first() is None:
+        raise not_found("circle not found")
+
+
+def enroll_device(engine: Engine, p: Principal, name: str, now: int) -> tuple[str, str]:
+    """Consume the enrollment token `p` and register a device: `(device_id, device_token)`."""
+    device_id = new_id()
+    token, token_hash = new_token(DEVICE)
+    with write_tx(engine) as conn:
+        # The conditional UPDATE is the single-use check: of two racing enrollments with one
+        # token, exactly one sees rowcount 1.
+        used = conn.execute(
+            update(tokens)
+            .where(
+                tokens.c.hash == p.token_hash,
+                tokens.c.used_at.is_(None),
+                tokens.c.revoked_at.is_(None),
+                tokens.c.expires_at > now,
+            )
+            .values(used_at=now)
+        ).rowcount
+        if used != 1:
+            raise unauthorized()
+        conn.execute(devices.insert().values(id=device_id, org_id=p.org_id, name=name, created=now))
+        conn.execute(
+            tokens.insert().values(
+                hash=token_hash, kind="device", org_id=p.org_id, device_id=device_id, created=now
+            )
+        )
+    return device_id, token
+
+
+def delete_device(engine: Engine, p: Principal, device_id: str, now: int) -> None:
+    """Revoke `device_id`: allowed to the device itself and to its organization's admin."""
+    with write_tx(engine) as conn:
+        org_id = conn.execute(select(devices.c.org_id).where(devices.c.id == device_id)).scalar()
+        if org_id is None:
+            raise not_found("device not found")
+        if p.device_id != device_id and not (p.kind == ADMIN and p.org_id == org_id):
+            raise forbidden()
+        revoke_device(conn, device_id, now)
+
+
+def my_circles(engine: Engine, device_id: str) -> list[str]:
+    """Ids of the circles this device currently belongs to."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(circle_members.c.circle_id)
+            .where(circle_members.c.device_id == device_id, circle_members.c.removed_at.is_(None))
+            .order_by(circle_members.c.circle_id)
+        )
+        return [r.circle_id for r in rows]
+
+
+def create_circle(engine: Engine, device_id: str, circle_id: str, member_id: str, now: int) -> bool:
+    """Create a circle with the caller as first member. True if created, False if the caller
+    already had it (idempotent retry). A circle the caller cannot see answers 409: ids are
+    random 128-bit hex chosen by clients, so a collision reveals nothing worth hiding."""
+    with write_tx(engine) as conn:
+        exists = conn.execute(select(circles.c.id).where(circles.c.id == circle_id)).first()
+        if exists is not None:
+            member = conn.execute(
+                select(circle_members.c.member_id).where(_active(circle_id, device_id))
+            ).first()
+            if member is not None:
+                return False
+            raise ExchangeError(409, "circle_exists", "a circle with this id already exists")
+        conn.execute(
+            circles.insert().values(id=circle_id, created_by=device_id, next_seq=1, created=now)
+        )
+        conn.execute(
+            circle_members.insert().values(
+                circle_id=circle_id, device_id=device_id, member_id=member_id, joined=now
+            )
+        )
+    return True
+
+
+def get_circle(engine: Engine, device_id: str, circle_id: str) -> tuple[list[dict[str, Any]], int]:
+    """Active members and the circle's next sequence number, for a member device."""
+    with read_tx(engine) as conn:
+        _require_member(conn, circle_id, device_id)
+        next_seq = conn.execute(
+            select(circles.c.next_seq).where(circles.c.id == circle_id)
+        ).scalar_one()
+        rows = conn.execute(
+            select(
+                circle_members.c.member_id,
+                circle_members.c.device_id,
+                organizations.c.name.label("org_name"),
+                circle_members.c.joined,
+            )
+            .join(devices, devices.c.id == circle_members.c.device_id)
+            .join(organizations, organizations.c.id == devices.c.org_id)
+            .where(circle_members.c.circle_id == circle_id, circle_members.c.removed_at.is_(None))
+            .order_by(circle_members.c.joined, circle_members.c.member_id)
+        )
+        return [dict(r._mapping) for r in rows], int(next_seq)
+
+
+def create_invite(
+    engine: Engine, device_id: str, circle_id: str, ttl_s: int, now: int
+) -> tuple[str, int]:
+    """A single-use invite code for a circle the caller belongs to: `(code, expires_at)`."""
+    code, code_hash = new_token(INVITE)
+    expires = now + ttl_s * 1000
+    with write_tx(engine) as conn:
+        _require_member(conn, circle_id, device_id)
+        conn.execute(
+            invites.insert().values(
+                hash=code_hash,
+                circle_id=circle_id,
+                created_by=device_id,
+                expires_at=expires,
+                created=now,
+            )
+        )
+    return code, expires
+
+
+def redeem_invite(engine: Engine, device_id: str, code: str, member_id: str, now: int) -> str:
+    """Join the invite's circle as `member_id`; returns the circle id. A device that is already
+    an active member keeps its membership and leaves the code unused."""
+    with write_tx(engine) as conn:
+        inv = conn.execute(
+            select(invites.c.circle_id).where(
+                invites.c.hash == hash_token(code),
+                invites.c.used_at.is_(None),
+                invites.c.expires_at > now,
+            )
+        ).first()
+        if inv is None:
+            raise ExchangeError(404, "invite_not_found", "invite code unknown, used or expired")
+        circle_id = str(inv.circle_id)
+        row = conn.execute(
+            select(circle_members.c.removed_at).where(
+                circle_members.c.circle_id == circle_id, circle_members.c.device_id == device_id
+            )
+        ).first()
+        if row is not None and row.removed_at is None:
+            return circle_id
+        conn.execute(update(invites).where(invites.c.hash == hash_token(code)).values(used_at=now))
+        if row is None:
+            conn.execute(
+                circle_members.insert().values(
+                    circle_id=circle_id, device_id=device_id, member_id=member_id, joined=now
+                )
+            )
+        else:  # removed earlier, invited again
+            conn.execute(
+                update(circle_members)
+                .where(
+                    circle_members.c.circle_id == circle_id, circle_members.c.device_id == device_id
+                )
+                .values(member_id=member_id, joined=now, removed_at=None)
+            )
+    return circle_id
+
+
+def remove_member(engine: Engine, device_id: str, circle_id: str, member_id: str, now: int) -> None:
+    """Remove every device of `member_id` from the circle (the caller may remove itself)."""
+    with write_tx(engine) as conn:
+        _require_member(conn, circle_id, device_id)
+        done = conn.execute(
+            update(circle_members)
+            .where(
+                circle_members.c.circle_id == circle_id,
+                circle_members.c.member_id == member_id,
+                circle_members.c.removed_at.is_(None),
+            )
+            .values(removed_at=now)
+        ).rowcount
+        if not done:
+            raise not_found("member not found")
+
+
+def _decode(env: Envelope, i: int) -> tuple[bytes, bytes]:
+    try:
+        return (
+            base64.b64decode(env.nonce, validate=True),
+            base64.b64decode(env.payload, validate=True),
+        )
+    except (binascii.Error, ValueError):
+        raise ExchangeError(
+            422, "invalid_request", f"ops[{i}]: nonce and payload must be base64"
+        ) from None
+
+
+def _op_conflict() -> ExchangeError:
+    return ExchangeError(409, "op_conflict", "an op with this id exists with different bytes")
+
+
+def push(
+    engine: Engine, device_id: str, circle_id: str, envs: Sequence[Envelope], now: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Append envelopes to the circle's log; idempotent by op id. Returns per-op seqs and the
+    circle's next seq. All or nothing: one conflicting op id rolls the whole push back."""
+    decoded = [_decode(e, i) for i, e in enumerate(envs)]  # before taking any lock
+    try:
+        with write_tx(engine) as conn:
+            _require_member(conn, circle_id, device_id)
+            # THE invariant: seqs are assigned under the circle's counter-row lock and the
+            # counter is updated in the same transaction, so pushes to one circle commit in
+            # seq order and a reader's cursor never skips a seq that commits later.
+            # SQLite's BEGIN IMMEDIATE already holds the (database-wide) write lock.
+            q = select(circles.c.next_seq).where(circles.c.id == circle_id)
+            if is_postgres(conn):
+                q = q.with_for_update()
+            next_seq = int(conn.execute(q).scalar_one())
+            ids = list({e.op_id for e in envs})
+            known: dict[str, tuple[int, int, bytes, bytes]] = {
+                r.op_id: (r.seq, r.epoch, bytes(r.nonce), bytes(r.payload))
+                for r in conn.execute(
+                    select(ops.c.op_id, ops.c.seq, ops.c.epoch, ops.c.nonce, ops.c.payload).where(
+                        ops.c.circle_id == circle_id, ops.c.op_id.in_(ids)
+                    )
+                )
+            }
+            results: list[dict[str, Any]] = []
+            rows: list[dict[str, Any]] = []
+            for env, (nonce, payload) in zip(envs, decoded, strict=True):
+                seen = known.get(env.op_id)
+                if seen is not None:
+                    if seen[1:] != (env.epoch, nonce, payload):
+                        raise _op_conflict()
+                    results.append({"op_id": env.op_id, "seq": seen[0]})
+                    continue
+                seq = next_seq
+                next_seq += 1
+                known[env.op_id] = (seq, env.epoch, nonce, payload)  # duplicates within a push
+                rows.append(
+                    {
+                        "circle_id": circle_id,
+                        "seq": seq,
+                        "op_id": env.op_id,
+                        "epoch": env.epoch,
+                        "nonce": nonce,
+                        "payload": payload,
+                        "device_id": device_id,
+                        "received_at": now,
+                    }
+                )
+                results.append({"op_id": env.op_id, "seq": seq})
+            if rows:
+                conn.execute(ops.insert(), rows)
+                conn.execute(
+                    update(circles).where(circles.c.id == circle_id).values(next_seq=next_seq)
+                )
+    except IntegrityError:
+        # Unreachable while the lock holds; answer as a conflict rather than a 500 if not.
+        raise _op_conflict() from None
+    return results, next_seq
+
+
+_PULL = (
+    select(ops.c.seq, ops.c.op_id, ops.c.epoch, ops.c.nonce, ops.c.payload)
+    .where(ops.c.circle_id == bindparam("c"), ops.c.seq > bindparam("after"))
+    .order_by(ops.c.seq)
+    .limit(bindparam("n"))
+)
+
+
+def pull(
+    engine: Engine, device_id: str, cursors: dict[str, int], limit: int
+) -> tuple[dict[str, Any], list[str]]:
+    """Ops after each cursor, `limit` in total shared across circles, plus the circles the
+    caller may not read (unknown, never joined or removed look alike). One query for the
+    memberships, then one per circle that has something new; nothing new costs no more."""
+    b64 = base64.b64encode
+    out: dict[str, Any] = {}
+    with read_tx(engine) as conn:
+        allowed = {
+            r.circle_id: int(r.next_seq) - 1
+            for r in conn.execute(
+                select(circle_members.c.circle_id, circles.c.next_seq)
+                .join(circles, circles.c.id == circle_members.c.circle_id)
+                .where(
+                    circle_members.c.device_id == device_id,
+                    circle_members.c.removed_at.is_(None),
+                    circle_members.c.circle_id.in_(list(cursors)),
+                )
+            )
+        }
+        budget = limit
+        for circle_id, after in cursors.items():
+            last = allowed.get(circle_id)
+            if last is None:
+                continue
+            # Seqs are contiguous from 1, so (after, last] holds exactly last - after ops.
+            n = min(budget, last - after)
+            if n <= 0:
+                out[circle_id] = {"ops": [], "next": after, "more": after < last}
+                continue
+            rows = conn.execute(_PULL, {"c": circle_id, "after": after, "n": n}).all()
+            budget -= len(rows)
+            nxt = rows[-1][0] if rows else after
+            out[circle_id] = {
+                "ops": [
+                    {
+                        "seq": s,
+                        "op_id": o,
+                        "epoch": e,
+                        "nonce": b64(nc).decode(),
+                        "payload": b64(p).decode(),
+                    }
+                    for s, o, e, nc, p in rows
+                ],
+                "next": nxt,
+                "more": nxt < last,
+            }
+    denied = [c for c in cursors if c not in allowed]
+    return out, denied

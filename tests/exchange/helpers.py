@@ -1,0 +1,110 @@
+"""Test helpers for the exchange: a fake clock, unique names and an async API client."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from sync.exchange import admin
+
+T0 = 1_800_000_000_000  # a fixed "now" for deterministic tests
+
+
+class FakeClock:
+    """A settable millisecond clock injected into the app (expiry, rate-limit refill)."""
+
+    def __init__(self, now: int = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1000)
+
+
+def uid(prefix: str = "") -> str:
+    """A unique name for orgs and circles sharing one database."""
+    return prefix + secrets.token_hex(8)
+
+
+@dataclass
+class Device:
+    """An enrolled device as tests see it."""
+
+    id: str
+    token: str
+    org_id: str
+
+
+class Api:
+    """Thin async client for the in-process app, tokens passed per call."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.engine = app.state.ctx.engine
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x")
+
+    async def call(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = kwargs.pop("headers", {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return await self.http.request(method, path, headers=headers, **kwargs)
+
+    def org(self, now: int | None = None) -> tuple[str, str]:
+        """A new organization: `(org_id, admin_token)`."""
+        return admin.add_org(self.engine, uid("org-"), now_ms=now)
+
+    async def device(self, admin_token: str, name: str = "laptop") -> Device:
+        r = await self.call("POST", "/v1/enrollments", admin_token, json={})
+        assert r.status_code == 201, r.text
+        r = await self.call("POST", "/v1/devices", r.json()["token"], json={"name": name})
+        assert r.status_code == 201, r.text
+        body = r.json()
+        return Device(body["device_id"], body["token"], body["org_id"])
+
+    async def circle(self, dev: Device, member_id: str = "m1") -> str:
+        circle_id = uid()
+        r = await self.call(
+            "POST", "/v1/circles", dev.token, json={"circle_id": circle_id, "member_id": member_id}
+        )
+        assert r.status_code == 201, r.text
+        return circle_id
+
+    async def join(self, inviter: Device, circle_id: str, dev: Device, member_id: str) -> None:
+        r = await self.call("POST", f"/v1/circles/{circle_id}/invites", inviter.token, json={})
+        assert r.status_code == 201, r.text
+        r = await self.call(
+            "POST",
+            "/v1/invites/redeem",
+            dev.token,
+            json={"code": r.json()["code"], "member_id": member_id},
+        )
+        assert r.status_code == 200, r.text
+
+    async def push(self, dev: Device, circle_id: str, ops: list[dict[str, Any]]) -> httpx.Response:
+        return await self.call("POST", f"/v1/circles/{circle_id}/ops", dev.token, json={"ops": ops})
+
+    async def pull(self, dev: Device, cursors: dict[str, int], limit: int = 1000) -> httpx.Response:
+        return await self.call(
+            "POST", "/v1/pull", dev.token, json={"cursors": cursors, "limit": limit}
+        )
+
+
+def envelope(
+    op_id: str, payload: bytes = b"hello", epoch: int = 0, nonce: str = ""
+) -> dict[str, Any]:
+    """An op envelope as a client would push it."""
+    return {
+        "op_id": op_id,
+        "epoch": epoch,
+        "nonce": nonce,
+        "payload": base64.b64encode(payload).decode(),
+    }
