@@ -267,16 +267,26 @@ class Store:
         return changed
 
     def apply_pulled(
-        self, circle: str, payloads: Iterable[tuple[str, bytes]], cursor: int
+        self,
+        circle: str,
+        payloads: Iterable[tuple[str, bytes]],
+        cursor: int,
+        *,
+        rejected: Iterable[tuple[str, str]] = (),
     ) -> PullResult:
         """Validate and merge a pulled batch and save `cursor` with it, in one write.
 
         `payloads` are `(op_id, bytes)`; a bad op is quarantined with its reason, never
         raised, so one bad op never blocks a sync. Ops stamped more than five minutes
         ahead of this device's clock are held, visibly, and retried on later pulls.
+        `rejected` are `(op_id, reason)` of envelopes the sync client already refused
+        (size, epoch, encoding): quarantined in the same write, so the cursor can pass them.
         """
         tx = Transaction(self._db(circle))
         result = PullResult()
+        for op_id, reason in rejected:
+            tx.put(QUARANTINE, op_id, {"reason": reason, "bytes": 0})
+            result.quarantined.append((op_id, reason))
         ok: list[Op] = []
         for op_id, raw in payloads:
             try:

@@ -120,7 +120,7 @@ class Goals:
             for c in self.ctx.store.records(circle, "checkin")
             if goal is None or c["goal"] == goal
         ]
-        return sorted(items, key=lambda c: (c["at"], c["id"]))
+        return sorted(items, key=lambda c: (c["at"], c["stamp"], c["id"]))
 
     def with_checkins(self, circle: str) -> list[Record]:
         """Every goal with its check-ins (oldest first) and latest progress."""

@@ -83,7 +83,7 @@ class Meetings:
         return self.get(circle, key)
 
     def update(self, circle: str, meeting: str, **fields: Any) -> Record:
-        """Reschedule, change themes or notes of a meeting."""
+        """Reschedule (`at`, `zone`), change themes, duration or notes of a meeting."""
         self.get(circle, meeting)
         changes: dict[str, Any] = {}
         if "at" in fields:
@@ -91,6 +91,8 @@ class Meetings:
             if not isinstance(at, datetime) or at.tzinfo is None:
                 raise InvalidInput("a meeting's time needs a time zone")
             changes["at"] = at.isoformat(timespec="minutes")
+        if "zone" in fields:
+            changes["tz"] = clean(fields["zone"], "the time zone", 64)
         if "themes" in fields:
             changes["themes"] = [
                 t for t in (clean(t, "a theme", 200) for t in fields["themes"]) if t

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xcircle.domain import SENIORITIES
+from xcircle.domain import SENIORITIES, ref
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
 from xcircle.ops import new_id
@@ -25,8 +25,13 @@ class Members:
         org: str,
         seniority: str | None = None,
         topics: Sequence[str] = (),
+        key: str | None = None,
     ) -> Record:
-        key = new_id()
+        """Add a member; `key` gives the member id when it is already known elsewhere
+        (joining a shared circle: the id the exchange knows this device by)."""
+        if key is not None and not ref(key):
+            raise InvalidInput("a member id is 32 lowercase hex characters")
+        key = key or new_id()
         fields = self._fields(name=name, org=org, seniority=seniority, topics=topics)
         self.ctx.commit([self.ctx.op(circle, "member", key, **fields, joined=self.ctx.now_iso())])
         return self.ctx.record(circle, "member", key, "member")

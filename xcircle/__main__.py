@@ -1,0 +1,8 @@
+"""`python -m xcircle`: the same as the `xcircle` console script."""
+
+from __future__ import annotations
+
+from xcircle.cli import main
+
+if __name__ == "__main__":
+    main()
