@@ -1,0 +1,186 @@
+"""The xcircle TUI: the App, its one factory, and the entry point the CLI calls.
+
+`make_app()` builds the App around its services (store + clock) for the CLI, the tests
+and the bench alike. Top-level areas are modes ("circles", "goals"); everything else
+is pushed on top of them. Only what the first screen needs is imported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from textual import events
+from textual.app import App
+from textual.binding import Binding
+from textual.command import Provider
+from textual.screen import Screen
+
+from screens.home import HomeScreen
+from xcircle.errors import XCircleError
+from xcircle.services import Services, local_now
+from xcircle.store import Store, open_store
+
+READY_ENV = "XCIRCLE_EXIT_WHEN_READY"
+
+
+def _goals_screen() -> Screen[None]:
+    from screens.goals import GoalsScreen
+
+    return GoalsScreen()
+
+
+def _providers() -> set[type[Provider] | Callable[[], type[Provider]]]:
+    """Command palette providers, one per domain, imported when the palette opens."""
+
+    def lazy(name: str) -> Callable[[], type[Provider]]:
+        def load() -> type[Provider]:
+            from screens import commands
+
+            provider: type[Provider] = getattr(commands, name)
+            return provider
+
+        return load
+
+    names = ("CircleCommands", "MeetingCommands", "GoalCommands", "ExportCommands")
+    return {*App.COMMANDS, *(lazy(n) for n in (*names, "ThemeCommands"))}
+
+
+class XCircleApp(App[None]):
+    """Peer mentoring circles in the terminal, over one member's local store."""
+
+    TITLE = "xcircle"
+    CSS_PATH = "app.tcss"
+    MODES = {
+        "circles": HomeScreen,
+        "goals": _goals_screen,
+    }
+    DEFAULT_MODE = "circles"
+    COMMANDS = _providers()
+    BINDINGS = [
+        Binding(
+            "question_mark,f1",
+            "help",
+            "Help",
+            tooltip="Keys of this screen and the phases of the round",
+            id="app.help",
+        ),
+        Binding("q", "quit", "Quit", tooltip="Quit xcircle (everything is saved)", id="app.quit"),
+    ]
+
+    cursor_blink = True
+    """False stops every focused cursor blinking (deterministic snapshots, calm terminals)."""
+
+    def __init__(self, services: Services, *, owns_store: bool = False) -> None:
+        super().__init__()
+        self.services = services
+        self.store: Store = services.store
+        self.owns_store = owns_store
+        self.ready_at: float | None = None
+        theme = self.store.setting("theme")
+        if isinstance(theme, str) and theme in self.available_themes:
+            self.theme = theme
+        keymap = self.store.setting("keymap")
+        if isinstance(keymap, dict):
+            self.set_keymap({str(k): str(v) for k, v in keymap.items()})
+
+    def on_mount(self) -> None:
+        for notice in self.store.notices:
+            self.notify(notice.message, severity="warning", timeout=15, markup=False)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if not self.cursor_blink and hasattr(event.widget, "cursor_blink"):
+            event.widget.cursor_blink = False
+
+    def on_unmount(self) -> None:
+        if self.owns_store:
+            self.store.close()
+
+    def watch_theme(self, theme: str) -> None:
+        """Persist the chosen theme (from the palette or a key) for the next start."""
+        if theme != self.store.setting("theme"):
+            self.store.save_setting("theme", theme)
+
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def mark_ready(self) -> None:
+        """The first screen shows its data: record when (the bench exits here)."""
+        if self.ready_at is not None:
+            return
+        self.ready_at = time.time()
+        marker = os.environ.get(READY_ENV)
+        if marker:
+            if marker != "1":
+                Path(marker).write_text(repr(self.ready_at))
+            self.exit()
+
+
+def make_app(
+    home: Path | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    demo: bool = False,
+    store: Store | None = None,
+) -> XCircleApp:
+    """The App over `store` (or the store at `home`); `demo` seeds an empty home.
+
+    Raises `StoreLocked`/`XCircleError` when the home cannot be opened.
+    """
+    owns = store is None
+    if store is None:
+        from xcircle.paths import home_dir
+
+        store = open_store(home_dir(home))
+    try:
+        if demo and not store.circle_ids():
+            from xcircle.demo import seed_demo
+
+            seed_demo(store, now=clock() if clock else None)
+        services = Services(store, clock or local_now)
+    except BaseException:
+        if owns:
+            store.close()
+        raise
+    return XCircleApp(services, owns_store=owns)
+
+
+def run_tui(home: Path | None, demo: bool, *, headless: bool = False) -> int:
+    """Run the TUI; a home that cannot be opened is one line on stderr and exit code 1.
+
+    The demo without an explicit home runs in a home of its own (`demo_home_dir`), so
+    trying the demo never fills a member's real, still empty home with invented circles.
+    """
+    if demo and home is None:
+        from xcircle.paths import demo_home_dir
+
+        home = demo_home_dir()
+    try:
+        app = make_app(home, demo=demo)
+    except XCircleError as exc:
+        print(f"xcircle: {exc}", file=sys.stderr)
+        return 1
+    app.run(headless=headless)
+    return app.return_code or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m screens.app [--home DIR] [--demo]`: the TUI without the CLI."""
+    parser = argparse.ArgumentParser(prog="python -m screens.app", description=__doc__)
+    parser.add_argument("--home", type=Path, default=None, help="the xcircle home directory")
+    parser.add_argument("--demo", action="store_true", help="seed an empty home with the demo")
+    parser.add_argument("--headless", action="store_true", help="run without a terminal")
+    args = parser.parse_args(argv)
+    return run_tui(args.home, args.demo, headless=args.headless)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

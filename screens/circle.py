@@ -1,0 +1,392 @@
+"""One circle, in tabs: overview, members, meetings, goals and insights.
+
+The circle is read in a worker thread into a `CircleView`; tables are filled only when
+their tab is first shown and are capped, so a circle with thousands of records opens
+without blocking the UI. Keys are contextual: `a` adds what the current tab lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Label, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from screens.circle_view import CircleView, meeting_order, read_circle
+from screens.goals import GOAL_COLUMNS, GoalDetailScreen, goal_cells
+from screens.widgets import (
+    MISSING,
+    Footer,
+    LabelledSparkline,
+    Table,
+    TopBar,
+    bar,
+    cell,
+    counts_text,
+    services_of,
+    styled,
+    when_text,
+    zone_of,
+)
+from xcircle.services import Services
+
+TABS = ("overview", "members", "meetings", "goals", "insights")
+ROW_LIMIT = 200  # DataTable measures every row on the event loop (~0.17 ms each)
+
+
+def key(
+    keys: str, action: str, description: str, tooltip: str, name: str = "", show: bool = True
+) -> Binding:
+    """A circle-screen binding with its id (`circle.<name>`, for the keymap setting)."""
+    return Binding(
+        keys, action, description, show=show, tooltip=tooltip, id=f"circle.{name or action}"
+    )
+
+
+class CircleScreen(Screen[None]):
+    """A circle's purpose, people, meetings, goals and trends."""
+
+    CSS_PATH = "circle.tcss"
+    AUTO_FOCUS = ""  # the visible tab's table takes the focus once it is built
+    # Which tab each contextual action belongs to (`check_action` hides it elsewhere).
+    TAB_ACTIONS = {
+        "add_agreement": "overview",
+        "add_member": "members",
+        "plan_meeting": "meetings",
+        "run_meeting": "meetings",
+        "reschedule": "meetings",
+        "new_goal": "goals",
+        "checkin": "goals",
+    }
+    BINDINGS = [
+        key("escape", "app.pop_screen", "Back", "Back to the circles", "back"),
+        key("e", "edit_circle", "Edit circle", "Edit name, purpose, cadence"),
+        key("a", "add_agreement", "Add agreement", "Add an agreement to the circle"),
+        key("a", "add_member", "Add member", "Add a member to the circle"),
+        key("p", "plan_meeting", "Plan meeting", "Plan the next meeting"),
+        key("r", "run_meeting", "Run", "Run or open the highlighted meeting"),
+        key("s", "reschedule", "Reschedule", "Move the highlighted planned meeting"),
+        key("a", "new_goal", "New goal", "Set a goal, yours or the circle's"),
+        key("c", "checkin", "Check in", "Record progress on the highlighted goal"),
+        *(
+            key(str(n), f"tab('{tab}')", tab.capitalize(), f"Show {tab}", f"tab_{tab}", False)
+            for n, tab in enumerate(TABS, 1)
+        ),
+    ]
+
+    def __init__(self, circle: str, *, tab: str = "overview") -> None:
+        super().__init__()
+        self.circle = circle
+        self.initial_tab = tab if tab in TABS else "overview"
+        self.view: CircleView | None = None
+        self.filled: set[str] = set()
+        self.built: set[str] = set()
+        self.building = asyncio.Lock()
+        self.loaded = asyncio.Event()
+        """Set once the data is shown (tests and the bench wait on it)."""
+
+    @property
+    def services(self) -> Services:
+        return services_of(self)
+
+    def compose(self) -> ComposeResult:
+        # Panes start empty and are built on first view: fewer widgets to mount and
+        # style when the circle opens (see `build`).
+        yield TopBar()
+        with TabbedContent(initial=self.initial_tab, id="tabs"):
+            for tab in TABS:
+                yield TabPane(tab.capitalize(), id=tab)
+        yield Footer()
+
+    @staticmethod
+    def build(tab: str) -> list[Widget]:
+        """The widgets of one tab's pane."""
+        if tab == "overview":
+            agreements = Table(id="agreements")
+            agreements.add_columns("Agreement", "What we agree")
+            return [
+                VerticalScroll(
+                    Static(id="purpose"),
+                    Static(id="outcomes"),
+                    Label("Agreements", classes="section"),
+                    agreements,
+                    Static(id="acks"),
+                )
+            ]
+        if tab == "members":
+            table = Table(id="member-table")
+            table.add_columns("Name", "Organization", "Seniority", "Topics", "Agreements")
+            return [Static(id="mix"), table]
+        if tab == "meetings":
+            table = Table(id="meeting-table")
+            table.add_columns("When", "Status", "Facilitator", "Present", "Themes")
+            return [Static(id="facilitator"), table]
+        if tab == "goals":
+            table = Table(id="goal-table")
+            table.add_columns(*GOAL_COLUMNS)
+            return [table, Static(id="goals-more", classes="more")]
+        return [
+            VerticalScroll(
+                Label("Trends per meeting held", classes="section"),
+                LabelledSparkline("Attendance", unit="%", id="attendance"),
+                LabelledSparkline("Support", id="support"),
+                LabelledSparkline("Confidence", id="confidence"),
+                LabelledSparkline("Learning", id="learning"),
+                Label("Commitments", classes="section"),
+                Static(id="commitments"),
+            )
+        ]
+
+    def on_mount(self) -> None:
+        record = self.services.store.get(self.circle, "circle", self.circle) or {}
+        self.query_one(TopBar).show(str(record.get("name", "")), "loading…")
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        if self.view is not None:
+            self.reload()
+
+    def reload(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="circle")
+    def load(self) -> None:
+        worker = get_current_worker()
+        view = read_circle(self.services, self.circle)
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self.show, view)
+
+    def show(self, view: CircleView) -> None:
+        """Show a freshly read view: the header, the overview and the visible tab."""
+        self.view, self.filled = view, set()
+        c = view.circle
+        detail = (
+            f"{c['frequency']} · {c['duration']} min · {c['mode']} · {len(view.members)} members"
+        )
+        self.query_one(TopBar).show(
+            c["name"], detail + (" · archived" if c.get("archived") else "")
+        )
+        self.run_worker(self.open_tab(self.query_one(TabbedContent).active or "overview"))
+
+    @on(TabbedContent.TabActivated)
+    async def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            await self.open_tab(event.pane.id)  # moving the focus refreshes the footer
+
+    async def open_tab(self, tab: str) -> None:
+        """Build the tab's pane on first view, fill it from the view, focus its table."""
+        async with self.building:  # the first view and the data may both ask at once
+            if tab not in self.built:
+                await self.query_one(f"TabPane#{tab}", TabPane).mount_all(self.build(tab))
+                self.built.add(tab)
+        if self.view is not None:
+            self.fill(tab)
+            self.focus_tab()
+            self.call_after_refresh(self.loaded.set)  # set once the data is painted
+
+    def focus_tab(self) -> None:
+        """Focus the visible tab's table, so Enter and arrows act on what is shown."""
+        pane = self.query_one(TabbedContent).active_pane
+        widgets = [*pane.query(Table), *pane.query("*")] if pane else []
+        target = next((w for w in widgets if w.focusable), None)
+        if target is None or target.has_focus:
+            self.refresh_bindings()  # the footer follows the tab even without a focus move
+        else:
+            target.focus()
+
+    def fill(self, tab: str) -> None:
+        """Fill one tab's widgets from the view, once per view."""
+        view = self.view
+        if view is None or tab in self.filled:
+            return
+        self.filled.add(tab)
+        getattr(self, f"fill_{tab}")(view)
+
+    def fill_overview(self, view: CircleView) -> None:
+        c = view.circle
+        self.query_one("#purpose", Static).update(
+            styled(
+                "[b]Purpose[/b]\n$purpose\n\n[b]Cadence[/b] $frequency, $duration minutes, $mode",
+                purpose=c.get("purpose") or MISSING,
+                frequency=c["frequency"],
+                duration=c["duration"],
+                mode=c["mode"].replace("-", " "),
+            )
+        )
+        outcomes = "\n".join(f"• {o}" for o in c.get("outcomes", [])) or MISSING
+        self.query_one("#outcomes", Static).update(
+            styled("[b]Intended outcomes[/b]\n$outcomes", outcomes=outcomes)
+        )
+        self.query_one("#agreements", Table).fill(
+            (a["id"], (cell(a["title"], "bold"), cell(a["text"]))) for a in view.agreements
+        )
+        names = view.names
+        acked = [names[m] for m in names if m in view.acknowledged]
+        missing = [names[m] for m in names if m not in view.acknowledged]
+        text = styled(
+            "[b]Acknowledged by[/b] $n of $total: $who"
+            + ("\n[b]Not yet:[/b] $missing" if missing else ""),
+            n=len(acked),
+            total=len(names),
+            who=", ".join(acked) or "nobody yet (at the kick-off)",
+            missing=", ".join(missing),
+        )
+        self.query_one("#acks", Static).update(text)
+
+    def fill_members(self, view: CircleView) -> None:
+        mix = view.mix
+        self.query_one("#mix", Static).update(
+            styled(
+                "[b]Organizations[/b] $orgs\n[b]Seniority[/b] $levels",
+                orgs=counts_text(mix["organizations"]),
+                levels=counts_text(mix["seniority"]),
+            )
+        )
+        rows = []
+        for m in view.members:
+            name = cell(m["name"], "bold" if m["id"] == view.me else "")
+            if m["id"] == view.me:
+                name.append(" (me)", style="dim")
+            acked = "✓ acknowledged" if m["id"] in view.acknowledged else MISSING
+            topics = ", ".join(m.get("topics", []))
+            row = (name, cell(m["org"]), m.get("seniority") or MISSING, cell(topics), acked)
+            rows.append((m["id"], row))
+        self.query_one("#member-table", Table).fill(rows)
+
+    def fill_meetings(self, view: CircleView) -> None:
+        names, zone = view.names, zone_of(self)
+        nxt = names.get(view.next_facilitator or "", MISSING)
+        self.query_one("#facilitator", Static).update(
+            styled(
+                "[b]Next facilitator[/b] $name  [$text-muted](the rotation: least recently "
+                "served first)[/]",
+                name=nxt,
+            )
+        )
+        ordered = meeting_order(view.meetings, self.services.now())[:ROW_LIMIT]
+        self.query_one("#meeting-table", Table).fill(
+            (
+                m["id"],
+                (
+                    when_text(m["at"], zone, year=True),
+                    ("kick-off · " if m.get("kickoff") else "") + m["status"],
+                    cell(names.get(m.get("facilitator") or "", MISSING)),
+                    f"{m['present']}/{len(names)}"
+                    if m["status"] in ("running", "closed")
+                    else MISSING,
+                    cell(", ".join(m.get("themes", []))),
+                ),
+            )
+            for m in ordered
+        )
+
+    def fill_goals(self, view: CircleView) -> None:
+        goals = view.goals[:ROW_LIMIT]
+        names = view.names
+        self.query_one("#goal-table", Table).fill(
+            (g["id"], goal_cells(g, names, view.me)) for g in goals
+        )
+        more = self.query_one("#goals-more", Static)
+        more.display = len(view.goals) > len(goals)
+        more.update(f"Showing {len(goals)} of {len(view.goals)} goals (active first).")
+
+    def fill_insights(self, view: CircleView) -> None:
+        self.query_one("#attendance", LabelledSparkline).set_data(view.attendance)
+        for aspect in ("support", "confidence", "learning"):
+            self.query_one(f"#{aspect}", LabelledSparkline).set_data(view.pulse.get(aspect, []))
+        counts = view.commitments
+        total = sum(counts.values())
+        kept = 100 * counts.get("kept", 0) / total if total else 0
+        self.query_one("#commitments", Static).update(
+            styled(
+                "[$success]$bar[/] $pct% kept\n$counts",
+                bar=bar(kept, 20),
+                pct=round(kept),
+                counts=counts_text(counts),
+            )
+        )
+
+    # -- actions -----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        tab = self.TAB_ACTIONS.get(action)
+        if tab is None:
+            return True
+        return self.query_one(TabbedContent).active == tab
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def key_of(self, table: str) -> str | None:
+        return self.query_one(f"#{table}", Table).current_key
+
+    def after(self, result: Any) -> None:
+        """After a form: the screen reloads on resume; just confirm the save."""
+        if result:
+            self.notify("Saved", timeout=2)
+
+    def action_edit_circle(self) -> None:
+        from screens.forms import CircleForm
+
+        self.app.push_screen(CircleForm(self.circle), self.after)
+
+    def action_add_agreement(self, agreement: str | None = None) -> None:
+        from screens.forms import AgreementForm
+
+        self.app.push_screen(AgreementForm(self.circle, agreement), self.after)
+
+    def action_add_member(self, member: str | None = None) -> None:
+        from screens.forms import MemberForm
+
+        self.app.push_screen(MemberForm(self.circle, member), self.after)
+
+    def action_plan_meeting(self, meeting: str | None = None) -> None:
+        from screens.meeting import PlanMeetingScreen
+
+        self.app.push_screen(PlanMeetingScreen(self.circle, meeting), self.after)
+
+    def action_reschedule(self) -> None:
+        meeting = self.key_of("meeting-table")
+        status = {m["id"]: m["status"] for m in self.view.meetings} if self.view else {}
+        if meeting and status.get(meeting) == "planned":
+            self.action_plan_meeting(meeting)
+        elif meeting:
+            self.notify("Only a planned meeting can be rescheduled", severity="warning")
+
+    def action_run_meeting(self, meeting: str | None = None) -> None:
+        from screens.meeting import MeetingScreen
+
+        meeting = meeting or self.key_of("meeting-table")
+        if meeting:
+            self.app.push_screen(MeetingScreen(self.circle, meeting))
+
+    def action_new_goal(self) -> None:
+        from screens.goalforms import GoalForm
+
+        self.app.push_screen(GoalForm(self.circle), self.after)
+
+    def action_checkin(self) -> None:
+        from screens.goalforms import CheckinForm
+
+        if goal := self.key_of("goal-table"):
+            self.app.push_screen(CheckinForm(self.circle, goal), self.after)
+
+    @on(Table.RowSelected)
+    def _row_opened(self, event: Table.RowSelected) -> None:
+        key = str(event.row_key.value)
+        table = event.data_table.id
+        if table == "agreements":
+            self.action_add_agreement(key)
+        elif table == "member-table":
+            self.action_add_member(key)
+        elif table == "meeting-table":
+            self.action_run_meeting(key)
+        elif table == "goal-table":
+            self.app.push_screen(GoalDetailScreen(self.circle, key))

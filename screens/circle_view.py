@@ -1,0 +1,68 @@
+"""What the circle screen shows, read off the event loop in one go.
+
+`read_circle` runs in a worker thread: a few passes over the circle's records (one for
+attendance), never a query per meeting, so a circle of thousands of records reads in
+tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from xcircle.merge import Record
+from xcircle.services import Services
+
+
+@dataclass
+class CircleView:
+    """Everything the circle screen shows, read off the event loop in one go."""
+
+    circle: Record
+    agreements: list[Record]
+    acknowledged: set[str]
+    members: list[Record]
+    mix: dict[str, dict[str, int]]
+    meetings: list[Record]
+    next_facilitator: str | None
+    me: str | None
+    goals: list[Record]
+    attendance: list[int]
+    pulse: dict[str, list[float]]
+    commitments: dict[str, int]
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {m["id"]: m["name"] for m in self.members}
+
+
+def read_circle(services: Services, circle: str) -> CircleView:
+    """Read one circle for the screen, counting attendance in a single pass."""
+    present: Counter[str] = Counter()
+    for mark in services.store.records(circle, "attendance"):
+        if mark["present"]:
+            present[mark["meeting"]] += 1
+    meetings = [{**m, "present": present[m["id"]]} for m in services.meetings.all(circle)]
+    return CircleView(
+        circle=services.circles.get(circle),
+        agreements=services.circles.agreements(circle),
+        acknowledged=services.meetings.acknowledged(circle),
+        members=services.members.all(circle),
+        mix=services.insights.mix(circle),
+        meetings=meetings,
+        next_facilitator=services.meetings.next_facilitator(circle),
+        me=services.ctx.me(circle),
+        goals=services.goals.with_checkins(circle),
+        attendance=services.insights.attendance(circle),
+        pulse=services.insights.pulse(circle),
+        commitments=services.insights.commitments(circle),
+    )
+
+
+def meeting_order(meetings: list[Record], now: datetime) -> list[Record]:
+    """Upcoming meetings soonest first, then past ones most recent first."""
+    ahead = [m for m in meetings if m["status"] in ("planned", "running")]
+    ahead = [m for m in ahead if datetime.fromisoformat(m["at"]) >= now or m["status"] == "running"]
+    past = [m for m in meetings if m not in ahead]
+    return ahead + past[::-1]

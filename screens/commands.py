@@ -1,0 +1,216 @@
+"""Command palette providers (ctrl+p), one per domain: circles, meetings, goals,
+exports and themes. Each lists its main actions by name, so every action of the
+app is reachable without knowing its key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
+
+from screens.widgets import services_of
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.screen import Screen
+
+    from xcircle.merge import Record
+    from xcircle.services import Services
+
+Action = tuple[str, str, Callable[[], object]]  # (name, help, callback)
+
+
+class DomainCommands(Provider):
+    """A provider whose `actions()` are offered on discovery and fuzzy-matched on search."""
+
+    @property
+    def services(self) -> Services:
+        return services_of(self.app)
+
+    def actions(self) -> Iterator[Action]:
+        raise NotImplementedError
+
+    def circles(self) -> list[Record]:
+        return self.services.circles.all(include_archived=False)
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback in self.actions():
+            yield DiscoveryHit(Content(name), callback, text=name, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, callback in self.actions():
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, highlight(matcher, name), callback, text=name, help=help_text)
+
+
+def highlight(matcher: Matcher, name: str) -> Content:
+    """The matched letters of `name` highlighted; `name` itself is never parsed as markup
+    (Matcher.highlight would parse a circle named `[link=…]` as a link)."""
+    content = Content(name)
+    _, offsets = matcher.fuzzy_search.match(matcher.query, name)
+    for offset in offsets:
+        content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
+
+
+def push(app: App[object], make: Callable[[], Screen[Any]]) -> Callable[[], object]:
+    """A callback pushing the screen `make()` builds (screens import on use)."""
+    return lambda: app.push_screen(make())
+
+
+class CircleCommands(DomainCommands):
+    """New circle, open or edit any circle, my goals."""
+
+    def actions(self) -> Iterator[Action]:
+        app = self.app
+
+        def circle_form(circle: str | None = None) -> Screen[Any]:
+            from screens.forms import CircleForm
+
+            return CircleForm(circle)
+
+        def circle_screen(circle: str) -> Screen[Any]:
+            from screens.circle import CircleScreen
+
+            return CircleScreen(circle)
+
+        yield "New circle", "Create a circle with default agreements", push(app, circle_form)
+        yield "My goals", "My goals across circles", partial(app.switch_mode, "goals")
+        yield "Circles", "Back to the list of circles", partial(app.switch_mode, "circles")
+        for c in self.circles():
+            cid = c["id"]
+            yield (
+                f"Open circle: {c['name']}",
+                "Overview, members, meetings, goals, insights",
+                push(app, partial(circle_screen, cid)),
+            )
+            yield (
+                f"Edit circle: {c['name']}",
+                "Name, purpose, cadence",
+                push(app, partial(circle_form, cid)),
+            )
+
+
+class MeetingCommands(DomainCommands):
+    """Plan a meeting in a circle, or start a circle's next meeting."""
+
+    def actions(self) -> Iterator[Action]:
+        app = self.app
+
+        def plan(circle: str) -> Screen[Any]:
+            from screens.meeting import PlanMeetingScreen
+
+            return PlanMeetingScreen(circle)
+
+        def run(circle: str, meeting: str) -> Screen[Any]:
+            from screens.meeting import MeetingScreen
+
+            return MeetingScreen(circle, meeting)
+
+        for c in self.circles():
+            cid = c["id"]
+            yield (
+                f"Plan meeting: {c['name']}",
+                "Plan the next meeting",
+                push(app, partial(plan, cid)),
+            )
+            if nxt := self.services.meetings.next(cid):
+                yield (
+                    f"Start meeting: {c['name']}",
+                    "Run the next meeting: check-in, round, commitments, pulse",
+                    push(app, partial(run, cid, nxt["id"])),
+                )
+
+
+class GoalCommands(DomainCommands):
+    """Check in on any of my goals; set a new goal."""
+
+    def actions(self) -> Iterator[Action]:
+        app = self.app
+
+        def goal_form() -> Screen[Any]:
+            from screens.goalforms import GoalForm
+
+            return GoalForm()
+
+        def checkin(circle: str, goal: str) -> Screen[Any]:
+            from screens.goalforms import CheckinForm
+
+            return CheckinForm(circle, goal)
+
+        yield "New goal", "Set a goal in one of your circles", push(app, goal_form)
+        for g in self.services.goals.mine():
+            if g["status"] == "active":
+                yield (
+                    f"Check in: {g['title']}",
+                    f"Record progress ({g['progress']}% so far)",
+                    push(app, partial(checkin, g["circle"], g["id"])),
+                )
+
+
+EXPORTS = (
+    ("markdown", "goals", "md", "Markdown report"),
+    ("csv", "goals", "goals.csv", "Goals CSV"),
+    ("csv", "attendance", "attendance.csv", "Attendance CSV"),
+    ("ics", "goals", "ics", "Meetings iCalendar"),
+)
+
+
+def export_dir(services: Services) -> Path:
+    """Where exports go: the `export_dir` setting, else `<home>/exports`."""
+    configured = services.store.setting("export_dir")
+    return Path(configured).expanduser() if configured else services.store.home / "exports"
+
+
+def export_circle(app: App[object], circle: str, fmt: str, table: str, suffix: str) -> None:
+    """Render an export of `circle` in a thread and write it (0600), then say where."""
+    services = services_of(app)
+
+    def work() -> None:
+        from xcircle.export import render
+
+        detail = services.detail(circle)
+        data = render(detail, fmt, table=table, now=services.now())
+        slug = re.sub(r"[^a-z0-9]+", "-", detail["circle"]["name"].lower()).strip("-") or "circle"
+        folder = export_dir(services)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / f"{slug}-{services.now():%Y%m%d}.{suffix}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        app.call_from_thread(app.notify, f"Exported to {path}", title="Export", markup=False)
+
+    app.run_worker(work, thread=True, group="export", exit_on_error=False)
+
+
+class ExportCommands(DomainCommands):
+    """Export a circle: Markdown report, goals or attendance CSV, meetings iCalendar."""
+
+    def actions(self) -> Iterator[Action]:
+        for c in self.circles():
+            for fmt, table, suffix, label in EXPORTS:
+                callback = partial(export_circle, self.app, c["id"], fmt, table, suffix)
+                yield (
+                    f"Export {label}: {c['name']}",
+                    f"Write a {label} to the exports folder",
+                    callback,
+                )
+
+
+class ThemeCommands(DomainCommands):
+    """Switch the theme by name; the choice is saved for the next start."""
+
+    def actions(self) -> Iterator[Action]:
+        app = self.app
+        for name in sorted(app.available_themes):
+            if name != app.theme:
+                yield f"Theme: {name}", "Switch theme (saved)", partial(setattr, app, "theme", name)

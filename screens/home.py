@@ -1,0 +1,245 @@
+"""The circles area (home): my circles at a glance and my commitments due soon.
+
+Each row shows the next meeting in my zone, the members' organizations, open goals
+and my open commitments. Circles are created, edited and archived from here; archived
+ones stay hidden until shown with `v`. Data loads in a thread so the UI never waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Label, Static
+from textual.worker import get_current_worker
+
+from screens.widgets import (
+    MISSING,
+    Footer,
+    Table,
+    TopBar,
+    cell,
+    date_text,
+    services_of,
+    styled,
+    when_text,
+)
+from xcircle.merge import Record
+from xcircle.services import Services
+
+
+@dataclass
+class HomeData:
+    """What the home shows, read in a worker thread in one go."""
+
+    circles: list[Record] = field(default_factory=list)
+    due: list[Record] = field(default_factory=list)
+    profile: Record | None = None
+
+
+def read_home(services: Services, *, include_archived: bool) -> HomeData:
+    """Everything the home screen shows (called off the event loop)."""
+    return HomeData(
+        circles=services.overview(include_archived=include_archived),
+        due=services.commitments.mine_due(),
+        profile=services.profile(),
+    )
+
+
+def overdue(commitment: Record, today: str) -> bool:
+    """An open commitment whose due date has passed."""
+    return bool(commitment.get("due")) and str(commitment["due"]) < today
+
+
+class HomeScreen(Screen[None]):
+    """My circles, their next meetings, and what I committed to."""
+
+    CSS_PATH = "home.tcss"
+    AUTO_FOCUS = "#circles"
+    BINDINGS = [
+        Binding("n", "new_circle", "New circle", tooltip="Create a circle", id="home.new"),
+        Binding("e", "edit_circle", "Edit", tooltip="Edit the highlighted circle", id="home.edit"),
+        Binding(
+            "a",
+            "archive",
+            "Archive",
+            tooltip="Archive (or restore) the highlighted circle",
+            id="home.archive",
+        ),
+        Binding(
+            "v",
+            "toggle_archived",
+            "Archived",
+            tooltip="Show or hide archived circles",
+            id="home.show_archived",
+        ),
+        Binding(
+            "g",
+            "app.switch_mode('goals')",
+            "My goals",
+            tooltip="My goals across all circles",
+            id="home.goals",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.show_archived = False
+        self.data = HomeData()
+        self.loaded = False
+
+    @property
+    def services(self) -> Services:
+        return services_of(self)
+
+    def compose(self) -> ComposeResult:
+        yield TopBar(id="topbar")
+        with Vertical(id="body"):
+            yield Label("Circles", classes="section")
+            yield Table(id="circles")
+            yield Static("", id="empty", classes="empty")
+            yield Label("My commitments due soon", classes="section")
+            yield Table(id="due")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        circles = self.query_one("#circles", Table)
+        circles.add_columns(
+            "Circle", "Next meeting", "Members", "Organizations", "Open goals", "My open"
+        )
+        self.query_one("#due", Table).add_columns("Due", "Commitment", "Circle")
+        if self.services.profile() is None:
+            from screens.forms import ProfileForm
+
+            self.app.push_screen(ProfileForm())
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        if self.loaded:
+            self.reload()
+
+    def reload(self) -> None:
+        self.load(self.show_archived)
+
+    @work(thread=True, exclusive=True, group="home")
+    def load(self, include_archived: bool) -> None:
+        worker = get_current_worker()
+        data = read_home(self.services, include_archived=include_archived)
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self.show, data)
+
+    def show(self, data: HomeData) -> None:
+        """Fill the tables from `data` (user text kept literal)."""
+        self.data = data
+        profile = data.profile or {}
+        zone = str(profile.get("tz") or "")
+        who = f"{profile.get('name', '')} · {profile.get('org', '')}" if profile else ""
+        shown = "all circles" if self.show_archived else "active circles"
+        self.query_one(TopBar).show("xcircle", f"{who}  ({shown})")
+        names = {c["id"]: c["name"] for c in data.circles}
+        today = self.services.now().date().isoformat()
+        self.query_one("#circles", Table).fill(
+            (c["id"], self.circle_row(c, zone)) for c in data.circles
+        )
+        self.query_one("#due", Table).fill(
+            (
+                f"{c['circle']}/{c['id']}",
+                (
+                    cell(date_text(c.get("due")), "bold" if overdue(c, today) else ""),
+                    cell(c["text"]),
+                    cell(names.get(c["circle"], "")),
+                ),
+            )
+            for c in data.due
+            if c["circle"] in names
+        )
+        empty = self.query_one("#empty", Static)
+        empty.display = not data.circles
+        empty.update("No circles yet: press n to create one, or run `xcircle demo` to explore.")
+        if not self.loaded:
+            self.loaded = True
+            self.call_after_refresh(self.app.mark_ready)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def circle_row(circle: Record, zone: str) -> tuple[Any, ...]:
+        nxt = circle.get("next_meeting")
+        name = cell(circle["name"])
+        if circle.get("archived"):
+            name.append(" (archived)", style="dim italic")
+        return (
+            name,
+            when_text(nxt["at"], zone) if nxt else MISSING,
+            circle["members"],
+            cell(", ".join(circle["organizations"]) or MISSING),
+            circle["open_goals"],
+            circle["my_open_commitments"] or MISSING,
+        )
+
+    def current(self) -> Record | None:
+        key = self.query_one("#circles", Table).current_key
+        return next((c for c in self.data.circles if c["id"] == key), None)
+
+    @on(Table.RowSelected, "#circles")
+    def _open_circle(self, event: Table.RowSelected) -> None:
+        if event.row_key.value:
+            self.open_circle(str(event.row_key.value))
+
+    @on(Table.RowSelected, "#due")
+    def _open_due(self, event: Table.RowSelected) -> None:
+        if event.row_key.value:
+            self.open_circle(str(event.row_key.value).split("/")[0], tab="meetings")
+
+    def open_circle(self, circle: str, tab: str = "overview") -> None:
+        from screens.circle import CircleScreen
+
+        self.app.push_screen(CircleScreen(circle, tab=tab))
+
+    def action_new_circle(self) -> None:
+        from screens.forms import CircleForm
+
+        self.app.push_screen(CircleForm(), self._saved)
+
+    def action_edit_circle(self) -> None:
+        from screens.forms import CircleForm
+
+        if circle := self.current():
+            self.app.push_screen(CircleForm(circle["id"]), self._saved)
+
+    def _saved(self, circle: str | bool | None) -> None:
+        if circle:
+            self.notify("Saved", timeout=2)
+
+    def action_archive(self) -> None:
+        from screens.forms import ConfirmScreen
+
+        circle = self.current()
+        if circle is None:
+            return
+        cid = circle["id"]
+        if circle.get("archived"):
+            self.services.circles.archive(cid, False)
+            self.notify("Circle restored", timeout=2)
+            self.reload()
+            return
+        question = styled(
+            "Archive [b]$name[/b]?\n\nIt is hidden from this list until you show archived "
+            "circles with [b]v[/b]; nothing is deleted.",
+            name=circle["name"],
+        )
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.services.circles.archive(cid, True)
+                self.notify("Circle archived", timeout=2)
+            self.reload()
+
+        self.app.push_screen(ConfirmScreen(question, yes="Archive"), answer)
+
+    def action_toggle_archived(self) -> None:
+        self.show_archived = not self.show_archived
+        self.reload()

@@ -1,0 +1,357 @@
+"""The questions a meeting asks: plan or reschedule it, pick its facilitator, close it,
+and, in the feedback round, capture feedback, the turn's texts, a commitment or a new
+presenter order.
+
+Each is a `FormScreen` (screens/forms.py): it calls its use case itself, so an error
+lands next to the field it is about and nothing is saved half-way; Escape cancels.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import TypeVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.suggester import SuggestFromList
+from textual.widgets import Input, OptionList, Select, Static, TextArea
+from textual.widgets.option_list import Option
+
+from screens.forms import FormScreen, field, form_error
+from screens.widgets import MISSING, cell, literal, styled, to_local, zone_of
+from xcircle.errors import InvalidInput
+from xcircle.services import parse_date
+
+T = TypeVar("T")
+
+KIND_TITLES = {
+    "question": "Question",
+    "challenge": "Challenge",
+    "support": "Support",
+    "advice": "Advice",
+}
+
+
+def local_zone_name() -> str:
+    """This machine's IANA zone name (from TZ or /etc/localtime), or '' when unknown."""
+    import os
+    from pathlib import Path
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = os.environ.get("TZ", "").lstrip(":")
+    if not name:
+        try:
+            name = str(Path("/etc/localtime").resolve()).partition("zoneinfo/")[2]
+        except OSError:
+            return ""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ""
+    return name
+
+
+def parse_time(text: str) -> time:
+    """`18:30` as a time of day, with a clear error for anything else."""
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{text.strip()!r} is not a time: use HH:MM, e.g. 18:30") from None
+
+
+class MeetingForm(FormScreen[T]):
+    """A form of the meeting area: the shared form styles plus this area's own."""
+
+    # FormScreen's attribute is inferred as a single path; Textual takes a list too.
+    CSS_PATH = ["forms.tcss", "meetingforms.tcss"]  # type: ignore[assignment]
+
+
+class PlanMeetingScreen(MeetingForm[str | None]):
+    """Plan a meeting of a circle, or reschedule one; dismisses with the meeting's id."""
+
+    ERROR_FIELDS = (
+        ("time zone", "zone"),
+        ("date", "date"),
+        ("time", "time"),
+        ("duration", "duration"),
+        ("theme", "themes"),
+    )
+
+    def __init__(self, circle: str, meeting: str | None = None) -> None:
+        super().__init__()
+        self.circle, self.meeting = circle, meeting
+        self.TITLE_TEXT = "Plan a meeting" if meeting is None else "Reschedule the meeting"
+
+    def fields(self) -> ComposeResult:
+        from zoneinfo import available_timezones
+
+        svc = self.services
+        if self.meeting is not None:
+            rec = svc.meetings.get(self.circle, self.meeting)
+            zone = rec.get("tz") or zone_of(self) or local_zone_name()
+            when = to_local(rec["at"], zone)
+            duration, themes = rec["duration"], rec.get("themes", [])
+        else:
+            zone = zone_of(self) or local_zone_name()
+            day = svc.now().date() + timedelta(days=7)
+            when = datetime.combine(day, time(18, 0))
+            duration = svc.circles.get(self.circle).get("duration", 90)
+            themes = []
+        circle_name = svc.circles.get(self.circle)["name"]
+        yield Static(styled("for [b]$name[/b]", name=circle_name), id="for")
+        with Horizontal(classes="row"):
+            date_input = Input(when.date().isoformat(), id="date", compact=True)
+            yield field("Date", date_input, "YYYY-MM-DD")
+            yield field("Time", Input(when.strftime("%H:%M"), id="time", compact=True), "HH:MM")
+            yield field("Minutes", Input(str(duration), id="duration", compact=True))
+        zones = SuggestFromList(sorted(available_timezones()), case_sensitive=False)
+        zone_input = Input(zone, id="zone", compact=True, suggester=zones)
+        yield field("Time zone", zone_input, "e.g. Europe/Paris; empty for this machine's zone")
+        themes_input = Input(", ".join(themes), id="themes", compact=True)
+        yield field("Themes (comma separated)", themes_input)
+        yield form_error()
+
+    def save(self) -> str | None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        day = parse_date(self.text("date"))
+        if day is None:
+            raise InvalidInput("a meeting needs a date: use YYYY-MM-DD")
+        at = datetime.combine(date.fromisoformat(day), parse_time(self.text("time")))
+        zone = self.text("zone").strip()
+        if zone:
+            try:
+                at = at.replace(tzinfo=ZoneInfo(zone))
+            except (ZoneInfoNotFoundError, ValueError):
+                raise InvalidInput(f"unknown time zone {zone!r}") from None
+        else:
+            at = at.astimezone()
+        duration = self.number("duration", "the duration (minutes)")
+        themes = [t.strip() for t in self.text("themes").split(",")]
+        svc = self.services.meetings
+        if self.meeting is None:
+            rec = svc.plan(self.circle, at, themes=themes, duration=duration, zone=zone)
+        else:
+            fields = {"at": at, "zone": zone, "themes": themes, "duration": duration}
+            rec = svc.update(self.circle, self.meeting, **fields)
+        return str(rec["id"])
+
+
+class FacilitatorForm(MeetingForm[str | None]):
+    """Choose who facilitates this meeting (the rotation's pick is the default)."""
+
+    TITLE_TEXT = "Facilitator"
+
+    def __init__(self, circle: str, meeting: str, current: str | None) -> None:
+        super().__init__()
+        self.circle, self.meeting, self.current = circle, meeting, current
+
+    def fields(self) -> ComposeResult:
+        members = self.services.members.all(self.circle)
+        current = self.current or (members[0]["id"] if members else None)
+        choice = Select(
+            [(cell(m["name"]), m["id"]) for m in members],
+            value=current if current else Select.NULL,
+            allow_blank=False,
+            compact=True,
+            id="facilitator",
+        )
+        yield field("Who facilitates", choice)
+        yield form_error()
+
+    def save(self) -> str | None:
+        member = self.text("facilitator")
+        self.services.meetings.set_facilitator(self.circle, self.meeting, member)
+        return member
+
+
+class CloseMeetingForm(MeetingForm[bool | None]):
+    """Close the meeting with its notes (what the circle wants to remember)."""
+
+    TITLE_TEXT = "Close the meeting"
+
+    def __init__(self, circle: str, meeting: str) -> None:
+        super().__init__()
+        self.circle, self.meeting = circle, meeting
+
+    def fields(self) -> ComposeResult:
+        notes = self.services.meetings.get(self.circle, self.meeting).get("notes", "")
+        area = TextArea(notes, id="notes", compact=True, soft_wrap=True)
+        yield field("Notes", area, "Ctrl+S closes the meeting · Esc keeps it open")
+        yield form_error()
+
+    def on_mount(self) -> None:
+        self.query_one("#notes").focus()
+
+    def save(self) -> bool:
+        self.services.meetings.close(self.circle, self.meeting, self.text("notes"))
+        return True
+
+
+class CommitmentForm(MeetingForm[str | None]):
+    """Record a commitment (text and due date); the owner is fixed in the round's last phase."""
+
+    TITLE_TEXT = "New commitment"
+    ERROR_FIELDS = (("date", "due"), ("commitment", "text"), ("member", "owner"))
+
+    def __init__(self, circle: str, meeting: str, owner: str | None = None) -> None:
+        super().__init__()
+        self.circle, self.meeting, self.owner = circle, meeting, owner
+
+    def fields(self) -> ComposeResult:
+        members = self.services.members.all(self.circle)
+        if self.owner is None:
+            owner = Select(
+                [(cell(m["name"]), m["id"]) for m in members],
+                value=members[0]["id"] if members else Select.NULL,
+                allow_blank=False,
+                compact=True,
+                id="owner",
+            )
+            yield field("Member", owner)
+        else:
+            names = self.services.members.names(self.circle)
+            who = names.get(self.owner, MISSING)
+            yield Static(styled("By [b]$who[/b]", who=who), id="who")
+        yield field("Commitment", Input(id="text", compact=True, placeholder="I will…"))
+        due = Input(id="due", compact=True, placeholder="YYYY-MM-DD")
+        yield field("Due (optional)", due, "Reviewed at the next meeting")
+        yield form_error()
+
+    def on_mount(self) -> None:
+        self.query_one("#text").focus()
+
+    def save(self) -> str | None:
+        owner = self.owner or self.text("owner")
+        rec = self.services.commitments.add(
+            self.circle, owner, self.text("text"), due=self.text("due"), meeting=self.meeting
+        )
+        return str(rec["id"])
+
+
+class FeedbackForm(MeetingForm[bool | None]):
+    """One line of feedback of one kind; the giver is the current peer unless changed."""
+
+    ERROR_FIELDS = (("feedback", "text"), ("member", "giver"))
+
+    def __init__(
+        self, circle: str, meeting: str, presenter: str, kind: str, giver: str | None
+    ) -> None:
+        super().__init__()
+        self.circle, self.meeting, self.presenter = circle, meeting, presenter
+        self.kind, self.giver = kind, giver
+        self.TITLE_TEXT = KIND_TITLES[kind]
+
+    def fields(self) -> ComposeResult:
+        names = self.services.members.names(self.circle)
+        yield Static(styled("for [b]$name[/b]", name=names.get(self.presenter, MISSING)), id="for")
+        peers = [(cell(n), m) for m, n in names.items() if m != self.presenter]
+        giver = Select(
+            peers,
+            value=self.giver if self.giver else Select.NULL,
+            allow_blank=self.giver is None,
+            compact=True,
+            id="giver",
+        )
+        yield field("From", giver)
+        yield field("What they said", Input(id="text", compact=True), "Enter saves · Esc cancels")
+        yield form_error()
+
+    def on_mount(self) -> None:
+        self.query_one("#text").focus()
+
+    def save(self) -> bool:
+        giver = self.text("giver")
+        if not giver:
+            from xcircle.errors import InvalidInput
+
+            raise InvalidInput("choose the member who gave the feedback")
+        self.services.rounds.feedback(
+            self.circle, self.meeting, self.presenter, giver, self.kind, self.text("text")
+        )
+        return True
+
+
+class TurnTextForm(MeetingForm[bool | None]):
+    """The presenter's challenge or reflection, as free text."""
+
+    ERROR_FIELDS = (("challenge", "text"), ("reflection", "text"))
+
+    def __init__(self, circle: str, meeting: str, presenter: str, what: str) -> None:
+        super().__init__()
+        self.circle, self.meeting, self.presenter, self.what = circle, meeting, presenter, what
+        self.TITLE_TEXT = "The challenge" if what == "challenge" else "The reflection"
+
+    def fields(self) -> ComposeResult:
+        state = self.services.rounds.state(self.circle, self.meeting)
+        text = state[self.what] if state.get("presenter") == self.presenter else ""
+        area = TextArea(text, id="text", compact=True, soft_wrap=True)
+        yield field("In the presenter's words", area, "Ctrl+S saves · Esc cancels")
+        yield form_error()
+
+    def on_mount(self) -> None:
+        self.query_one("#text").focus()
+
+    def save(self) -> bool:
+        rounds, text = self.services.rounds, self.text("text")
+        if self.what == "challenge":
+            rounds.set_challenge(self.circle, self.meeting, self.presenter, text)
+        else:
+            rounds.set_reflection(self.circle, self.meeting, self.presenter, text)
+        return True
+
+
+class OrderList(OptionList):
+    """Presenters in order; Shift+↑/↓ moves the highlighted one."""
+
+    BINDINGS = [
+        Binding("shift+up", "move(-1)", "Move up", tooltip="Present earlier", id="reorder.up"),
+        Binding("shift+down", "move(1)", "Move down", tooltip="Present later", id="reorder.down"),
+    ]
+
+    def __init__(self, order: list[str], names: dict[str, str], *, id: str) -> None:
+        super().__init__(id=id, compact=True)
+        self.order, self.names = list(order), names
+
+    def on_mount(self) -> None:
+        self.show_order(0)
+
+    def show_order(self, highlight: int) -> None:
+        self.set_options(
+            Option(literal(f"{i + 1}. {self.names.get(m, MISSING)}"), id=m)
+            for i, m in enumerate(self.order)
+        )
+        self.highlighted = highlight
+
+    def action_move(self, delta: int) -> None:
+        i = self.highlighted
+        if i is None or not 0 <= i + delta < len(self.order):
+            return
+        self.order[i], self.order[i + delta] = self.order[i + delta], self.order[i]
+        self.show_order(i + delta)
+
+
+class ReorderForm(MeetingForm[bool | None]):
+    """Change the presenter order; any order other than the rotation's needs a reason."""
+
+    TITLE_TEXT = "Presenter order"
+    ERROR_FIELDS = (("reason", "reason"), ("present", "order"))
+
+    def __init__(self, circle: str, meeting: str, order: list[str]) -> None:
+        super().__init__()
+        self.circle, self.meeting, self.order = circle, meeting, order
+
+    def fields(self) -> ComposeResult:
+        names = self.services.members.names(self.circle)
+        orders = OrderList(self.order, names, id="order")
+        yield field("Order", orders, "Shift+↑/↓ moves the highlighted presenter")
+        state = self.services.rounds.state(self.circle, self.meeting)
+        reason = Input(state.get("order_reason", ""), id="reason", compact=True)
+        yield field("Why this order", reason, "Needed when it differs from the rotation")
+        yield form_error()
+
+    def save(self) -> bool:
+        order = self.query_one(OrderList).order
+        self.services.rounds.reorder(self.circle, self.meeting, order, self.text("reason"))
+        return True

@@ -1,0 +1,359 @@
+"""The feedback round: each member in turn in the hot seat, in timeboxed phases.
+
+Everything shown is `services.rounds.state()`, read again after each key and once a
+second for the countdown, so the round resumes exactly where it was after the app is
+closed (the state lives in the store, the timer is derived from the clock). The
+facilitator drives it with single keys; feedback is captured by kind and giver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Digits, Footer, Label, Static
+
+from screens.meetingforms import (
+    KIND_TITLES,
+    CommitmentForm,
+    FeedbackForm,
+    ReorderForm,
+    TurnTextForm,
+)
+from screens.widgets import MISSING, TopBar, date_text, literal, services_of, styled
+from xcircle.domain import FEEDBACK_KINDS, PHASE_TITLES, PHASES
+from xcircle.errors import XCircleError
+
+if TYPE_CHECKING:
+    from xcircle.merge import Record
+    from xcircle.services import Services
+
+KIND_PHRASES = {
+    "question": "a question",
+    "challenge": "a challenge",
+    "support": "support",
+    "advice": "advice",
+}
+PHASE_SHORT = {
+    "present": "Present",
+    "questions": "Clarifying questions",
+    "feedback": "Feedback",
+    "reflect": "Reflect",
+    "commit": "Commit",
+}
+
+
+def clock_text(seconds: int) -> str:
+    """`04:59`, or `-01:05` once the timebox is over."""
+    sign = "-" if seconds < 0 else ""
+    minutes, secs = divmod(abs(seconds), 60)
+    return f"{sign}{minutes:02d}:{secs:02d}"
+
+
+class RoundScreen(Screen[None]):
+    """Run the feedback round of one meeting (started on first open, resumed after)."""
+
+    CSS_PATH = "round.tcss"
+    BINDINGS = [
+        Binding(
+            "n,space", "next", "Next", tooltip="Next peer, phase or presenter", id="round.next"
+        ),
+        Binding("b", "back", "Back", tooltip="Back one peer, phase or presenter", id="round.back"),
+        Binding("p", "pause", "Pause", tooltip="Pause or resume the timer", id="round.pause"),
+        *(
+            Binding(
+                kind[0],
+                f"feedback('{kind}')",
+                KIND_TITLES[kind],
+                tooltip=f"Capture {KIND_PHRASES[kind]} for the presenter, from the current peer",
+                id=f"round.{kind}",
+            )
+            for kind in FEEDBACK_KINDS
+        ),
+        Binding(
+            "e",
+            "edit('challenge')",
+            "Challenge text",
+            tooltip="Write down the presenter's challenge",
+            id="round.edit_challenge",
+        ),
+        Binding(
+            "r",
+            "edit('reflection')",
+            "Reflection",
+            tooltip="Write down what the presenter takes away",
+            id="round.edit_reflection",
+        ),
+        Binding(
+            "m",
+            "commit",
+            "Commitment",
+            tooltip="Record the presenter's commitment (text and due date)",
+            id="round.commit",
+        ),
+        Binding(
+            "o",
+            "reorder",
+            "Order",
+            tooltip="Change the presenter order (needs a reason)",
+            id="round.reorder",
+        ),
+        Binding(
+            "escape",
+            "leave",
+            "Meeting",
+            tooltip="Back to the meeting; the round stays where it is",
+            id="round.leave",
+        ),
+    ]
+
+    def __init__(self, circle: str, meeting: str) -> None:
+        super().__init__()
+        self.circle, self.meeting = circle, meeting
+        self.state: Record = {"started": False}
+        self._shown: dict[str, tuple[str, tuple[object, ...]]] = {}
+        self._keys_for: tuple[object, ...] = ()
+
+    @property
+    def services(self) -> Services:
+        return services_of(self)
+
+    def compose(self) -> ComposeResult:
+        yield TopBar(id="topbar")
+        with Horizontal(id="body"):
+            with Vertical(id="side"):
+                yield Label("Presenters", classes="section")
+                yield Static(id="order")
+                yield Label("Phases", classes="section")
+                yield Static(id="phases")
+            with Vertical(id="main"):
+                with Horizontal(id="head"):
+                    with Vertical(id="who"):
+                        yield Static(id="presenter")
+                        yield Static(id="phase")
+                        yield Static(id="hint")
+                    yield Digits("", id="clock")
+                with VerticalScroll(id="detail"):
+                    yield Static(id="turn")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        rounds = self.services.rounds
+        if not rounds.state(self.circle, self.meeting)["started"]:
+            self.attempt(lambda: rounds.start(self.circle, self.meeting))
+        self.refresh_view()
+        self.set_interval(1.0, self.tick)
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted:
+            self.refresh_view()
+
+    def attempt(self, action: Callable[[], Any]) -> bool:
+        """Run one use case and show the round again; an error is one line, not a crash."""
+        try:
+            action()
+        except XCircleError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return False
+        self.refresh_view()
+        return True
+
+    # -- showing the state -------------------------------------------------------------------
+
+    def refresh_view(self) -> None:
+        """Show `state()`: order, phases, presenter, countdown and what was said."""
+        self.state = state = self.services.rounds.state(self.circle, self.meeting)
+        if not state["started"]:
+            return
+        names = self.services.members.names(self.circle)
+        name = names.get(state["presenter"], MISSING)
+        count = len(state["order"])
+        self.query_one(TopBar).show(
+            self.services.circles.get(self.circle)["name"],
+            "feedback round: complete"
+            if state["done"]
+            else f"feedback round: turn {state['turn'] + 1} of {count}",
+        )
+        self.show("#order", self.order_text(names))
+        self.show("#phases", self.phases_text())
+        self.show(
+            "#presenter",
+            Content("The round is complete ✓")
+            if state["done"]
+            else styled("[b]$name[/b] [$text-muted]in the hot seat[/]", name=name),
+        )
+        self.show("#phase", self.phase_text(names))
+        self.show("#hint", self.hint_text())
+        self.show("#turn", self.turn_text(names))
+        self.tick()
+        keys = (state["phase"], state["done"])
+        if keys != self._keys_for:
+            # The footer is rebuilt only when the keys that apply change (it is costly).
+            self._keys_for = keys
+            self.refresh_bindings()
+
+    def show(self, selector: str, content: Content) -> None:
+        """Update a Static only when its content changed (each update costs a layout)."""
+        widget = self.query_one(selector, Static)
+        key = (content.plain, tuple(content.spans))
+        if self._shown.get(selector) != key:
+            self._shown[selector] = key
+            widget.update(content)
+
+    def tick(self) -> None:
+        """Update the countdown from the clock (the store is not written)."""
+        state = self.services.rounds.state(self.circle, self.meeting)
+        if not state["started"]:
+            return
+        clock = self.query_one("#clock", Digits)
+        clock.display = not state["done"]
+        if clock.value != clock_text(state["remaining"]):
+            clock.update(clock_text(state["remaining"]))
+        clock.set_class(state["remaining"] < 0, "-overtime")
+        clock.set_class(state["paused"], "-paused")
+
+    def order_text(self, names: dict[str, str]) -> Content:
+        state = self.state
+        lines = []
+        for i, member in enumerate(state["order"]):
+            who = names.get(member, MISSING)
+            if not state["done"] and i == state["turn"]:
+                lines.append(styled("[b reverse $accent] ▶ $who [/]", who=who))
+            elif state["done"] or i < state["turn"]:
+                lines.append(styled("[$text-muted] ✓ $who[/]", who=who))
+            else:
+                lines.append(styled("   $who", who=who))
+        return Content("\n").join(lines)
+
+    def phases_text(self) -> Content:
+        state = self.state
+        lines = []
+        for i, phase in enumerate(PHASES):
+            title = PHASE_SHORT[phase]
+            if phase == "feedback" and state["peers"]:
+                title += f" ({len(state['peers'])} peers)"
+            if state["done"] or i < state["phase_index"]:
+                lines.append(styled("[$text-muted] ✓ $title[/]", title=title))
+            elif i == state["phase_index"]:
+                lines.append(styled("[b reverse $accent] ▶ $title [/]", title=title))
+            else:
+                lines.append(styled("   $title", title=title))
+        return Content("\n").join(lines)
+
+    def phase_text(self, names: dict[str, str]) -> Content:
+        state = self.state
+        if state["done"]:
+            return Content("Esc returns to the meeting: new commitments, then the pulse.")
+        title = PHASE_TITLES[state["phase"]]
+        paused = " · paused" if state["paused"] else ""
+        if state["phase"] == "feedback" and state["peer"]:
+            return styled(
+                "[b]$title[/b]: [b $text-accent]$peer[/] ($n of $of)$paused",
+                title=title,
+                peer=names.get(state["peer"], MISSING),
+                n=state["peer_index"] + 1,
+                of=len(state["peers"]),
+                paused=paused,
+            )
+        return styled("[b]$title[/b]$paused", title=title, paused=paused)
+
+    def hint_text(self) -> Content:
+        hints = {
+            "present": "e: write down the challenge · n: on to questions",
+            "questions": "q: a question · n: on to feedback",
+            "feedback": "q c s a: question, challenge, support, advice · n: next peer",
+            "reflect": "r: write down the reflection · n: on to the commitment",
+            "commit": "m: record the commitment · n: next presenter",
+        }
+        hint = "" if self.state["done"] else hints[self.state["phase"]]
+        return styled("[$text-muted]$hint[/]", hint=hint)
+
+    def turn_text(self, names: dict[str, str]) -> Content:
+        """The challenge, the feedback by kind with givers, the reflection, commitments."""
+        state = self.state
+        parts = [styled("[b $text-primary]Challenge[/]")]
+        parts.append(literal(state["challenge"] or MISSING))
+        parts += [Content(""), styled("[b $text-primary]Feedback[/]")]
+        feedback = state["feedback"]
+        for kind in FEEDBACK_KINDS:
+            items = [f for f in feedback if f["kind"] == kind]
+            if not items:
+                continue
+            parts.append(styled("[b]$kind[/b] ($n)", kind=KIND_TITLES[kind], n=len(items)))
+            for f in items:
+                giver = names.get(f["giver"], MISSING)
+                parts.append(
+                    styled("  [$text-accent]$giver[/]: $body", giver=giver, body=f["text"])
+                )
+        if not feedback:
+            parts.append(styled("[$text-muted]none yet[/]"))
+        parts += [Content(""), styled("[b $text-primary]Reflection[/]")]
+        parts.append(literal(state["reflection"] or MISSING))
+        parts += [Content(""), styled("[b $text-primary]Commitment[/]")]
+        for c in state["commitments"]:
+            due = f" (due {date_text(c['due'])})" if c.get("due") else ""
+            parts.append(styled("$body$due", body=c["text"], due=due))
+        if not state["commitments"]:
+            parts.append(literal(MISSING))
+        return Content("\n").join(parts)
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Show the keys that fit the phase; feedback keys always work (`q` never quits)."""
+        state = self.state
+        if not state.get("started") or action in ("leave", "feedback", "back", "reorder"):
+            return True
+        if state["done"]:
+            return False  # nothing left to advance, time or write down
+        phase = state["phase"]
+        if action == "edit":
+            early = phase in ("present", "questions", "feedback")
+            return parameters[0] == ("challenge" if early else "reflection")
+        if action == "commit":
+            return phase in ("reflect", "commit")
+        return True
+
+    def action_next(self) -> None:
+        self.attempt(lambda: self.services.rounds.advance(self.circle, self.meeting))
+
+    def action_back(self) -> None:
+        self.attempt(lambda: self.services.rounds.back(self.circle, self.meeting))
+
+    def action_pause(self) -> None:
+        self.attempt(lambda: self.services.rounds.toggle_pause(self.circle, self.meeting))
+
+    def action_leave(self) -> None:
+        self.dismiss(None)
+
+    def action_feedback(self, kind: str) -> None:
+        state = self.state
+        if not state.get("started") or state["done"]:
+            self.notify("The round is complete.", markup=False)
+            return
+        giver = state["peer"] or (state["peers"][0] if state["peers"] else None)
+        form = FeedbackForm(self.circle, self.meeting, state["presenter"], kind, giver)
+        self.app.push_screen(form, lambda _: self.refresh_view())
+
+    def action_edit(self, what: str) -> None:
+        if not self.state.get("started") or self.state["done"]:
+            return
+        form = TurnTextForm(self.circle, self.meeting, self.state["presenter"], what)
+        self.app.push_screen(form, lambda _: self.refresh_view())
+
+    def action_commit(self) -> None:
+        if not self.state.get("started") or self.state["done"]:
+            return
+        form = CommitmentForm(self.circle, self.meeting, self.state["presenter"])
+        self.app.push_screen(form, lambda _: self.refresh_view())
+
+    def action_reorder(self) -> None:
+        if not self.state.get("started"):
+            return
+        form = ReorderForm(self.circle, self.meeting, self.state["order"])
+        self.app.push_screen(form, lambda _: self.refresh_view())

@@ -1,0 +1,232 @@
+"""Small reusable widgets and formatters shared by xcircle's screens.
+
+Everything a member typed passes through `Content` (never markup parsing), and every
+time is shown in the member's local zone, so these helpers are the one place that
+decides how names, dates and trends look.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.widget import Widget
+from textual.widgets import DataTable, Label, Sparkline, Static
+from textual.widgets import Footer as TextualFooter
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
+    from textual.screen import Screen
+
+    from xcircle.services import Services
+
+MISSING = "—"
+
+
+def literal(text: object) -> Content:
+    """User text as plain content: `[b]` in a member's name stays `[b]`."""
+    return Content(str(text))
+
+
+def cell(text: object, style: str = "") -> Text:
+    """A DataTable cell of user text: a Rich `Text`, so it is measured and never parsed."""
+    return Text(str(text), style=style, no_wrap=True)
+
+
+def styled(markup: str, **values: object) -> Content:
+    """Our own markup with `$name` slots filled by user text, inserted literally."""
+    return Content.from_markup(markup, **{k: str(v) for k, v in values.items()})
+
+
+def to_local(iso: str, zone: str = "") -> datetime:
+    """A stored, zoned ISO time in `zone` (the profile's), else the machine's zone."""
+    when = datetime.fromisoformat(iso)
+    if zone:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only for explicit zones
+
+        try:
+            return when.astimezone(ZoneInfo(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return when.astimezone()
+
+
+def when_text(iso: str | None, zone: str = "", *, year: bool = False) -> str:
+    """A meeting time as people say it: `Thu 26 Nov 18:00` in the local zone."""
+    if not iso:
+        return MISSING
+    local = to_local(iso, zone)
+    return local.strftime("%a %d %b %Y %H:%M" if year else "%a %d %b %H:%M")
+
+
+def date_text(iso: str | None) -> str:
+    """A date (or the date of a date-time) as `26 Nov 2026`."""
+    if not iso:
+        return MISSING
+    day = datetime.fromisoformat(iso).date() if "T" in iso else date.fromisoformat(iso)
+    return day.strftime("%d %b %Y")
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """`Northwind 3 · Riverside 2` from a name→count mapping."""
+    return " · ".join(f"{name} {n}" for name, n in counts.items()) or MISSING
+
+
+def bar(value: float, width: int = 10) -> str:
+    """A progress bar of block characters for a 0–100 value."""
+    filled = round(max(0.0, min(100.0, value)) / 100 * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+class Table(DataTable[object]):
+    """A row-cursor DataTable whose Enter is shown in the footer as "Open"."""
+
+    BINDINGS = [
+        Binding(
+            "enter",
+            "select_cursor",
+            "Open",
+            tooltip="Open the highlighted row",
+            id="table.open",
+        ),
+    ]
+
+    DEFAULT_CSS = """
+    Table {
+        height: 1fr;
+        background: $surface;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+
+    def fill(self, rows: Iterable[tuple[str, Sequence[object]]]) -> None:
+        """Replace every row, keeping the cursor on the same key when it still exists."""
+        keep = self.cursor_row
+        self.clear()
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        if self.row_count:
+            self.move_cursor(row=min(keep, self.row_count - 1), animate=False)
+
+    @property
+    def current_key(self) -> str | None:
+        """The key of the highlighted row, or None for an empty table."""
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return str(key) if key is not None else None
+
+
+class TopBar(Static):
+    """The screen's title line: where you are, in words, with user text kept literal."""
+
+    DEFAULT_CSS = """
+    TopBar {
+        dock: top;
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        color: $foreground;
+    }
+    """
+
+    def show(self, title: str, detail: str = "") -> None:
+        """Show `title` (bold) and `detail` (muted), both literal."""
+        markup = "[b]$title[/b]" + ("  [$text-muted]$detail[/]" if detail else "")
+        self.update(styled(markup, title=title, detail=detail))
+
+
+class LabelledSparkline(Widget):
+    """A trend with its name and its latest value, e.g. `Attendance ▂▅▇ 83%`."""
+
+    DEFAULT_CSS = """
+    LabelledSparkline {
+        layout: horizontal;
+        height: 1;
+        margin: 0 0 1 0;
+        & > .name { width: 14; color: $text-muted; }
+        & > Sparkline { width: 1fr; height: 1; }
+        & > .value { width: 10; padding: 0 0 0 1; text-align: right; }
+    }
+    """
+
+    def __init__(
+        self,
+        title: str,
+        data: Sequence[float] = (),
+        *,
+        unit: str = "",
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.label = title
+        self.unit = unit
+        self._data = list(data)
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.label, classes="name")
+        yield Sparkline(self._data)
+        yield Label(self._value_text(), classes="value")
+
+    def _value_text(self) -> str:
+        if not self._data:
+            return "no data"
+        last = self._data[-1]
+        shown = f"{last:.0f}" if float(last).is_integer() else f"{last:.1f}"
+        return f"{shown}{self.unit}"
+
+    def set_data(self, data: Sequence[float]) -> None:
+        """Replace the series (and the latest value shown beside it)."""
+        self._data = list(data)
+        if self.is_mounted:
+            self.query_one(Sparkline).data = self._data
+            self.query_one(".value", Label).update(self._value_text())
+
+
+def services_of(node: DOMNode) -> Services:
+    """The use cases of the running XCircleApp (screens never reach the store directly)."""
+    return node.app.services  # type: ignore[attr-defined, no-any-return]
+
+
+def zone_of(node: DOMNode) -> str:
+    """The member's zone from their profile ('' means the machine's local zone)."""
+    profile = services_of(node).profile() or {}
+    return str(profile.get("tz") or "")
+
+
+class Footer(TextualFooter):
+    """Textual's footer, recomposed only when the keys it shows change.
+
+    The stock footer rebuilds every key widget on each focus change (~3 ms a key); on
+    start-up that is most of the time spent after the imports. Same keys, no rebuild.
+    """
+
+    _pending = False
+    _shown: tuple[object, ...] = ()
+
+    def _signature(self) -> tuple[object, ...]:
+        return tuple(
+            (key, active.binding.description, active.binding.show, active.enabled)
+            for key, active in self.screen.active_bindings.items()
+        )
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus or self._pending:
+            return
+        if self.is_attached and screen is self.screen:
+            self._pending = True
+            self.call_after_refresh(self._refresh_keys)
+
+    async def _refresh_keys(self) -> None:
+        self._pending = False
+        if self.is_attached and (shown := self._signature()) != self._shown:
+            self._shown = shown
+            await self.recompose()
