@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeGuard
 
 import orjson
 
-from xcircle.domain import validate_fields
+from xcircle.domain import Entity, validate_fields
 from xcircle.ops import Op
 
 Record = dict[str, Any]
@@ -33,9 +33,11 @@ class View(Protocol):
     def put(self, table: str, key: str, record: Record) -> None: ...
 
 
-def merge(view: View, op: Op) -> bool:
-    """Merge one (already validated) op into `view`; True when the state changed."""
-    spec = validate_fields(op.entity, op.fields)
+def merge(view: View, op: Op, spec: Entity | None = None) -> bool:
+    """Merge one (already validated) op into `view`; True when the state changed.
+    `spec` is the op's entity when the caller has just validated it (saves a second pass)."""
+    if spec is None:
+        spec = validate_fields(op.entity, op.fields)
     current = view.get(op.entity, op.key)
     if op.is_delete:
         merged = _delete(current, op)

@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
-from xcircle.domain import ENTITIES, SYNCED_ENTITIES, validate_fields
+from xcircle.domain import ENTITIES, SYNCED_ENTITIES, Entity, validate_fields
 from xcircle.errors import InvalidOp, NotFound, NotInitialized, StoreError, StoreLocked
-from xcircle.hlc import HLC, Stamp, wall_ms
+from xcircle.hlc import HLC, WALL_DIGITS, wall_ms
 from xcircle.merge import Record, is_live, merge, public
 from xcircle.ops import Op, new_id
 from xcircle.paths import ensure_private_dir
@@ -287,7 +287,7 @@ class Store:
         for op_id, reason in rejected:
             tx.put(QUARANTINE, op_id, {"reason": reason, "bytes": 0})
             result.quarantined.append((op_id, reason))
-        ok: list[Op] = []
+        ok: list[tuple[Op, Entity]] = []
         for op_id, raw in payloads:
             try:
                 op = Op.from_bytes(raw)
@@ -302,21 +302,24 @@ class Store:
                 tx.put(QUARANTINE, op_id, {"reason": str(exc), "bytes": len(raw)})
                 result.quarantined.append((op_id, str(exc)))
                 continue
-            ok.append(op)
-        now = self.now_ms()
+            ok.append((op, spec))
+        # Hot path (an initial pull merges 100k ops): each op is validated once, above;
+        # its stamp was parsed by `from_bytes`, so the fixed-width wall prefix is an int.
+        horizon = self.now_ms() + MAX_AHEAD_MS
         for key, held in list(self._db(circle).table(HELD).records()):
-            ok.append(Op.from_dict(held))
+            op = Op.from_dict(held)
+            ok.append((op, validate_fields(op.entity, op.fields)))
             tx.remove(HELD, key)
         merged: list[Op] = []
-        for op in ok:
-            if Stamp.parse(op.hlc).wall > now + MAX_AHEAD_MS:
+        for op, spec in ok:
+            if int(op.hlc[:WALL_DIGITS]) > horizon:
                 tx.put(HELD, op.id, op.to_dict())
                 result.held += 1
                 continue
-            result.merged += merge(tx, op)
+            result.merged += merge(tx, op, spec)
             merged.append(op)
-        for op in merged:
-            self.hlc.observe(op.hlc)
+        if merged:
+            self.hlc.observe(max(op.hlc for op in merged))  # stamps order as strings
         self._touch_meta(tx, merged, {"cursor": cursor})
         tx.commit()
         return result

@@ -106,7 +106,9 @@ class Circles:
     # -- agreements ----------------------------------------------------------------------
 
     def agreements(self, circle: str) -> list[Record]:
-        return sorted(self.ctx.store.records(circle, "agreement"), key=lambda a: a["position"])
+        return sorted(
+            self.ctx.store.records(circle, "agreement"), key=lambda a: (a["position"], a["id"])
+        )
 
     def set_agreement(
         self, circle: str, title: str, text: str, agreement: str | None = None

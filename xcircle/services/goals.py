@@ -111,7 +111,13 @@ class Goals:
     def all(self, circle: str) -> list[Record]:
         return sorted(
             self.ctx.store.records(circle, "goal"),
-            key=lambda g: (g["status"] != "active", g.get("due") or "9999", g["title"].lower()),
+            # The id breaks ties: replicas hold records in different orders, lists must not.
+            key=lambda g: (
+                g["status"] != "active",
+                g.get("due") or "9999",
+                g["title"].lower(),
+                g["id"],
+            ),
         )
 
     def checkins(self, circle: str, goal: str | None = None) -> list[Record]:

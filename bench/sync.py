@@ -1,0 +1,286 @@
+"""Sync client bench: the initial pull of a 100k-op circle, and a no-change sync.
+
+Against a real uvicorn exchange (uvloop + httptools) on 127.0.0.1, SQLite database:
+
+1. Initial pull: `sync.engine.sync` of a new member into a real Store (ops/s), beside
+   the floor measured in the same run: downloading the very same JSON pages from a
+   static endpoint of the same server and decoding them (JSON + base64), nothing else.
+2. No-change sync of a member in 20 circles: requests per sync (must be 1) and time.
+
+The database is seeded through the exchange's SQL layer (one bulk insert), so setup
+takes seconds. Loopback only; bounded in time.
+
+    .venv/bin/python bench/sync.py [--ops 100000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# Run as a script, this file's directory comes first on sys.path and its name would
+# shadow the `sync` package: put the project root first instead.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
+
+import httpx  # noqa: E402
+import orjson  # noqa: E402
+
+PAGES_ENV = "XCIRCLE_BENCH_PAGES"
+PAGE = 5000  # ops per pull: the exchange's maximum, what the engine asks for
+
+
+def bench_app() -> Any:
+    """uvicorn factory: the exchange app plus `GET /bench/page/{n}`, which serves the
+    captured pull pages as static bytes (the floor: no database, no encoding)."""
+    from fastapi import Response
+
+    from sync.exchange.app import app_from_env
+
+    app = app_from_env()
+    pages = Path(os.environ[PAGES_ENV])
+    cache: dict[int, bytes] = {}
+
+    def page(n: int) -> Response:
+        if n not in cache:
+            cache[n] = (pages / f"page-{n}.json").read_bytes()
+        return Response(cache[n], media_type="application/json")
+
+    app.add_api_route("/bench/page/{n}", page, methods=["GET"])
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(db_url: str, pages: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "XCIRCLE_EXCHANGE_DB_URL": db_url,
+        "XCIRCLE_EXCHANGE_PULLS_PER_MINUTE": "1000000",
+        PAGES_ENV: str(pages),
+    }
+    cmd = [sys.executable, "-m", "uvicorn", "bench.sync:bench_app", "--factory"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"]
+    cmd += ["--http", "httptools", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the exchange did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def seed(db_url: str, url: str, n_ops: int) -> dict[str, Any]:
+    """Two devices; a 100k-op circle for the first; 20 small circles for the second."""
+    from sqlalchemy import update
+
+    from sync.exchange import admin
+    from sync.exchange.db import circles, open_db, ops, write_tx
+    from xcircle.ops import Op, new_id
+
+    engine = open_db(db_url, int(time.time() * 1000))
+    admin.add_org(engine, "Acme")
+    devices = []
+    for name in ("puller", "member"):
+        token = admin.issue_enrollment(engine, "Acme")[0]
+        r = httpx.post(f"{url}/v1/devices", json={"name": name}, headers=_auth(token))
+        devices.append((r.json()["token"], r.json()["device_id"]))
+
+    def circle(device: tuple[str, str], count: int) -> str:
+        token, device_id = device
+        cid = new_id()
+        r = httpx.post(
+            f"{url}/v1/circles",
+            json={"circle_id": cid, "member_id": new_id()},
+            headers=_auth(token),
+        )
+        assert r.status_code == 201, r.text
+        now, author = int(time.time() * 1000), new_id()[:16]
+        goal = new_id()
+        made = [Op(new_id(), cid, "circle", cid, _hlc(now, 0, author), author, {"name": "Big"})]
+        made.append(Op(new_id(), cid, "goal", goal, _hlc(now, 1, author), author, {"title": "G"}))
+        for i in range(count - 2):
+            fields = {"goal": goal, "progress": i % 101, "note": f"check-in number {i}"}
+            made.append(
+                Op(new_id(), cid, "checkin", new_id(), _hlc(now, i + 2, author), author, fields)
+            )
+        rows = [
+            {
+                "circle_id": cid,
+                "seq": seq,
+                "op_id": op.id,
+                "epoch": 0,
+                "nonce": b"",
+                "payload": op.to_bytes(),
+                "device_id": device_id,
+                "received_at": now,
+            }
+            for seq, op in enumerate(made, 1)
+        ]
+        with write_tx(engine) as conn:
+            for start in range(0, len(rows), 20_000):
+                conn.execute(ops.insert(), rows[start : start + 20_000])
+            conn.execute(update(circles).where(circles.c.id == cid).values(next_seq=len(rows) + 1))
+        return cid
+
+    big = circle(devices[0], n_ops)
+    small = [circle(devices[1], 50) for _ in range(20)]
+    engine.dispose()
+    return {"puller": devices[0][0], "member": devices[1][0], "big": big, "small": small}
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _hlc(wall: int, counter: int, node: str) -> str:
+    return f"{wall:013d}-{counter % 1_000_000:06d}-{node}"
+
+
+def capture_pages(url: str, token: str, cid: str, pages: Path) -> int:
+    """Save the exchange's pull answers for the whole circle, as the engine will see them."""
+    cursor, n = 0, 0
+    with httpx.Client(headers=_auth(token)) as http:
+        while True:
+            body = {"cursors": {cid: cursor}, "limit": PAGE}
+            raw = http.post(f"{url}/v1/pull", json=body).content
+            (pages / f"page-{n}.json").write_bytes(raw)
+            batch = orjson.loads(raw)["circles"][cid]
+            cursor, n = batch["next"], n + 1
+            if not batch["more"]:
+                return n
+
+
+def floor(url: str, n_pages: int) -> tuple[float, int]:
+    """Download the same pages statically and decode them: (seconds, ops)."""
+    b64 = base64.b64decode
+    count = 0
+    started = time.perf_counter()
+    with httpx.Client() as http:
+        for n in range(n_pages):
+            data = orjson.loads(http.get(f"{url}/bench/page/{n}").content)
+            for batch in data["circles"].values():
+                for env in batch["ops"]:
+                    b64(env["payload"])
+                    count += 1
+    return time.perf_counter() - started, count
+
+
+def engine_pull(url: str, token: str, cid: str, home: Path) -> tuple[float, int, int]:
+    """`sync.engine.sync` into a fresh Store: (seconds, ops merged, requests)."""
+    from sync.client import ExchangeClient
+    from sync.engine import sync
+    from xcircle.store import Store
+
+    store = Store(home)
+    store.save_profile(name="Bench", org="Acme")
+    store.create_circle(cid)
+    store.set_meta(cid, shared=True, cursor=0, me=None)
+    try:
+        with ExchangeClient(url, token) as client:
+            started = time.perf_counter()
+            report = sync(store, client)
+            elapsed = time.perf_counter() - started
+        assert report.circles[cid].gap is None and not report.circles[cid].quarantined
+        return elapsed, report.circles[cid].pulled, report.requests
+    finally:
+        store.close()
+
+
+def no_change(
+    url: str, token: str, circles: list[str], home: Path, repeat: int
+) -> tuple[list[float], list[int]]:
+    from sync.client import ExchangeClient
+    from sync.engine import sync
+    from xcircle.store import Store
+
+    store = Store(home)
+    store.save_profile(name="Member", org="Acme")
+    for cid in circles:
+        store.create_circle(cid)
+        store.set_meta(cid, shared=True, cursor=0)
+    times, requests = [], []
+    try:
+        with ExchangeClient(url, token) as client:
+            sync(store, client)  # catch up first
+            for _ in range(repeat):
+                started = time.perf_counter()
+                report = sync(store, client)
+                times.append((time.perf_counter() - started) * 1000)
+                requests.append(report.requests)
+    finally:
+        store.close()
+    return times, requests
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ops", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="xc-bench-sync-") as tmp:
+        root = Path(tmp)
+        pages = root / "pages"
+        pages.mkdir()
+        db_url = f"sqlite:///{root / 'exchange.db'}"
+        with server(db_url, pages) as url:
+            t0 = time.perf_counter()
+            s = seed(db_url, url, args.ops)
+            t1 = time.perf_counter()
+            n_pages = capture_pages(url, s["puller"], s["big"], pages)
+            t2 = time.perf_counter()
+            print(f"setup: {args.ops:,} ops in {n_pages} pages, {t2 - t0:.1f}s")
+            print(f"  the exchange answering those {n_pages} pulls alone: {t2 - t1:.2f}s")
+            floors, pulls = [], []
+            for i in range(args.repeat):
+                floors.append(floor(url, n_pages))
+                pulls.append(engine_pull(url, s["puller"], s["big"], root / f"home-{i}"))
+            f_s = min(t for t, _ in floors)
+            p_s, merged, reqs = min(pulls)
+            f_rate, p_rate = floors[0][1] / f_s, merged / p_s
+            print(f"initial pull of one circle (best of {args.repeat})")
+            print(f"  floor  (static pages, JSON + base64): {f_rate:>10,.0f} ops/s  {f_s:.2f}s")
+            print(
+                f"  engine (pull + check + Store)       : {p_rate:>10,.0f} ops/s  {p_s:.2f}s"
+                f"  {reqs} requests  = {p_rate / f_rate:.0%} of the floor"
+            )
+            times, requests = no_change(url, s["member"], s["small"], root / "member", 50)
+            print("no-change sync, member of 20 circles (50 runs)")
+            print(f"  requests per sync: {sorted(set(requests))}")
+            print(
+                f"  median {statistics.median(times):.1f} ms, p90 "
+                f"{statistics.quantiles(times, n=10)[-1]:.1f} ms"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,399 @@
+"""Sync in the TUI: a status line, the join/share/invite/accept questions, and a controller
+that runs the sync engine in a worker thread.
+
+The controller never blocks the event loop: network I/O runs in a thread worker, and
+every store call the engine makes is sent back to the UI thread (`call_from_thread`),
+so the store is only ever touched from one thread. httpx is imported inside the worker
+only. Outcomes arrive as small messages (`SyncFinished`, `SyncFailed`, `SyncActionDone`)
+that bubble to the screen and the app; the status line follows the controller's state.
+
+Wiring (for the app): mount one `SyncController(services)` and any `SyncStatus(controller)`;
+call `controller.sync_now()` from a key, `controller.prompt_join()` / `prompt_share(cid)`
+/ `prompt_invite(cid)` / `prompt_accept()` from commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Static
+
+from screens.widgets import literal
+from xcircle.errors import XCircleError
+
+if TYPE_CHECKING:
+    from sync.client import ExchangeClient
+    from sync.engine import SyncReport
+    from xcircle.services import Services
+    from xcircle.store import Store
+
+SYNC_INTERVAL_S = 60.0
+
+
+# -- messages ------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncFinished(Message):
+    """A sync ran to its end (per-circle problems, if any, are in the report)."""
+
+    report: SyncReport
+
+
+@dataclass
+class SyncFailed(Message):
+    """A sync or a sync action failed; `reason` is one line for the user."""
+
+    reason: str
+    action: str = "sync"
+
+
+@dataclass
+class SyncActionDone(Message):
+    """`join`, `share`, `invite` or `accept` succeeded; `value` is what it returned."""
+
+    action: str
+    value: Any
+
+
+# -- the status line -------------------------------------------------------------------------
+
+
+def describe(status: dict[str, Any], *, syncing: bool = False) -> tuple[str, str]:
+    """`(kind, text)` for the status line from `sync.engine.status(store)`:
+    kind is one of unjoined, syncing, offline, error, pending, synced."""
+    if not status.get("joined"):
+        return "unjoined", "not synced (no exchange)"
+    if syncing:
+        return "syncing", "syncing…"
+    error = status.get("last_error")
+    pending = int(status.get("pending") or 0)
+    if error and str(error).startswith("cannot reach"):
+        return "offline", f"offline · {pending} pending" if pending else "offline"
+    if error:
+        return "error", f"sync error: {error}"
+    if pending:
+        return "pending", f"pending {pending}"
+    held = sum(int(c.get("held") or 0) for c in status.get("circles", []))
+    return "synced", f"synced · {held} held" if held else "synced"
+
+
+class SyncStatus(Static):
+    """One line that follows a `SyncController`: synced / pending N / offline / error."""
+
+    DEFAULT_CSS = """
+    SyncStatus { width: auto; height: 1; padding: 0 1; color: $text-muted; }
+    SyncStatus.-synced { color: $success; }
+    SyncStatus.-pending, SyncStatus.-syncing { color: $warning; }
+    SyncStatus.-offline, SyncStatus.-error { color: $error; }
+    """
+    KINDS = ("unjoined", "syncing", "offline", "error", "pending", "synced")
+
+    def __init__(self, controller: SyncController, **kwargs: Any) -> None:
+        super().__init__("", markup=False, **kwargs)
+        self.controller = controller
+        self.kind = ""
+
+    def on_mount(self) -> None:
+        self.watch(self.controller, "state", self._show, init=True)
+
+    def _show(self, state: tuple[str, str]) -> None:
+        kind, text = state
+        self.kind = kind
+        for k in self.KINDS:
+            self.set_class(k == kind, f"-{k}")
+        self.update(literal(text))  # error text comes from outside: never markup
+
+
+# -- the controller ---------------------------------------------------------------------------
+
+
+Connect = Callable[["Store"], "ExchangeClient"]
+
+
+class SyncController(Widget):
+    """Runs sync (on demand and every minute once joined) and the sync actions, in workers."""
+
+    DEFAULT_CSS = "SyncController { display: none; }"
+    state: reactive[tuple[str, str]] = reactive(("unjoined", ""), always_update=True)
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        connect: Connect | None = None,
+        interval: float = SYNC_INTERVAL_S,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.services = services
+        self._connect = connect  # tests inject an in-process exchange
+        self.interval = interval
+        self.syncing = False
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    def on_mount(self) -> None:
+        self.refresh_state()
+        if self.interval > 0:
+            self.set_interval(self.interval, self._tick)
+
+    def refresh_state(self) -> None:
+        from sync.engine import status  # no httpx: the engine imports the client lazily
+
+        self.state = describe(status(self.store), syncing=self.syncing)
+
+    def _tick(self) -> None:
+        from sync.engine import credentials
+
+        if not self.syncing and credentials(self.store) is not None:
+            self.sync_now()
+
+    def sync_now(self) -> None:
+        """Start a sync now, unless one is running (thread workers cannot be cancelled, and
+        two syncs at once would only do the same work twice)."""
+        if self.syncing:
+            return
+        self.syncing = True
+        self.refresh_state()
+        self._sync()
+
+    def _client(self) -> ExchangeClient:
+        if self._connect is not None:
+            return self._connect(self.store)
+        from sync.engine import connect
+
+        return connect(self.store)
+
+    @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
+    def _sync(self) -> None:
+        from sync.engine import sync  # deferred: pulls in httpx, only in the worker
+
+        gate = self.app.call_from_thread
+        try:
+            with gate(self._client) as client:
+                report = sync(self.store, client, on_store=gate)
+        except XCircleError as exc:
+            self.post_message(SyncFailed(str(exc)))
+            return
+        self.post_message(SyncFinished(report))
+
+    @work(thread=True, group="sync-action", exit_on_error=False)
+    def _action(self, action: str, arg: str, extra: str = "") -> None:
+        from sync import commands, engine
+
+        gate = self.app.call_from_thread
+        store = self.store
+        try:
+            value: Any
+            if action == "join":
+                value = commands.enroll(store, arg, extra, on_store=gate)
+            else:
+                with gate(self._client) as client:
+                    if action == "share":
+                        value = commands.share_circle(store, client, arg, on_store=gate)
+                    elif action == "invite":
+                        ttl = commands.parse_ttl(commands.DEFAULT_INVITE_TTL)
+                        value = commands.invite_code(store, client, arg, ttl, on_store=gate)
+                    else:
+                        creds = gate(partial(engine.require_credentials, store))
+                        value = commands.accept_invite(
+                            self.services, client, arg, creds.device_id, on_store=gate
+                        )
+        except XCircleError as exc:
+            self.post_message(SyncFailed(str(exc), action))
+            return
+        self.post_message(SyncActionDone(action, value))
+
+    def join(self, url: str, token: str) -> None:
+        self._action("join", url, token)
+
+    def share(self, circle: str) -> None:
+        self._action("share", circle)
+
+    def invite(self, circle: str) -> None:
+        self._action("invite", circle)
+
+    def accept(self, code: str) -> None:
+        self._action("accept", code)
+
+    # Ask first, then act: one-liners for the app's commands and keys.
+
+    def prompt_join(self) -> None:
+        self.app.push_screen(JoinModal(), lambda v: self.join(*v) if v else None)
+
+    def prompt_share(self, circle: str, name: str) -> None:
+        self.app.push_screen(ShareModal(name), lambda ok: self.share(circle) if ok else None)
+
+    def prompt_invite(self, circle: str) -> None:
+        self.invite(circle)  # the code is shown in an InviteModal when it arrives
+
+    def prompt_accept(self) -> None:
+        self.app.push_screen(AcceptModal(), lambda code: self.accept(code) if code else None)
+
+    # Our own messages update the state on their way up (they still bubble on).
+
+    def on_sync_finished(self, _message: SyncFinished) -> None:
+        self.syncing = False
+        self.refresh_state()
+
+    def on_sync_failed(self, message: SyncFailed) -> None:
+        self.syncing = self.syncing and message.action != "sync"
+        self.refresh_state()
+        if message.action != "sync":
+            self.app.notify(message.reason, title=f"{message.action} failed", severity="error")
+
+    def on_sync_action_done(self, message: SyncActionDone) -> None:
+        self.refresh_state()
+        if message.action == "invite":
+            self.app.push_screen(InviteModal(str(message.value["code"])))
+
+
+# -- the questions -----------------------------------------------------------------------------
+
+
+class SyncModal(ModalScreen[Any]):
+    """A small dialog: fields, an inline error line, OK / Cancel; Escape cancels."""
+
+    CSS_PATH = "sync.tcss"
+    BINDINGS = [
+        Binding(
+            "escape", "cancel", "Cancel", tooltip="Close without doing anything", id="sync.cancel"
+        ),
+    ]
+    TITLE_TEXT = ""
+    OK_LABEL = "OK"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.TITLE_TEXT, id="sync-title")
+            yield from self.body()
+            yield Static("", id="sync-error", markup=False)
+            with Horizontal(id="buttons"):
+                yield Button(self.OK_LABEL, variant="primary", id="ok", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def value(self) -> Any:
+        """The answer, or raise XCircleError with what to fix (shown inline)."""
+        return True
+
+    def action_ok(self) -> None:
+        error = self.query_one("#sync-error", Static)
+        try:
+            answer = self.value()
+        except XCircleError as exc:
+            error.update(literal(str(exc)))
+            error.add_class("-shown")
+            return
+        self.dismiss(answer)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        self.action_ok()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.action_cancel()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_ok()
+
+
+class JoinModal(SyncModal):
+    """Ask for the exchange URL and an enrollment token; answers `(url, token)`."""
+
+    TITLE_TEXT = "Join an exchange"
+    OK_LABEL = "Join"
+
+    def body(self) -> ComposeResult:
+        yield Label("Exchange URL")
+        yield Input(placeholder="https://exchange.example.org", id="url", compact=True)
+        yield Label("Enrollment token (from your organization)")
+        yield Input(placeholder="xce_…", id="token", password=True, compact=True)
+
+    def value(self) -> tuple[str, str]:
+        from sync.protocol import ENROLL_PREFIX, InvalidRequest, normalize_url
+
+        url = normalize_url(self.query_one("#url", Input).value)
+        token = self.query_one("#token", Input).value.strip()
+        if not token.startswith(ENROLL_PREFIX):
+            raise InvalidRequest("an enrollment token starts with xce_")
+        return url, token
+
+
+class ShareModal(SyncModal):
+    """Confirm sharing a circle through the exchange; answers True."""
+
+    TITLE_TEXT = "Share this circle"
+    OK_LABEL = "Share"
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.circle_name = name
+
+    def body(self) -> ComposeResult:
+        yield Static(
+            literal(
+                f"Share {self.circle_name!r} through the exchange? Everything in it is "
+                "uploaded, and members you invite will see it. Reflections stay here."
+            ),
+            id="sync-text",
+        )
+
+
+class InviteModal(SyncModal):
+    """Show an invite code to copy; OK copies it to the clipboard."""
+
+    TITLE_TEXT = "Invite code (single use)"
+    OK_LABEL = "Copy"
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+
+    def body(self) -> ComposeResult:
+        yield Static("Send this code to the person you invite:", id="sync-text")
+        yield Input(self.code, id="code", compact=True)
+
+    def value(self) -> str:
+        self.app.copy_to_clipboard(self.code)
+        return self.code
+
+
+class AcceptModal(SyncModal):
+    """Ask for an invite code; answers the code."""
+
+    TITLE_TEXT = "Accept an invite"
+    OK_LABEL = "Join circle"
+
+    def body(self) -> ComposeResult:
+        yield Label("Invite code")
+        yield Input(placeholder="xci_…", id="code", compact=True)
+
+    def value(self) -> str:
+        from sync.protocol import parse_invite_code
+
+        text = self.query_one("#code", Input).value.strip()
+        parse_invite_code(text)
+        return text

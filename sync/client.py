@@ -1,0 +1,242 @@
+"""`ExchangeClient`: the only module that speaks HTTP (httpx) to the exchange.
+
+One keep-alive `httpx.Client` (HTTP/1.1), JSON by orjson, bounded retries with
+exponential backoff and full jitter. What is retried depends on whether the request may
+already have been processed: every exchange call is idempotent (push by op id, create
+circle, redeem, pull) except enrolment, which consumes its token, so `enroll` is only
+retried when the request provably never left (connect errors, 429). Errors become our
+own one-line `SyncError`s. Tokens and payloads are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+
+from sync.protocol import (
+    API,
+    STATUS_ERRORS,
+    AuthFailed,
+    ExchangeUnreachable,
+    InvalidRequest,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    SyncError,
+    normalize_url,
+)
+from xcircle.hlc import wall_ms
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+MAX_RETRY_AFTER_S = 30.0  # never sleep longer than this on one Retry-After
+
+
+class ExchangeClient:
+    """A device's connection to one exchange; `token` is the device (or enrolment) token.
+
+    `requests` counts HTTP attempts (tests and the bench check "one request"), and
+    `server_time`/`skew_ms` hold the exchange's clock as of the last response.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retries: int = 3,
+        backoff_s: float = 0.25,
+        max_backoff_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+        now_ms: Callable[[], int] = wall_ms,
+    ) -> None:
+        self.base_url = normalize_url(base_url)
+        self.token = token
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._sleep = sleep
+        self._now_ms = now_ms
+        self.requests = 0
+        self.server_time: int | None = None
+        self.skew_ms: int | None = None  # exchange clock minus local clock (+ = we are behind)
+        self._http = httpx.Client(
+            base_url=self.base_url + API,
+            transport=transport,
+            timeout=timeout,
+            headers={"User-Agent": "xcircle-sync/1", "Accept": "application/json"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ExchangeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the API -------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """`GET /v1/health` (no auth): cheap, and it tells the exchange's time."""
+        return self._call("GET", "/health", auth=False)
+
+    def enroll(self, name: str) -> dict[str, Any]:
+        """Enrol this device with an enrolment token; returns its device token (shown once)."""
+        return self._call("POST", "/devices", {"name": name}, idempotent=False)
+
+    def me(self) -> dict[str, Any]:
+        return self._call("GET", "/me")
+
+    def create_circle(self, circle: str, member_id: str) -> dict[str, Any]:
+        return self._call("POST", "/circles", {"circle_id": circle, "member_id": member_id})
+
+    def circle(self, circle: str) -> dict[str, Any]:
+        return self._call("GET", f"/circles/{circle}")
+
+    def invite(self, circle: str, ttl_seconds: int) -> dict[str, Any]:
+        return self._call("POST", f"/circles/{circle}/invites", {"ttl_seconds": ttl_seconds})
+
+    def redeem(self, code: str, member_id: str) -> dict[str, Any]:
+        return self._call("POST", "/invites/redeem", {"code": code, "member_id": member_id})
+
+    def remove_member(self, circle: str, member_id: str) -> None:
+        self._call("DELETE", f"/circles/{circle}/members/{member_id}")
+
+    def push(self, circle: str, envelopes: list[dict[str, Any]]) -> dict[str, Any]:
+        """Append envelopes to a circle's log; safe to repeat (idempotent by op id)."""
+        return self._call("POST", f"/circles/{circle}/ops", {"ops": envelopes})
+
+    def pull(self, cursors: dict[str, int], limit: int) -> dict[str, Any]:
+        """Ops after each cursor, `limit` in total, in one request."""
+        return self._call("POST", "/pull", {"cursors": cursors, "limit": limit})
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: bool = True,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        headers = {}
+        if auth:
+            if not self.token:
+                raise AuthFailed("no exchange token: run `xcircle join URL TOKEN` first")
+            headers["Authorization"] = f"Bearer {self.token}"
+        content = None
+        if body is not None:
+            content = orjson.dumps(body)
+            headers["Content-Type"] = "application/json"
+        attempt = 0
+        while True:
+            self.requests += 1
+            try:
+                response = self._http.request(method, path, content=content, headers=headers)
+            except httpx.TransportError as exc:
+                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                error = ExchangeUnreachable(f"cannot reach {self.base_url}: {_reason(exc)}")
+                if attempt < self.retries and (idempotent or not sent):
+                    attempt += 1
+                    log.info("%s %s failed (%s); retry %d", method, path, error, attempt)
+                    self._sleep(self._backoff(attempt))
+                    continue
+                raise error from None
+            self._clock(response)
+            status = response.status_code
+            retry = status == 429 or (status >= 500 and idempotent)
+            if retry and attempt < self.retries:
+                attempt += 1
+                wait = self._backoff(attempt)
+                if status == 429:
+                    wait = max(wait, _retry_after(response))
+                log.info("%s %s: %d; retry %d in %.1fs", method, path, status, attempt, wait)
+                self._sleep(wait)
+                continue
+            log.debug("%s %s -> %d", method, path, status)
+            if status == 204:
+                return {}
+            if status >= 400:
+                raise _error(response, self.base_url)
+            try:
+                data = orjson.loads(response.content)
+            except orjson.JSONDecodeError:
+                raise ProtocolError(f"{self.base_url} answered {status} with no JSON") from None
+            if not isinstance(data, dict):
+                raise ProtocolError(f"{self.base_url} answered {status} with unexpected JSON")
+            return data
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter (AWS architecture blog): spreads clients that failed together.
+        cap = min(self.max_backoff_s, self.backoff_s * (2 ** (attempt - 1)))
+        return random.uniform(0, cap)
+
+    def _clock(self, response: httpx.Response) -> None:
+        stamp = response.headers.get("x-exchange-time")
+        if stamp is None:
+            return
+        try:
+            self.server_time = int(stamp)
+        except ValueError:
+            return
+        # Local time at receipt: round trips are milliseconds, skews that matter are minutes.
+        self.skew_ms = self.server_time - self._now_ms()
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(float(response.headers.get("retry-after", "1")), MAX_RETRY_AFTER_S)
+    except ValueError:
+        return 1.0
+
+
+def _error(response: httpx.Response, url: str) -> SyncError:
+    """One line from an error answer: our type for the status, the exchange's message."""
+    status = response.status_code
+    message = ""
+    try:
+        body = orjson.loads(response.content)
+        if isinstance(body, dict):
+            message = str(body.get("message") or body.get("error") or "")
+    except orjson.JSONDecodeError:
+        pass
+    message = (message.splitlines() or [""])[0][:200] or response.reason_phrase.lower()
+    kind = STATUS_ERRORS.get(status)
+    if kind is None:
+        kind = ServerError if status >= 500 else InvalidRequest
+    if kind is AuthFailed:
+        message = f"the exchange refused this device's token ({message})"
+    elif kind is RateLimited:
+        message = f"{message} (retry after {_retry_after(response):.0f}s)"
+    elif kind is ServerError:
+        message = f"{url} failed: {message} ({status})"
+    return kind(message)
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    """A short human reason for a transport error ("connection refused", "timed out")."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    cause: BaseException | None = exc
+    while cause is not None:
+        strerror = getattr(cause, "strerror", None)
+        if isinstance(strerror, str) and strerror:
+            return strerror[0].lower() + strerror[1:]
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).strip().splitlines()
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection closed before an answer"
+    return text[0][:120] if text and text[0] else type(exc).__name__

@@ -1,0 +1,380 @@
+"""The sync use cases, and the click commands `xcircle` mounts lazily for them.
+
+`join`, `invite`, `accept`, `sync`, `status` and `circle share` are thin click wrappers
+over plain functions (`enroll`, `share_circle`, `invite_code`, `accept_invite`,
+`remove_member_remote`) that tests and the TUI call with their own client. Every error
+is an `XCircleError`: `xcircle` prints it as one line on stderr and exits 1.
+
+Invite codes look like `xci_…@https://exchange`: the `xci_…` part alone works on any
+device joined to the same exchange (the normal case, since a device joins one exchange);
+the URL only lets `accept` explain a code meant for another exchange.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import re
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sync.engine import (
+    Credentials,
+    Gate,
+    SyncReport,
+    connect,
+    credentials,
+    direct,
+    require_credentials,
+    save_credentials,
+)
+from sync.engine import (
+    status as sync_status,
+)
+from sync.engine import (
+    sync as run_sync,
+)
+from sync.protocol import (
+    ENROLL_PREFIX,
+    ExchangeUnreachable,
+    InvalidRequest,
+    NotMember,
+    ProtocolError,
+    SyncError,
+    make_invite_code,
+    normalize_url,
+    parse_invite_code,
+)
+from xcircle.errors import InvalidInput
+from xcircle.ops import new_id
+from xcircle.store import Store
+
+if TYPE_CHECKING:
+    from sync.client import ExchangeClient
+    from xcircle.services import Services
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INVITE_TTL = "7d"
+
+
+# -- use cases -----------------------------------------------------------------------------
+
+
+def enroll(
+    store: Store,
+    url: str,
+    token: str,
+    *,
+    name: str = "",
+    on_store: Gate = direct,
+    **options: Any,
+) -> Credentials:
+    """Enrol this device with an exchange and keep its credentials in the profile DB.
+
+    `on_store` runs each store call where the store lives (see `sync.engine.Gate`)."""
+    from sync.client import ExchangeClient
+
+    current = on_store(partial(credentials, store))
+    if current is not None:
+        raise SyncError(f"this device already joined {current.url} (organization {current.org})")
+    token = token.strip()
+    if not token.startswith(ENROLL_PREFIX):
+        raise InvalidRequest("an enrollment token starts with xce_ (ask your organization)")
+    url = normalize_url(url)
+    device = _device_name(name)
+    with ExchangeClient(url, token, **options) as client:
+        answer = client.enroll(device)
+    try:
+        creds = Credentials(url, answer["token"], answer["device_id"], answer["org_name"])
+    except KeyError:
+        raise ProtocolError("the exchange answered the enrollment without a token") from None
+    on_store(partial(save_credentials, store, creds))
+    return creds
+
+
+def share_circle(
+    store: Store, client: ExchangeClient, circle: str, *, on_store: Gate = direct
+) -> SyncReport:
+    """Create `circle` on the exchange with me as its member, then push all of it.
+
+    Local ops stay in the outbox until acked, so the first sync pushes everything this
+    device ever did in the circle. Sharing again is harmless (the exchange answers 200).
+    """
+    meta = on_store(partial(store.meta, circle))
+    me = meta.get("me")
+    if not isinstance(me, str):
+        raise InvalidInput("you are not a member of this circle on this device")
+    client.create_circle(circle, me)
+    on_store(partial(store.set_meta, circle, shared=True, cursor=int(meta.get("cursor") or 0)))
+    return run_sync(store, client, circles=[circle], on_store=on_store)
+
+
+def invite_code(
+    store: Store, client: ExchangeClient, circle: str, ttl_seconds: int, *, on_store: Gate = direct
+) -> dict[str, Any]:
+    """A single-use invite code for a shared circle: `{code, circle, expires_at}`."""
+    if not on_store(partial(store.meta, circle)).get("shared"):
+        raise InvalidInput("share the circle first: xcircle circle share CIRCLE")
+    answer = client.invite(circle, ttl_seconds)
+    code = answer.get("code")
+    if not isinstance(code, str):
+        raise ProtocolError("the exchange answered the invite without a code")
+    return {
+        "code": make_invite_code(code, client.base_url),
+        "circle": circle,
+        "expires_at": answer.get("expires_at"),
+    }
+
+
+def accept_invite(
+    services: Services,
+    client: ExchangeClient,
+    text: str,
+    device_id: str,
+    *,
+    on_store: Gate = direct,
+) -> dict[str, Any]:
+    """Join the invite's circle: redeem, pull everything, add me as a member, push.
+
+    The member id is the one the exchange knows for this device (asked back after the
+    redeem), so an accept that was interrupted and run again never makes a second me.
+    """
+    store = services.store
+    profile = on_store(store.require_profile)
+    code, url = parse_invite_code(text)
+    if url is not None and url != client.base_url:
+        raise InvalidRequest(
+            f"this invite is for the exchange {url}, but this device joined {client.base_url}"
+        )
+    cid = client.redeem(code, new_id()).get("circle_id")
+    if not isinstance(cid, str):
+        raise ProtocolError("the exchange answered the redeem without a circle id")
+    members = client.circle(cid).get("members", [])
+    mine = [m["member_id"] for m in members if m.get("device_id") == device_id]
+    if not mine:
+        raise ProtocolError("the exchange does not list this device in the circle")
+    me = str(mine[0])
+    on_store(partial(_enter_circle, store, cid, me))
+    report = run_sync(store, client, circles=[cid], on_store=on_store)
+    added = False
+    if on_store(partial(store.get, cid, "member", me)) is None:
+        add = partial(
+            services.members.add,
+            cid,
+            profile["name"],
+            org=profile["org"],
+            seniority=profile.get("seniority"),
+            key=me,
+        )
+        on_store(add)
+        added = True
+        second = run_sync(store, client, circles=[cid], on_store=on_store)
+        report.circles[cid].pushed += second.circles[cid].pushed
+        report.warnings.extend(second.warnings)
+    record = on_store(partial(store.get, cid, "circle", cid))
+    return {
+        "circle": cid,
+        "name": record["name"] if record else "",
+        "member": me,
+        "added": added,
+        "report": report.to_dict(),
+    }
+
+
+def remove_member_remote(
+    store: Store, circle: str, member_id: str, *, client: ExchangeClient | None = None
+) -> bool:
+    """Tell the exchange `member_id` left a shared circle (the CLI calls this after a
+    local `member remove`). The intent is saved first: when the exchange cannot be
+    reached it stays queued and the next sync tells it. True if told now."""
+    meta = store.meta(circle)
+    if not meta.get("shared") or credentials(store) is None:
+        return False
+    queued = [m for m in meta.get("remove_pending") or [] if m != member_id]
+    store.set_meta(circle, remove_pending=[*queued, member_id])
+    try:
+        with nullcontext(client) if client else connect(store) as link:
+            link.remove_member(circle, member_id)
+    except NotMember:
+        pass  # never on the exchange (a member added by hand), or already removed
+    except ExchangeUnreachable as exc:
+        log.warning("member removal queued for the next sync: %s", exc)
+        return False
+    store.set_meta(circle, remove_pending=queued)
+    return True
+
+
+def _enter_circle(store: Store, cid: str, me: str) -> None:
+    """Create the circle locally (if new) as shared, with my member id."""
+    if not store.has_circle(cid):
+        store.create_circle(cid)
+    cursor = int(store.meta(cid).get("cursor") or 0)
+    store.set_meta(cid, me=me, shared=True, cursor=cursor)
+
+
+def _device_name(name: str) -> str:
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name or platform.node() or "device").strip()
+    return name[:100] or "device"
+
+
+def parse_ttl(text: str) -> int:
+    """`90m`, `12h`, `7d`, `3600` → seconds (the exchange accepts 60 s … 30 days)."""
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text)
+    if not m:
+        raise InvalidInput(f"invalid duration {text!r} (use e.g. 90m, 12h, 7d)")
+    seconds = (
+        int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    )
+    if not 60 <= seconds <= 30 * 86400:
+        raise InvalidInput("an invite is valid between 60s and 30d")
+    return seconds
+
+
+# -- click commands --------------------------------------------------------------------------
+
+
+def _out(as_json: bool, value: Any, text: str) -> None:
+    from xcircle.cli import emit_json
+
+    if as_json:
+        emit_json(value)
+    else:
+        click.echo(text)
+
+
+def _warn_report(report: SyncReport) -> None:
+    from xcircle.cli import warn
+
+    for line in report.warnings:
+        warn(line)
+    for cid, rep in report.circles.items():
+        if rep.denied:
+            warn(f"circle {cid[:8]}: the exchange no longer lets this device in (removed?)")
+        for op_id, reason in rep.quarantined:
+            warn(f"circle {cid[:8]}: op {op_id[:8]} quarantined: {reason}")
+        if rep.error:
+            warn(f"circle {cid[:8]}: {rep.error}")
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return "never"
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.command()
+@click.argument("url")
+@click.argument("token", metavar="ENROLLMENT-TOKEN")
+@click.option("--name", default="", help="This device's name (default: the host name).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+def join(url: str, token: str, name: str, as_json: bool) -> None:
+    """Enroll this device with the exchange at URL (token from your organization)."""
+    from xcircle.cli import session
+
+    with session(need_profile=False) as svc:
+        creds = enroll(svc.store, url, token, name=name)
+    value = {"exchange": creds.url, "org": creds.org, "device_id": creds.device_id}
+    _out(as_json, value, f"Joined {creds.url} as a device of {creds.org}.")
+
+
+@click.command()
+@click.argument("circle_ref", metavar="CIRCLE")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+def share(circle_ref: str, as_json: bool) -> None:
+    """Share a circle through the exchange and push everything in it."""
+    from xcircle.cli import session
+
+    with session() as svc:
+        cid = svc.circles.resolve(circle_ref)
+        with connect(svc.store) as client:
+            report = share_circle(svc.store, client, cid)
+    _warn_report(report)
+    pushed = report.circles[cid].pushed
+    _out(as_json, {"circle": cid, **report.to_dict()}, f"Shared; pushed {pushed} change(s).")
+
+
+@click.command()
+@click.argument("circle_ref", metavar="CIRCLE")
+@click.option("--ttl", default=DEFAULT_INVITE_TTL, show_default=True, help="Valid for: 90m, 12h…")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+def invite(circle_ref: str, ttl: str, as_json: bool) -> None:
+    """Print a single-use invite code for a shared circle.
+
+    The code looks like `xci_…@https://exchange`; the invitee runs `xcircle accept CODE`
+    on a device joined to the same exchange (the `xci_…` part alone works too)."""
+    from xcircle.cli import session
+
+    seconds = parse_ttl(ttl)
+    with session() as svc:
+        cid = svc.circles.resolve(circle_ref)
+        with connect(svc.store) as client:
+            value = invite_code(svc.store, client, cid, seconds)
+    _out(as_json, value, value["code"])
+
+
+@click.command()
+@click.argument("code")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+def accept(code: str, as_json: bool) -> None:
+    """Accept an invite code: join its circle and download it."""
+    from xcircle.cli import session
+
+    with session() as svc:
+        creds = require_credentials(svc.store)
+        with connect(svc.store) as client:
+            value = accept_invite(svc, client, code, creds.device_id)
+    _out(as_json, value, f"Joined circle {value['name'] or value['circle'][:8]}.")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+def sync(as_json: bool) -> None:
+    """Push local changes and pull everyone else's, for every shared circle."""
+    from xcircle.cli import session
+
+    with session() as svc, connect(svc.store) as client:
+        report = run_sync(svc.store, client)
+    _warn_report(report)
+    text = (
+        f"Synced {len(report.circles)} circle(s): pushed {report.pushed}, "
+        f"merged {report.merged}, pending {report.pending}."
+    )
+    _out(as_json, report.to_dict(), text)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+def status(as_json: bool) -> None:
+    """Show the exchange, the last sync and what waits to sync (no network)."""
+    from xcircle.cli import session, table
+
+    with session(need_profile=False) as svc:
+        value = sync_status(svc.store)
+    if as_json:
+        _out(True, value, "")
+        return
+    if not value["joined"]:
+        click.echo("Not joined to an exchange (xcircle join URL TOKEN).")
+        return
+    click.echo(f"Exchange: {value['exchange']} ({value['org']})")
+    click.echo(f"Last sync: {_when(value['last_sync'])}")
+    if value["last_error"]:
+        click.echo(f"Last error: {value['last_error']}")
+    rows = [
+        (
+            c["id"][:8],
+            c["name"],
+            c["pending"],
+            c["held"],
+            c["quarantined"],
+            "removed" if c["denied"] else "ok",
+        )
+        for c in value["circles"]
+    ]
+    if rows:
+        table(("CIRCLE", "NAME", "PENDING", "HELD", "QUARANTINED", "STATE"), rows)

@@ -1,0 +1,393 @@
+"""Sync orchestration: push each shared circle's outbox, then pull every circle at once.
+
+`sync(store, client)` is safe to interrupt anywhere (lost request, lost response,
+killed process) and to run again:
+
+- push is idempotent by op id, and the outbox is acked only after the exchange answered
+  with the op's seq, so an op is pushed at least once and stored exactly once;
+- a pulled batch and the cursor that covers it are one store write (`apply_pulled`), so
+  an op is merged at least once, and merging is idempotent;
+- pulled seqs must be exactly `cursor+1 … next`: on a gap the circle stops at the last
+  contiguous op and the report says so. Nothing is ever skipped.
+
+Circles are independent: a denied circle (removed, unknown) or a bad op is reported and
+never blocks the others. Failures of the exchange itself (unreachable, bad token) raise
+a `SyncError` after recording it for `status`.
+
+This module imports no httpx (the client is passed in, or built by `connect`). What
+sync keeps between runs (credentials, state, reports) lives in `sync.state`, re-exported
+here so callers need one import.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from sync.protocol import (
+    Conflict,
+    NotMember,
+    ProtocolError,
+    SyncError,
+    TooLarge,
+    decode_envelope,
+    encode_op,
+    envelope_size,
+)
+from sync.state import (
+    EXCHANGE_SETTING,
+    STATE_SETTING,
+    CircleReport,
+    Credentials,
+    Gate,
+    SyncReport,
+    credentials,
+    direct,
+    require_credentials,
+    save_credentials,
+    shared_circles,
+    status,
+    sync_state,
+)
+from xcircle.hlc import Stamp, wall_ms
+from xcircle.ops import Op
+from xcircle.store import MAX_AHEAD_MS, Store
+
+if TYPE_CHECKING:
+    from sync.client import ExchangeClient
+
+__all__ = [
+    "EXCHANGE_SETTING",
+    "STATE_SETTING",
+    "CircleReport",
+    "Credentials",
+    "Gate",
+    "SyncReport",
+    "connect",
+    "credentials",
+    "direct",
+    "require_credentials",
+    "save_credentials",
+    "shared_circles",
+    "status",
+    "sync",
+    "sync_state",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_PUSH_OPS = 500  # the exchange's default limit per push
+MAX_PUSH_BYTES = 512 * 1024  # half the exchange's default body limit: room for JSON
+PULL_LIMIT = 5000  # the exchange's maximum per pull: fewest round trips (pulls are rate limited)
+SKEW_WARN_MS = 2 * 60 * 1000
+
+
+def connect(store: Store, **client_options: Any) -> ExchangeClient:
+    """A client for this device's exchange (imports httpx: call it where sync runs)."""
+    from sync.client import ExchangeClient
+
+    creds = require_credentials(store)
+    return ExchangeClient(creds.url, creds.token, **client_options)
+
+
+# -- the sync ------------------------------------------------------------------------------
+
+
+def sync(
+    store: Store,
+    client: ExchangeClient,
+    *,
+    circles: Iterable[str] | None = None,
+    on_store: Gate = direct,
+    push_ops: int = MAX_PUSH_OPS,
+    push_bytes: int = MAX_PUSH_BYTES,
+    pull_limit: int = PULL_LIMIT,
+    now_ms: Callable[[], int] = wall_ms,
+) -> SyncReport:
+    """Push, then pull, every shared circle (or just `circles`); see the module docstring.
+
+    Every store call goes through `on_store`, so a worker thread can do the network I/O
+    while the store is only ever touched from the thread that owns it.
+    """
+    run = _Run(store, client, on_store, push_ops, push_bytes, pull_limit, now_ms)
+    try:
+        run.go(circles)
+    except SyncError as exc:
+        on_store(partial(_save_state, store, run.report, now_ms(), error=str(exc)))
+        raise
+    on_store(partial(_save_state, store, run.report, now_ms(), error=None))
+    return run.report
+
+
+def _save_state(store: Store, report: SyncReport, now: int, *, error: str | None) -> None:
+    state = sync_state(store)
+    state.update(last_attempt=now, last_error=error, skew_ms=report.skew_ms)
+    if error is None:
+        state["last_sync"] = now
+        denied = {c for c, r in report.circles.items() if r.denied}
+        # Circles not in this run keep their previous verdict.
+        state["denied"] = sorted((set(state.get("denied", [])) - set(report.circles)) | denied)
+    store.save_setting(STATE_SETTING, state)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a pull: each page allocates thousands of
+    dicts, and every full collection would walk the whole in-memory store (measured
+    nearly 2x on a 100k-op pull; see CONVENTIONS' known traps). Reference counting
+    still frees everything; the collector runs again right after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+class _Run:
+    """One sync's working state; `go` does the work."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: ExchangeClient,
+        gate: Gate,
+        push_ops: int,
+        push_bytes: int,
+        pull_limit: int,
+        now_ms: Callable[[], int],
+    ) -> None:
+        self.store, self.client, self.gate = store, client, gate
+        self.push_ops, self.push_bytes, self.pull_limit = push_ops, push_bytes, pull_limit
+        self.now_ms = now_ms
+        self.report = SyncReport(started=now_ms())
+        self._first_request = client.requests
+        self._written: set[str] = set()  # circles that got an `apply_pulled` this run
+
+    def go(self, only: Iterable[str] | None) -> None:
+        store, gate = self.store, self.gate
+        wanted = set(only) if only is not None else None
+        todo = [c for c in gate(partial(shared_circles, store)) if wanted is None or c in wanted]
+        for cid in todo:
+            self.report.circle(cid)
+            self._push_circle(cid)
+        self._pull([c for c in todo if not self.report.circles[c].denied])
+        for cid in todo:
+            rep = self.report.circles[cid]
+            rep.pending = len(gate(partial(store.outbox, cid)))
+            rep.held = gate(partial(store.held, cid))
+            if rep.held:
+                self.report.warnings.append(
+                    f"{rep.held} op(s) in circle {cid[:8]} are stamped more than 5 minutes "
+                    "ahead of this device's clock: held until it catches up"
+                )
+        self._check_skew()
+        self.report.requests = self.client.requests - self._first_request
+        self.report.finished = self.now_ms()
+
+    # -- push ------------------------------------------------------------------------------
+
+    def _exchange_now(self) -> int:
+        """The exchange's clock, as of its last answer (asks `/health` if none yet)."""
+        if self.client.skew_ms is None:
+            self.client.health()
+        return self.now_ms() + (self.client.skew_ms or 0)
+
+    def _push_circle(self, cid: str) -> None:
+        store, rep = self.store, self.report.circle(cid)
+        meta = self.gate(partial(store.meta, cid))
+        if meta.get("remove_pending"):
+            self._push_removals(cid, list(meta["remove_pending"]))
+            if rep.denied:
+                return
+        ops = self.gate(partial(store.outbox, cid))
+        if not ops:
+            return
+        # Clock-skew rule: an op stamped more than 5 minutes ahead of the *exchange's*
+        # clock would be held by every receiver with a correct clock and would win every
+        # last-writer-wins race until real time caught up. So when this device's clock
+        # runs ahead, its future ops stay in the outbox (visible as pending, with a
+        # warning) and leave once the exchange's clock reaches them: they are never lost
+        # and never re-stamped (re-stamping would change their meaning silently).
+        horizon = self._exchange_now() + MAX_AHEAD_MS
+        ready = [op for op in ops if Stamp.parse(op.hlc).wall <= horizon]
+        rep.held_back = len(ops) - len(ready)
+        if rep.held_back:
+            self.report.warnings.append(
+                f"{rep.held_back} op(s) in circle {cid[:8]} are stamped in the future "
+                "(this device's clock is ahead): not pushed until the exchange's clock "
+                "reaches them"
+            )
+        try:
+            for batch in self._batches(ready):
+                self._push_batch(cid, batch)
+        except NotMember:
+            rep.denied = True
+        except Conflict as exc:
+            rep.error = f"push refused: {exc}"
+            self.report.warnings.append(f"circle {cid[:8]}: {rep.error}")
+
+    def _batches(self, ops: list[Op]) -> Iterable[list[tuple[Op, dict[str, Any]]]]:
+        batch: list[tuple[Op, dict[str, Any]]] = []
+        size = 0
+        for op in ops:
+            env = encode_op(op)
+            n = envelope_size(env)
+            if batch and (len(batch) >= self.push_ops or size + n > self.push_bytes):
+                yield batch
+                batch, size = [], 0
+            batch.append((op, env))
+            size += n
+        if batch:
+            yield batch
+
+    def _push_batch(self, cid: str, batch: list[tuple[Op, dict[str, Any]]]) -> None:
+        try:
+            answer = self.client.push(cid, [env for _, env in batch])
+        except TooLarge:
+            if len(batch) == 1:
+                raise Conflict(f"op {batch[0][0].id[:8]} is over the exchange's limit") from None
+            half = len(batch) // 2  # the exchange's limit is lower than ours: split
+            self._push_batch(cid, batch[:half])
+            self._push_batch(cid, batch[half:])
+            return
+        results = answer.get("results")
+        if not isinstance(results, list):
+            raise ProtocolError("the exchange answered a push without results")
+        sent = {op.id for op, _ in batch}
+        # Ack only what the exchange says it holds (with a seq), never the whole batch.
+        acked = [r["op_id"] for r in results if isinstance(r, dict) and r.get("op_id") in sent]
+        self.gate(partial(self.store.ack, cid, acked))
+        self.report.circle(cid).pushed += len(acked)
+
+    def _push_removals(self, cid: str, members: list[str]) -> None:
+        """Removals done offline (see `commands.remove_member_remote`), retried here."""
+        left = list(members)
+        for member in members:
+            try:
+                self.client.remove_member(cid, member)
+            except NotMember:
+                if not self._still_member(cid):
+                    self.report.circle(cid).denied = True
+                    return
+            left.remove(member)
+            self.gate(partial(self.store.set_meta, cid, remove_pending=list(left)))
+
+    def _still_member(self, cid: str) -> bool:
+        try:
+            self.client.circle(cid)
+        except NotMember:
+            return False
+        return True
+
+    # -- pull ------------------------------------------------------------------------------
+
+    def _pull(self, circles: list[str]) -> None:
+        store, gate = self.store, self.gate
+        cursors = {c: int(gate(partial(store.meta, c)).get("cursor") or 0) for c in circles}
+        if cursors:
+            with _gc_paused(), ThreadPoolExecutor(1, thread_name_prefix="xcircle-pull") as pool:
+                self._pull_pages(pool, cursors)
+        for cid in circles:
+            if cid not in self._written and not self.report.circles[cid].denied:
+                # Nothing new, but ops held for being in the future may be due by now.
+                if gate(partial(store.held, cid)):
+                    cursor = int(gate(partial(store.meta, cid)).get("cursor") or 0)
+                    result = gate(partial(store.apply_pulled, cid, [], cursor))
+                    self.report.circle(cid).merged += result.merged
+
+    def _pull_pages(self, pool: ThreadPoolExecutor, cursors: dict[str, int]) -> None:
+        """Pull until no circle has more. Pipelined: the next page is requested (by the
+        exchange's own `next`) while this one is checked and applied, so the exchange's
+        work and ours overlap; a circle whose page fails the check is dropped from the
+        loop, and whatever the prefetch brought for it is ignored."""
+        pending: Future[dict[str, Any]] | None = pool.submit(
+            self.client.pull, cursors, self.pull_limit
+        )
+        while pending is not None:
+            answer = pending.result()
+            got, denied = answer.get("circles"), answer.get("denied", [])
+            if not isinstance(got, dict) or not isinstance(denied, list):
+                raise ProtocolError("the exchange answered a pull without circles")
+            for cid in denied:
+                if cid in cursors:
+                    self.report.circle(cid).denied = True
+            claimed: dict[str, int] = {}
+            for cid in cursors:
+                batch = got.get(cid)
+                if isinstance(batch, dict) and batch.get("more") is True:
+                    nxt = batch.get("next")
+                    if isinstance(nxt, int) and not isinstance(nxt, bool):
+                        # A circle that got nothing (the page's budget went to others)
+                        # asks again from where it is.
+                        claimed[cid] = nxt
+            if claimed and all(claimed[c] == cursors[c] for c in claimed):
+                self.report.warnings.append("the exchange said more but sent nothing; stopping")
+                claimed = {}
+            pending = pool.submit(self.client.pull, claimed, self.pull_limit) if claimed else None
+            for cid, after in cursors.items():
+                batch = got.get(cid)
+                if not isinstance(batch, dict):
+                    continue
+                cursor, complete = self._apply(cid, after, batch)
+                if cid in claimed and (not complete or cursor != claimed[cid]):
+                    del claimed[cid]  # stop this circle here; its prefetched page is ignored
+            cursors = claimed
+
+    def _apply(self, cid: str, after: int, batch: dict[str, Any]) -> tuple[int, bool]:
+        """Check and apply one circle's batch; returns (new cursor, contiguous?)."""
+        rep = self.report.circle(cid)
+        envelopes, nxt = batch.get("ops"), batch.get("next")
+        if not isinstance(envelopes, list) or not isinstance(nxt, int):
+            rep.gap = "the exchange sent a malformed batch"
+            return after, False
+        payloads: list[tuple[str, bytes]] = []
+        rejected: list[tuple[str, str]] = []
+        last = after
+        try:
+            for env in envelopes:
+                d = decode_envelope(env)
+                if d.seq != last + 1:
+                    rep.gap = f"expected seq {last + 1}, got {d.seq}"
+                    break
+                last = d.seq
+                if d.payload is None:
+                    rejected.append((d.op_id, d.reason or "bad envelope"))
+                else:
+                    payloads.append((d.op_id, d.payload))
+        except ProtocolError as exc:
+            rep.gap = str(exc)
+        if rep.gap is None and last != nxt:
+            rep.gap = f"ops end at seq {last} but the exchange said next is {nxt}"
+        if last != after or rejected:
+            result = self.gate(
+                partial(self.store.apply_pulled, cid, payloads, last, rejected=rejected)
+            )
+            self._written.add(cid)
+            rep.pulled += last - after
+            rep.merged += result.merged
+            rep.quarantined.extend(result.quarantined)
+        if rep.gap:
+            log.warning("circle %s: %s; stopped at seq %d", cid[:8], rep.gap, last)
+            self.report.warnings.append(
+                f"circle {cid[:8]}: {rep.gap}; stopped at seq {last}, will retry next sync"
+            )
+        return last, rep.gap is None
+
+    def _check_skew(self) -> None:
+        skew = self.client.skew_ms
+        self.report.skew_ms = skew
+        if skew is None or abs(skew) <= SKEW_WARN_MS:
+            return
+        minutes = abs(skew) / 60_000
+        where = "behind" if skew > 0 else "ahead of"
+        self.report.warnings.append(
+            f"this device's clock is {minutes:.0f} min {where} the exchange's: "
+            "fix the system clock (ops from the future are held, not merged)"
+        )

@@ -1,0 +1,190 @@
+"""The client side of the exchange protocol: errors, op envelopes, invite codes.
+
+Pure functions and types, no I/O and no httpx: the engine, the commands and the screens
+all share these. Every error a user can cause (or suffer: an unreachable exchange) is an
+`XCircleError` whose message is one line, so the CLI prints it and exits 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from xcircle.errors import XCircleError
+from xcircle.ops import MAX_OP_BYTES, Op
+
+API = "/v1"
+PLAIN_EPOCH = 0  # epoch 0 = plain `Op.to_bytes()`; others are reserved for end-to-end crypto
+INVITE_PREFIX = "xci_"
+ENROLL_PREFIX = "xce_"
+DEVICE_PREFIX = "xcd_"
+# A base64 payload longer than this cannot decode to an op we would accept: refuse it
+# before decoding (the "size" stage), so a hostile envelope costs no memory.
+MAX_PAYLOAD_B64 = 4 * ((MAX_OP_BYTES + 2) // 3)
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+class SyncError(XCircleError):
+    """Something went wrong talking to the exchange; the message is one line."""
+
+
+class NotJoined(SyncError):
+    """This device has no exchange credentials yet (`xcircle join URL TOKEN` first)."""
+
+
+class ExchangeUnreachable(SyncError):
+    """No answer from the exchange: connection refused, DNS, timeout, dropped connection."""
+
+
+class AuthFailed(SyncError):
+    """401: the token is unknown, revoked, expired or already used."""
+
+
+class Forbidden(SyncError):
+    """403: a valid token of the wrong role."""
+
+
+class NotMember(SyncError):
+    """404: the circle (or invite, member) does not exist or is not visible to this device."""
+
+
+class Conflict(SyncError):
+    """409: a circle id or op id already exists with other content."""
+
+
+class TooLarge(SyncError):
+    """413: the request body or the number of ops is over the exchange's limit."""
+
+
+class RateLimited(SyncError):
+    """429: too many requests; retried a few times honouring Retry-After, then raised."""
+
+
+class InvalidRequest(SyncError):
+    """422 (or another 4xx): the exchange refused the request as malformed."""
+
+
+class ServerError(SyncError):
+    """5xx after retries: the exchange is up but failing."""
+
+
+class ProtocolError(SyncError):
+    """The exchange answered something this client does not understand."""
+
+
+STATUS_ERRORS: dict[int, type[SyncError]] = {
+    401: AuthFailed,
+    403: Forbidden,
+    404: NotMember,
+    409: Conflict,
+    413: TooLarge,
+    422: InvalidRequest,
+    429: RateLimited,
+}
+
+
+# -- envelopes ---------------------------------------------------------------------------
+
+
+def encode_op(op: Op) -> dict[str, Any]:
+    """The push envelope of a local op (plain epoch 0: no nonce, payload = op bytes)."""
+    return {
+        "op_id": op.id,
+        "epoch": PLAIN_EPOCH,
+        "nonce": "",
+        "payload": base64.b64encode(op.to_bytes()).decode("ascii"),
+    }
+
+
+def envelope_size(env: Mapping[str, Any]) -> int:
+    """Roughly the bytes an envelope adds to a push body (for batching under a limit)."""
+    return len(env["payload"]) + len(env["op_id"]) + len(env["nonce"]) + 64
+
+
+class Decoded(NamedTuple):
+    """One pulled envelope after the envelope stages: the op bytes, or why not.
+    (A NamedTuple: one is built per pulled op, on the hot path.)"""
+
+    seq: int
+    op_id: str
+    payload: bytes | None
+    reason: str | None = None
+
+
+def decode_envelope(env: Any) -> Decoded:
+    """Check one pulled envelope in stages (shape, size, epoch, base64).
+
+    Only the envelope is checked here; the op inside is validated by the store
+    (JSON, schema, circle, privacy). A failure is a reason to quarantine, never an
+    exception: one bad op must not stop a sync. The shape stage alone raises
+    ProtocolError, because without a seq the batch's contiguity cannot be checked.
+    """
+    try:
+        seq, op_id, payload, epoch = env["seq"], env["op_id"], env["payload"], env["epoch"]
+    except (TypeError, KeyError):
+        seq, op_id = _shape(env)
+        return Decoded(seq, op_id, None, "envelope lacks payload or epoch")
+    if type(seq) is not int or type(op_id) is not str:
+        _shape(env)
+    if type(payload) is not str:
+        return Decoded(seq, op_id, None, "envelope has no payload")
+    if len(payload) > MAX_PAYLOAD_B64:
+        return Decoded(seq, op_id, None, f"op is larger than {MAX_OP_BYTES} bytes")
+    if epoch != PLAIN_EPOCH or type(epoch) is not int:
+        # Encrypted epochs arrive with end-to-end encryption; until then, keep them aside.
+        return Decoded(seq, op_id, None, f"unsupported epoch {epoch!r}")
+    try:
+        # strict_mode: only the base64 alphabet with correct padding, like validate=True.
+        raw = binascii.a2b_base64(payload, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return Decoded(seq, op_id, None, "payload is not base64")
+    return Decoded(seq, op_id, raw)
+
+
+def _shape(env: Any) -> tuple[int, str]:
+    if not isinstance(env, dict):
+        raise ProtocolError("the exchange sent an envelope that is not an object")
+    seq, op_id = env.get("seq"), env.get("op_id")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(op_id, str):
+        raise ProtocolError("the exchange sent an envelope without seq or op id")
+    return seq, op_id
+
+
+# -- invite codes and URLs ---------------------------------------------------------------
+
+
+def normalize_url(url: str) -> str:
+    """`https://host[:port][/prefix]` without a trailing slash; raises on anything else."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidRequest(f"not an exchange URL: {url!r} (expected https://host[:port])")
+    if parts.query or parts.fragment:
+        raise InvalidRequest(f"an exchange URL has no query or fragment: {url!r}")
+    if url.endswith(API):  # people paste the API root; the client adds /v1 itself
+        url = url[: -len(API)]
+    return url
+
+
+def make_invite_code(code: str, url: str) -> str:
+    """The code a member copies: `xci_…@https://exchange` (the exchange rides along).
+
+    The bare `xci_…` part is enough for a device already joined to the same exchange
+    (the normal case: one exchange per device); the URL lets `accept` say clearly when
+    the device is joined to another exchange instead of failing with "unknown invite".
+    """
+    return f"{code}@{url}"
+
+
+def parse_invite_code(text: str) -> tuple[str, str | None]:
+    """`(xci_code, exchange_url_or_None)` from a pasted code; raises InvalidRequest."""
+    text = text.strip()
+    code, sep, url = text.partition("@")
+    if not code.startswith(INVITE_PREFIX) or len(code) <= len(INVITE_PREFIX) or len(code) > 200:
+        raise InvalidRequest("an invite code starts with xci_ (ask the inviter to copy it whole)")
+    return code, normalize_url(url) if sep else None

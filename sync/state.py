@@ -1,0 +1,152 @@
+"""What sync knows between runs, and what a run reports: local only, no network.
+
+The exchange credentials and the sync state live in the profile database (0600 files in
+a 0700 home); `status(store)` is what `xcircle status` and the TUI's status line show.
+`Gate` lets a worker thread do network I/O while every store call runs on the thread
+that owns the store. Nothing here imports httpx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from sync.protocol import NotJoined
+from xcircle.store import Store
+
+EXCHANGE_SETTING = "exchange"  # {"url", "token", "device_id", "org"} in the profile DB
+STATE_SETTING = "sync_state"  # {"last_sync", "last_attempt", "last_error", "skew_ms"}
+
+T = TypeVar("T")
+
+
+class Gate(Protocol):
+    """Runs a store call where the store lives (the UI thread, for the TUI's worker)."""
+
+    def __call__(self, fn: Callable[[], T], /) -> T: ...
+
+
+def direct(fn: Callable[[], T], /) -> T:
+    """The gate of single-threaded callers (CLI, tests): just call."""
+    return fn()
+
+
+@dataclass
+class CircleReport:
+    """What one sync did to one circle."""
+
+    circle: str
+    pushed: int = 0  # ops the exchange acknowledged
+    pulled: int = 0  # envelopes received
+    merged: int = 0  # pulled ops that changed the state
+    quarantined: list[tuple[str, str]] = field(default_factory=list)
+    held: int = 0  # pulled ops waiting because they are stamped > 5 min ahead of us
+    held_back: int = 0  # local ops not pushed: stamped > 5 min ahead of the exchange
+    pending: int = 0  # ops still in the outbox after this sync
+    denied: bool = False  # the exchange says this device is not (or no longer) a member
+    gap: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class SyncReport:
+    """The outcome of one `sync`: per circle, plus warnings (clock skew, gaps)."""
+
+    circles: dict[str, CircleReport] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    requests: int = 0
+    skew_ms: int | None = None
+    started: int = 0
+    finished: int = 0
+
+    def circle(self, cid: str) -> CircleReport:
+        return self.circles.setdefault(cid, CircleReport(cid))
+
+    @property
+    def pushed(self) -> int:
+        return sum(c.pushed for c in self.circles.values())
+
+    @property
+    def merged(self) -> int:
+        return sum(c.merged for c in self.circles.values())
+
+    @property
+    def pending(self) -> int:
+        return sum(c.pending for c in self.circles.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- credentials and state ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How this device reaches its exchange (kept in the 0600 profile database)."""
+
+    url: str
+    token: str
+    device_id: str
+    org: str
+
+
+def credentials(store: Store) -> Credentials | None:
+    raw = store.setting(EXCHANGE_SETTING)
+    if not isinstance(raw, dict) or not raw.get("url") or not raw.get("token"):
+        return None
+    return Credentials(raw["url"], raw["token"], raw.get("device_id", ""), raw.get("org", ""))
+
+
+def require_credentials(store: Store) -> Credentials:
+    creds = credentials(store)
+    if creds is None:
+        raise NotJoined("this device has not joined an exchange: run `xcircle join URL TOKEN`")
+    return creds
+
+
+def save_credentials(store: Store, creds: Credentials) -> None:
+    store.save_setting(EXCHANGE_SETTING, asdict(creds))
+
+
+def shared_circles(store: Store) -> list[str]:
+    return [cid for cid in store.circle_ids() if store.meta(cid).get("shared")]
+
+
+def sync_state(store: Store) -> dict[str, Any]:
+    state = store.setting(STATE_SETTING)
+    return dict(state) if isinstance(state, dict) else {}
+
+
+def status(store: Store) -> dict[str, Any]:
+    """What `xcircle status` and the status widget show; local only, no request."""
+    creds = credentials(store)
+    state = sync_state(store)
+    denied = set(state.get("denied", []))
+    circles = []
+    for cid in shared_circles(store):
+        record = store.get(cid, "circle", cid)
+        circles.append(
+            {
+                "id": cid,
+                "name": record["name"] if record else "",
+                "pending": len(store.outbox(cid)),
+                "quarantined": len(store.quarantine(cid)),
+                "held": store.held(cid),
+                "cursor": int(store.meta(cid).get("cursor") or 0),
+                "denied": cid in denied,
+            }
+        )
+    return {
+        "joined": creds is not None,
+        "exchange": creds.url if creds else None,
+        "org": creds.org if creds else None,
+        "device_id": creds.device_id if creds else None,
+        "last_sync": state.get("last_sync"),
+        "last_attempt": state.get("last_attempt"),
+        "last_error": state.get("last_error"),
+        "skew_ms": state.get("skew_ms"),
+        "circles": circles,
+        "pending": sum(c["pending"] for c in circles),
+    }

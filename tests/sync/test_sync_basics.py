@@ -1,0 +1,58 @@
+"""Sync over the real exchange in-process: share, invite, accept, converge, one request."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from sync.engine import credentials
+from xcircle.errors import XCircleError
+
+from .conftest import MakeDevice
+
+
+def test_share_invite_accept_converge(make_device: MakeDevice) -> None:
+    ada, bob = make_device("ada", "Acme"), make_device("bob", "Beta")
+    cid = ada.services.circles.create("Leaders", purpose="Grow")["id"]
+    ada.services.goals.add(cid, "Delegate more")
+    report = ada.share(cid)
+    assert report.circles[cid].pushed > 0 and report.circles[cid].pending == 0
+    assert bob.accept(ada.invite(cid)) == cid
+    bob_me = bob.store.meta(cid)["me"]
+    assert bob.store.get(cid, "member", bob_me)["name"] == "bob"
+    ada.sync()
+    assert ada.services.detail(cid) == bob.services.detail(cid)
+    assert ada.store.canonical(cid) == bob.store.canonical(cid)
+
+
+def test_no_change_sync_is_one_request(make_device: MakeDevice) -> None:
+    ada = make_device("ada")
+    cids = [ada.services.circles.create(f"C{i}")["id"] for i in range(3)]
+    for cid in cids:
+        ada.share(cid)
+    ada.sync()
+    report = ada.sync()
+    assert report.requests == 1
+    assert report.pushed == 0 and report.merged == 0
+
+
+def test_not_joined_is_one_clear_error(make_device: MakeDevice) -> None:
+    ada = make_device("ada", joined=False)
+    try:
+        ada.client()
+    except XCircleError as exc:
+        assert "xcircle join" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("expected NotJoined")
+
+
+def test_credentials_stay_in_the_private_home(make_device: MakeDevice) -> None:
+    ada = make_device("ada")
+    creds = credentials(ada.store)
+    assert creds is not None and creds.token.startswith("xcd_") and creds.org == "Acme"
+    assert stat.S_IMODE(ada.home.stat().st_mode) == 0o700
+    files = [p for p in ada.home.rglob("*") if p.is_file()]
+    assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
+    with pytest.raises(XCircleError, match="already joined"):
+        ada.join()

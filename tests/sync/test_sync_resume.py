@@ -1,0 +1,93 @@
+"""Kill-at-every-step: a sync that loses any one request or response, then restarts its
+process and syncs again, loses nothing and duplicates nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from sync.exchange.db import ops as ops_table
+from sync.protocol import ExchangeUnreachable
+
+from .helpers import Device, Exchange
+
+
+def _world(root: Path) -> tuple[Exchange, Device, Device, str, int]:
+    """Ada and Bob share a circle with a goal; Ada has 7 unsynced check-ins (3 pushes in
+    batches of 3), Bob pushed 5 (Ada's pull takes several pages of 4)."""
+    ex = Exchange(root / "exchange.db")
+    ex.org("Acme")
+    ex.org("Beta")
+    ada = Device(root / "ada", "ada", "Acme", ex)
+    bob = Device(root / "bob", "bob", "Beta", ex)
+    ada.join()
+    bob.join()
+    cid = ada.services.circles.create("Leaders")["id"]
+    ada.share(cid)
+    bob.accept(ada.invite(cid))
+    ada.sync()
+    goal = ada.services.goals.add(cid, "Delegate")["id"]
+    ada.sync()
+    bob.sync()
+    for i in range(7):
+        ada.services.goals.checkin(cid, goal, progress=i * 10)
+    for i in range(5):
+        bob.services.goals.checkin(cid, goal, progress=i)
+    bob.sync()
+    return ex, ada, bob, cid, 7 + 5
+
+
+def _requests_of_a_clean_sync(root: Path) -> list[str]:
+    ex, ada, bob, _cid, _n = _world(root)
+    try:
+        ada.faults.log.clear()
+        ada.sync(push_ops=3, pull_limit=4)
+        return list(ada.faults.log)
+    finally:
+        ada.close()
+        bob.close()
+        ex.close()
+
+
+def test_clean_sync_shape(tmp_path: Path) -> None:
+    log = _requests_of_a_clean_sync(tmp_path)
+    paths = [line.split()[1] for line in log]
+    assert paths.count("/v1/health") == 1  # the exchange's clock, before pushing
+    assert sum(p.endswith("/ops") for p in paths) == 3  # 7 ops in batches of 3
+    assert paths.count("/v1/pull") >= 2
+
+
+@pytest.mark.parametrize("fate", ["request", "response"])
+def test_losing_any_one_exchange_loses_nothing(tmp_path: Path, fate: str) -> None:
+    steps = len(_requests_of_a_clean_sync(tmp_path / "clean"))
+    for index in range(steps):
+        root = tmp_path / f"{fate}-{index}"
+        ex, ada, bob, cid, created = _world(root)
+        try:
+            ada.faults.plan = lambda i, _r, index=index: fate if i == index else None
+            ada.faults.count = 0
+            with pytest.raises(ExchangeUnreachable):
+                ada.sync(push_ops=3, pull_limit=4)
+            ada.restart()  # the process died with the failed request
+            ada.faults.plan = lambda _i, _r: None
+            ada.sync(push_ops=3, pull_limit=4)
+            bob.sync()
+            assert ada.store.outbox(cid) == [] and bob.store.outbox(cid) == []
+            assert ada.store.canonical(cid) == bob.store.canonical(cid), (fate, index)
+            assert len(ada.services.goals.checkins(cid)) == created
+            with ex.engine.connect() as conn:
+                on_exchange = conn.execute(
+                    select(func.count(), func.count(func.distinct(ops_table.c.op_id))).where(
+                        ops_table.c.circle_id == cid
+                    )
+                ).one()
+            assert on_exchange[0] == on_exchange[1]  # no op stored twice
+            # Every op the exchange holds was merged on both sides, and cursors are at the end.
+            assert ada.store.meta(cid)["cursor"] == on_exchange[0]
+            assert bob.store.meta(cid)["cursor"] == on_exchange[0]
+        finally:
+            ada.close()
+            bob.close()
+            ex.close()
