@@ -22,6 +22,7 @@ from textual.command import Provider
 from textual.screen import Screen
 
 from screens.home import HomeScreen
+from screens.sync import SyncController
 from xcircle.errors import XCircleError
 from xcircle.services import Services, local_now
 from xcircle.store import Store, open_store
@@ -47,7 +48,7 @@ def _providers() -> set[type[Provider] | Callable[[], type[Provider]]]:
 
         return load
 
-    names = ("CircleCommands", "MeetingCommands", "GoalCommands", "ExportCommands")
+    names = ("CircleCommands", "MeetingCommands", "GoalCommands", "ExportCommands", "SyncCommands")
     return {*App.COMMANDS, *(lazy(n) for n in (*names, "ThemeCommands"))}
 
 
@@ -71,6 +72,14 @@ class XCircleApp(App[None]):
             id="app.help",
         ),
         Binding("q", "quit", "Quit", tooltip="Quit xcircle (everything is saved)", id="app.quit"),
+        Binding(
+            "S",
+            "sync",
+            "Sync",
+            show=False,
+            tooltip="Sync with the exchange now (it also runs every minute)",
+            id="app.sync",
+        ),
     ]
 
     cursor_blink = True
@@ -82,6 +91,9 @@ class XCircleApp(App[None]):
         self.store: Store = services.store
         self.owns_store = owns_store
         self.ready_at: float | None = None
+        # One sync controller for the app's lifetime: the home screen (the root of the
+        # "circles" mode, alive as long as the app) mounts it; every TopBar shows its state.
+        self.sync = SyncController(services)
         theme = self.store.setting("theme")
         if isinstance(theme, str) and theme in self.available_themes:
             self.theme = theme
@@ -105,6 +117,14 @@ class XCircleApp(App[None]):
         """Persist the chosen theme (from the palette or a key) for the next start."""
         if theme != self.store.setting("theme"):
             self.store.save_setting("theme", theme)
+
+    def action_sync(self) -> None:
+        from sync.engine import credentials
+
+        if credentials(self.store) is None:
+            self.sync.prompt_join()
+        else:
+            self.sync.sync_now()
 
     def action_help(self) -> None:
         from screens.help import HelpScreen

@@ -214,3 +214,41 @@ class ThemeCommands(DomainCommands):
         for name in sorted(app.available_themes):
             if name != app.theme:
                 yield f"Theme: {name}", "Switch theme (saved)", partial(setattr, app, "theme", name)
+
+
+class SyncCommands(DomainCommands):
+    """Join an exchange, share or invite to a circle, accept an invite, sync now."""
+
+    def actions(self) -> Iterator[Action]:
+        controller = getattr(self.app, "sync", None)
+        if controller is None:
+            return
+        from sync.engine import credentials  # local reads only: no network code
+
+        if credentials(self.services.store) is None:
+            yield (
+                "Join an exchange",
+                "Enroll this device with an enrollment token",
+                (controller.prompt_join),
+            )
+            return
+        yield "Sync now", "Push what you did, pull what others did", controller.sync_now
+        yield (
+            "Accept an invite",
+            "Join a shared circle with an invite code",
+            (controller.prompt_accept),
+        )
+        for circle in self.circles():
+            name, cid = circle["name"], circle["id"]
+            if self.services.store.meta(cid).get("shared"):
+                yield (
+                    f"Invite to {name}",
+                    "A single-use invite code for this circle",
+                    partial(controller.prompt_invite, cid),
+                )
+            else:
+                yield (
+                    f"Share {name}",
+                    "Put this circle on the exchange",
+                    partial(controller.prompt_share, cid, name),
+                )

@@ -98,6 +98,9 @@ class HomeScreen(Screen[None]):
         return services_of(self)
 
     def compose(self) -> ComposeResult:
+        controller = getattr(self.app, "sync", None)
+        if controller is not None:
+            yield controller
         yield TopBar(id="topbar")
         with Vertical(id="body"):
             yield Label("Circles", classes="section")

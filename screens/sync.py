@@ -111,6 +111,7 @@ class SyncStatus(Static):
     def _show(self, state: tuple[str, str]) -> None:
         kind, text = state
         self.kind = kind
+        self.display = kind != "unjoined"  # nothing to say until this device joins
         for k in self.KINDS:
             self.set_class(k == kind, f"-{k}")
         self.update(literal(text))  # error text comes from outside: never markup

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Sparkline, Static
@@ -124,23 +125,37 @@ class Table(DataTable[object]):
         return str(key) if key is not None else None
 
 
-class TopBar(Static):
-    """The screen's title line: where you are, in words, with user text kept literal."""
+class TopBar(Horizontal):
+    """The screen's title line: where you are, in words, with user text kept literal,
+    and on the right the sync state (when this device has joined an exchange)."""
 
     DEFAULT_CSS = """
     TopBar {
         dock: top;
         height: 1;
-        padding: 0 1;
         background: $panel;
         color: $foreground;
+        & > .title { width: 1fr; height: 1; padding: 0 1; }
     }
     """
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="title")
+        controller = getattr(self.app, "sync", None)
+        if controller is not None:
+            from screens.sync import SyncStatus  # sync's widgets, never its network code
+
+            yield SyncStatus(controller)
 
     def show(self, title: str, detail: str = "") -> None:
         """Show `title` (bold) and `detail` (muted), both literal."""
         markup = "[b]$title[/b]" + ("  [$text-muted]$detail[/]" if detail else "")
-        self.update(styled(markup, title=title, detail=detail))
+        self.query_one(".title", Static).update(styled(markup, title=title, detail=detail))
+
+    @property
+    def text(self) -> str:
+        """The title line as plain text."""
+        return str(self.query_one(".title", Static).render())
 
 
 class LabelledSparkline(Widget):

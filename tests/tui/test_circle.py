@@ -35,7 +35,7 @@ async def test_open_circle_shows_overview(demo_home: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_leading(pilot)
         assert screen.loaded.is_set()
-        assert LEADING in str(screen.query_one(TopBar).render())
+        assert LEADING in screen.query_one(TopBar).text
         agreements = screen.query_one("#agreements", Table)
         assert agreements.row_count == len(DEFAULT_AGREEMENTS)
         text = screen_text(app)

@@ -1,0 +1,86 @@
+"""The agenda's pulse step: each present member rates the meeting, 1 to 5 per aspect."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+
+from screens.agenda_step import AgendaStep, StepTable
+from screens.widgets import cell
+from xcircle.domain import PULSE_ASPECTS
+
+if TYPE_CHECKING:
+    from xcircle.merge import Record
+
+
+class PulseStep(AgendaStep):
+    """Each present member rates support, confidence and learning, 1 to 5."""
+
+    TITLE = "Pulse"
+    SHORT = "Pulse"
+    COLUMNS = ("Member", *(a.capitalize() for a in PULSE_ASPECTS), "")
+    HINT = "Type 1–5 in a cell; a pulse is saved once all three are rated."
+    BINDINGS = [
+        Binding(
+            str(n),
+            f"rate({n})",
+            "Rate 1–5",
+            key_display="1–5",
+            show=n == 1,
+            tooltip="Rate the highlighted cell from 1 (low) to 5 (high)",
+            id=f"pulse.rate{n}",
+        )
+        for n in range(1, 6)
+    ]
+
+    def __init__(self, circle: str, meeting: str, *, id: str) -> None:
+        super().__init__(circle, meeting, id=id)
+        self.drafts: dict[str, dict[str, int]] = {}
+
+    def body(self) -> ComposeResult:
+        yield StepTable(cursor_type="cell", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.move_cursor(column=1)
+
+    def values(self, member: str) -> tuple[dict[str, int], bool]:
+        """A member's ratings (saved, then this session's unsaved ones) and if saved."""
+        saved: Record = self.services.pulses.for_meeting(self.circle, self.meeting).get(member, {})
+        values: dict[str, int] = {a: int(saved[a]) for a in PULSE_ASPECTS if a in saved}
+        draft = self.drafts.get(member, {})
+        return {**values, **draft}, bool(saved) and not draft
+
+    def rows(self) -> Iterable[tuple[str, Sequence[object]]]:
+        for m in self.members(present_only=True):
+            values, saved = self.values(m["id"])
+            ratings = [str(values.get(a, "·")) for a in PULSE_ASPECTS]
+            status = "✓ saved" if saved else ("… unsaved" if values else "")
+            yield m["id"], (cell(m["name"]), *ratings, status)
+
+    def action_rate(self, value: int) -> None:
+        member = self.table.current_key
+        if member is None:
+            return
+        column = min(max(self.table.cursor_column, 1), len(PULSE_ASPECTS))
+        values, _ = self.values(member)
+        values[PULSE_ASPECTS[column - 1]] = value
+        if all(a in values for a in PULSE_ASPECTS):
+            ratings: dict[str, Any] = {a: values[a] for a in PULSE_ASPECTS}
+            saved = self.attempt(
+                lambda: self.services.pulses.record(self.circle, self.meeting, member, **ratings)
+            )
+            if saved:
+                self.drafts.pop(member, None)
+                self.reload()
+        else:
+            self.drafts[member] = values
+            self.reload()
+        row = self.table.cursor_row
+        if column < len(PULSE_ASPECTS):
+            self.table.move_cursor(row=row, column=column + 1)
+        else:
+            self.table.move_cursor(row=min(row + 1, self.table.row_count - 1), column=1)

@@ -1,0 +1,113 @@
+"""The base of every agenda step: a title, a hint, and a table that keeps its cursor.
+
+Each step reads and writes only through the services, reloads itself when shown, and
+binds its own single keys, which apply (and show in the footer) while its table has the
+focus. The steps themselves are in `screens/agenda.py` and the modules it names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Label, Static
+
+from screens.widgets import services_of
+from xcircle.errors import XCircleError
+
+if TYPE_CHECKING:
+    from xcircle.merge import Record
+    from xcircle.services import Services
+
+
+class StepTable(DataTable[object]):
+    """A table that keeps its cursor where it was when its rows are replaced."""
+
+    def fill(self, rows: Iterable[tuple[str, Sequence[object]]]) -> None:
+        keep = self.cursor_coordinate
+        self.clear()
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        if self.row_count:
+            self.move_cursor(row=min(keep.row, self.row_count - 1), column=keep.column)
+
+    @property
+    def current_key(self) -> str | None:
+        """The key of the highlighted row, or None for an empty table."""
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return str(key) if key is not None else None
+
+
+class AgendaStep(Vertical):
+    """One agenda step: a title, a line teaching its keys, and a table of members/items."""
+
+    TITLE: ClassVar[str] = ""
+    SHORT: ClassVar[str] = ""  # its name in the meeting's narrow sidebar
+    HINT: ClassVar[str] = ""
+    EMPTY: ClassVar[str] = ""
+    COLUMNS: ClassVar[tuple[str, ...]] = ()
+
+    class Changed(Message):
+        """Something the meeting's sidebar shows may have changed (attendance…)."""
+
+    def __init__(self, circle: str, meeting: str, *, id: str) -> None:
+        super().__init__(id=id, classes="step")
+        self.circle, self.meeting = circle, meeting
+
+    @property
+    def services(self) -> Services:
+        return services_of(self)
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.TITLE, classes="step-title")
+        yield Static(self.HINT, classes="step-hint", markup=False)
+        yield from self.body()
+        yield Static(self.EMPTY, classes="empty", markup=False)
+
+    def body(self) -> ComposeResult:
+        yield StepTable(cursor_type="row", zebra_stripes=True)
+
+    @property
+    def table(self) -> StepTable:
+        return self.query_one(StepTable)
+
+    def on_mount(self) -> None:
+        if self.COLUMNS:
+            self.table.add_columns(*self.COLUMNS)
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the step's data again from the services and show it."""
+        rows = list(self.rows())
+        self.table.fill(rows)
+        self.query_one(".empty").display = not rows and bool(self.EMPTY)
+
+    def rows(self) -> Iterable[tuple[str, Sequence[object]]]:
+        return ()
+
+    def focus_body(self) -> None:
+        self.table.focus()
+
+    def attempt(self, action: Callable[[], object]) -> bool:
+        """Run one use case; its error becomes one line for the user, never a traceback."""
+        try:
+            action()
+        except XCircleError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return False
+        self.reload()
+        self.post_message(self.Changed())
+        return True
+
+    def members(self, *, present_only: bool = False) -> list[Record]:
+        members = self.services.members.all(self.circle)
+        if present_only:
+            present = set(self.services.meetings.present(self.circle, self.meeting))
+            # Before attendance is taken, everyone is expected.
+            members = [m for m in members if m["id"] in present] or members
+        return members
