@@ -8,6 +8,7 @@ globally unique; `hlc` orders ops totally. A delete is an op whose fields are ex
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from typing import Any
 import orjson
 
 from xcircle.errors import InvalidOp
-from xcircle.hlc import Stamp
+from xcircle.hlc import COUNTER_DIGITS, WALL_DIGITS
 
 DELETED = "_deleted"
 MAX_OP_BYTES = 64 * 1024
@@ -75,29 +76,25 @@ class Op:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS)
 
     @classmethod
-    def from_dict(cls, data: Any) -> Op:
-        """Build an op from untrusted data; raises InvalidOp with the reason."""
-        if not isinstance(data, dict):
+    def from_dict(cls, data: Any, *, json_keys: bool = False) -> Op:
+        """Build an op from untrusted data; raises InvalidOp with the reason.
+
+        This is the hot path of an initial pull (100k ops): one pass, no helpers.
+        `json_keys`: `data` came from a JSON parser, whose object keys are strings.
+        """
+        if type(data) is not dict:
             raise InvalidOp("op is not an object")
-        try:
-            op = cls(
-                id=_text(data, "id"),
-                circle=_text(data, "circle"),
-                entity=_text(data, "entity"),
-                key=_text(data, "key"),
-                hlc=_text(data, "hlc"),
-                author=_text(data, "author"),
-                fields=data.get("fields", {}),
-            )
-        except KeyError as exc:
-            raise InvalidOp(f"op lacks {exc.args[0]}") from None
-        if not isinstance(op.fields, dict) or not all(isinstance(k, str) for k in op.fields):
+        get = data.get
+        values = (get("id"), get("circle"), get("entity"), get("key"), get("hlc"), get("author"))
+        for name, value in zip(_TEXT_FIELDS, values, strict=True):
+            if type(value) is not str or not 0 < len(value) <= 200:
+                raise InvalidOp(f"op field {name!r} is not a short string")
+        fields = get("fields", {})
+        if type(fields) is not dict or not (json_keys or all(type(k) is str for k in fields)):
             raise InvalidOp("op fields are not an object")
-        try:
-            Stamp.parse(op.hlc)
-        except ValueError:
-            raise InvalidOp("op has a malformed hlc") from None
-        return op
+        if _HLC.fullmatch(values[4]) is None:  # type: ignore[arg-type]
+            raise InvalidOp("op has a malformed hlc")
+        return cls(*values, fields)  # type: ignore[arg-type]
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Op:
@@ -107,11 +104,9 @@ class Op:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise InvalidOp("op is not JSON") from None
-        return cls.from_dict(data)
+        return cls.from_dict(data, json_keys=True)
 
 
-def _text(data: dict[str, Any], name: str) -> str:
-    value = data[name]
-    if not isinstance(value, str) or not value or len(value) > 200:
-        raise InvalidOp(f"op field {name!r} is not a short string")
-    return value
+# In the order of Op's positional fields.
+_TEXT_FIELDS = ("id", "circle", "entity", "key", "hlc", "author")
+_HLC = re.compile(rf"[0-9]{{{WALL_DIGITS}}}-[0-9]{{{COUNTER_DIGITS}}}-[^-].*", re.ASCII)
