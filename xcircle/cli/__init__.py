@@ -1,0 +1,109 @@
+"""`xcircle`: the TUI when run bare, and a scriptable CLI mirroring the main actions.
+
+Every command opens the home's store for exactly its own duration (the lock is released
+on every path), prints store notices as warnings, and turns an error the user can cause
+(`XCircleError`) into one line on stderr with exit code 1. With `--json` a command prints
+exactly one JSON value on stdout.
+
+Start-up stays light: the TUI (textual), the sync client (httpx) and the exchange
+(fastapi) are imported only when their command runs; the services when a command opens
+the store. Sync commands live in `sync/` and are registered lazily by name (`lazy.py`).
+
+One module per command group (`circles`, `members`, `meetings`, `goals`, `export`,
+`demo`, `profile`), the shared helpers in `common`; this module assembles the `cli`
+group and re-exports the helpers other packages use (`sync/commands.py`, the tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from xcircle.cli import circles, demo, export, goals, meetings, members, profile
+from xcircle.cli.common import (
+    Settings,
+    UserError,
+    check_zone,
+    emit_json,
+    fail,
+    json_option,
+    session,
+    short,
+    table,
+    warn,
+    when,
+)
+from xcircle.cli.lazy import LAZY_CIRCLE_COMMANDS, LAZY_COMMANDS, LAZY_HELP, LazyGroup
+from xcircle.cli.tui import TUI_MISSING, open_tui
+from xcircle.errors import XCircleError
+
+__all__ = [
+    "LAZY_CIRCLE_COMMANDS",
+    "LAZY_COMMANDS",
+    "LAZY_HELP",
+    "TUI_MISSING",
+    "LazyGroup",
+    "RootGroup",
+    "Settings",
+    "UserError",
+    "check_zone",
+    "cli",
+    "emit_json",
+    "fail",
+    "json_option",
+    "main",
+    "open_tui",
+    "session",
+    "short",
+    "table",
+    "warn",
+    "when",
+]
+
+
+class RootGroup(LazyGroup):
+    """The `xcircle` group: errors the user can cause become one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except XCircleError as exc:
+            raise UserError(str(exc)) from None
+
+
+@click.group(
+    cls=RootGroup,
+    lazy=LAZY_COMMANDS,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Home directory (default: $XCIRCLE_HOME, else the user data dir).",
+)
+@click.version_option(package_name="xcircle", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None) -> None:
+    """Peer mentoring circles in the terminal. Without a command, open the TUI."""
+    ctx.obj = Settings(home)
+    if ctx.invoked_subcommand is None:
+        ctx.exit(open_tui(ctx.obj.home, demo=False))
+
+
+cli.add_command(profile.init)
+cli.add_command(circles.circle)
+cli.add_command(members.member)
+cli.add_command(meetings.meeting)
+cli.add_command(goals.goal)
+cli.add_command(export.export)
+cli.add_command(demo.demo)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script `xcircle`."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="xcircle")

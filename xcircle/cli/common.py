@@ -1,0 +1,125 @@
+"""What every command shares: one-line errors, output helpers, and the home opened per command.
+
+Only click and the domain's vocabulary are imported here; the services and the store are
+imported when a command opens a `session`, so `xcircle --help` stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from xcircle.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from xcircle.services import Services
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# -- errors and output -------------------------------------------------------------------
+
+
+class UserError(click.ClickException):
+    """An error the user can fix: one line `xcircle: error: …` on stderr, exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"xcircle: error: {self.format_message()}", err=True)
+
+
+def fail(message: str) -> NoReturn:
+    raise UserError(message)
+
+
+def warn(message: str) -> None:
+    click.echo(f"xcircle: warning: {message}", err=True)
+
+
+def emit_json(value: Any) -> None:
+    """Exactly one JSON value on stdout."""
+    import orjson
+
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Aligned columns for people; the last column is never padded."""
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for i, row in enumerate(cells):
+        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        click.echo(click.style(line, bold=True) if i == 0 else line)
+
+
+def when(at: str | None) -> str:
+    """An ISO date-time in this machine's zone, for people."""
+    if not at:
+        return "-"
+    return datetime.fromisoformat(at).astimezone().strftime("%a %d %b %Y %H:%M %Z").strip()
+
+
+def short(record_id: str) -> str:
+    return record_id[:8]
+
+
+def json_option(f: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON value instead of text."
+    )(f)
+
+
+# -- the home, opened per command --------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    """What the top-level options decided, passed to every command via the context."""
+
+    home_option: Path | None
+
+    @property
+    def home(self) -> Path:
+        from xcircle.paths import home_dir
+
+        return home_dir(self.home_option)
+
+
+@contextmanager
+def session(*, need_profile: bool = True, home: Path | None = None) -> Iterator[Services]:
+    """Open the store for one command: notices become warnings, the lock always released."""
+    from xcircle.services import Services
+    from xcircle.store import open_store
+
+    settings = click.get_current_context().find_object(Settings)
+    store = open_store(home or (settings.home if settings else Settings(None).home))
+    try:
+        for notice in store.notices:
+            warn(notice.message)
+        if need_profile:
+            store.require_profile()
+        yield Services(store)
+    finally:
+        store.close()
+
+
+def check_zone(zone: str | None) -> str:
+    """An IANA zone name the machine knows, or a clear error ("" when not given)."""
+    if not zone:
+        return ""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"unknown time zone {zone!r}: use an IANA name like Europe/Paris"
+        ) from None
+    return zone
