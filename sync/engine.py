@@ -172,6 +172,8 @@ class _Run:
 
     def go(self, only: Iterable[str] | None) -> None:
         store, gate = self.store, self.gate
+        for cid in gate(store.damaged_circles):
+            self._rebuild(cid)
         wanted = set(only) if only is not None else None
         todo = [c for c in gate(partial(shared_circles, store)) if wanted is None or c in wanted]
         for cid in todo:
@@ -190,6 +192,25 @@ class _Run:
         self._check_skew()
         self.report.requests = self.client.requests - self._first_request
         self.report.finished = self.now_ms()
+
+    def _rebuild(self, cid: str) -> None:
+        """A circle whose local files were damaged (and moved aside): if this device is
+        still a member on the exchange, start it afresh from cursor 0, so this sync's
+        pull brings the whole circle back. Only a sync that has one asks the exchange."""
+        store, gate = self.store, self.gate
+        device = gate(partial(require_credentials, store)).device_id
+        try:
+            members = self.client.circle(cid).get("members", [])
+        except NotMember:
+            members = []  # never shared, or no longer ours: nothing to rebuild from
+        mine = [m["member_id"] for m in members if m.get("device_id") == device]
+        if mine and not gate(partial(store.has_circle, cid)):
+            gate(partial(store.create_circle, cid))
+            gate(partial(store.set_meta, cid, me=str(mine[0]), shared=True, cursor=0))
+            self.report.warnings.append(
+                f"circle {cid[:8]} was damaged on this device: rebuilt from the exchange"
+            )
+        gate(partial(store.forget_damaged, cid))
 
     # -- push ------------------------------------------------------------------------------
 

@@ -94,11 +94,15 @@ class Store:
                 for p in self.circles_dir.iterdir()
                 if p.name.count(".") == 1 and p.suffix in (".json", ".journal")
             }
+            damaged = []
             for cid in sorted(names):
                 try:
                     self._circles[cid] = self._open(self.circles_dir / cid)
                 except _Skip:
-                    continue
+                    damaged.append(cid)
+            if damaged:
+                # Remembered until a sync rebuilds them from the exchange (where shared).
+                self.save_setting("damaged", sorted({*self.damaged_circles(), *damaged}))
         except BaseException:
             self._unlock()
             raise
@@ -180,6 +184,14 @@ class Store:
 
     def save_setting(self, name: str, value: Any) -> None:
         self._profile_db.commit([("settings", name, {"value": value})])
+
+    def damaged_circles(self) -> list[str]:
+        """Circles whose files were moved aside and not yet rebuilt from the exchange."""
+        damaged = self.setting("damaged", [])
+        return [c for c in damaged if isinstance(c, str)] if isinstance(damaged, list) else []
+
+    def forget_damaged(self, circle: str) -> None:
+        self.save_setting("damaged", [c for c in self.damaged_circles() if c != circle])
 
     # -- circles -----------------------------------------------------------------------
 

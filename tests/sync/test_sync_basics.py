@@ -56,3 +56,25 @@ def test_credentials_stay_in_the_private_home(make_device: MakeDevice) -> None:
     assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
     with pytest.raises(XCircleError, match="already joined"):
         ada.join()
+
+
+def test_a_damaged_shared_circle_is_rebuilt_from_the_exchange(make_device: MakeDevice) -> None:
+    ada, bob = make_device("ada", "Acme"), make_device("bob", "Beta")
+    cid = ada.services.circles.create("Leaders")["id"]
+    ada.services.goals.add(cid, "Delegate more")
+    ada.share(cid)
+    bob.accept(ada.invite(cid))
+    bob.sync()
+    expected = bob.store.canonical(cid)
+    bob.store.close()
+    journal = bob.home / "circles" / f"{cid}.journal"
+    journal.write_bytes(b"not a journal line\n" + journal.read_bytes())
+    bob.restart()
+    assert not bob.store.has_circle(cid)
+    assert any("is damaged" in n.message for n in bob.store.notices)
+    assert bob.store.damaged_circles() == [cid]
+    report = bob.sync()
+    assert any("rebuilt from the exchange" in w for w in report.warnings)
+    assert bob.store.canonical(cid) == expected
+    assert bob.store.damaged_circles() == []
+    assert list((bob.home / "circles").glob(f"{cid}.journal.corrupt-*"))  # kept aside
