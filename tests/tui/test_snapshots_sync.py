@@ -1,0 +1,62 @@
+"""SVG snapshots of the sync pieces: the questions (join, share, invite, accept) and the
+top bar of a joined device with pending changes. Deterministic like the others."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.screen import Screen
+
+from screens.sync import AcceptModal, InviteModal, ShareModal
+from sync.state import Credentials, save_credentials
+from tests.tui.conftest import SIZE, make_test_app, settle
+from xcircle.store import Store
+
+SnapCompare = Callable[..., bool]
+
+MODALS: dict[str, Callable[[], Screen[Any]]] = {
+    "share": lambda: ShareModal("Leading Through Change"),
+    "invite": lambda: InviteModal(
+        "xci_3q2PZkWm9xV0c1bR7tY4uA8sE6dF5gH2jK0lN9oQ@https://exchange.example.org"
+    ),
+    "accept": AcceptModal,
+}
+
+
+def push_then_settle(make: Callable[[], Screen[Any]]) -> Callable[[Pilot[Any]], Awaitable[None]]:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.app.push_screen(make())
+        await settle(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("modal", list(MODALS))
+def test_sync_modal(modal: str, demo_home: Path, snap_compare: SnapCompare) -> None:
+    app = make_test_app(demo_home)
+    assert snap_compare(app, terminal_size=SIZE, run_before=push_then_settle(MODALS[modal]))
+
+
+def test_join_modal_from_the_sync_key(demo_home: Path, snap_compare: SnapCompare) -> None:
+    async def press_sync(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("S")
+        await settle(pilot)
+
+    assert snap_compare(make_test_app(demo_home), terminal_size=SIZE, run_before=press_sync)
+
+
+def test_home_of_a_joined_device_shows_pending(demo_home: Path, snap_compare: SnapCompare) -> None:
+    with Store(demo_home) as store:
+        save_credentials(store, Credentials("https://exchange.example.org", "xcd_x", "d", "Acme"))
+        store.set_meta(store.circle_ids()[0], shared=True)
+
+    async def wait(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+
+    assert snap_compare(make_test_app(demo_home), terminal_size=SIZE, run_before=wait)
