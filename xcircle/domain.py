@@ -66,7 +66,9 @@ Validator = Callable[[Any], bool]
 
 
 def text(max_len: int = 2000, *, required: bool = False) -> Validator:
-    return lambda v: isinstance(v, str) and len(v) <= max_len and (bool(v.strip()) or not required)
+    if required:
+        return lambda v: type(v) is str and len(v) <= max_len and not v.isspace() and v != ""
+    return lambda v: type(v) is str and len(v) <= max_len
 
 
 def one_of(values: tuple[str, ...]) -> Validator:
@@ -74,7 +76,7 @@ def one_of(values: tuple[str, ...]) -> Validator:
 
 
 def integer(lo: int, hi: int) -> Validator:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+    return lambda v: type(v) is int and lo <= v <= hi  # `type is`: True is not a number
 
 
 def optional(inner: Validator) -> Validator:
@@ -98,7 +100,7 @@ _KEY = re.compile(r"^[0-9a-f]{32}$")
 
 def ref(v: Any) -> bool:
     """A reference to another record of the circle (a 128-bit hex id)."""
-    return isinstance(v, str) and bool(_KEY.match(v))
+    return type(v) is str and _KEY.match(v) is not None
 
 
 def ref_list(v: Any) -> bool:
@@ -294,13 +296,14 @@ def validate_fields(entity: str, fields: Mapping[str, Any]) -> Entity:
     spec = ENTITIES.get(entity)
     if spec is None:
         raise InvalidOp(f"unknown entity {entity!r}")
-    if fields == {"_deleted": True}:
-        return spec
     if not fields:
         raise InvalidOp(f"{entity} op sets no fields")
+    checks = spec.fields
     for name, value in fields.items():
-        check = spec.fields.get(name)
+        check = checks.get(name)
         if check is None:
+            if name == "_deleted" and value is True and len(fields) == 1:
+                return spec  # a delete
             raise InvalidOp(f"{entity} has no field {name!r}")
         if not check(value):
             raise InvalidOp(f"{entity}.{name} has an invalid value")

@@ -59,7 +59,7 @@ class Op:
 
     @property
     def is_delete(self) -> bool:
-        return self.fields == {DELETED: True}
+        return len(self.fields) == 1 and self.fields.get(DELETED) is True
 
     def to_dict(self) -> dict[str, Any]:
         return {

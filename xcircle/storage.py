@@ -118,7 +118,8 @@ class Database:
         return table
 
     def get(self, table: str, key: str) -> Record | None:
-        return self._storage.data.get(table, {}).get(key)
+        records = self._storage.data.get(table)
+        return None if records is None else records.get(key)
 
     @property
     def data(self) -> Data:
