@@ -73,7 +73,7 @@ async def _on_validation_error(_request: Request, exc: Exception) -> Response:
 def create_app(settings: ExchangeSettings) -> FastAPI:
     """Build the exchange app on `settings.db_url`, creating or migrating the schema now
     (not in lifespan, so in-process transports that skip lifespan work too)."""
-    engine = open_db(settings.db_url, settings.clock())
+    engine = open_db(settings.db_url, settings.clock(), settings.db_pool_size)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

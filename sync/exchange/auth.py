@@ -1,13 +1,15 @@
-"""Bearer-token authentication: one indexed lookup by hash per request."""
+"""Bearer-token authentication: one indexed lookup by hash per request (on the push path
+the same query also checks circle membership, inside the push transaction)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Connection, Engine, and_, bindparam, select
 
-from .db import devices, organizations, tokens
-from .errors import ExchangeError, forbidden, unauthorized
+from .db import circle_members, devices, organizations, tokens
+from .errors import ExchangeError, forbidden, not_found, unauthorized
 from .limits import RateLimiter
 from .tokens import hash_token
 
@@ -37,8 +39,58 @@ _LOOKUP = (
         devices.c.revoked_at.label("device_revoked_at"),
     )
     .join(organizations, organizations.c.id == tokens.c.org_id)
-    .outerjoin(devices, and_(devices.c.id == tokens.c.device_id))
+    .outerjoin(devices, devices.c.id == tokens.c.device_id)
+    .where(tokens.c.hash == bindparam("token_hash"))
 )
+
+
+# A device token and, in the same indexed lookup, its membership of one circle (NULL if
+# none): what a push needs before it takes the circle's counter lock.
+_MEMBER_LOOKUP = (
+    select(
+        tokens.c.kind,
+        tokens.c.device_id,
+        tokens.c.expires_at,
+        tokens.c.used_at,
+        tokens.c.revoked_at,
+        devices.c.revoked_at.label("device_revoked_at"),
+        circle_members.c.member_id,
+    )
+    .select_from(
+        tokens.outerjoin(devices, devices.c.id == tokens.c.device_id).outerjoin(
+            circle_members,
+            and_(
+                circle_members.c.device_id == tokens.c.device_id,
+                circle_members.c.circle_id == bindparam("circle_id"),
+                circle_members.c.removed_at.is_(None),
+            ),
+        )
+    )
+    .where(tokens.c.hash == bindparam("token_hash"))
+)
+
+
+def _hash_or_none(token: str | None) -> str | None:
+    return hash_token(token) if token is not None and 0 < len(token) <= 200 else None
+
+
+def _check(
+    row: Any, roles: tuple[str, ...], now: int, fail_limiter: RateLimiter, client_ip: str
+) -> Any:
+    """The row of a live token of one of `roles`; else 401 (or 429 past the failure limit)
+    for a missing or dead token, 403 for a wrong role."""
+    if (
+        row is None
+        or row.revoked_at is not None
+        or row.used_at is not None
+        or row.device_revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+    ):
+        fail_limiter.check(client_ip, "failed authentications")
+        raise unauthorized()
+    if row.kind not in roles:
+        raise forbidden()
+    return row
 
 
 def authenticate(
@@ -52,23 +104,35 @@ def authenticate(
     """Resolve the caller or raise 401/403. Failures count against the caller's IP: past the
     limit a guesser gets 429 instead of 401 (valid tokens are never slowed down)."""
     row = None
-    token_hash = ""
-    if token is not None and 0 < len(token) <= 200:
-        token_hash = hash_token(token)
+    token_hash = _hash_or_none(token)
+    if token_hash is not None:
         with engine.connect() as conn:
-            row = conn.execute(_LOOKUP.where(tokens.c.hash == token_hash)).first()
-    if (
-        row is None
-        or row.revoked_at is not None
-        or row.used_at is not None
-        or row.device_revoked_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
-    ):
-        fail_limiter.check(client_ip, "failed authentications")
-        raise unauthorized()
-    if row.kind not in roles:
-        raise forbidden()
+            row = conn.execute(_LOOKUP, {"token_hash": token_hash}).first()
+    row = _check(row, roles, now, fail_limiter, client_ip)
+    assert token_hash is not None
     return Principal(row.kind, token_hash, row.org_id, row.org_name, row.device_id)
+
+
+def authenticate_member(
+    conn: Connection,
+    token: str | None,
+    circle_id: str,
+    now: int,
+    fail_limiter: RateLimiter,
+    client_ip: str,
+) -> str:
+    """The device id of a device token that belongs to `circle_id`, in one query on the
+    caller's transaction: 401/403 exactly as `authenticate`, then 404 for a non-member."""
+    token_hash = _hash_or_none(token)
+    row = None
+    if token_hash is not None:
+        row = conn.execute(
+            _MEMBER_LOOKUP, {"token_hash": token_hash, "circle_id": circle_id}
+        ).first()
+    row = _check(row, (DEVICE,), now, fail_limiter, client_ip)
+    if row.member_id is None:
+        raise not_found("circle not found")
+    return str(row.device_id)
 
 
 def require_device(p: Principal) -> str:

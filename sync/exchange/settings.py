@@ -17,6 +17,7 @@ ENV_MAX_BODY = "XCIRCLE_EXCHANGE_MAX_BODY_BYTES"
 ENV_MAX_OPS = "XCIRCLE_EXCHANGE_MAX_OPS_PER_PUSH"
 ENV_PULL_LIMIT = "XCIRCLE_EXCHANGE_PULLS_PER_MINUTE"
 ENV_AUTH_LIMIT = "XCIRCLE_EXCHANGE_AUTH_FAILS_PER_MINUTE"
+ENV_POOL_SIZE = "XCIRCLE_EXCHANGE_DB_POOL_SIZE"
 
 
 class ConfigError(Exception):
@@ -37,6 +38,7 @@ class ExchangeSettings:
     max_ops_per_push: int = 500
     pull_limit_per_minute: int = 120
     auth_fail_limit_per_minute: int = 20
+    db_pool_size: int = 10  # database connections per worker process (see db.make_engine)
     clock: Callable[[], int] = field(default=wall_clock_ms)
 
     @classmethod
@@ -58,6 +60,7 @@ class ExchangeSettings:
             max_ops_per_push=num(ENV_MAX_OPS, 500),
             pull_limit_per_minute=num(ENV_PULL_LIMIT, 120),
             auth_fail_limit_per_minute=num(ENV_AUTH_LIMIT, 20),
+            db_pool_size=max(1, num(ENV_POOL_SIZE, 10)),
         )
 
 

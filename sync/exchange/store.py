@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
@@ -17,7 +17,6 @@ from .db import (
     circles,
     devices,
     invites,
-    is_postgres,
     ops,
     organizations,
     read_tx,
@@ -215,81 +214,134 @@ def remove_member(engine: Engine, device_id: str, circle_id: str, member_id: str
             raise not_found("member not found")
 
 
-def _decode(env: Envelope, i: int) -> tuple[bytes, bytes]:
-    try:
-        return (
-            base64.b64decode(env.nonce, validate=True),
-            base64.b64decode(env.payload, validate=True),
-        )
-    except (binascii.Error, ValueError):
-        raise ExchangeError(
-            422, "invalid_request", f"ops[{i}]: nonce and payload must be base64"
-        ) from None
+def decode_ops(envs: Sequence[Envelope]) -> list[tuple[bytes, bytes]]:
+    """`(nonce, payload)` bytes of each envelope, or 422 naming the first bad one. Done
+    before any transaction, so no lock is held while decoding."""
+    out = []
+    for i, env in enumerate(envs):
+        try:
+            out.append(
+                (
+                    base64.b64decode(env.nonce, validate=True),
+                    base64.b64decode(env.payload, validate=True),
+                )
+            )
+        except (binascii.Error, ValueError):
+            raise ExchangeError(
+                422, "invalid_request", f"ops[{i}]: nonce and payload must be base64"
+            ) from None
+    return out
 
 
 def _op_conflict() -> ExchangeError:
     return ExchangeError(409, "op_conflict", "an op with this id exists with different bytes")
 
 
+# The counter row lock: one UPDATE both locks the circle's row (PostgreSQL row lock; on
+# SQLite the transaction already holds the database write lock from BEGIN IMMEDIATE) and
+# reserves `n` seqs, returning the new next_seq. Module-level constructs with bind
+# parameters: compiled once, and psycopg prepares them server-side after a few uses.
+_RESERVE = (
+    update(circles)
+    .where(circles.c.id == bindparam("circle"))
+    .values(next_seq=circles.c.next_seq + bindparam("n"))
+    .returning(circles.c.next_seq)
+)
+_SET_NEXT = (
+    update(circles).where(circles.c.id == bindparam("circle")).values(next_seq=bindparam("next"))
+)
+_KNOWN = select(ops.c.op_id, ops.c.seq, ops.c.epoch, ops.c.nonce, ops.c.payload).where(
+    ops.c.circle_id == bindparam("circle"), ops.c.op_id.in_(bindparam("ids", expanding=True))
+)
+_INSERT = ops.insert()  # executemany: psycopg pipelines the rows in one round trip
+
+
 def push(
-    engine: Engine, device_id: str, circle_id: str, envs: Sequence[Envelope], now: int
+    engine: Engine,
+    caller: Callable[[Connection], str],
+    circle_id: str,
+    envs: Sequence[Envelope],
+    decoded: Sequence[tuple[bytes, bytes]],
+    now: int,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Append envelopes to the circle's log; idempotent by op id. Returns per-op seqs and the
-    circle's next seq. All or nothing: one conflicting op id rolls the whole push back."""
-    decoded = [_decode(e, i) for i, e in enumerate(envs)]  # before taking any lock
+    """Append envelopes (with their `decode_ops` bytes) to the circle's log; idempotent by op
+    id. `caller` resolves the pushing device inside the transaction (authentication and
+    membership in one query). Returns per-op seqs and the circle's next seq. All or
+    nothing: one conflicting op id rolls the whole push back.
+
+    Optimistic: a push of new ops (the normal case) costs five round trips on PostgreSQL
+    (BEGIN, caller, lock-and-reserve, INSERT, COMMIT), the last two under the lock. An op
+    id already in the log (a retry after a lost answer) fails that INSERT on the unique
+    constraint; the push then runs again, looking the known ids up under the lock first."""
     try:
-        with write_tx(engine) as conn:
-            _require_member(conn, circle_id, device_id)
-            # THE invariant: seqs are assigned under the circle's counter-row lock and the
-            # counter is updated in the same transaction, so pushes to one circle commit in
-            # seq order and a reader's cursor never skips a seq that commits later.
-            # SQLite's BEGIN IMMEDIATE already holds the (database-wide) write lock.
-            q = select(circles.c.next_seq).where(circles.c.id == circle_id)
-            if is_postgres(conn):
-                q = q.with_for_update()
-            next_seq = int(conn.execute(q).scalar_one())
-            ids = list({e.op_id for e in envs})
-            known: dict[str, tuple[int, int, bytes, bytes]] = {
-                r.op_id: (r.seq, r.epoch, bytes(r.nonce), bytes(r.payload))
-                for r in conn.execute(
-                    select(ops.c.op_id, ops.c.seq, ops.c.epoch, ops.c.nonce, ops.c.payload).where(
-                        ops.c.circle_id == circle_id, ops.c.op_id.in_(ids)
-                    )
-                )
-            }
-            results: list[dict[str, Any]] = []
-            rows: list[dict[str, Any]] = []
-            for env, (nonce, payload) in zip(envs, decoded, strict=True):
-                seen = known.get(env.op_id)
-                if seen is not None:
-                    if seen[1:] != (env.epoch, nonce, payload):
-                        raise _op_conflict()
-                    results.append({"op_id": env.op_id, "seq": seen[0]})
-                    continue
-                seq = next_seq
-                next_seq += 1
-                known[env.op_id] = (seq, env.epoch, nonce, payload)  # duplicates within a push
-                rows.append(
-                    {
-                        "circle_id": circle_id,
-                        "seq": seq,
-                        "op_id": env.op_id,
-                        "epoch": env.epoch,
-                        "nonce": nonce,
-                        "payload": payload,
-                        "device_id": device_id,
-                        "received_at": now,
-                    }
-                )
-                results.append({"op_id": env.op_id, "seq": seq})
-            if rows:
-                conn.execute(ops.insert(), rows)
-                conn.execute(
-                    update(circles).where(circles.c.id == circle_id).values(next_seq=next_seq)
-                )
+        return _push(engine, caller, circle_id, envs, decoded, now, look_first=False)
+    except IntegrityError:
+        pass  # rolled back, nothing reserved: retry the careful way
+    try:
+        return _push(engine, caller, circle_id, envs, decoded, now, look_first=True)
     except IntegrityError:
         # Unreachable while the lock holds; answer as a conflict rather than a 500 if not.
         raise _op_conflict() from None
+
+
+def _push(
+    engine: Engine,
+    caller: Callable[[Connection], str],
+    circle_id: str,
+    envs: Sequence[Envelope],
+    decoded: Sequence[tuple[bytes, bytes]],
+    now: int,
+    *,
+    look_first: bool,
+) -> tuple[list[dict[str, Any]], int]:
+    with write_tx(engine) as conn:
+        device_id = caller(conn)
+        ids = list({e.op_id: None for e in envs})
+        # THE invariant: seqs are assigned under the circle's counter-row lock and the
+        # counter moves in the same transaction, so pushes to one circle commit in seq
+        # order and a reader's cursor never skips a seq that commits later. Seqs stay
+        # contiguous: the optimistic path reserves exactly one per distinct op id and uses
+        # them all, or fails and rolls the reservation back; the careful path reserves
+        # nothing until it knows which ids are new.
+        reserve = 0 if look_first else len(ids)
+        next_seq = conn.execute(_RESERVE, {"circle": circle_id, "n": reserve}).scalar_one()
+        next_seq -= reserve
+        known: dict[str, tuple[int, int, bytes, bytes]] = {}
+        if look_first:
+            known = {
+                r.op_id: (r.seq, r.epoch, bytes(r.nonce), bytes(r.payload))
+                for r in conn.execute(_KNOWN, {"circle": circle_id, "ids": ids})
+            }
+        results: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        for env, (nonce, payload) in zip(envs, decoded, strict=True):
+            seen = known.get(env.op_id)
+            if seen is not None:
+                if seen[1:] != (env.epoch, nonce, payload):
+                    raise _op_conflict()
+                results.append({"op_id": env.op_id, "seq": seen[0]})
+                continue
+            seq = next_seq
+            next_seq += 1
+            known[env.op_id] = (seq, env.epoch, nonce, payload)  # duplicates within a push
+            rows.append(
+                {
+                    "circle_id": circle_id,
+                    "seq": seq,
+                    "op_id": env.op_id,
+                    "epoch": env.epoch,
+                    "nonce": nonce,
+                    "payload": payload,
+                    "device_id": device_id,
+                    "received_at": now,
+                }
+            )
+            results.append({"op_id": env.op_id, "seq": seq})
+        if rows:
+            conn.execute(_INSERT, rows)
+            if look_first:
+                conn.execute(_SET_NEXT, {"circle": circle_id, "next": next_seq})
+        assert look_first or len(rows) == reserve, "reserved seqs must all be used"
     return results, next_seq
 
 
