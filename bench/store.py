@@ -4,9 +4,10 @@ A heavy user's home: 20 circles, the largest holding half of all records (goals,
 check-ins, feedback). For each size it prints the median latency of one user action
 (a goal check-in in the largest circle), the time to open the home, and the floors
 measured in the same run: one fsync'd append of a record of the same size, and
-orjson parsing the same bytes the store reads when it opens.
+orjson parsing the same bytes the store reads when it opens. Actions and the append
+floor are timed round-robin across the homes, so disk weather hits all alike.
 
-    python bench/store.py [--sizes 1000,10000,100000] [--actions 300]
+    python bench/store.py [--sizes 1000,10000,100000] [--actions 1000]
 """
 
 from __future__ import annotations
@@ -75,34 +76,45 @@ def build_home(home: Path, records: int) -> tuple[str, str]:
     return big, goal_of_big
 
 
-def median_action_ms(home: Path, circle: str, goal: str, actions: int) -> tuple[float, int]:
-    with Store(home) as store:
-        svc = Services(store, clock=lambda: NOW)
-        journal = home / "circles" / f"{circle}.journal"
-        times = []
-        for i in range(actions):
-            t = time.perf_counter()
-            svc.goals.checkin(circle, goal, progress=i % 101, confidence=4, note="Bench note")
-            times.append(time.perf_counter() - t)
-        line = journal.stat().st_size // max(1, actions)
-    return statistics.median(times) * 1000, line
-
-
-def append_floor_ms(directory: Path, size: int, n: int) -> float:
-    path = directory / "floor.journal"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    line = b"x" * (size - 1) + b"\n"
-    times = []
+def interleaved_actions_ms(
+    homes: list[tuple[Path, str, str]], floor_dir: Path, actions: int
+) -> tuple[list[float], list[float]]:
+    """Median latency of one check-in in each home's largest circle, and of the fsync'd
+    append floor (a line of the same size), measured round-robin so that every figure
+    sees the same disk and machine conditions."""
+    stores = [Store(home) for home, _, _ in homes]
     try:
-        for _ in range(n):
-            t = time.perf_counter()
-            os.write(fd, line)
-            os.fdatasync(fd)
-            times.append(time.perf_counter() - t)
+        services = [Services(store, clock=lambda: NOW) for store in stores]
+        # A first action each, to learn the journal line's size (and warm up).
+        sizes = []
+        for (home, circle, goal), svc in zip(homes, services, strict=True):
+            journal = home / "circles" / f"{circle}.journal"
+            before = journal.stat().st_size if journal.exists() else 0
+            svc.goals.checkin(circle, goal, progress=1, confidence=4, note="Bench note")
+            sizes.append(journal.stat().st_size - before)
+        fd = os.open(floor_dir / "floor.journal", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        line = b"x" * (max(sizes) - 1) + b"\n"
+        times: list[list[float]] = [[] for _ in homes]
+        floor: list[float] = []
+        try:
+            for i in range(actions):
+                for (_, circle, goal), svc, out in zip(homes, services, times, strict=True):
+                    t = time.perf_counter()
+                    svc.goals.checkin(
+                        circle, goal, progress=i % 101, confidence=4, note="Bench note"
+                    )
+                    out.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                os.write(fd, line)
+                os.fdatasync(fd)
+                floor.append(time.perf_counter() - t)
+        finally:
+            os.close(fd)
     finally:
-        os.close(fd)
-        path.unlink()
-    return statistics.median(times) * 1000
+        for store in stores:
+            store.close()
+    medians = [statistics.median(t) * 1000 for t in times]
+    return medians, [statistics.median(floor) * 1000] * len(homes)
 
 
 def open_ms(home: Path, repeat: int = 5) -> float:
@@ -140,17 +152,22 @@ def _parse(raw: bytes, suffix: str) -> object:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--actions", type=int, default=300)
+    parser.add_argument("--actions", type=int, default=1000)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     with tempfile.TemporaryDirectory(prefix="xcircle-bench-") as tmp:
+        built = []
         for size in sizes:
             home = Path(tmp) / f"home-{size}"
             big, goal = build_home(home, size)
-            opened, parsed = open_ms(home), parse_floor_ms(home)
-            action, line = median_action_ms(home, big, goal, args.actions)
-            floor = append_floor_ms(Path(tmp), line, args.actions)
+            built.append((home, big, goal))
+        opens = [(open_ms(home), parse_floor_ms(home)) for home, _, _ in built]
+        actions, floors = interleaved_actions_ms(built, Path(tmp), args.actions)
+        rows = []
+        for size, (home, _, _), (opened, parsed), action, floor in zip(
+            sizes, built, opens, actions, floors, strict=True
+        ):
             mib = sum(p.stat().st_size for p in home.rglob("*") if p.is_file()) / 2**20
             rows.append((size, mib, action, floor, opened, parsed))
     base_action = rows[0][2]

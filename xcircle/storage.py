@@ -100,8 +100,8 @@ class Database:
 
     def __init__(self, base: Path) -> None:
         self.base = base
-        self.snapshot_path = base.with_name(base.name + ".json")
-        self.journal_path = base.with_name(base.name + ".journal")
+        self.snapshot_path = Path(f"{base}.json")
+        self.journal_path = Path(f"{base}.journal")
         self._seq = 0
         self._snapshot_bytes = 0
         self._journal_bytes = 0
