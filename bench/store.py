@@ -117,30 +117,26 @@ def interleaved_actions_ms(
     return medians, [statistics.median(floor) * 1000] * len(homes)
 
 
-def open_ms(home: Path, repeat: int = 5) -> float:
-    times = []
+def open_and_parse_ms(home: Path, repeat: int = 9) -> tuple[float, float]:
+    """Median time to open the home, and to orjson-parse the same files (the floor),
+    alternating the two so both see the same machine."""
+    files = [p for p in home.rglob("*") if p.suffix in (".json", ".journal")]
+    opened, parsed = [], []
     for _ in range(repeat):
+        gc.collect()
         t = time.perf_counter()
         store = Store(home)
-        times.append(time.perf_counter() - t)
+        opened.append(time.perf_counter() - t)
         store.close()
         del store
         gc.collect()
-    return statistics.median(times) * 1000
-
-
-def parse_floor_ms(home: Path, repeat: int = 5) -> float:
-    files = [p for p in home.rglob("*") if p.suffix in (".json", ".journal")]
-    times = []
-    for _ in range(repeat):
-        gc.collect()
         t = time.perf_counter()
         gc.disable()
-        parsed = [_parse(p.read_bytes(), p.suffix) for p in files]
+        data = [_parse(p.read_bytes(), p.suffix) for p in files]
         gc.enable()
-        times.append(time.perf_counter() - t)
-        del parsed
-    return statistics.median(times) * 1000
+        parsed.append(time.perf_counter() - t)
+        del data
+    return statistics.median(opened) * 1000, statistics.median(parsed) * 1000
 
 
 def _parse(raw: bytes, suffix: str) -> object:
@@ -162,7 +158,7 @@ def main() -> None:
             home = Path(tmp) / f"home-{size}"
             big, goal = build_home(home, size)
             built.append((home, big, goal))
-        opens = [(open_ms(home), parse_floor_ms(home)) for home, _, _ in built]
+        opens = [open_and_parse_ms(home) for home, _, _ in built]
         actions, floors = interleaved_actions_ms(built, Path(tmp), args.actions)
         rows = []
         for size, (home, _, _), (opened, parsed), action, floor in zip(
