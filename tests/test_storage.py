@@ -131,3 +131,27 @@ def test_fsync_failure_is_a_clear_error_and_nothing_half_applied(
         with pytest.raises(StoreError, match="No space left"):
             svc.goals.add(cid, "Ship")
         assert store.canonical(cid) == before
+
+
+def test_the_outbox_gives_back_exactly_the_ops_of_local_actions(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cid = _home_with_circles(home, ["One"])["One"]
+    with Store(home) as store:
+        store.ack(cid, [op.id for op in store.outbox(cid)])
+        goal = store.op(cid, "goal", "a" * 32, {"title": "Ship", "status": "active"})
+        fields = {"goal": "a" * 32, "progress": 5, "note": "n", "at": NOW.isoformat()}
+        checkin = store.op(cid, "checkin", None, fields)
+        gone = store.op(cid, "checkin", checkin.key, {"_deleted": True})
+        store.apply([goal, checkin])
+        store.apply([gone])
+        assert store.outbox(cid) == [goal, checkin, gone]
+        # A check-in's outbox entry points at its record instead of copying it.
+        assert store.raw(cid, "_outbox", checkin.id) == {
+            "ref": "checkin",
+            "key": checkin.key,
+            "hlc": checkin.hlc,
+        }
+    with Store(home) as store:
+        assert [op.to_bytes() for op in store.outbox(cid)] == [
+            op.to_bytes() for op in (goal, checkin, gone)
+        ]

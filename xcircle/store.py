@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from xcircle.domain import ENTITIES, SYNCED_ENTITIES, Entity, validate_fields
+from xcircle.domain import SYNCED_ENTITIES, Entity, validate_fields
 from xcircle.errors import InvalidOp, NotFound, NotInitialized, StoreError, StoreLocked
 from xcircle.hlc import HLC, WALL_DIGITS, wall_ms
 from xcircle.merge import Record, is_live, merge, public
@@ -260,21 +260,28 @@ class Store:
     def apply(self, ops: Iterable[Op], *, local: bool = True, meta: Record | None = None) -> int:
         """Merge `ops` into their circles: one transaction (one durable write) per circle.
 
-        Local ops (not private ones) are also kept in the circle's outbox for sync.
-        Returns how many ops changed the state.
+        Local ops (not private ones) are also kept in the circle's outbox for sync. An
+        append-only record holds its op whole (fields, stamp, id, author), so its outbox
+        entry only points at it: the bulk of a heavy home (check-ins, feedback) is not
+        stored twice. Returns how many ops changed the state.
         """
-        by_circle: dict[str, list[Op]] = {}
+        by_circle: dict[str, list[tuple[Op, Entity]]] = {}
         for op in ops:
-            validate_fields(op.entity, op.fields)
-            by_circle.setdefault(op.circle, []).append(op)
+            spec = validate_fields(op.entity, op.fields)
+            by_circle.setdefault(op.circle, []).append((op, spec))
         changed = 0
         for circle, batch in by_circle.items():
             tx = Transaction(self._db(circle))
-            for op in batch:
-                changed += merge(tx, op)
-                if local and not ENTITIES[op.entity].private:
+            for op, spec in batch:
+                changed += merge(tx, op, spec)
+                if not local or spec.private:
+                    continue
+                record = tx.get(op.entity, op.key) if spec.append_only else None
+                if record is not None and record.get("_op") == op.id and not op.is_delete:
+                    tx.put(OUTBOX, op.id, {"ref": op.entity, "key": op.key, "hlc": op.hlc})
+                else:
                     tx.put(OUTBOX, op.id, op.to_dict())
-            self._touch_meta(tx, batch, meta)
+            self._touch_meta(tx, [op for op, _ in batch], meta)
             tx.commit()
         return changed
 
@@ -352,7 +359,29 @@ class Store:
 
     def outbox(self, circle: str) -> list[Op]:
         """Local ops not yet acknowledged by the exchange, oldest first."""
-        ops = [Op.from_dict(r) for _, r in self._db(circle).table(OUTBOX).records()]
+        db = self._db(circle)
+        ops = []
+        for op_id, entry in db.table(OUTBOX).records():
+            if "ref" not in entry:
+                ops.append(Op.from_dict(entry))
+                continue
+            record = db.get(entry["ref"], entry["key"])
+            if record is None or record.get("_op") != op_id:
+                # Only a forged twin (same key, smaller stamp) can displace our own op.
+                log.warning("outbox op %s no longer in its record; not pushed", op_id[:8])
+                continue
+            fields = {k: v for k, v in record.items() if not k.startswith("_")}
+            ops.append(
+                Op(
+                    op_id,
+                    circle,
+                    entry["ref"],
+                    entry["key"],
+                    record["_hlc"],
+                    record["_author"],
+                    fields,
+                )
+            )
         return sorted(ops, key=lambda op: op.hlc)
 
     def ack(self, circle: str, op_ids: Iterable[str]) -> None:
