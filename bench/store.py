@@ -117,16 +117,21 @@ def interleaved_actions_ms(
     return medians, [statistics.median(floor) * 1000] * len(homes)
 
 
-def open_and_parse_ms(home: Path, repeat: int = 9) -> tuple[float, float]:
-    """Median time to open the home, and to orjson-parse the same files (the floor),
-    alternating the two so both see the same machine."""
+def open_and_parse_ms(home: Path, repeat: int = 9) -> tuple[float, float, float]:
+    """Median time to open the home (only what the home screen reads is parsed), to open
+    it and use every table of every circle, and to orjson-parse the same files (the
+    floor), alternating so all three see the same machine."""
     files = [p for p in home.rglob("*") if p.suffix in (".json", ".journal")]
-    opened, parsed = [], []
+    opened, thawed, parsed = [], [], []
     for _ in range(repeat):
         gc.collect()
         t = time.perf_counter()
         store = Store(home)
         opened.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for circle in store.circle_ids():
+            assert store._db(circle).data  # every table parsed, as if each circle were opened
+        thawed.append(time.perf_counter() - t + opened[-1])
         store.close()
         del store
         gc.collect()
@@ -136,12 +141,12 @@ def open_and_parse_ms(home: Path, repeat: int = 9) -> tuple[float, float]:
         gc.enable()
         parsed.append(time.perf_counter() - t)
         del data
-    return statistics.median(opened) * 1000, statistics.median(parsed) * 1000
+    return tuple(statistics.median(x) * 1000 for x in (opened, thawed, parsed))  # type: ignore[return-value]
 
 
 def _parse(raw: bytes, suffix: str) -> object:
-    if suffix == ".json":
-        return orjson.loads(raw)
+    if suffix == ".json":  # snapshot: a header line, then `"table"<TAB>{records}` lines
+        return [orjson.loads(part) for line in raw.splitlines() for part in line.split(b"\t")]
     return [orjson.loads(line[9:]) for line in raw.splitlines()]  # journal: "crc payload"
 
 
@@ -161,23 +166,25 @@ def main() -> None:
         opens = [open_and_parse_ms(home) for home, _, _ in built]
         actions, floors = interleaved_actions_ms(built, Path(tmp), args.actions)
         rows = []
-        for size, (home, _, _), (opened, parsed), action, floor in zip(
+        for size, (home, _, _), (opened, thawed, parsed), action, floor in zip(
             sizes, built, opens, actions, floors, strict=True
         ):
             mib = sum(p.stat().st_size for p in home.rglob("*") if p.is_file()) / 2**20
-            rows.append((size, mib, action, floor, opened, parsed))
+            rows.append((size, mib, action, floor, opened, parsed, thawed))
     base_action = rows[0][2]
     print(
         f"{'records':>8} {'MiB':>6} {'action ms':>10} {'append floor':>13} {'x floor':>8} "
-        f"{'x 1k':>6} {'open ms':>8} {'parse floor':>12} {'x floor':>8}"
+        f"{'x 1k':>6} {'open ms':>8} {'+all tables':>11} {'parse floor':>12} {'x floor':>8}"
     )
-    for size, mib, action, floor, opened, parsed in rows:
+    for size, mib, action, floor, opened, parsed, thawed in rows:
         print(
             f"{size:>8} {mib:>6.1f} {action:>10.3f} {floor:>13.3f} {action / floor:>8.2f} "
-            f"{action / base_action:>6.2f} {opened:>8.1f} {parsed:>12.1f} {opened / parsed:>8.2f}"
+            f"{action / base_action:>6.2f} {opened:>8.1f} {thawed:>11.1f} {parsed:>12.1f} "
+            f"{thawed / parsed:>8.2f}"
         )
     print(
-        "targets: action x 1k <= 1.5 at the largest size; action x floor <= 5; open x floor <= 1.5"
+        "targets: action x 1k <= 1.5 at the largest size; action x floor <= 5; "
+        "open (+all tables) x parse floor <= 1.5"
     )
 
 

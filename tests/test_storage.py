@@ -155,3 +155,21 @@ def test_the_outbox_gives_back_exactly_the_ops_of_local_actions(tmp_path: Path) 
         assert [op.to_bytes() for op in store.outbox(cid)] == [
             op.to_bytes() for op in (goal, checkin, gone)
         ]
+
+
+def test_tables_not_needed_at_open_stay_raw_until_used(tmp_path: Path) -> None:
+    base = tmp_path / "db"
+    db = Database(base)
+    db.commit([("hot", "a", {"v": 1}), ("cold", "x", {"v": 1}), ("cold", "y", {"v": 2})])
+    db.snapshot()
+    db.commit([("cold", "x", {"v": 3}), ("cold", "y", None), ("hot", "b", {"v": 2})])
+    db.close(compact=False)
+
+    lazy = Database(base, eager={"hot"})
+    assert lazy._cold.keys() == {"cold"}  # not parsed at open…
+    lazy.snapshot()  # …a snapshot carries its journal changes without losing them…
+    lazy.close()
+    again = Database(base, eager={"hot"})
+    assert again.get("hot", "b") == {"v": 2}
+    assert again.records("cold") == {"x": {"v": 3}}  # …and first use parses it.
+    assert again.data == {"hot": {"a": {"v": 1}, "b": {"v": 2}}, "cold": {"x": {"v": 3}}}

@@ -23,7 +23,7 @@ import gc
 import logging
 import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ Record = dict[str, Any]
 Data = dict[str, dict[str, Record]]
 Change = tuple[str, str, Record | None]
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 # Compact once the journal outgrows the snapshot (and this floor): the O(data) snapshot
 # is then paid at most once per O(data) bytes appended, so each action stays O(1).
 MIN_JOURNAL_BYTES_BEFORE_SNAPSHOT = 512 * 1024
@@ -98,7 +98,9 @@ class JournalStorage(Storage):
 class Database:
     """One TinyDB database persisted as snapshot + journal (see the module docstring)."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, *, eager: Container[str] | None = None) -> None:
+        """Open (or start) the database at `base`. Tables not in `eager` (None: all) stay
+        as raw JSON until first used, so opening reads only what the first screen needs."""
         self.base = base
         self.snapshot_path = Path(f"{base}.json")
         self.journal_path = Path(f"{base}.journal")
@@ -106,6 +108,9 @@ class Database:
         self._snapshot_bytes = 0
         self._journal_bytes = 0
         self._journal_fd: int | None = None
+        self._eager = eager
+        self._cold: dict[str, bytes] = {}  # table -> its snapshot JSON, not parsed yet
+        self._pending: dict[str, list[list[Any]]] = {}  # journal changes to cold tables
         data, self._seq = self._load()
         self._storage = JournalStorage(data)
         self.tinydb = _TinyDB(storage=lambda: self._storage)
@@ -113,17 +118,42 @@ class Database:
     # -- reading ---------------------------------------------------------------------
 
     def table(self, name: str) -> FastTable:
+        if name in self._cold:
+            self._thaw(name)
         table = self.tinydb.table(name, cache_size=64)
         assert isinstance(table, FastTable)
         return table
 
     def get(self, table: str, key: str) -> Record | None:
+        if table in self._cold:
+            self._thaw(table)
         records = self._storage.data.get(table)
         return None if records is None else records.get(key)
 
+    def records(self, table: str) -> dict[str, Record]:
+        """The raw records of one table, keyed by record key (do not modify)."""
+        if table in self._cold:
+            self._thaw(table)
+        return self._storage.data.get(table, {})
+
     @property
     def data(self) -> Data:
+        """Every table, parsed."""
+        for name in list(self._cold):
+            self._thaw(name)
         return self._storage.data
+
+    def _thaw(self, name: str) -> None:
+        raw = self._cold.pop(name)
+        try:
+            table = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise StoreError(
+                f"{self.snapshot_path} is damaged (table {name}): move it aside and sync "
+                "to rebuild a shared circle"
+            ) from None
+        _apply({name: table}, [(name, k, r) for k, r in self._pending.pop(name, [])])
+        self._storage.data[name] = table
 
     @property
     def size_bytes(self) -> int:
@@ -152,6 +182,8 @@ class Database:
             ) from None
         self._seq = seq
         self._journal_bytes += len(line)
+        for name in {c[0] for c in changes} & self._cold.keys():
+            self._thaw(name)
         _apply(self._storage.data, changes)
         for table_name in {c[0] for c in changes}:
             if table_name in self.tinydb._tables:
@@ -161,7 +193,16 @@ class Database:
 
     def snapshot(self) -> None:
         """Write the whole state atomically, then empty the journal."""
-        body = orjson.dumps({"v": SNAPSHOT_VERSION, "n": self._seq, "tables": self.data})
+        # One line per table, so that opening can leave the tables it does not need
+        # unparsed; a table still cold is written back from its bytes, never parsed.
+        for name in [n for n in self._cold if n in self._pending]:
+            self._thaw(name)  # its journal changes must reach the snapshot
+        parts = [orjson.dumps({"v": SNAPSHOT_VERSION, "n": self._seq}), b"\n"]
+        for name, table in self._storage.data.items():
+            parts += [orjson.dumps(name), b"\t", orjson.dumps(table), b"\n"]
+        for name, raw in self._cold.items():
+            parts += [orjson.dumps(name), b"\t", raw, b"\n"]
+        body = b"".join(parts)
         tmp = self.snapshot_path.with_name(self.snapshot_path.name + ".tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
@@ -223,10 +264,7 @@ class Database:
             if raw is not None:
                 self._snapshot_bytes = len(raw)
                 try:
-                    snap = orjson.loads(raw)
-                    if not isinstance(snap, dict) or snap.get("v") != SNAPSHOT_VERSION:
-                        raise ValueError("unknown snapshot format")
-                    data, seq = snap["tables"], int(snap["n"])
+                    data, seq = self._parse_snapshot(raw)
                 except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
                     raise self._corrupt(self.snapshot_path, str(exc) or "unreadable") from None
             journal = _read(self.journal_path)
@@ -236,6 +274,27 @@ class Database:
             if gc_was_enabled:
                 gc.enable()
         return data, seq
+
+    def _parse_snapshot(self, raw: bytes) -> tuple[Data, int]:
+        """`{"v": 2, "n": seq}` then one `"table"<TAB>{records}` line per table."""
+        lines = raw.split(b"\n")
+        header = orjson.loads(lines[0])
+        if not isinstance(header, dict) or header.get("v") != SNAPSHOT_VERSION:
+            raise ValueError("unknown snapshot format")
+        if lines[-1] != b"":
+            raise ValueError("snapshot ends mid-line")
+        data: Data = {}
+        for line in lines[1:-1]:
+            tab = line.find(b"\t")
+            name = orjson.loads(line[:tab])
+            body = line[tab + 1 :]
+            if tab < 0 or type(name) is not str or body[:1] != b"{" or body[-1:] != b"}":
+                raise ValueError("malformed snapshot line")
+            if self._eager is None or name in self._eager:
+                data[name] = orjson.loads(body)
+            else:
+                self._cold[name] = body
+        return data, int(header["n"])
 
     def _replay(self, raw: bytes, data: Data, seq: int) -> int:
         self._journal_bytes = len(raw)
@@ -253,7 +312,11 @@ class Database:
                     break
                 raise self._corrupt(self.journal_path, f"bad line at byte {pos}")
             if entry["n"] > seq:
-                _apply(data, entry["c"])
+                for change in entry["c"]:
+                    if change[0] in self._cold:  # applied when that table is first used
+                        self._pending.setdefault(change[0], []).append(change[1:])
+                    else:
+                        _apply(data, [change])
                 seq = entry["n"]
             pos = end + 1
         return seq

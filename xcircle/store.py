@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +36,9 @@ LOCAL = "_local"
 QUARANTINE = "_quarantine"
 HELD = "_held"
 META = "meta"
+# What the home screen reads of every circle, parsed on open; a circle's other tables
+# (check-ins, feedback, attendance… the bulk) are parsed when first used.
+EAGER_TABLES = frozenset({"circle", "member", "meeting", "goal", "commitment", LOCAL})
 # Ops stamped further ahead of this device's clock are held, not merged (DESIGN).
 MAX_AHEAD_MS = 5 * 60 * 1000
 
@@ -85,6 +89,11 @@ class Store:
         self.now_ms = now_ms
         self.notices: list[Notice] = []
         self._lock_fd = self._lock()
+        # Loading builds millions of small objects that live as long as the store: the
+        # cyclic GC would only rescan them (a full collection costs more than the parse).
+        # Pause it for the whole load, then move what was loaded out of its sight.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
             self._profile_db = self._open(self.home / "profile")
             self.circles_dir = ensure_private_dir(self.home / "circles")
@@ -97,7 +106,7 @@ class Store:
             damaged = []
             for cid in sorted(names):
                 try:
-                    self._circles[cid] = self._open(self.circles_dir / cid)
+                    self._circles[cid] = self._open(self.circles_dir / cid, EAGER_TABLES)
                 except _Skip:
                     damaged.append(cid)
             if damaged:
@@ -106,6 +115,10 @@ class Store:
         except BaseException:
             self._unlock()
             raise
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        gc.freeze()
         profile = self.profile
         self.hlc = HLC(profile["node"] if profile else new_id()[:16], now_ms)
         for cid in self._circles:
@@ -132,9 +145,9 @@ class Store:
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)
 
-    def _open(self, base: Path) -> Database:
+    def _open(self, base: Path, eager: frozenset[str] | None = None) -> Database:
         try:
-            return Database(base)
+            return Database(base, eager=eager)
         except CorruptFile as exc:
             moved = ", ".join(p.name for p in exc.moved_to)
             what = "your profile" if base.name == "profile" else f"circle {base.name[:8]}"
@@ -226,7 +239,7 @@ class Store:
         return self._db(circle).get(entity, key)
 
     def count(self, circle: str, entity: str) -> int:
-        return len(self._db(circle).data.get(entity, {}))
+        return len(self._db(circle).records(entity))
 
     def size_bytes(self, circle: str) -> int:
         return self._db(circle).size_bytes
@@ -238,7 +251,7 @@ class Store:
     def create_circle(self, circle: str) -> None:
         """Register an empty database for `circle`; its files appear with the first write."""
         if circle not in self._circles:
-            self._circles[circle] = Database(self.circles_dir / circle)
+            self._circles[circle] = Database(self.circles_dir / circle, eager=EAGER_TABLES)
 
     def remove_circle(self, circle: str) -> None:
         """Forget a circle on this device, deleting its files whole."""
@@ -399,8 +412,8 @@ class Store:
 
     def canonical(self, circle: str) -> bytes:
         """The circle's synced state as canonical bytes: equal on converged replicas."""
-        data = self._db(circle).data
-        state = {name: data.get(name, {}) for name in SYNCED_ENTITIES if data.get(name)}
+        db = self._db(circle)
+        state = {name: db.records(name) for name in SYNCED_ENTITIES if db.records(name)}
         return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
 
 
