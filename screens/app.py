@@ -7,7 +7,6 @@ is pushed on top of them. Only what the first screen needs is imported here.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -194,6 +193,8 @@ def run_tui(home: Path | None, demo: bool, *, headless: bool = False) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m screens.app [--home DIR] [--demo]`: the TUI without the CLI."""
+    import argparse  # only for this entry point: not on the start-up path of `xcircle`
+
     parser = argparse.ArgumentParser(prog="python -m screens.app", description=__doc__)
     parser.add_argument("--home", type=Path, default=None, help="the xcircle home directory")
     parser.add_argument("--demo", action="store_true", help="seed an empty home with the demo")

@@ -173,3 +173,33 @@ def test_tables_not_needed_at_open_stay_raw_until_used(tmp_path: Path) -> None:
     assert again.get("hot", "b") == {"v": 2}
     assert again.records("cold") == {"x": {"v": 3}}  # …and first use parses it.
     assert again.data == {"hot": {"a": {"v": 1}, "b": {"v": 2}}, "cold": {"x": {"v": 3}}}
+
+
+def test_a_worker_thread_may_read_while_the_ui_thread_writes(tmp_path: Path) -> None:
+    import threading
+
+    home = tmp_path / "home"
+    cid = _home_with_circles(home, ["One"])["One"]
+    errors: list[BaseException] = []
+    done = threading.Event()
+    with Store(home) as store:
+        svc = Services(store, clock=lambda: NOW)
+        goal = svc.goals.add(cid, "Ship")["id"]
+
+        def read() -> None:
+            try:
+                while not done.is_set():
+                    svc.goals.with_checkins(cid)
+                    store.canonical(cid)
+            except BaseException as exc:  # pragma: no cover - the failure being tested
+                errors.append(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            for i in range(300):
+                svc.goals.checkin(cid, goal, progress=i % 101)
+        finally:
+            done.set()
+            reader.join()
+    assert not errors

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import gc
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 
@@ -59,6 +61,21 @@ class PullResult:
     held: int = 0
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """Run a Store method under the store's lock (see `Store`)."""
+
+    @functools.wraps(method)
+    def locked(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._mutex:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class Transaction:
     """Changes buffered over one database; visible to merge, durable only on commit."""
 
@@ -82,11 +99,17 @@ class Transaction:
 
 
 class Store:
-    """A member's home: profile + circles, locked against a second process."""
+    """A member's home: profile + circles, locked against a second process.
+
+    Thread-safe: every public method holds one re-entrant lock, so a screen's worker
+    thread may read while the UI thread applies a sync batch (reads return lists,
+    never live iterators).
+    """
 
     def __init__(self, home: Path, *, now_ms: Callable[[], int] = wall_ms) -> None:
         self.home = ensure_private_dir(home)
         self.now_ms = now_ms
+        self._mutex = threading.RLock()
         self.notices: list[Notice] = []
         self._lock_fd = self._lock()
         # Loading builds millions of small objects that live as long as the store: the
@@ -161,6 +184,7 @@ class Store:
                 return Database(base)  # files moved aside: start an empty profile
             raise _Skip from None
 
+    @_locked
     def close(self) -> None:
         for db in [self._profile_db, *self._circles.values()]:
             db.close()
@@ -175,42 +199,51 @@ class Store:
     # -- the profile -----------------------------------------------------------------
 
     @property
+    @_locked
     def profile(self) -> Record | None:
         return self._profile_db.get("profile", "me")
 
+    @_locked
     def require_profile(self) -> Record:
         profile = self.profile
         if profile is None:
             raise NotInitialized("no profile yet: run `xcircle init --name NAME --org ORG`")
         return profile
 
-    def save_profile(self, **fields: Any) -> Record:
+    @_locked
+    def save_profile(self, /, **fields: Any) -> Record:
         """Create or update this member's profile (one durable write)."""
         record = dict(self.profile or {"node": self.hlc.node})
         record.update(fields)
         self._profile_db.commit([("profile", "me", record)])
         return record
 
+    @_locked
     def setting(self, name: str, default: Any = None) -> Any:
         record = self._profile_db.get("settings", name)
         return default if record is None else record.get("value")
 
+    @_locked
     def save_setting(self, name: str, value: Any) -> None:
         self._profile_db.commit([("settings", name, {"value": value})])
 
+    @_locked
     def damaged_circles(self) -> list[str]:
         """Circles whose files were moved aside and not yet rebuilt from the exchange."""
         damaged = self.setting("damaged", [])
         return [c for c in damaged if isinstance(c, str)] if isinstance(damaged, list) else []
 
+    @_locked
     def forget_damaged(self, circle: str) -> None:
         self.save_setting("damaged", [c for c in self.damaged_circles() if c != circle])
 
     # -- circles -----------------------------------------------------------------------
 
+    @_locked
     def circle_ids(self) -> list[str]:
         return list(self._circles)
 
+    @_locked
     def has_circle(self, circle: str) -> bool:
         return circle in self._circles
 
@@ -220,39 +253,50 @@ class Store:
         except KeyError:
             raise NotFound(f"no circle {circle!r} in this home") from None
 
+    @_locked
     def table(self, circle: str, entity: str) -> FastTable:
         """The TinyDB table of one entity of a circle, for queries."""
         return self._db(circle).table(entity)
 
+    @_locked
     def get(self, circle: str, entity: str, key: str) -> Record | None:
         """The live record as the app sees it (fields + `id`), or None."""
         record = self._db(circle).get(entity, key)
         return public(key, record) if is_live(record) else None
 
-    def records(self, circle: str, entity: str) -> Iterator[Record]:
+    @_locked
+    def records(self, circle: str, entity: str) -> list[Record]:
         """Every live record of an entity in a circle, as the app sees them."""
-        for key, record in self._db(circle).table(entity).records():
-            if is_live(record):
-                yield public(key, record)
+        return [
+            public(key, record)
+            for key, record in self._db(circle).records(entity).items()
+            if is_live(record)
+        ]
 
+    @_locked
     def raw(self, circle: str, entity: str, key: str) -> Record | None:
         return self._db(circle).get(entity, key)
 
+    @_locked
     def count(self, circle: str, entity: str) -> int:
         return len(self._db(circle).records(entity))
 
+    @_locked
     def size_bytes(self, circle: str) -> int:
         return self._db(circle).size_bytes
 
+    @_locked
     def meta(self, circle: str) -> Record:
         """Local-only facts of a circle: `me` (my member id), `cursor`, `shared`, `hlc`."""
         return dict(self._db(circle).get(LOCAL, META) or {})
 
+    @_locked
     def create_circle(self, circle: str) -> None:
         """Register an empty database for `circle`; its files appear with the first write."""
         if circle not in self._circles:
             self._circles[circle] = Database(self.circles_dir / circle, eager=EAGER_TABLES)
 
+    @_locked
     def remove_circle(self, circle: str) -> None:
         """Forget a circle on this device, deleting its files whole."""
         self._db(circle).remove_files()
@@ -260,6 +304,7 @@ class Store:
 
     # -- ops -----------------------------------------------------------------------------
 
+    @_locked
     def op(self, circle: str, entity: str, key: str | None, fields: dict[str, Any]) -> Op:
         """A new local op, stamped now by this device's clock and validated.
 
@@ -270,6 +315,7 @@ class Store:
         op_id = new_id()
         return Op(op_id, circle, entity, key or op_id, self.hlc.now(), author, fields)
 
+    @_locked
     def apply(self, ops: Iterable[Op], *, local: bool = True, meta: Record | None = None) -> int:
         """Merge `ops` into their circles: one transaction (one durable write) per circle.
 
@@ -298,6 +344,7 @@ class Store:
             tx.commit()
         return changed
 
+    @_locked
     def apply_pulled(
         self,
         circle: str,
@@ -365,11 +412,13 @@ class Store:
             meta.update(extra)
         tx.put(LOCAL, META, meta)
 
-    def set_meta(self, circle: str, **fields: Any) -> None:
+    @_locked
+    def set_meta(self, circle: str, /, **fields: Any) -> None:
         tx = Transaction(self._db(circle))
         self._touch_meta(tx, [], fields)
         tx.commit()
 
+    @_locked
     def outbox(self, circle: str) -> list[Op]:
         """Local ops not yet acknowledged by the exchange, oldest first."""
         db = self._db(circle)
@@ -397,6 +446,7 @@ class Store:
             )
         return sorted(ops, key=lambda op: op.hlc)
 
+    @_locked
     def ack(self, circle: str, op_ids: Iterable[str]) -> None:
         """Drop pushed ops from the outbox (they live on in the state and on the exchange)."""
         tx = Transaction(self._db(circle))
@@ -404,12 +454,15 @@ class Store:
             tx.remove(OUTBOX, op_id)
         tx.commit()
 
+    @_locked
     def quarantine(self, circle: str) -> list[Record]:
         return [public(k, r) for k, r in self._db(circle).table(QUARANTINE).records()]
 
+    @_locked
     def held(self, circle: str) -> int:
         return self.count(circle, HELD)
 
+    @_locked
     def canonical(self, circle: str) -> bytes:
         """The circle's synced state as canonical bytes: equal on converged replicas."""
         db = self._db(circle)
