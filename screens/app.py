@@ -118,7 +118,7 @@ class XCircleApp(App[None]):
             self.store.save_setting("theme", theme)
 
     def action_sync(self) -> None:
-        from sync.engine import credentials
+        from sync.state import credentials
 
         if credentials(self.store) is None:
             self.sync.prompt_join()

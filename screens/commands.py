@@ -223,7 +223,7 @@ class SyncCommands(DomainCommands):
         controller = getattr(self.app, "sync", None)
         if controller is None:
             return
-        from sync.engine import credentials  # local reads only: no network code
+        from sync.state import credentials  # local reads only: no network code
 
         if credentials(self.services.store) is None:
             yield (

@@ -153,12 +153,12 @@ class SyncController(Widget):
             self.set_interval(self.interval, self._tick)
 
     def refresh_state(self) -> None:
-        from sync.engine import status  # no httpx: the engine imports the client lazily
+        from sync.state import status  # local reads only: the engine loads with the worker
 
         self.state = describe(status(self.store), syncing=self.syncing)
 
     def _tick(self) -> None:
-        from sync.engine import credentials
+        from sync.state import credentials
 
         if not self.syncing and credentials(self.store) is not None:
             self.sync_now()
