@@ -185,9 +185,10 @@ def run_tui(home: Path | None, demo: bool, *, headless: bool = False) -> int:
     try:
         app = make_app(home, demo=demo)
     except XCircleError as exc:
-        print(f"xcircle: {exc}", file=sys.stderr)
+        print(f"xcircle: error: {exc}", file=sys.stderr)
         return 1
-    app.run(headless=headless)
+    # The ready marker (benchmarks, smoke tests) implies no terminal is needed.
+    app.run(headless=headless or bool(os.environ.get(READY_ENV)))
     return app.return_code or 0
 
 

@@ -417,3 +417,38 @@ def test_the_installed_command_in_a_real_process(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0 and orjson.loads(done.stdout)["name"] == "Ada"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], (True, None)),
+        (["--home", "/tmp/h"], (True, Path("/tmp/h"))),
+        (["--home=/tmp/h"], (True, Path("/tmp/h"))),
+        (["--home", "/tmp/h", "circle", "list"], (False, None)),
+        (["demo"], (False, None)),
+        (["--help"], (False, None)),
+        (["--home"], (False, None)),
+    ],
+)
+def test_only_a_bare_start_skips_the_cli(
+    args: list[str], expected: tuple[bool, Path | None]
+) -> None:
+    from xcircle.entry import tui_home
+
+    assert tui_home(args) == expected
+
+
+def test_the_console_entry_opens_the_tui_with_one_line_errors(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with Store(home):  # another process holds the home
+        done = subprocess.run(
+            [sys.executable, "-m", "xcircle", "--home", str(home)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    assert done.returncode == 1
+    assert done.stderr.startswith("xcircle: error: ") and "in use" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

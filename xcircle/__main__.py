@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xcircle.cli import main
+from xcircle.entry import main
 
 if __name__ == "__main__":
     main()
