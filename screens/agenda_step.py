@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import Label, Static
 
-from screens.widgets import services_of
+from screens.widgets import CursorTable, services_of
 from xcircle.errors import XCircleError
 
 if TYPE_CHECKING:
@@ -23,24 +23,8 @@ if TYPE_CHECKING:
     from xcircle.services import Services
 
 
-class StepTable(DataTable[object]):
-    """A table that keeps its cursor where it was when its rows are replaced."""
-
-    def fill(self, rows: Iterable[tuple[str, Sequence[object]]]) -> None:
-        keep = self.cursor_coordinate
-        self.clear()
-        for key, cells in rows:
-            self.add_row(*cells, key=key)
-        if self.row_count:
-            self.move_cursor(row=min(keep.row, self.row_count - 1), column=keep.column)
-
-    @property
-    def current_key(self) -> str | None:
-        """The key of the highlighted row, or None for an empty table."""
-        if not self.row_count:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        return str(key) if key is not None else None
+class StepTable(CursorTable):
+    """An agenda step's table (its keys are the step's own)."""
 
 
 class AgendaStep(Vertical):

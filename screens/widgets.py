@@ -84,7 +84,29 @@ def bar(value: float, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-class Table(DataTable[object]):
+class CursorTable(DataTable[object]):
+    """A DataTable that keeps its cursor where it was when its rows are replaced."""
+
+    def fill(self, rows: Iterable[tuple[str, Sequence[object]]]) -> None:
+        """Replace every row, keeping the cursor's place when it still exists."""
+        keep = self.cursor_coordinate
+        self.clear()
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        if self.row_count:
+            row = min(keep.row, self.row_count - 1)
+            self.move_cursor(row=row, column=keep.column, animate=False)
+
+    @property
+    def current_key(self) -> str | None:
+        """The key of the highlighted row, or None for an empty table."""
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return str(key) if key is not None else None
+
+
+class Table(CursorTable):
     """A row-cursor DataTable whose Enter is shown in the footer as "Open"."""
 
     BINDINGS = [
@@ -106,23 +128,6 @@ class Table(DataTable[object]):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
-
-    def fill(self, rows: Iterable[tuple[str, Sequence[object]]]) -> None:
-        """Replace every row, keeping the cursor on the same key when it still exists."""
-        keep = self.cursor_row
-        self.clear()
-        for key, cells in rows:
-            self.add_row(*cells, key=key)
-        if self.row_count:
-            self.move_cursor(row=min(keep, self.row_count - 1), animate=False)
-
-    @property
-    def current_key(self) -> str | None:
-        """The key of the highlighted row, or None for an empty table."""
-        if not self.row_count:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        return str(key) if key is not None else None
 
 
 class TopBar(Horizontal):
