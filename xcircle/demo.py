@@ -131,6 +131,7 @@ def _seed(store: Store, now: datetime, rng: random.Random) -> None:
     svc.init_profile(ME[0], ME[1], seniority=ME[2])
     for spec in CIRCLES:
         start = now - timedelta(days=spec["every"] * spec["held"] + 2)  # type: ignore[operator]
+        start = start.replace(hour=0, minute=0, second=0, microsecond=0)  # meetings at 18:00
         clock.at = start - timedelta(days=7)
         circle = svc.circles.create(
             str(spec["name"]),
