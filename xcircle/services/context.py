@@ -48,6 +48,13 @@ class Context:
         me = self.store.meta(circle).get("me")
         return me if isinstance(me, str) else None
 
+    def members(self, circle: str) -> list[Record]:
+        """A circle's members in the order they joined (ties by id): every replica agrees,
+        and rotations start from it."""
+        return sorted(
+            self.store.records(circle, "member"), key=lambda m: (m.get("joined", ""), m["id"])
+        )
+
     def record(self, circle: str, entity: str, key: str, what: str) -> Record:
         record = self.store.get(circle, entity, key)
         if record is None:

@@ -19,7 +19,7 @@ class Insights:
 
     def attendance(self, circle: str) -> list[int]:
         """Per held meeting, oldest first: the share of members present (percent)."""
-        members = len(self.meetings._members(circle)) or 1
+        members = len(self.ctx.members(circle)) or 1
         marks: dict[str, int] = Counter()
         for a in self.ctx.store.records(circle, "attendance"):
             if a["present"]:
@@ -46,7 +46,7 @@ class Insights:
 
     def mix(self, circle: str) -> dict[str, dict[str, int]]:
         """How many members come from each organization, and of each seniority."""
-        members = self.meetings._members(circle)
+        members = self.ctx.members(circle)
         return {
             "organizations": dict(Counter(m["org"] for m in members).most_common()),
             "seniority": dict(

@@ -158,7 +158,7 @@ class Meetings:
         return out
 
     def present(self, circle: str, meeting: str) -> list[str]:
-        members = [m["id"] for m in self._members(circle)]
+        members = [m["id"] for m in self.ctx.members(circle)]
         marks = self.attendance(circle, meeting)
         return [m for m in members if marks.get(m, False)]
 
@@ -176,7 +176,7 @@ class Meetings:
 
     def next_facilitator(self, circle: str, present: Sequence[str] | None = None) -> str | None:
         """Who facilitates next, derived from the facilitators of meetings held so far."""
-        members = self._members(circle)
+        members = self.ctx.members(circle)
         history = [
             Served(i, m["facilitator"])
             for i, m in enumerate(self.held(circle))
@@ -184,11 +184,6 @@ class Meetings:
         ]
         joined = {m["id"]: m.get("joined", "") for m in members}
         return next_server([m["id"] for m in members], history, present, joined)
-
-    def _members(self, circle: str) -> list[Record]:
-        return sorted(
-            self.ctx.store.records(circle, "member"), key=lambda m: (m.get("joined", ""), m["id"])
-        )
 
     # -- running -------------------------------------------------------------------------
 

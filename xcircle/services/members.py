@@ -80,9 +80,7 @@ class Members:
 
     def all(self, circle: str) -> list[Record]:
         """Members in the order they joined (ties by id): the order rotations start from."""
-        return sorted(
-            self.ctx.store.records(circle, "member"), key=lambda m: (m.get("joined", ""), m["id"])
-        )
+        return self.ctx.members(circle)
 
     def names(self, circle: str) -> dict[str, str]:
         return {m["id"]: m["name"] for m in self.all(circle)}

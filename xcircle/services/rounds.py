@@ -42,7 +42,7 @@ class Rounds:
         """Presenters in rotation: whoever presented first least recently goes first."""
         present = self.meetings.present(circle, meeting)
         if not present:
-            present = [m["id"] for m in self.meetings._members(circle)]
+            present = [m["id"] for m in self.ctx.members(circle)]
         history = []
         for index, held in enumerate(self.meetings.held(circle)):
             if held["id"] == meeting:
@@ -50,7 +50,7 @@ class Rounds:
             state = self.ctx.store.get(circle, "round", held["id"])
             if state and state.get("order"):
                 history.append(Served(index, state["order"][0]))
-        joined = {m["id"]: m.get("joined", "") for m in self.meetings._members(circle)}
+        joined = {m["id"]: m.get("joined", "") for m in self.ctx.members(circle)}
         return rotation_order(present, history, joined)
 
     def start(
