@@ -21,7 +21,7 @@ from textual.command import Provider
 from textual.screen import Screen
 
 from screens.home import HomeScreen
-from screens.sync import SyncController
+from screens.sync import SYNC_INTERVAL_S, SyncController
 from xcircle.errors import XCircleError
 from xcircle.services import Services, local_now
 from xcircle.store import Store, open_store
@@ -92,7 +92,7 @@ class XCircleApp(App[None]):
         self.ready_at: float | None = None
         # One sync controller for the app's lifetime: the home screen (the root of the
         # "circles" mode, alive as long as the app) mounts it; every TopBar shows its state.
-        self.sync = SyncController(services)
+        self.sync = SyncController(services, interval=sync_interval(self.store))
         theme = self.store.setting("theme")
         if isinstance(theme, str) and theme in self.available_themes:
             self.theme = theme
@@ -141,6 +141,12 @@ class XCircleApp(App[None]):
             if marker != "1":
                 Path(marker).write_text(repr(self.ready_at))
             self.exit()
+
+
+def sync_interval(store: Store) -> float:
+    """Seconds between automatic syncs: the `sync_interval` setting, 0 for never."""
+    value = store.setting("sync_interval", SYNC_INTERVAL_S)
+    return float(value) if isinstance(value, int | float) and value >= 0 else SYNC_INTERVAL_S
 
 
 def make_app(

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from xcircle.services import Services
     from xcircle.store import Store
 
-SYNC_INTERVAL_S = 60.0
+SYNC_INTERVAL_S = 60.0  # the default of the `sync_interval` setting; 0 turns it off
+FIRST_SYNC_S = 3.0
 
 
 # -- messages ------------------------------------------------------------------------------
@@ -150,6 +151,8 @@ class SyncController(Widget):
     def on_mount(self) -> None:
         self.refresh_state()
         if self.interval > 0:
+            # A first sync soon after start (off the start-up path), then every interval.
+            self.set_timer(min(self.interval, FIRST_SYNC_S), self._tick)
             self.set_interval(self.interval, self._tick)
 
     def refresh_state(self) -> None:

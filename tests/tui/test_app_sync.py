@@ -29,6 +29,7 @@ async def test_an_unjoined_device_shows_no_sync_state_and_S_asks_to_join(demo_ho
 async def test_a_joined_device_shows_pending_ops_of_shared_circles(demo_home: Path) -> None:
     with Store(demo_home) as store:
         save_credentials(store, Credentials("http://127.0.0.1:9", "xcd_test", "dev", "Acme"))
+        store.save_setting("sync_interval", 0)  # no automatic sync during this test
         shared = store.circle_ids()[0]
         store.set_meta(shared, shared=True)
         pending = len(store.outbox(shared))
@@ -43,3 +44,21 @@ async def test_a_joined_device_shows_pending_ops_of_shared_circles(demo_home: Pa
         assert "Sync now" in prompts and "Accept an invite" in prompts
         assert any(p.startswith("Invite to ") for p in prompts)
         assert any(p.startswith("Share ") for p in prompts)
+
+
+async def test_a_joined_device_syncs_soon_after_start(demo_home: Path) -> None:
+    with Store(demo_home) as store:
+        # Port 9 (discard) refuses connections here: the sync fails fast, as offline.
+        save_credentials(store, Credentials("http://127.0.0.1:9", "xcd_test", "dev", "Acme"))
+        store.set_meta(store.circle_ids()[0], shared=True)
+        store.save_setting("sync_interval", 0.2)
+    app = make_test_app(demo_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        status = app.screen.query_one(SyncStatus)
+        for _ in range(100):  # bounded: the timer fires after 0.2 s, the attempt is quick
+            if status.kind == "offline":
+                break
+            await pilot.pause(0.05)
+        assert status.kind == "offline"
+        assert "offline" in str(status.render())

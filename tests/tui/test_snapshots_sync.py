@@ -55,6 +55,7 @@ def test_home_of_a_joined_device_shows_pending(demo_home: Path, snap_compare: Sn
     with Store(demo_home) as store:
         save_credentials(store, Credentials("https://exchange.example.org", "xcd_x", "d", "Acme"))
         store.set_meta(store.circle_ids()[0], shared=True)
+        store.save_setting("sync_interval", 0)  # no automatic sync in a snapshot
 
     async def wait(pilot: Pilot[Any]) -> None:
         await settle(pilot)
