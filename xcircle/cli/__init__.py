@@ -96,6 +96,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 cli.add_command(profile.init)
+cli.add_command(profile.setting)
 cli.add_command(circles.circle)
 cli.add_command(members.member)
 cli.add_command(meetings.meeting)
