@@ -388,7 +388,14 @@ class _Run:
             rep.gap = f"ops end at seq {last} but the exchange said next is {nxt}"
         if last != after or rejected:
             result = self.gate(
-                partial(self.store.apply_pulled, cid, payloads, last, rejected=rejected)
+                partial(
+                    self.store.apply_pulled,
+                    cid,
+                    payloads,
+                    last,
+                    rejected=rejected,
+                    more=batch.get("more") is True and rep.gap is None,
+                )
             )
             self._written.add(cid)
             rep.pulled += last - after

@@ -161,8 +161,11 @@ class Database:
 
     # -- writing ---------------------------------------------------------------------
 
-    def commit(self, changes: Iterable[Change]) -> None:
-        """Make `changes` durable (one fsync'd journal append), then visible."""
+    def commit(self, changes: Iterable[Change], *, compact: bool = True) -> None:
+        """Make `changes` durable (one fsync'd journal append), then visible.
+
+        `compact=False` defers the snapshot this commit might take (a bulk load whose
+        next batch is on its way): the journal just grows until a later commit."""
         changes = list(changes)
         if not changes:
             return
@@ -188,7 +191,9 @@ class Database:
         for table_name in {c[0] for c in changes}:
             if table_name in self.tinydb._tables:
                 self.tinydb._tables[table_name].clear_cache()
-        if self._journal_bytes > max(MIN_JOURNAL_BYTES_BEFORE_SNAPSHOT, self._snapshot_bytes):
+        if compact and self._journal_bytes > max(
+            MIN_JOURNAL_BYTES_BEFORE_SNAPSHOT, self._snapshot_bytes
+        ):
             self.snapshot()
 
     def snapshot(self) -> None:

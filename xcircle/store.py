@@ -94,8 +94,8 @@ class Transaction:
     def remove(self, table: str, key: str) -> None:
         self.overlay[(table, key)] = None
 
-    def commit(self) -> None:
-        self.db.commit((t, k, r) for (t, k), r in self.overlay.items())
+    def commit(self, *, compact: bool = True) -> None:
+        self.db.commit(((t, k, r) for (t, k), r in self.overlay.items()), compact=compact)
 
 
 class Store:
@@ -352,6 +352,7 @@ class Store:
         cursor: int,
         *,
         rejected: Iterable[tuple[str, str]] = (),
+        more: bool = False,
     ) -> PullResult:
         """Validate and merge a pulled batch and save `cursor` with it, in one write.
 
@@ -360,6 +361,7 @@ class Store:
         ahead of this device's clock are held, visibly, and retried on later pulls.
         `rejected` are `(op_id, reason)` of envelopes the sync client already refused
         (size, epoch, encoding): quarantined in the same write, so the cursor can pass them.
+        `more`: another batch follows at once, so the snapshot waits for the last one.
         """
         tx = Transaction(self._db(circle))
         result = PullResult()
@@ -400,7 +402,7 @@ class Store:
         if merged:
             self.hlc.observe(max(op.hlc for op in merged))  # stamps order as strings
         self._touch_meta(tx, merged, {"cursor": cursor})
-        tx.commit()
+        tx.commit(compact=not more)
         return result
 
     def _touch_meta(self, tx: Transaction, ops: list[Op], extra: Record | None) -> None:
