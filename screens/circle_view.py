@@ -13,6 +13,7 @@ from datetime import datetime
 
 from xcircle.merge import Record
 from xcircle.services import Services
+from xcircle.services.meetings import is_upcoming
 
 
 @dataclass
@@ -62,7 +63,6 @@ def read_circle(services: Services, circle: str) -> CircleView:
 
 def meeting_order(meetings: list[Record], now: datetime) -> list[Record]:
     """Upcoming meetings soonest first, then past ones most recent first."""
-    ahead = [m for m in meetings if m["status"] in ("planned", "running")]
-    ahead = [m for m in ahead if datetime.fromisoformat(m["at"]) >= now or m["status"] == "running"]
-    past = [m for m in meetings if m not in ahead]
+    ahead = [m for m in meetings if is_upcoming(m, now)]
+    past = [m for m in meetings if not is_upcoming(m, now)]
     return ahead + past[::-1]

@@ -8,7 +8,7 @@ lands next to the field it is about and nothing is saved half-way; Escape cancel
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import TypeVar
 
 from textual.app import ComposeResult
@@ -21,7 +21,7 @@ from textual.widgets.option_list import Option
 from screens.forms import FormScreen, field, form_error
 from screens.widgets import MISSING, cell, literal, styled, to_local, zone_of
 from xcircle.errors import InvalidInput
-from xcircle.services import parse_date
+from xcircle.services import parse_date, parse_when
 
 T = TypeVar("T")
 
@@ -113,20 +113,11 @@ class PlanMeetingScreen(MeetingForm[str | None]):
         yield form_error()
 
     def save(self) -> str | None:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         day = parse_date(self.text("date"))
         if day is None:
             raise InvalidInput("a meeting needs a date: use YYYY-MM-DD")
-        at = datetime.combine(date.fromisoformat(day), parse_time(self.text("time")))
         zone = self.text("zone").strip()
-        if zone:
-            try:
-                at = at.replace(tzinfo=ZoneInfo(zone))
-            except (ZoneInfoNotFoundError, ValueError):
-                raise InvalidInput(f"unknown time zone {zone!r}") from None
-        else:
-            at = at.astimezone()
+        at = parse_when(f"{day}T{parse_time(self.text('time')):%H:%M}", zone or None)
         duration = self.number("duration", "the duration (minutes)")
         themes = [t.strip() for t in self.text("themes").split(",")]
         svc = self.services.meetings

@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from xcircle.errors import InvalidInput
-
 if TYPE_CHECKING:
     from xcircle.services import Services
 
@@ -114,12 +112,7 @@ def check_zone(zone: str | None) -> str:
     """An IANA zone name the machine knows, or a clear error ("" when not given)."""
     if not zone:
         return ""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from xcircle.services.meetings import zone_info
 
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            f"unknown time zone {zone!r}: use an IANA name like Europe/Paris"
-        ) from None
+    zone_info(zone)
     return zone

@@ -34,9 +34,9 @@ def meeting_plan(
         zone = check_zone(zone if zone is not None else svc.store.require_profile().get("tz"))
         start = parse_when(at, zone or None)
         if zone:
-            from zoneinfo import ZoneInfo
+            from xcircle.services.meetings import zone_info
 
-            start = start.astimezone(ZoneInfo(zone))
+            start = start.astimezone(zone_info(zone))
         cid = svc.circles.resolve(circle_ref)
         rec = svc.meetings.plan(cid, start, themes=themes, duration=duration, zone=zone)
     if as_json:

@@ -30,13 +30,31 @@ def parse_when(text: str, zone: str | None = None) -> datetime:
             f"{text!r} is not a date-time: use ISO 8601, e.g. 2026-12-01T18:00"
         ) from None
     if when.tzinfo is None:
-        if zone:
-            try:
-                return when.replace(tzinfo=ZoneInfo(zone))
-            except (ZoneInfoNotFoundError, ValueError):
-                raise InvalidInput(f"unknown time zone {zone!r}") from None
-        return when.astimezone()
+        return when.replace(tzinfo=zone_info(zone)) if zone else when.astimezone()
     return when
+
+
+def zone_info(name: str) -> ZoneInfo:
+    """The IANA time zone `name`, or a clear error."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"unknown time zone {name!r}: use an IANA name like Europe/Paris"
+        ) from None
+
+
+# A planned meeting stays "upcoming" this long after its start (it may be running late).
+UPCOMING_GRACE = timedelta(hours=12)
+
+
+def is_upcoming(meeting: Record, now: datetime) -> bool:
+    """Running, or planned and not yet long past: what "next meeting" lists."""
+    if meeting["status"] == "running":
+        return True
+    return meeting["status"] == "planned" and (
+        datetime.fromisoformat(meeting["at"]) >= now - UPCOMING_GRACE
+    )
 
 
 def chrono(meeting: Record) -> tuple[datetime, str]:
@@ -126,13 +144,8 @@ class Meetings:
         return [m for m in self.all(circle) if m["status"] in HELD]
 
     def upcoming(self, circle: str) -> list[Record]:
-        now = self.ctx.now() - timedelta(hours=12)
-        return [
-            m
-            for m in self.all(circle)
-            if (m["status"] in ("planned", "running") and datetime.fromisoformat(m["at"]) >= now)
-            or m["status"] == "running"
-        ]
+        now = self.ctx.now()
+        return [m for m in self.all(circle) if is_upcoming(m, now)]
 
     def next(self, circle: str) -> Record | None:
         upcoming = self.upcoming(circle)
