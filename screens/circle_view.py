@@ -7,7 +7,6 @@ tens of milliseconds.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,11 +38,8 @@ class CircleView:
 
 
 def read_circle(services: Services, circle: str) -> CircleView:
-    """Read one circle for the screen, counting attendance in a single pass."""
-    present: Counter[str] = Counter()
-    for mark in services.store.records(circle, "attendance"):
-        if mark["present"]:
-            present[mark["meeting"]] += 1
+    """Read one circle for the screen, counting attendance once."""
+    present = services.insights.present_counts(circle)
     meetings = [{**m, "present": present[m["id"]]} for m in services.meetings.all(circle)]
     return CircleView(
         circle=services.circles.get(circle),
@@ -55,7 +51,7 @@ def read_circle(services: Services, circle: str) -> CircleView:
         next_facilitator=services.meetings.next_facilitator(circle),
         me=services.ctx.me(circle),
         goals=services.goals.with_checkins(circle),
-        attendance=services.insights.attendance(circle),
+        attendance=services.insights.attendance(circle, present),
         pulse=services.insights.pulse(circle),
         commitments=services.insights.commitments(circle),
     )

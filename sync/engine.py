@@ -182,7 +182,7 @@ class _Run:
         self._pull([c for c in todo if not self.report.circles[c].denied])
         for cid in todo:
             rep = self.report.circles[cid]
-            rep.pending = len(gate(partial(store.outbox, cid)))
+            rep.pending = gate(partial(store.pending, cid))
             rep.held = gate(partial(store.held, cid))
             if rep.held:
                 self.report.warnings.append(

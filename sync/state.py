@@ -131,7 +131,7 @@ def status(store: Store) -> dict[str, Any]:
             {
                 "id": cid,
                 "name": record["name"] if record else "",
-                "pending": store.count(cid, "_outbox"),  # no decoding: status runs often
+                "pending": store.pending(cid),
                 "quarantined": len(store.quarantine(cid)),
                 "held": store.held(cid),
                 "cursor": int(store.meta(cid).get("cursor") or 0),

@@ -449,6 +449,11 @@ class Store:
         return sorted(ops, key=lambda op: op.hlc)
 
     @_locked
+    def pending(self, circle: str) -> int:
+        """How many local ops wait in the outbox (counted, not decoded)."""
+        return len(self._db(circle).records(OUTBOX))
+
+    @_locked
     def ack(self, circle: str, op_ids: Iterable[str]) -> None:
         """Drop pushed ops from the outbox (they live on in the state and on the exchange)."""
         tx = Transaction(self._db(circle))

@@ -17,13 +17,19 @@ class Insights:
         self.ctx = ctx
         self.meetings = meetings
 
-    def attendance(self, circle: str) -> list[int]:
-        """Per held meeting, oldest first: the share of members present (percent)."""
-        members = len(self.ctx.members(circle)) or 1
-        marks: dict[str, int] = Counter()
+    def present_counts(self, circle: str) -> Counter[str]:
+        """Meeting id -> how many members were marked present (one pass)."""
+        marks: Counter[str] = Counter()
         for a in self.ctx.store.records(circle, "attendance"):
             if a["present"]:
                 marks[a["meeting"]] += 1
+        return marks
+
+    def attendance(self, circle: str, present: Counter[str] | None = None) -> list[int]:
+        """Per held meeting, oldest first: the share of members present (percent).
+        `present`: `present_counts(circle)` when the caller has it already."""
+        members = len(self.ctx.members(circle)) or 1
+        marks = self.present_counts(circle) if present is None else present
         return [min(100, round(100 * marks[m["id"]] / members)) for m in self.meetings.held(circle)]
 
     def pulse(self, circle: str) -> dict[str, list[float]]:
