@@ -18,13 +18,6 @@ from xcircle.services.rounds import peers_of
 from xcircle.store import Store
 
 
-def circle_named(services: Services, prefix: str) -> str:
-    """The demo circle whose name starts with `prefix`."""
-    return next(
-        c for c in services.circles.ids() if services.circles.get(c)["name"].startswith(prefix)
-    )
-
-
 def reopened(home: Path) -> tuple[Store, Services]:
     """The home opened again after the app closed: what was durably saved."""
     store = Store(home)
@@ -34,7 +27,7 @@ def reopened(home: Path) -> tuple[Store, Services]:
 async def test_plan_meeting_bad_date_inline_error_then_saved(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = circle_named(svc, "Leading")
+    circle = svc.circles.resolve("Leading")
     before = len(svc.meetings.all(circle))
     results: list[str | None] = []
     async with app.run_test(size=SIZE) as pilot:
@@ -70,7 +63,7 @@ async def test_plan_meeting_bad_date_inline_error_then_saved(demo_home: Path) ->
 async def test_reschedule_keeps_the_meeting(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = circle_named(svc, "Leading")
+    circle = svc.circles.resolve("Leading")
     meeting = svc.meetings.next(circle)
     assert meeting is not None
     async with app.run_test(size=SIZE) as pilot:
@@ -91,7 +84,7 @@ async def test_run_a_whole_meeting(demo_home: Path) -> None:
     of each kind) → commitments → pulse → close; then what the store holds."""
     app = make_test_app(demo_home)
     svc = app.services
-    circle = circle_named(svc, "New Managers")
+    circle = svc.circles.resolve("New Managers")
     planned = svc.meetings.next(circle)
     assert planned is not None
     meeting = planned["id"]
@@ -199,7 +192,7 @@ async def test_run_a_whole_meeting(demo_home: Path) -> None:
 async def test_commitment_from_the_round_is_reviewed_next_meeting(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = circle_named(svc, "New Managers")
+    circle = svc.circles.resolve("New Managers")
     first = svc.meetings.next(circle)
     assert first is not None
     svc.meetings.start(circle, first["id"])
@@ -239,7 +232,7 @@ async def test_commitment_from_the_round_is_reviewed_next_meeting(demo_home: Pat
 async def test_kickoff_agreements_step_records_acknowledgements(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = circle_named(svc, "Data")
+    circle = svc.circles.resolve("Data")
     meeting = svc.meetings.next(circle)
     assert meeting is not None and meeting["kickoff"]
     members = [m["id"] for m in svc.members.all(circle)]
@@ -260,7 +253,7 @@ async def test_kickoff_agreements_step_records_acknowledgements(demo_home: Path)
 async def test_agenda_step_survives_a_restart(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = circle_named(svc, "Leading")
+    circle = svc.circles.resolve("Leading")
     planned = svc.meetings.next(circle)
     assert planned is not None
     async with app.run_test(size=SIZE) as pilot:

@@ -12,7 +12,6 @@ from screens.app import XCircleApp, make_app
 from screens.meetingforms import OrderList, ReorderForm
 from screens.round import RoundScreen
 from tests.tui.conftest import FIXED_NOW, SIZE, make_test_app
-from tests.tui.test_meeting import circle_named
 
 
 class Clock:
@@ -40,7 +39,7 @@ def shown(screen: RoundScreen, selector: str) -> str:
 async def test_round_resumes_after_a_restart(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = circle_named(svc, "Leading")
+    circle = svc.circles.resolve("Leading")
     meeting = svc.meetings.next(circle)
     assert meeting is not None
     mid = meeting["id"]
@@ -73,7 +72,7 @@ async def test_round_resumes_after_a_restart(demo_home: Path) -> None:
 async def test_reorder_needs_a_reason(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = circle_named(svc, "Leading")
+    circle = svc.circles.resolve("Leading")
     meeting = svc.meetings.next(circle)
     assert meeting is not None
     mid = meeting["id"]
@@ -109,7 +108,7 @@ async def test_countdown_runs_over_and_pauses(demo_home: Path) -> None:
     clock = Clock()
     app = app_with_clock(demo_home, clock)
     svc = app.services
-    circle = circle_named(svc, "Leading")
+    circle = svc.circles.resolve("Leading")
     meeting = svc.meetings.next(circle)
     assert meeting is not None
     async with app.run_test(size=SIZE) as pilot:
@@ -137,7 +136,7 @@ async def test_countdown_runs_over_and_pauses(demo_home: Path) -> None:
 async def test_member_text_is_shown_literally(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = circle_named(svc, "Leading")
+    circle = svc.circles.resolve("Leading")
     meeting = svc.meetings.next(circle)
     assert meeting is not None
     mid = meeting["id"]

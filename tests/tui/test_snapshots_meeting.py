@@ -18,7 +18,6 @@ from textual.widgets import Input
 from screens.meeting import MeetingScreen, PlanMeetingScreen
 from screens.round import RoundScreen
 from tests.tui.conftest import SIZE, make_test_app, settle
-from tests.tui.test_meeting import circle_named
 from xcircle.ops import deterministic_ids
 from xcircle.services import Services
 
@@ -32,7 +31,7 @@ def svc_of(pilot: Pilot[Any]) -> Services:
 
 
 def next_meeting(svc: Services, prefix: str) -> tuple[str, str]:
-    circle = circle_named(svc, prefix)
+    circle = svc.circles.resolve(prefix)
     meeting = svc.meetings.next(circle)
     assert meeting is not None
     return circle, meeting["id"]
