@@ -451,7 +451,7 @@ class Store:
     @_locked
     def pending(self, circle: str) -> int:
         """How many local ops wait in the outbox (counted, not decoded)."""
-        return len(self._db(circle).records(OUTBOX))
+        return self.count(circle, OUTBOX)
 
     @_locked
     def ack(self, circle: str, op_ids: Iterable[str]) -> None:
@@ -473,7 +473,8 @@ class Store:
     def canonical(self, circle: str) -> bytes:
         """The circle's synced state as canonical bytes: equal on converged replicas."""
         db = self._db(circle)
-        state = {name: db.records(name) for name in SYNCED_ENTITIES if db.records(name)}
+        tables = {name: db.records(name) for name in SYNCED_ENTITIES}
+        state = {name: records for name, records in tables.items() if records}
         return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
 
 
