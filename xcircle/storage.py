@@ -72,11 +72,6 @@ class FastTable(Table):
     def _get_next_id(self) -> str:  # pragma: no cover - records always carry their key
         raise TypeError("xcircle records are inserted with their key as doc_id")
 
-    def record(self, key: str) -> Record | None:
-        """The raw record stored under `key`, or None (O(1))."""
-        raw: Record | None = self._read_table().get(key)  # type: ignore[assignment]
-        return raw
-
     def records(self) -> Iterator[tuple[str, Record]]:
         """Every (key, raw record) of the table, without copying."""
         yield from self._read_table().items()  # type: ignore[misc]
@@ -155,10 +150,6 @@ class Database:
         _apply({name: table}, [(name, k, r) for k, r in self._pending.pop(name, [])])
         self._storage.data[name] = table
 
-    @property
-    def size_bytes(self) -> int:
-        return self._snapshot_bytes + self._journal_bytes
-
     # -- writing ---------------------------------------------------------------------
 
     def commit(self, changes: Iterable[Change], *, compact: bool = True) -> None:
@@ -235,12 +226,6 @@ class Database:
             with contextlib.suppress(StoreError):
                 self.snapshot()
         self._drop_fd()
-
-    def remove_files(self) -> None:
-        """Delete this database's files (a member leaving a circle)."""
-        self._drop_fd()
-        for path in (self.snapshot_path, self.journal_path):
-            path.unlink(missing_ok=True)
 
     # -- internals -------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from xcircle.hlc import HLC, WALL_DIGITS, wall_ms
 from xcircle.merge import Record, is_live, merge, public
 from xcircle.ops import Op, new_id
 from xcircle.paths import ensure_private_dir
-from xcircle.storage import CorruptFile, Database, FastTable
+from xcircle.storage import CorruptFile, Database
 
 log = logging.getLogger(__name__)
 
@@ -254,11 +254,6 @@ class Store:
             raise NotFound(f"no circle {circle!r} in this home") from None
 
     @_locked
-    def table(self, circle: str, entity: str) -> FastTable:
-        """The TinyDB table of one entity of a circle, for queries."""
-        return self._db(circle).table(entity)
-
-    @_locked
     def get(self, circle: str, entity: str, key: str) -> Record | None:
         """The live record as the app sees it (fields + `id`), or None."""
         record = self._db(circle).get(entity, key)
@@ -282,10 +277,6 @@ class Store:
         return len(self._db(circle).records(entity))
 
     @_locked
-    def size_bytes(self, circle: str) -> int:
-        return self._db(circle).size_bytes
-
-    @_locked
     def meta(self, circle: str) -> Record:
         """Local-only facts of a circle: `me` (my member id), `cursor`, `shared`, `hlc`."""
         return dict(self._db(circle).get(LOCAL, META) or {})
@@ -295,12 +286,6 @@ class Store:
         """Register an empty database for `circle`; its files appear with the first write."""
         if circle not in self._circles:
             self._circles[circle] = Database(self.circles_dir / circle, eager=EAGER_TABLES)
-
-    @_locked
-    def remove_circle(self, circle: str) -> None:
-        """Forget a circle on this device, deleting its files whole."""
-        self._db(circle).remove_files()
-        del self._circles[circle]
 
     # -- ops -----------------------------------------------------------------------------
 
