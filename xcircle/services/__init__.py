@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from xcircle.domain import SENIORITIES
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
 from xcircle.services.circles import Circles
@@ -50,8 +51,6 @@ class Services:
         self, name: str, org: str, *, seniority: str | None = None, zone: str = ""
     ) -> Record:
         """Create or update this member's profile."""
-        from xcircle.domain import SENIORITIES
-
         if seniority and seniority not in SENIORITIES:
             raise InvalidInput(f"seniority must be one of {', '.join(SENIORITIES)}")
         return self.store.save_profile(
