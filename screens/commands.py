@@ -36,6 +36,7 @@ class DomainCommands(Provider):
         return services_of(self.app)
 
     def actions(self) -> Iterator[Action]:
+        """(name, help, callback) of this domain's actions: every provider lists its own."""
         raise NotImplementedError
 
     def circles(self) -> list[Record]:

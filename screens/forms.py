@@ -76,6 +76,7 @@ class FormScreen(ModalScreen[T]):
         yield Footer()
 
     def fields(self) -> ComposeResult:
+        """The form's fields: every form subclass yields its own."""
         raise NotImplementedError
 
     def on_resize(self, event: events.Resize) -> None:
@@ -83,6 +84,7 @@ class FormScreen(ModalScreen[T]):
         self.query_one("#fields").styles.max_height = max(4, event.size.height - 8)
 
     def save(self) -> T:
+        """Validate and save through the services; raise XCircleError to stay open."""
         raise NotImplementedError
 
     def text(self, name: str) -> str:
