@@ -43,14 +43,15 @@ class Tmux:
     def keys(self, *keys: str) -> None:
         self.run("send-keys", "-t", "app", *keys)
 
-    def wait_for(self, text: str) -> str:
+    def wait_for(self, *texts: str) -> str:
+        """The pane once it shows every one of `texts` (a switch paints over frames)."""
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             screen = self.screen()
-            if text in screen:
+            if all(text in screen for text in texts):
                 return screen
             time.sleep(0.05)  # polling interval, not a wait for the app
-        raise AssertionError(f"{text!r} never appeared; the pane shows:\n{self.screen()}")
+        raise AssertionError(f"{texts!r} never appeared; the pane shows:\n{self.screen()}")
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
@@ -91,7 +92,7 @@ def test_tui_in_a_real_terminal(entry: str, demo_home: Path, tmp_path: Path, tmu
     tmux.keys("Down", "Enter")
     tmux.wait_for("Acknowledged by")
     tmux.keys("2")
-    screen = tmux.wait_for("Organizations")
+    screen = tmux.wait_for("Organizations", "Seniority", "Riverside Council")  # members tab
     assert "Priya Shah" in screen
     tmux.keys("Escape")
     tmux.wait_for("My commitments due soon")
