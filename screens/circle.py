@@ -32,6 +32,7 @@ from screens.widgets import (
     counts_text,
     services_of,
     styled,
+    sync_of,
     when_text,
     zone_of,
 )
@@ -58,7 +59,9 @@ class CircleScreen(Screen[None]):
     # Which tab each contextual action belongs to (`check_action` hides it elsewhere).
     TAB_ACTIONS = {
         "add_agreement": "overview",
+        "remove_agreement": "overview",
         "add_member": "members",
+        "remove_member": "members",
         "plan_meeting": "meetings",
         "run_meeting": "meetings",
         "reschedule": "meetings",
@@ -69,7 +72,9 @@ class CircleScreen(Screen[None]):
         key("escape", "app.pop_screen", "Back", "Back to the circles", "back"),
         key("e", "edit_circle", "Edit circle", "Edit name, purpose, cadence"),
         key("a", "add_agreement", "Add agreement", "Add an agreement to the circle"),
+        key("d", "remove_agreement", "Remove", "Remove the highlighted agreement"),
         key("a", "add_member", "Add member", "Add a member to the circle"),
+        key("d", "remove_member", "Remove", "Remove the highlighted member from the circle"),
         key("p", "plan_meeting", "Plan meeting", "Plan the next meeting"),
         key("r", "run_meeting", "Run", "Run or open the highlighted meeting"),
         key("s", "reschedule", "Reschedule", "Move the highlighted planned meeting"),
@@ -346,6 +351,57 @@ class CircleScreen(Screen[None]):
         from screens.forms import MemberForm
 
         self.app.push_screen(MemberForm(self.circle, member), self.after)
+
+    def action_remove_agreement(self) -> None:
+        from screens.forms import ConfirmScreen
+
+        agreement = self.key_of("agreements")
+        titles = {a["id"]: a["title"] for a in self.view.agreements} if self.view else {}
+        if agreement is None or agreement not in titles:
+            return
+        question = styled(
+            "Remove the agreement [b]$title[/b]?\n\nIt leaves the circle's agreements for "
+            "good (on every member's device, once synced).",
+            title=titles[agreement],
+        )
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.services.circles.remove_agreement(self.circle, agreement)
+                self.notify("Agreement removed", timeout=2)
+            self.reload()
+
+        self.app.push_screen(ConfirmScreen(question, yes="Remove"), answer)
+
+    def action_remove_member(self) -> None:
+        from screens.forms import ConfirmScreen
+
+        member, view = self.key_of("member-table"), self.view
+        names = view.names if view else {}
+        if view is None or member is None or member not in names:
+            return
+        shared = bool(self.services.store.meta(self.circle).get("shared"))
+        question = styled(
+            "Remove [b]$name[/b] from the circle, for good?\n\nThey leave the rotation and "
+            "the member list; what they said and committed to stays in the history."
+            + (
+                "\n\nThe exchange is told, so their devices stop receiving this circle."
+                if shared
+                else ""
+            )
+            + ("\n\n[b]This is you:[/b] you leave the circle." if member == view.me else ""),
+            name=names[member],
+        )
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.services.members.remove(self.circle, member)
+                self.notify(f"{names[member]} removed", timeout=2, markup=False)
+                if shared and (controller := sync_of(self)):
+                    controller.remove_member(self.circle, member)
+            self.reload()
+
+        self.app.push_screen(ConfirmScreen(question, yes="Remove"), answer)
 
     def action_plan_meeting(self, meeting: str | None = None) -> None:
         from screens.meeting import PlanMeetingScreen

@@ -16,7 +16,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.fuzzy import Matcher
 
-from screens.widgets import services_of
+from screens.widgets import services_of, sync_of
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -221,7 +221,7 @@ class SyncCommands(DomainCommands):
     """Join an exchange, share or invite to a circle, accept an invite, sync now."""
 
     def actions(self) -> Iterator[Action]:
-        controller = getattr(self.app, "sync", None)
+        controller = sync_of(self.app)
         if controller is None:
             return
         from sync.state import credentials  # local reads only: no network code

@@ -9,7 +9,8 @@ that bubble to the screen and the app; the status line follows the controller's 
 
 Wiring (for the app): mount one `SyncController(services)` and any `SyncStatus(controller)`;
 call `controller.sync_now()` from a key, `controller.prompt_join()` / `prompt_share(cid)`
-/ `prompt_invite(cid)` / `prompt_accept()` from commands.
+/ `prompt_invite(cid)` / `prompt_accept()` from commands, and `remove_member(cid, mid)`
+after a member is removed from a shared circle.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class SyncFailed(Message):
 
 @dataclass
 class SyncActionDone(Message):
-    """`join`, `share`, `invite` or `accept` succeeded; `value` is what it returned."""
+    """`join`, `share`, `invite`, `accept` or `remove` succeeded; `value` is what it
+    returned (for `remove`: whether the exchange was told now rather than queued)."""
 
     action: str
     value: Any
@@ -209,6 +211,10 @@ class SyncController(Widget):
                 with gate(self._client) as client:
                     if action == "share":
                         value = commands.share_circle(store, client, arg, on_store=gate)
+                    elif action == "remove":
+                        value = commands.remove_member_remote(
+                            store, arg, extra, client=client, on_store=gate
+                        )
                     elif action == "invite":
                         ttl = commands.parse_ttl(commands.DEFAULT_INVITE_TTL)
                         value = commands.invite_code(store, client, arg, ttl, on_store=gate)
@@ -233,6 +239,10 @@ class SyncController(Widget):
 
     def accept(self, code: str) -> None:
         self._action("accept", code)
+
+    def remove_member(self, circle: str, member: str) -> None:
+        """Tell the exchange a member left (queued for the next sync if it is out of reach)."""
+        self._action("remove", circle, member)
 
     # Ask first, then act: one-liners for the app's commands and keys.
 
@@ -264,6 +274,8 @@ class SyncController(Widget):
         self.refresh_state()
         if message.action == "invite":
             self.app.push_screen(InviteModal(str(message.value["code"])))
+        elif message.action == "remove" and not message.value:
+            self.app.notify("The exchange is told at the next sync", title="Offline", timeout=4)
 
 
 # -- the questions -----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from textual.dom import DOMNode
     from textual.screen import Screen
 
+    from screens.sync import SyncController
     from xcircle.services import Services
 
 MISSING = "—"
@@ -213,6 +214,11 @@ class LabelledSparkline(Widget):
 def services_of(node: DOMNode) -> Services:
     """The use cases of the running XCircleApp (screens never reach the store directly)."""
     return node.app.services  # type: ignore[attr-defined, no-any-return]
+
+
+def sync_of(node: DOMNode) -> SyncController | None:
+    """The running app's sync controller (None in an app that has none, as in tests)."""
+    return getattr(node.app, "sync", None)
 
 
 def zone_of(node: DOMNode) -> str:

@@ -187,16 +187,20 @@ def accept_invite(
 
 
 def remove_member_remote(
-    store: Store, circle: str, member_id: str, *, client: ExchangeClient | None = None
+    store: Store,
+    circle: str,
+    member_id: str,
+    *,
+    client: ExchangeClient | None = None,
+    on_store: Gate = direct,
 ) -> bool:
-    """Tell the exchange `member_id` left a shared circle (the CLI calls this after a
-    local `member remove`). The intent is saved first: when the exchange cannot be
+    """Tell the exchange `member_id` left a shared circle (the CLI and the app call this
+    after a local member removal). The intent is saved first: when the exchange cannot be
     reached it stays queued and the next sync tells it. True if told now."""
-    meta = store.meta(circle)
-    if not meta.get("shared") or credentials(store) is None:
+    meta = on_store(partial(store.meta, circle))
+    if not meta.get("shared") or on_store(partial(credentials, store)) is None:
         return False
-    queued = [m for m in meta.get("remove_pending") or [] if m != member_id]
-    store.set_meta(circle, remove_pending=[*queued, member_id])
+    on_store(partial(_queue_removal, store, circle, member_id, queued=True))
     try:
         with nullcontext(client) if client else connect(store) as link:
             link.remove_member(circle, member_id)
@@ -205,8 +209,15 @@ def remove_member_remote(
     except ExchangeUnreachable as exc:
         log.warning("member removal queued for the next sync: %s", exc)
         return False
-    store.set_meta(circle, remove_pending=queued)
+    on_store(partial(_queue_removal, store, circle, member_id, queued=False))
     return True
+
+
+def _queue_removal(store: Store, circle: str, member_id: str, *, queued: bool) -> None:
+    """Put `member_id` on (or take it off) the circle's removals the exchange must hear of;
+    read afresh each time, as another removal may have been queued in between."""
+    left = [m for m in store.meta(circle).get("remove_pending") or [] if m != member_id]
+    store.set_meta(circle, remove_pending=[*left, member_id] if queued else left)
 
 
 def _enter_circle(store: Store, cid: str, me: str) -> None:

@@ -108,6 +108,35 @@ async def test_accept_and_invite_through_the_controller(make_device: MakeDevice)
         assert not isinstance(app.screen, InviteModal)
 
 
+async def test_removing_a_member_tells_the_exchange_or_queues_it(make_device: MakeDevice) -> None:
+    ada, bob = make_device("ada"), make_device("bob", "Beta")
+    cid = ada.services.circles.create("Leaders")["id"]
+    ada.share(cid)
+    bob.accept(ada.invite(cid))
+    ada.sync()
+    bob_me = bob.store.meta(cid)["me"]
+    app = Harness(ada)
+    async with app.run_test(size=(80, 24), message_hook=_hook(app)) as pilot:
+        # Out of reach: the removal stays queued and the member hears it is not told yet.
+        ada.services.members.remove(cid, bob_me)
+        ada.faults.plan = lambda _i, _r: "request"
+        app.controller.remove_member(cid, bob_me)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        done = [m for m in app.seen if isinstance(m, SyncActionDone)]
+        assert done[-1].action == "remove" and done[-1].value is False
+        assert ada.store.meta(cid)["remove_pending"] == [bob_me]
+        assert any("next sync" in n.message for n in app._notifications)
+        # Reachable again: told at once, nothing left queued, and bob is shut out.
+        ada.faults.plan = lambda _i, _r: None
+        app.controller.remove_member(cid, bob_me)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        done = [m for m in app.seen if isinstance(m, SyncActionDone)]
+        assert done[-1].value is True and ada.store.meta(cid)["remove_pending"] == []
+    assert bob.sync().circles[cid].denied
+
+
 async def test_join_question_validates_inline_and_escape_cancels(make_device: MakeDevice) -> None:
     ada = make_device("ada", joined=False)
     app = Harness(ada)

@@ -8,7 +8,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select, TabbedContent
 
 from screens.circle import CircleScreen
-from screens.forms import AgreementForm, MemberForm
+from screens.forms import AgreementForm, ConfirmScreen, MemberForm
 from screens.goals import GoalDetailScreen
 from screens.widgets import LabelledSparkline, Table, TopBar
 from tests.tui.conftest import SIZE, make_test_app, screen_text, settle
@@ -131,6 +131,57 @@ async def test_add_and_edit_agreement(demo_home: Path) -> None:
         assert (
             app.services.circles.agreements(screen.circle)[0]["title"] == "Confidentiality, always"
         )
+
+
+async def test_remove_agreement_asks_first(demo_home: Path) -> None:
+    app = make_test_app(demo_home)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_leading(pilot)
+        first = app.services.circles.agreements(screen.circle)[0]
+        await pilot.press("d")  # the highlighted (first) agreement
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert first["title"] in screen_text(app)
+        await pilot.press("n")  # declined: nothing changes
+        await settle(pilot)
+        assert app.screen is screen
+        assert len(app.services.circles.agreements(screen.circle)) == len(DEFAULT_AGREEMENTS)
+        await pilot.press("d", "y")
+        await settle(pilot)
+        left = app.services.circles.agreements(screen.circle)
+        assert first["id"] not in {a["id"] for a in left}
+        assert len(left) == len(DEFAULT_AGREEMENTS) - 1
+        assert first["id"] not in keys(screen.query_one("#agreements", Table))
+
+
+async def test_remove_member_leaves_the_rotation(demo_home: Path) -> None:
+    app = make_test_app(demo_home)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_leading(pilot)
+        circle = screen.circle
+        nxt = app.services.meetings.next_facilitator(circle)
+        assert nxt is not None
+        await pilot.press("2")
+        await settle(pilot)
+        table = screen.query_one("#member-table", Table)
+        table.move_cursor(row=keys(table).index(nxt))
+        name = app.services.members.names(circle)[nxt]
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen) and name in screen_text(app)
+        await pilot.press("y")
+        await settle(pilot)
+        assert app.screen is screen
+        assert nxt not in app.services.members.names(circle)
+        assert nxt not in keys(table) and table.row_count == 5
+        assert app.services.meetings.next_facilitator(circle) not in (None, nxt)
+        assert "5 members" in screen_text(app)
+        assert [n.message for n in app._notifications] == [f"{name} removed"]
+        # On the overview tab `d` removes an agreement instead; no member is touched.
+        assert screen.check_action("remove_member", ()) is True
+        await pilot.press("1")
+        await settle(pilot)
+        assert screen.check_action("remove_member", ()) is False
 
 
 async def test_meetings_tab_shows_rotation_and_history(demo_home: Path) -> None:

@@ -38,6 +38,7 @@ CASES: dict[str, tuple[str, ...]] = {
     "form_goal": ("g", "n"),
     "form_checkin": (*OPEN_LEADING, "4", "c"),
     "confirm_archive": ("a",),
+    "confirm_remove_member": (*OPEN_LEADING, "2", "d"),
 }
 
 
