@@ -58,6 +58,7 @@ class FormScreen(ModalScreen[T]):
     ]
     CSS_PATH = "forms.tcss"
     TITLE_TEXT = "Form"
+    SAVE_LABEL = "Save"
     # Substrings of a service's error message -> the field it is about (first match wins).
     ERROR_FIELDS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
@@ -71,7 +72,7 @@ class FormScreen(ModalScreen[T]):
             with VerticalScroll(id="fields", can_focus=False):
                 yield from self.fields()
             with Horizontal(id="buttons"):
-                yield Button("Save", variant="primary", id="save", compact=True)
+                yield Button(self.SAVE_LABEL, variant="primary", id="save", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
         yield Footer()
 

@@ -20,15 +20,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual import work
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Static
 
 from screens.widgets import literal
 from xcircle.errors import XCircleError
@@ -247,15 +243,21 @@ class SyncController(Widget):
     # Ask first, then act: one-liners for the app's commands and keys.
 
     def prompt_join(self) -> None:
+        from screens.syncforms import JoinModal
+
         self.app.push_screen(JoinModal(), lambda v: self.join(*v) if v else None)
 
     def prompt_share(self, circle: str, name: str) -> None:
+        from screens.syncforms import ShareModal
+
         self.app.push_screen(ShareModal(name), lambda ok: self.share(circle) if ok else None)
 
     def prompt_invite(self, circle: str) -> None:
         self.invite(circle)  # the code is shown in an InviteModal when it arrives
 
     def prompt_accept(self) -> None:
+        from screens.syncforms import AcceptModal
+
         self.app.push_screen(AcceptModal(), lambda code: self.accept(code) if code else None)
 
     # Our own messages update the state on their way up (they still bubble on).
@@ -273,143 +275,8 @@ class SyncController(Widget):
     def on_sync_action_done(self, message: SyncActionDone) -> None:
         self.refresh_state()
         if message.action == "invite":
+            from screens.syncforms import InviteModal
+
             self.app.push_screen(InviteModal(str(message.value["code"])))
         elif message.action == "remove" and not message.value:
             self.app.notify("The exchange is told at the next sync", title="Offline", timeout=4)
-
-
-# -- the questions -----------------------------------------------------------------------------
-
-
-class SyncModal(ModalScreen[Any]):
-    """A small dialog: fields, an inline error line, OK / Cancel; Escape cancels."""
-
-    CSS_PATH = "sync.tcss"
-    BINDINGS = [
-        Binding(
-            "escape", "cancel", "Cancel", tooltip="Close without doing anything", id="sync.cancel"
-        ),
-    ]
-    TITLE_TEXT = ""
-    OK_LABEL = "OK"
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label(self.TITLE_TEXT, id="sync-title")
-            yield from self.body()
-            yield Static("", id="sync-error", markup=False)
-            with Horizontal(id="buttons"):
-                yield Button(self.OK_LABEL, variant="primary", id="ok", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
-
-    def body(self) -> ComposeResult:
-        yield from ()
-
-    def value(self) -> Any:
-        """The answer, or raise XCircleError with what to fix (shown inline)."""
-        return True
-
-    def action_ok(self) -> None:
-        error = self.query_one("#sync-error", Static)
-        try:
-            answer = self.value()
-        except XCircleError as exc:
-            error.update(literal(str(exc)))
-            error.add_class("-shown")
-            return
-        self.dismiss(answer)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
-        self.action_ok()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.action_cancel()
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_ok()
-
-
-class JoinModal(SyncModal):
-    """Ask for the exchange URL and an enrollment token; answers `(url, token)`."""
-
-    TITLE_TEXT = "Join an exchange"
-    OK_LABEL = "Join"
-
-    def body(self) -> ComposeResult:
-        yield Label("Exchange URL")
-        yield Input(placeholder="https://exchange.example.org", id="url", compact=True)
-        yield Label("Enrollment token (from your organization)")
-        yield Input(placeholder="xce_…", id="token", password=True, compact=True)
-
-    def value(self) -> tuple[str, str]:
-        from sync.protocol import ENROLL_PREFIX, InvalidRequest, normalize_url
-
-        url = normalize_url(self.query_one("#url", Input).value)
-        token = self.query_one("#token", Input).value.strip()
-        if not token.startswith(ENROLL_PREFIX):
-            raise InvalidRequest("an enrollment token starts with xce_")
-        return url, token
-
-
-class ShareModal(SyncModal):
-    """Confirm sharing a circle through the exchange; answers True."""
-
-    TITLE_TEXT = "Share this circle"
-    OK_LABEL = "Share"
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.circle_name = name
-
-    def body(self) -> ComposeResult:
-        yield Static(
-            literal(
-                f"Share {self.circle_name!r} through the exchange? Everything in it is "
-                "uploaded, and members you invite will see it. Reflections stay here."
-            ),
-            id="sync-text",
-        )
-
-
-class InviteModal(SyncModal):
-    """Show an invite code to copy; OK copies it to the clipboard."""
-
-    TITLE_TEXT = "Invite code (single use)"
-    OK_LABEL = "Copy"
-
-    def __init__(self, code: str) -> None:
-        super().__init__()
-        self.code = code
-
-    def body(self) -> ComposeResult:
-        yield Static("Send this code to the person you invite:", id="sync-text")
-        yield Input(self.code, id="code", compact=True)
-
-    def value(self) -> str:
-        self.app.copy_to_clipboard(self.code)
-        return self.code
-
-
-class AcceptModal(SyncModal):
-    """Ask for an invite code; answers the code."""
-
-    TITLE_TEXT = "Accept an invite"
-    OK_LABEL = "Join circle"
-
-    def body(self) -> ComposeResult:
-        yield Label("Invite code")
-        yield Input(placeholder="xci_…", id="code", compact=True)
-
-    def value(self) -> str:
-        from sync.protocol import parse_invite_code
-
-        text = self.query_one("#code", Input).value.strip()
-        parse_invite_code(text)
-        return text

@@ -13,9 +13,6 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from screens.sync import (
-    AcceptModal,
-    InviteModal,
-    JoinModal,
     SyncActionDone,
     SyncController,
     SyncFailed,
@@ -23,6 +20,7 @@ from screens.sync import (
     SyncStatus,
     describe,
 )
+from screens.syncforms import AcceptModal, InviteModal, JoinModal
 from xcircle.services import Services
 
 from .conftest import MakeDevice
@@ -87,9 +85,9 @@ async def test_accept_and_invite_through_the_controller(make_device: MakeDevice)
         app.controller.prompt_accept()
         await pilot.pause()
         assert isinstance(app.screen, AcceptModal)
-        await pilot.click("#ok")  # empty: inline error, still open
+        await pilot.click("#save")  # empty: inline error under the field, still open
         await pilot.pause()
-        assert "xci_" in str(app.screen.query_one("#sync-error", Static).render())
+        assert "xci_" in str(app.screen.query_one("#error-code", Static).render())
         code = app.screen.query_one("#code", Input)
         code.value = ada.invite(cid)
         code.focus()
@@ -146,9 +144,9 @@ async def test_join_question_validates_inline_and_escape_cancels(make_device: Ma
         app.push_screen(JoinModal(), answers.append)
         await pilot.pause()
         app.screen.query_one("#url", Input).value = "ftp://nope"
-        await pilot.click("#ok")
+        await pilot.click("#save")
         await pilot.pause()
-        assert "not an exchange URL" in str(app.screen.query_one("#sync-error", Static).render())
+        assert "not an exchange URL" in str(app.screen.query_one("#error-url", Static).render())
         app.screen.query_one("#url", Input).value = "https://ex.example.org/"
         token = app.screen.query_one("#token", Input)
         token.value = "xce_abc"

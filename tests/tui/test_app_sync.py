@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from screens.sync import JoinModal, SyncStatus
+from screens.sync import SyncStatus
+from screens.syncforms import JoinModal
 from sync.state import Credentials, save_credentials
 from tests.tui.conftest import SIZE, make_test_app, settle
 from tests.tui.test_app import palette_prompts

@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
 
-from screens.sync import AcceptModal, InviteModal, ShareModal
+from screens.syncforms import AcceptModal, InviteModal, ShareModal
 from sync.state import Credentials, save_credentials
 from tests.tui.conftest import SIZE, make_test_app, settle
 from xcircle.store import Store
