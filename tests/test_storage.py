@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from tests.conftest import NOW
 from xcircle.errors import StoreLocked
 from xcircle.services import Services
-from xcircle.storage import Database
+from xcircle.storage import CorruptFile, Database
 from xcircle.store import Store
 
 
@@ -155,6 +156,35 @@ def test_the_outbox_gives_back_exactly_the_ops_of_local_actions(tmp_path: Path) 
         assert [op.to_bytes() for op in store.outbox(cid)] == [
             op.to_bytes() for op in (goal, checkin, gone)
         ]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[:-1],  # ends mid-line
+        lambda b: b.replace(b"\t", b" ", 1),  # a table line without its tab
+        lambda b: b.replace(b'"cold"\t', b"7\t", 1),  # a table name that is not a string
+        lambda b: b.replace(b"}\n", b"]\n", 1)[:-1] + b"\n",  # a body that is no object
+        lambda b: b.replace(b'"v":2', b'"v":9', 1),  # a format this version does not know
+        lambda b: b + b"\n",  # an empty line
+    ],
+    ids=["mid-line", "no-tab", "name", "body", "version", "empty-line"],
+)
+def test_any_damaged_snapshot_line_is_caught_at_open(
+    tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    base = tmp_path / "db"
+    db = Database(base)
+    db.commit([("hot", "a", {"v": 1}), ("cold", "x", {"v": 1})])
+    db.snapshot()
+    db.close()
+    snapshot = tmp_path / "db.json"
+    good = snapshot.read_bytes()
+    assert Database(base, eager={"hot"}).records("cold") == {"x": {"v": 1}}
+    snapshot.write_bytes(damage(good))
+    with pytest.raises(CorruptFile, match="damaged"):
+        Database(base, eager={"hot"})
+    assert [p.read_bytes() for p in tmp_path.glob("db.json.corrupt-*")] == [damage(good)]
 
 
 def test_tables_not_needed_at_open_stay_raw_until_used(tmp_path: Path) -> None:

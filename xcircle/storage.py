@@ -104,7 +104,7 @@ class Database:
         self._journal_bytes = 0
         self._journal_fd: int | None = None
         self._eager = eager
-        self._cold: dict[str, bytes] = {}  # table -> its snapshot JSON, not parsed yet
+        self._cold: dict[str, memoryview] = {}  # table -> its snapshot JSON, not parsed yet
         self._pending: dict[str, list[list[Any]]] = {}  # journal changes to cold tables
         data, self._seq = self._load()
         self._storage = JournalStorage(data)
@@ -193,7 +193,10 @@ class Database:
         # unparsed; a table still cold is written back from its bytes, never parsed.
         for name in [n for n in self._cold if n in self._pending]:
             self._thaw(name)  # its journal changes must reach the snapshot
-        parts = [orjson.dumps({"v": SNAPSHOT_VERSION, "n": self._seq}), b"\n"]
+        parts: list[bytes | memoryview] = [
+            orjson.dumps({"v": SNAPSHOT_VERSION, "n": self._seq}),
+            b"\n",
+        ]
         for name, table in self._storage.data.items():
             parts += [orjson.dumps(name), b"\t", orjson.dumps(table), b"\n"]
         for name, raw in self._cold.items():
@@ -266,24 +269,33 @@ class Database:
         return data, seq
 
     def _parse_snapshot(self, raw: bytes) -> tuple[Data, int]:
-        """`{"v": 2, "n": seq}` then one `"table"<TAB>{records}` line per table."""
-        lines = raw.split(b"\n")
-        header = orjson.loads(lines[0])
+        """`{"v": 2, "n": seq}` then one `"table"<TAB>{records}` line per table.
+
+        A table left cold keeps a view into `raw` (no copy): opening a large circle
+        costs only the tables it parses."""
+        if not raw.endswith(b"\n"):
+            raise ValueError("snapshot ends mid-line")
+        view = memoryview(raw)
+        end = raw.find(b"\n")
+        header = orjson.loads(view[:end])
         if not isinstance(header, dict) or header.get("v") != SNAPSHOT_VERSION:
             raise ValueError("unknown snapshot format")
-        if lines[-1] != b"":
-            raise ValueError("snapshot ends mid-line")
         data: Data = {}
-        for line in lines[1:-1]:
-            tab = line.find(b"\t")
-            name = orjson.loads(line[:tab])
-            body = line[tab + 1 :]
-            if tab < 0 or type(name) is not str or body[:1] != b"{" or body[-1:] != b"}":
+        pos = end + 1
+        while pos < len(raw):
+            end = raw.find(b"\n", pos)
+            tab = raw.find(b"\t", pos, end)
+            if tab < 0 or raw[tab + 1] != ord("{") or raw[end - 1] != ord("}"):
                 raise ValueError("malformed snapshot line")
+            name = orjson.loads(view[pos:tab])
+            if type(name) is not str:
+                raise ValueError("malformed snapshot line")
+            body = view[tab + 1 : end]
             if self._eager is None or name in self._eager:
                 data[name] = orjson.loads(body)
             else:
                 self._cold[name] = body
+            pos = end + 1
         return data, int(header["n"])
 
     def _replay(self, raw: bytes, data: Data, seq: int) -> int:
