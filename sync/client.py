@@ -236,7 +236,7 @@ def _reason(exc: httpx.TransportError) -> str:
         if isinstance(strerror, str) and strerror:
             return strerror[0].lower() + strerror[1:]
         cause = cause.__cause__ or cause.__context__
-    text = str(exc).strip().splitlines()
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection closed before an answer"
+    text = str(exc).strip().splitlines()
     return text[0][:120] if text and text[0] else type(exc).__name__

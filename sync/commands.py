@@ -22,22 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sync.engine import (
-    Credentials,
-    Gate,
-    SyncReport,
-    connect,
-    credentials,
-    direct,
-    require_credentials,
-    save_credentials,
-)
-from sync.engine import (
-    status as sync_status,
-)
-from sync.engine import (
-    sync as run_sync,
-)
+from sync.engine import connect, my_member_id
+from sync.engine import sync as run_sync
 from sync.protocol import (
     ENROLL_PREFIX,
     ExchangeUnreachable,
@@ -49,6 +35,18 @@ from sync.protocol import (
     normalize_url,
     parse_invite_code,
 )
+from sync.state import (
+    Credentials,
+    Gate,
+    SyncReport,
+    credentials,
+    direct,
+    mark_shared,
+    queue_removal,
+    require_credentials,
+    save_credentials,
+)
+from sync.state import status as sync_status
 from xcircle.errors import InvalidInput
 from xcircle.ops import new_id
 from xcircle.store import Store
@@ -60,6 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_INVITE_TTL = "7d"
+_TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 # -- use cases -----------------------------------------------------------------------------
@@ -110,7 +109,7 @@ def share_circle(
     if not isinstance(me, str):
         raise InvalidInput("you are not a member of this circle on this device")
     client.create_circle(circle, me)
-    on_store(partial(store.set_meta, circle, shared=True, cursor=int(meta.get("cursor") or 0)))
+    on_store(partial(mark_shared, store, circle, me))
     return run_sync(store, client, circles=[circle], on_store=on_store)
 
 
@@ -154,12 +153,10 @@ def accept_invite(
     cid = client.redeem(code, new_id()).get("circle_id")
     if not isinstance(cid, str):
         raise ProtocolError("the exchange answered the redeem without a circle id")
-    members = client.circle(cid).get("members", [])
-    mine = [m["member_id"] for m in members if m.get("device_id") == device_id]
-    if not mine:
+    me = my_member_id(client, cid, device_id)
+    if me is None:
         raise ProtocolError("the exchange does not list this device in the circle")
-    me = str(mine[0])
-    on_store(partial(_enter_circle, store, cid, me))
+    on_store(partial(mark_shared, store, cid, me))
     report = run_sync(store, client, circles=[cid], on_store=on_store)
     added = False
     if on_store(partial(store.get, cid, "member", me)) is None:
@@ -200,7 +197,7 @@ def remove_member_remote(
     meta = on_store(partial(store.meta, circle))
     if not meta.get("shared") or on_store(partial(credentials, store)) is None:
         return False
-    on_store(partial(_queue_removal, store, circle, member_id, queued=True))
+    on_store(partial(queue_removal, store, circle, member_id, queued=True))
     try:
         with nullcontext(client) if client else connect(store) as link:
             link.remove_member(circle, member_id)
@@ -209,23 +206,8 @@ def remove_member_remote(
     except ExchangeUnreachable as exc:
         log.warning("member removal queued for the next sync: %s", exc)
         return False
-    on_store(partial(_queue_removal, store, circle, member_id, queued=False))
+    on_store(partial(queue_removal, store, circle, member_id, queued=False))
     return True
-
-
-def _queue_removal(store: Store, circle: str, member_id: str, *, queued: bool) -> None:
-    """Put `member_id` on (or take it off) the circle's removals the exchange must hear of;
-    read afresh each time, as another removal may have been queued in between."""
-    left = [m for m in store.meta(circle).get("remove_pending") or [] if m != member_id]
-    store.set_meta(circle, remove_pending=[*left, member_id] if queued else left)
-
-
-def _enter_circle(store: Store, cid: str, me: str) -> None:
-    """Create the circle locally (if new) as shared, with my member id."""
-    if not store.has_circle(cid):
-        store.create_circle(cid)
-    cursor = int(store.meta(cid).get("cursor") or 0)
-    store.set_meta(cid, me=me, shared=True, cursor=cursor)
 
 
 def _device_name(name: str) -> str:
@@ -238,15 +220,19 @@ def parse_ttl(text: str) -> int:
     m = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text)
     if not m:
         raise InvalidInput(f"invalid duration {text!r} (use e.g. 90m, 12h, 7d)")
-    seconds = (
-        int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
-    )
+    seconds = int(m.group(1)) * _TTL_UNITS[m.group(2)]
     if not 60 <= seconds <= 30 * 86400:
         raise InvalidInput("an invite is valid between 60s and 30d")
     return seconds
 
 
 # -- click commands --------------------------------------------------------------------------
+
+# `xcircle.cli.json_option`, not imported: that would load every CLI module into the TUI's
+# sync worker, which imports this module too.
+_json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON value instead of text."
+)
 
 
 def _out(as_json: bool, value: Any, text: str) -> None:
@@ -282,7 +268,7 @@ def _when(ms: int | None) -> str:
 @click.argument("url")
 @click.argument("token", metavar="ENROLLMENT-TOKEN")
 @click.option("--name", default="", help="This device's name (default: the host name).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+@_json_option
 def join(url: str, token: str, name: str, as_json: bool) -> None:
     """Enroll this device with the exchange at URL (token from your organization)."""
     from xcircle.cli import session
@@ -295,7 +281,7 @@ def join(url: str, token: str, name: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("circle_ref", metavar="CIRCLE")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+@_json_option
 def share(circle_ref: str, as_json: bool) -> None:
     """Share a circle through the exchange and push everything in it."""
     from xcircle.cli import session
@@ -312,7 +298,7 @@ def share(circle_ref: str, as_json: bool) -> None:
 @click.command()
 @click.argument("circle_ref", metavar="CIRCLE")
 @click.option("--ttl", default=DEFAULT_INVITE_TTL, show_default=True, help="Valid for: 90m, 12h…")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+@_json_option
 def invite(circle_ref: str, ttl: str, as_json: bool) -> None:
     """Print a single-use invite code for a shared circle.
 
@@ -330,7 +316,7 @@ def invite(circle_ref: str, ttl: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("code")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+@_json_option
 def accept(code: str, as_json: bool) -> None:
     """Accept an invite code: join its circle and download it."""
     from xcircle.cli import session
@@ -343,7 +329,7 @@ def accept(code: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+@_json_option
 def sync(as_json: bool) -> None:
     """Push local changes and pull everyone else's, for every shared circle."""
     from xcircle.cli import session
@@ -359,7 +345,7 @@ def sync(as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON value instead of text.")
+@_json_option
 def status(as_json: bool) -> None:
     """Show the exchange, the last sync and what waits to sync (no network)."""
     from xcircle.cli import session, table

@@ -47,7 +47,10 @@ from sync.state import (
     Gate,
     SyncReport,
     credentials,
+    cursor_of,
     direct,
+    mark_shared,
+    queue_removal,
     require_credentials,
     save_credentials,
     shared_circles,
@@ -71,6 +74,7 @@ __all__ = [
     "connect",
     "credentials",
     "direct",
+    "my_member_id",
     "require_credentials",
     "save_credentials",
     "shared_circles",
@@ -93,6 +97,15 @@ def connect(store: Store, **client_options: Any) -> ExchangeClient:
 
     creds = require_credentials(store)
     return ExchangeClient(creds.url, creds.token, **client_options)
+
+
+def my_member_id(client: ExchangeClient, circle: str, device_id: str) -> str | None:
+    """This device's member id in `circle` as the exchange lists it (None: not listed).
+    Raises NotMember when the circle is not visible to this device."""
+    for member in client.circle(circle).get("members", []):
+        if member.get("device_id") == device_id:
+            return str(member["member_id"])
+    return None
 
 
 # -- the sync ------------------------------------------------------------------------------
@@ -150,6 +163,20 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _outstanding(store: Store, cid: str) -> tuple[int, int]:
+    """(pending, held) of a circle after a sync: one call through the gate."""
+    return store.pending(cid), store.held(cid)
+
+
+def _release_held(store: Store, cid: str) -> int:
+    """Merge the circle's held ops that are due by now (the cursor stays); returns how
+    many changed the state. A store call of its own, so the cursor is read where it is
+    written."""
+    if not store.held(cid):
+        return 0
+    return store.apply_pulled(cid, [], cursor_of(store.meta(cid))).merged
+
+
 class _Run:
     """One sync's working state; `go` does the work."""
 
@@ -174,16 +201,17 @@ class _Run:
         store, gate = self.store, self.gate
         for cid in gate(store.damaged_circles):
             self._rebuild(cid)
-        wanted = set(only) if only is not None else None
-        todo = [c for c in gate(partial(shared_circles, store)) if wanted is None or c in wanted]
-        for cid in todo:
-            self.report.circle(cid)
-            self._push_circle(cid)
-        self._pull([c for c in todo if not self.report.circles[c].denied])
-        for cid in todo:
+        metas = gate(partial(shared_circles, store))
+        if only is not None:
+            wanted = set(only)
+            metas = {cid: meta for cid, meta in metas.items() if cid in wanted}
+        for cid, meta in metas.items():
+            self._push_circle(cid, meta)
+        # Pushing moves no cursor: the metas read above still hold them.
+        self._pull({c: cursor_of(m) for c, m in metas.items() if not self.report.circles[c].denied})
+        for cid in metas:
             rep = self.report.circles[cid]
-            rep.pending = gate(partial(store.pending, cid))
-            rep.held = gate(partial(store.held, cid))
+            rep.pending, rep.held = gate(partial(_outstanding, store, cid))
             if rep.held:
                 self.report.warnings.append(
                     f"{rep.held} op(s) in circle {cid[:8]} are stamped more than 5 minutes "
@@ -200,13 +228,11 @@ class _Run:
         store, gate = self.store, self.gate
         device = gate(partial(require_credentials, store)).device_id
         try:
-            members = self.client.circle(cid).get("members", [])
+            me = my_member_id(self.client, cid, device)
         except NotMember:
-            members = []  # never shared, or no longer ours: nothing to rebuild from
-        mine = [m["member_id"] for m in members if m.get("device_id") == device]
-        if mine and not gate(partial(store.has_circle, cid)):
-            gate(partial(store.create_circle, cid))
-            gate(partial(store.set_meta, cid, me=str(mine[0]), shared=True, cursor=0))
+            me = None  # never shared, or no longer ours: nothing to rebuild from
+        if me is not None and not gate(partial(store.has_circle, cid)):
+            gate(partial(mark_shared, store, cid, me))  # a new circle: cursor 0
             self.report.warnings.append(
                 f"circle {cid[:8]} was damaged on this device: rebuilt from the exchange"
             )
@@ -220,9 +246,8 @@ class _Run:
             self.client.health()
         return self.now_ms() + (self.client.skew_ms or 0)
 
-    def _push_circle(self, cid: str) -> None:
+    def _push_circle(self, cid: str, meta: dict[str, Any]) -> None:
         store, rep = self.store, self.report.circle(cid)
-        meta = self.gate(partial(store.meta, cid))
         if meta.get("remove_pending"):
             self._push_removals(cid, list(meta["remove_pending"]))
             if rep.denied:
@@ -289,7 +314,6 @@ class _Run:
 
     def _push_removals(self, cid: str, members: list[str]) -> None:
         """Removals done offline (see `commands.remove_member_remote`), retried here."""
-        left = list(members)
         for member in members:
             try:
                 self.client.remove_member(cid, member)
@@ -297,8 +321,7 @@ class _Run:
                 if not self._still_member(cid):
                     self.report.circle(cid).denied = True
                     return
-            left.remove(member)
-            self.gate(partial(self.store.set_meta, cid, remove_pending=list(left)))
+            self.gate(partial(queue_removal, self.store, cid, member, queued=False))
 
     def _still_member(self, cid: str) -> bool:
         try:
@@ -309,19 +332,15 @@ class _Run:
 
     # -- pull ------------------------------------------------------------------------------
 
-    def _pull(self, circles: list[str]) -> None:
-        store, gate = self.store, self.gate
-        cursors = {c: int(gate(partial(store.meta, c)).get("cursor") or 0) for c in circles}
+    def _pull(self, cursors: dict[str, int]) -> None:
         if cursors:
             with _gc_paused(), ThreadPoolExecutor(1, thread_name_prefix="xcircle-pull") as pool:
                 self._pull_pages(pool, cursors)
-        for cid in circles:
+        for cid in cursors:
             if cid not in self._written and not self.report.circles[cid].denied:
                 # Nothing new, but ops held for being in the future may be due by now.
-                if gate(partial(store.held, cid)):
-                    cursor = int(gate(partial(store.meta, cid)).get("cursor") or 0)
-                    result = gate(partial(store.apply_pulled, cid, [], cursor))
-                    self.report.circle(cid).merged += result.merged
+                merged = self.gate(partial(_release_held, self.store, cid))
+                self.report.circles[cid].merged += merged
 
     def _pull_pages(self, pool: ThreadPoolExecutor, cursors: dict[str, int]) -> None:
         """Pull until no circle has more. Pipelined: the next page is requested (by the
@@ -351,23 +370,24 @@ class _Run:
             if claimed and all(claimed[c] == cursors[c] for c in claimed):
                 self.report.warnings.append("the exchange said more but sent nothing; stopping")
                 claimed = {}
-            pending = pool.submit(self.client.pull, claimed, self.pull_limit) if claimed else None
+            # A copy: `claimed` shrinks below while the request may still be on its way.
+            pending = (
+                pool.submit(self.client.pull, dict(claimed), self.pull_limit) if claimed else None
+            )
             for cid, after in cursors.items():
                 batch = got.get(cid)
-                if not isinstance(batch, dict):
-                    continue
-                cursor, complete = self._apply(cid, after, batch)
-                if cid in claimed and (not complete or cursor != claimed[cid]):
-                    del claimed[cid]  # stop this circle here; its prefetched page is ignored
+                if isinstance(batch, dict) and not self._apply(cid, after, batch):
+                    claimed.pop(cid, None)  # stop this circle here; its prefetched page is ignored
             cursors = claimed
 
-    def _apply(self, cid: str, after: int, batch: dict[str, Any]) -> tuple[int, bool]:
-        """Check and apply one circle's batch; returns (new cursor, contiguous?)."""
+    def _apply(self, cid: str, after: int, batch: dict[str, Any]) -> bool:
+        """Check and apply one circle's batch; True if it was contiguous up to its `next`
+        (the circle's cursor is then that `next`)."""
         rep = self.report.circle(cid)
         envelopes, nxt = batch.get("ops"), batch.get("next")
         if not isinstance(envelopes, list) or not isinstance(nxt, int):
             rep.gap = "the exchange sent a malformed batch"
-            return after, False
+            return False
         payloads: list[tuple[str, bytes]] = []
         rejected: list[tuple[str, str]] = []
         last = after
@@ -406,7 +426,7 @@ class _Run:
             self.report.warnings.append(
                 f"circle {cid[:8]}: {rep.gap}; stopped at seq {last}, will retry next sync"
             )
-        return last, rep.gap is None
+        return rep.gap is None
 
     def _check_skew(self) -> None:
         skew = self.client.skew_ms

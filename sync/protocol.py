@@ -18,9 +18,10 @@ from xcircle.ops import MAX_OP_BYTES, Op
 
 API = "/v1"
 PLAIN_EPOCH = 0  # epoch 0 = plain `Op.to_bytes()`; others are reserved for end-to-end crypto
+# The exchange's token prefixes (`sync.exchange.tokens`), restated: the client does not
+# import the server package.
 INVITE_PREFIX = "xci_"
 ENROLL_PREFIX = "xce_"
-DEVICE_PREFIX = "xcd_"
 # A base64 payload longer than this cannot decode to an op we would accept: refuse it
 # before decoding (the "size" stage), so a hostile envelope costs no memory.
 MAX_PAYLOAD_B64 = 4 * ((MAX_OP_BYTES + 2) // 3)

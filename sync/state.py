@@ -1,7 +1,9 @@
 """What sync knows between runs, and what a run reports: local only, no network.
 
 The exchange credentials and the sync state live in the profile database (0600 files in
-a 0700 home); `status(store)` is what `xcircle status` and the TUI's status line show.
+a 0700 home); what sync keeps per circle (shared, my member id, pull cursor, removals the
+exchange has yet to hear of) lives in the circle's local meta, read and written by the
+helpers below. `status(store)` is what `xcircle status` and the TUI's status line show.
 `Gate` lets a worker thread do network I/O while every store call runs on the thread
 that owns the store. Nothing here imports httpx.
 """
@@ -13,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from sync.protocol import NotJoined
-from xcircle.store import Store
+from xcircle.store import QUARANTINE, Store
 
 EXCHANGE_SETTING = "exchange"  # {"url", "token", "device_id", "org"} in the profile DB
-STATE_SETTING = "sync_state"  # {"last_sync", "last_attempt", "last_error", "skew_ms"}
+STATE_SETTING = "sync_state"  # {"last_sync", "last_attempt", "last_error", "skew_ms", "denied"}
 
 T = TypeVar("T")
 
@@ -110,8 +112,30 @@ def save_credentials(store: Store, creds: Credentials) -> None:
     store.save_setting(EXCHANGE_SETTING, asdict(creds))
 
 
-def shared_circles(store: Store) -> list[str]:
-    return [cid for cid in store.circle_ids() if store.meta(cid).get("shared")]
+def shared_circles(store: Store) -> dict[str, dict[str, Any]]:
+    """The shared circles, each with its local meta (read once: callers need both)."""
+    metas = {cid: store.meta(cid) for cid in store.circle_ids()}
+    return {cid: meta for cid, meta in metas.items() if meta.get("shared")}
+
+
+def cursor_of(meta: dict[str, Any]) -> int:
+    """A circle's pull cursor from its meta (0 before its first pull)."""
+    return int(meta.get("cursor") or 0)
+
+
+def mark_shared(store: Store, circle: str, me: str) -> None:
+    """Make `circle` a shared circle (created locally if new) with my member id `me`;
+    its pull cursor stays where it is."""
+    if not store.has_circle(circle):
+        store.create_circle(circle)
+    store.set_meta(circle, me=me, shared=True, cursor=cursor_of(store.meta(circle)))
+
+
+def queue_removal(store: Store, circle: str, member_id: str, *, queued: bool) -> None:
+    """Put `member_id` on (or take it off) the circle's removals the exchange must hear of;
+    read afresh each time, as another removal may have been queued in between."""
+    left = [m for m in store.meta(circle).get("remove_pending") or [] if m != member_id]
+    store.set_meta(circle, remove_pending=[*left, member_id] if queued else left)
 
 
 def sync_state(store: Store) -> dict[str, Any]:
@@ -125,16 +149,16 @@ def status(store: Store) -> dict[str, Any]:
     state = sync_state(store)
     denied = set(state.get("denied", []))
     circles = []
-    for cid in shared_circles(store):
+    for cid, meta in shared_circles(store).items():
         record = store.get(cid, "circle", cid)
         circles.append(
             {
                 "id": cid,
                 "name": record["name"] if record else "",
                 "pending": store.pending(cid),
-                "quarantined": len(store.quarantine(cid)),
+                "quarantined": store.count(cid, QUARANTINE),  # counted, not decoded
                 "held": store.held(cid),
-                "cursor": int(store.meta(cid).get("cursor") or 0),
+                "cursor": cursor_of(meta),
                 "denied": cid in denied,
             }
         )

@@ -20,8 +20,6 @@ def exchange_clock() -> FakeClock:
 @pytest.fixture
 def exchange(tmp_path: Path, exchange_clock: FakeClock) -> Iterator[Exchange]:
     ex = Exchange(tmp_path / "exchange.db", clock=exchange_clock)
-    ex.org("Acme")
-    ex.org("Beta")
     yield ex
     ex.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from xcircle.services import Services
 from xcircle.store import Store
 
 URL = "http://exchange.test"
+ORGS = ("Acme", "Beta")  # the organizations every test exchange starts with
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
@@ -107,7 +108,9 @@ class FakeClock:
 class Exchange:
     """One in-process exchange on a SQLite file, administered through its SQL layer."""
 
-    def __init__(self, db_path: Path, clock: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, db_path: Path, clock: Callable[[], int] | None = None, orgs: Iterable[str] = ORGS
+    ) -> None:
         settings = ExchangeSettings(
             db_url=f"sqlite:///{db_path}",
             pull_limit_per_minute=1_000_000,
@@ -117,6 +120,8 @@ class Exchange:
         self.app = create_app(settings)
         self.engine = self.app.state.ctx.engine
         self.bridge = AsgiBridge(self.app)
+        for org in orgs:
+            self.org(org)
 
     def org(self, name: str) -> str:
         admin.add_org(self.engine, name)
@@ -144,16 +149,18 @@ class Device:
         self.home, self.name, self.org, self.exchange = home, name, org, exchange
         self.now_ms = now_ms
         self.faults = Faults(exchange.bridge)
-        self.store = Store(home, now_ms=now_ms)
-        self.services = Services(self.store, clock=lambda: NOW)
+        self._open()
         if self.store.profile is None:
             self.services.init_profile(name, org)
+
+    def _open(self) -> None:
+        self.store = Store(self.home, now_ms=self.now_ms)
+        self.services = Services(self.store, clock=lambda: NOW)
 
     def restart(self) -> None:
         """Close the store and open it again from disk (a process restart)."""
         self.store.close()
-        self.store = Store(self.home, now_ms=self.now_ms)
-        self.services = Services(self.store, clock=lambda: NOW)
+        self._open()
 
     def client(self, retries: int = 0) -> ExchangeClient:
         return connect(
@@ -187,3 +194,13 @@ class Device:
 
     def close(self) -> None:
         self.store.close()
+
+
+def pair(make_device: Callable[..., Device], **kw: object) -> tuple[Device, Device, str]:
+    """Ada (Acme) shares a circle, Bob (Beta) accepts her invite, Ada syncs again."""
+    ada, bob = make_device("ada", "Acme", **kw), make_device("bob", "Beta", **kw)
+    cid = ada.services.circles.create("Leaders")["id"]
+    ada.share(cid)
+    bob.accept(ada.invite(cid))
+    ada.sync()
+    return ada, bob, cid

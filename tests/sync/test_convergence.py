@@ -46,8 +46,6 @@ class SyncMachine(RuleBasedStateMachine):
         super().__init__()
         self.root = Path(tempfile.mkdtemp(prefix="xc-conv-"))
         self.ex = Exchange(self.root / "exchange.db")
-        self.ex.org("Acme")
-        self.ex.org("Beta")
         self.devices = [
             Device(self.root / "d0", "Ada", "Acme", self.ex),
             Device(self.root / "d1", "Amy", "Acme", self.ex),

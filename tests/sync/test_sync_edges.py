@@ -9,20 +9,11 @@ from sync.engine import status
 from xcircle.ops import Op, new_id
 
 from .conftest import MakeDevice
-from .helpers import Device, Exchange, FakeClock
-
-
-def _pair(make_device: MakeDevice, **kw: object) -> tuple[Device, Device, str]:
-    ada, bob = make_device("ada", "Acme", **kw), make_device("bob", "Beta", **kw)
-    cid = ada.services.circles.create("Leaders")["id"]
-    ada.share(cid)
-    bob.accept(ada.invite(cid))
-    ada.sync()
-    return ada, bob, cid
+from .helpers import Exchange, FakeClock, pair
 
 
 def test_removed_member_is_denied_and_other_circles_still_sync(make_device: MakeDevice) -> None:
-    ada, bob, cid = _pair(make_device)
+    ada, bob, cid = pair(make_device)
     own = bob.services.circles.create("Bob's own")["id"]
     bob.share(own)
     bob_me = bob.store.meta(cid)["me"]
@@ -51,7 +42,7 @@ def _env(op_id: str, blob: bytes, epoch: int = 0) -> dict[str, object]:
 
 
 def test_bad_ops_are_quarantined_with_reasons_and_never_block(make_device: MakeDevice) -> None:
-    ada, bob, cid = _pair(make_device)
+    ada, bob, cid = pair(make_device)
     other = ada.services.circles.create("Other")["id"]
     ada.share(other)
     bob.accept(ada.invite(other))

@@ -3,6 +3,8 @@ process and syncs again, loses nothing and duplicates nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,44 +13,44 @@ from sqlalchemy import func, select
 from sync.exchange.db import ops as ops_table
 from sync.protocol import ExchangeUnreachable
 
-from .helpers import Device, Exchange
+from .helpers import Device, Exchange, pair
 
 
-def _world(root: Path) -> tuple[Exchange, Device, Device, str, int]:
+@contextmanager
+def _world(root: Path) -> Iterator[tuple[Exchange, Device, Device, str, int]]:
     """Ada and Bob share a circle with a goal; Ada has 7 unsynced check-ins (3 pushes in
-    batches of 3), Bob pushed 5 (Ada's pull takes several pages of 4)."""
+    batches of 3), Bob pushed 5 (Ada's pull takes several pages of 4). Closed on exit."""
     ex = Exchange(root / "exchange.db")
-    ex.org("Acme")
-    ex.org("Beta")
-    ada = Device(root / "ada", "ada", "Acme", ex)
-    bob = Device(root / "bob", "bob", "Beta", ex)
-    ada.join()
-    bob.join()
-    cid = ada.services.circles.create("Leaders")["id"]
-    ada.share(cid)
-    bob.accept(ada.invite(cid))
-    ada.sync()
-    goal = ada.services.goals.add(cid, "Delegate")["id"]
-    ada.sync()
-    bob.sync()
-    for i in range(7):
-        ada.services.goals.checkin(cid, goal, progress=i * 10)
-    for i in range(5):
-        bob.services.goals.checkin(cid, goal, progress=i)
-    bob.sync()
-    return ex, ada, bob, cid, 7 + 5
+    devices: list[Device] = []
+
+    def make(name: str, org: str) -> Device:
+        dev = Device(root / name, name, org, ex)
+        devices.append(dev)
+        dev.join()
+        return dev
+
+    try:
+        ada, bob, cid = pair(make)
+        goal = ada.services.goals.add(cid, "Delegate")["id"]
+        ada.sync()
+        bob.sync()
+        for i in range(7):
+            ada.services.goals.checkin(cid, goal, progress=i * 10)
+        for i in range(5):
+            bob.services.goals.checkin(cid, goal, progress=i)
+        bob.sync()
+        yield ex, ada, bob, cid, 7 + 5
+    finally:
+        for dev in devices:
+            dev.close()
+        ex.close()
 
 
 def _requests_of_a_clean_sync(root: Path) -> list[str]:
-    ex, ada, bob, _cid, _n = _world(root)
-    try:
+    with _world(root) as (_ex, ada, _bob, _cid, _n):
         ada.faults.log.clear()
         ada.sync(push_ops=3, pull_limit=4)
         return list(ada.faults.log)
-    finally:
-        ada.close()
-        bob.close()
-        ex.close()
 
 
 def test_clean_sync_shape(tmp_path: Path) -> None:
@@ -63,9 +65,7 @@ def test_clean_sync_shape(tmp_path: Path) -> None:
 def test_losing_any_one_exchange_loses_nothing(tmp_path: Path, fate: str) -> None:
     steps = len(_requests_of_a_clean_sync(tmp_path / "clean"))
     for index in range(steps):
-        root = tmp_path / f"{fate}-{index}"
-        ex, ada, bob, cid, created = _world(root)
-        try:
+        with _world(tmp_path / f"{fate}-{index}") as (ex, ada, bob, cid, created):
             ada.faults.plan = lambda i, _r, index=index: fate if i == index else None
             ada.faults.count = 0
             with pytest.raises(ExchangeUnreachable):
@@ -87,7 +87,3 @@ def test_losing_any_one_exchange_loses_nothing(tmp_path: Path, fate: str) -> Non
             # Every op the exchange holds was merged on both sides, and cursors are at the end.
             assert ada.store.meta(cid)["cursor"] == on_exchange[0]
             assert bob.store.meta(cid)["cursor"] == on_exchange[0]
-        finally:
-            ada.close()
-            bob.close()
-            ex.close()

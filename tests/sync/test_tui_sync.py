@@ -24,7 +24,7 @@ from screens.syncforms import AcceptModal, InviteModal, JoinModal
 from xcircle.services import Services
 
 from .conftest import MakeDevice
-from .helpers import Device
+from .helpers import Device, pair
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,11 +107,7 @@ async def test_accept_and_invite_through_the_controller(make_device: MakeDevice)
 
 
 async def test_removing_a_member_tells_the_exchange_or_queues_it(make_device: MakeDevice) -> None:
-    ada, bob = make_device("ada"), make_device("bob", "Beta")
-    cid = ada.services.circles.create("Leaders")["id"]
-    ada.share(cid)
-    bob.accept(ada.invite(cid))
-    ada.sync()
+    ada, bob, cid = pair(make_device)
     bob_me = bob.store.meta(cid)["me"]
     app = Harness(ada)
     async with app.run_test(size=(80, 24), message_hook=_hook(app)) as pilot:
