@@ -156,7 +156,6 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=1000)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    rows = []
     with tempfile.TemporaryDirectory(prefix="xcircle-bench-") as tmp:
         built = []
         for size in sizes:

@@ -105,7 +105,11 @@ def seed(db_url: str, url: str, n_ops: int) -> dict[str, Any]:
 
     from sync.exchange import admin
     from sync.exchange.db import circles, open_db, ops, write_tx
+    from xcircle.hlc import MAX_COUNTER, Stamp
     from xcircle.ops import Op, new_id
+
+    def stamp(wall: int, counter: int, node: str) -> str:
+        return str(Stamp(wall, counter % (MAX_COUNTER + 1), node))
 
     engine = open_db(db_url, int(time.time() * 1000))
     admin.add_org(engine, "Acme")
@@ -126,12 +130,12 @@ def seed(db_url: str, url: str, n_ops: int) -> dict[str, Any]:
         assert r.status_code == 201, r.text
         now, author = int(time.time() * 1000), new_id()[:16]
         goal = new_id()
-        made = [Op(new_id(), cid, "circle", cid, _hlc(now, 0, author), author, {"name": "Big"})]
-        made.append(Op(new_id(), cid, "goal", goal, _hlc(now, 1, author), author, {"title": "G"}))
+        made = [Op(new_id(), cid, "circle", cid, stamp(now, 0, author), author, {"name": "Big"})]
+        made.append(Op(new_id(), cid, "goal", goal, stamp(now, 1, author), author, {"title": "G"}))
         for i in range(count - 2):
             fields = {"goal": goal, "progress": i % 101, "note": f"check-in number {i}"}
             made.append(
-                Op(new_id(), cid, "checkin", new_id(), _hlc(now, i + 2, author), author, fields)
+                Op(new_id(), cid, "checkin", new_id(), stamp(now, i + 2, author), author, fields)
             )
         rows = [
             {
@@ -160,10 +164,6 @@ def seed(db_url: str, url: str, n_ops: int) -> dict[str, Any]:
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def _hlc(wall: int, counter: int, node: str) -> str:
-    return f"{wall:013d}-{counter % 1_000_000:06d}-{node}"
 
 
 def capture_pages(url: str, token: str, cid: str, pages: Path) -> int:

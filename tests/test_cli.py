@@ -454,21 +454,15 @@ def test_the_console_entry_opens_the_tui_with_one_line_errors(tmp_path: Path) ->
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
-def test_settings_are_shown_set_and_checked(tmp_path: Path) -> None:
-    home = str(tmp_path / "home")
-    runner = CliRunner()
-    done = runner.invoke(cli, ["--home", home, "setting", "sync_interval", "30"])
-    assert done.exit_code == 0 and done.stdout.strip() == "30"
-    done = runner.invoke(cli, ["--home", home, "setting", "keymap", '{"home.new": "ctrl+n"}'])
-    assert done.exit_code == 0 and orjson.loads(done.stdout) == {"home.new": "ctrl+n"}
-    bad = runner.invoke(cli, ["--home", home, "setting", "sync_interval", "soon"])
-    assert bad.exit_code == 1 and "number of seconds" in bad.stderr
-    shown = runner.invoke(cli, ["--home", home, "setting", "--json"])
-    assert orjson.loads(shown.stdout) == {
+def test_settings_are_shown_set_and_checked(run: Run, home: Path) -> None:
+    assert run("setting", "sync_interval", "30").stdout.strip() == "30"
+    assert js(run("setting", "keymap", '{"home.new": "ctrl+n"}')) == {"home.new": "ctrl+n"}
+    assert "number of seconds" in run("setting", "sync_interval", "soon", code=1).stderr
+    assert js(run("setting", "--json")) == {
         "export_dir": None,
         "keymap": {"home.new": "ctrl+n"},
         "sync_interval": 30,
         "theme": None,
     }
-    with Store(tmp_path / "home") as store:
+    with Store(home) as store:
         assert store.setting("sync_interval") == 30

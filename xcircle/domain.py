@@ -21,6 +21,7 @@ SENIORITIES: Final = ("junior", "mid", "senior")
 GOAL_STATUSES: Final = ("active", "done", "dropped")
 COMMITMENT_STATUSES: Final = ("open", "kept", "renegotiated", "dropped")
 MEETING_STATUSES: Final = ("planned", "running", "closed", "cancelled")
+HELD_STATUSES: Final = ("running", "closed")  # a meeting once started counts as held
 FEEDBACK_KINDS: Final = ("question", "challenge", "support", "advice")
 PULSE_ASPECTS: Final = ("support", "confidence", "learning")
 

@@ -20,13 +20,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from xcircle.domain import COMMITMENT_STATUSES, PULSE_ASPECTS
+from xcircle.domain import COMMITMENT_STATUSES, HELD_STATUSES, PULSE_ASPECTS
 
 Detail = Mapping[str, Any]
 
 FORMATS = ("markdown", "csv", "ics", "json")
 CSV_TABLES = ("goals", "attendance")
-HELD = ("running", "closed")
 
 GOAL_COLUMNS = (
     "goal_id",
@@ -165,8 +164,9 @@ def _md_agreements(detail: Detail) -> list[str]:
         out.append(f"{i}. **{md(a['title'])}**{text}")
     if not detail["agreements"]:
         out.append("_None yet._")
-    acked = [m["name"] for m in detail["members"] if m["id"] in set(detail["acknowledged"])]
-    pending = [m["name"] for m in detail["members"] if m["id"] not in set(detail["acknowledged"])]
+    acknowledged = set(detail["acknowledged"])
+    acked = [m["name"] for m in detail["members"] if m["id"] in acknowledged]
+    pending = [m["name"] for m in detail["members"] if m["id"] not in acknowledged]
     out.append("")
     out.append(
         f"Acknowledged by {len(acked)} of {len(detail['members'])} members"
@@ -194,7 +194,7 @@ def _md_members(members: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _md_meetings(detail: Detail, zone: tzinfo | None) -> list[str]:
     meetings = detail["meetings"]
-    held = [m for m in meetings if m["status"] in HELD]
+    held = [m for m in meetings if m["status"] in HELD_STATUSES]
     planned = [m for m in meetings if m["status"] == "planned"]
     cancelled = [m for m in meetings if m["status"] == "cancelled"]
     total = len(detail["members"])
@@ -360,7 +360,7 @@ def attendance_csv(detail: Detail) -> str:
     rows = []
     for m in detail["meetings"]:
         marks: Mapping[str, bool] = m.get("attendance", {})
-        if m["status"] not in HELD and not marks:
+        if m["status"] not in HELD_STATUSES and not marks:
             continue
         for mid in [*members, *(k for k in marks if k not in members)]:
             member = members.get(mid)

@@ -12,12 +12,7 @@ APP_NAME = "xcircle"
 
 def home_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The home: `--home`, else `XCIRCLE_HOME`, else the platform's user data dir."""
-    if explicit:
-        return Path(explicit).expanduser()
-    env = os.environ.get("XCIRCLE_HOME")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return _data_dir(explicit, "XCIRCLE_HOME", APP_NAME)
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -31,9 +26,13 @@ def ensure_private_dir(path: Path) -> Path:
 def demo_home_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The demo's home: `--home`, else `XCIRCLE_DEMO_HOME`, else a data dir of its own,
     so trying the demo never mixes demo circles into the member's real home."""
+    return _data_dir(explicit, "XCIRCLE_DEMO_HOME", f"{APP_NAME}-demo")
+
+
+def _data_dir(explicit: str | os.PathLike[str] | None, env_var: str, app: str) -> Path:
     if explicit:
         return Path(explicit).expanduser()
-    env = os.environ.get("XCIRCLE_DEMO_HOME")
+    env = os.environ.get(env_var)
     if env:
         return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir(f"{APP_NAME}-demo", appauthor=False))
+    return Path(platformdirs.user_data_dir(app, appauthor=False))

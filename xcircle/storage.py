@@ -23,7 +23,7 @@ import gc
 import logging
 import os
 import zlib
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,10 +72,6 @@ class FastTable(Table):
     def _get_next_id(self) -> str:  # pragma: no cover - records always carry their key
         raise TypeError("xcircle records are inserted with their key as doc_id")
 
-    def records(self) -> Iterator[tuple[str, Record]]:
-        """Every (key, raw record) of the table, without copying."""
-        yield from self._read_table().items()  # type: ignore[misc]
-
 
 class JournalStorage(Storage):
     """TinyDB storage holding the data in memory; `Database` does the durable I/O."""
@@ -105,7 +101,7 @@ class Database:
         self._journal_fd: int | None = None
         self._eager = eager
         self._cold: dict[str, memoryview] = {}  # table -> its snapshot JSON, not parsed yet
-        self._pending: dict[str, list[list[Any]]] = {}  # journal changes to cold tables
+        self._pending: dict[str, list[Sequence[Any]]] = {}  # changes to cold tables
         data, self._seq = self._load()
         self._storage = JournalStorage(data)
         self.tinydb = _TinyDB(storage=lambda: self._storage)
@@ -147,8 +143,21 @@ class Database:
                 f"{self.snapshot_path} is damaged (table {name}): move it aside and sync "
                 "to rebuild a shared circle"
             ) from None
-        _apply({name: table}, [(name, k, r) for k, r in self._pending.pop(name, [])])
+        self._apply({name: table}, self._pending.pop(name, []))
         self._storage.data[name] = table
+
+    def _apply(self, data: Data, changes: Iterable[Sequence[Any]]) -> None:
+        """Apply `changes` (`table, key, record or None`) to `data`; those to a cold table
+        wait in `_pending` until it is first used (replay and commit alike)."""
+        cold, pending = self._cold, self._pending
+        for change in changes:
+            table, key, record = change
+            if table in cold:
+                pending.setdefault(table, []).append(change)
+            elif record is None:
+                data.get(table, {}).pop(key, None)
+            else:
+                data.setdefault(table, {})[key] = record
 
     # -- writing ---------------------------------------------------------------------
 
@@ -176,9 +185,7 @@ class Database:
             ) from None
         self._seq = seq
         self._journal_bytes += len(line)
-        for name in {c[0] for c in changes} & self._cold.keys():
-            self._thaw(name)
-        _apply(self._storage.data, changes)
+        self._apply(self._storage.data, changes)
         for table_name in {c[0] for c in changes}:
             if table_name in self.tinydb._tables:
                 self.tinydb._tables[table_name].clear_cache()
@@ -314,11 +321,7 @@ class Database:
                     break
                 raise self._corrupt(self.journal_path, f"bad line at byte {pos}")
             if entry["n"] > seq:
-                for change in entry["c"]:
-                    if change[0] in self._cold:  # applied when that table is first used
-                        self._pending.setdefault(change[0], []).append(change[1:])
-                    else:
-                        _apply(data, [change])
+                self._apply(data, entry["c"])
                 seq = entry["n"]
             pos = end + 1
         return seq
@@ -368,14 +371,6 @@ def _unframe(line: bytes) -> dict[str, Any] | None:
     except (ValueError, orjson.JSONDecodeError):
         return None
     return entry if isinstance(entry, dict) and "n" in entry and "c" in entry else None
-
-
-def _apply(data: Data, changes: Iterable[Change] | list[list[Any]]) -> None:
-    for table, key, record in changes:
-        if record is None:
-            data.get(table, {}).pop(key, None)
-        else:
-            data.setdefault(table, {})[key] = record
 
 
 def _fsync_dir(path: Path) -> None:

@@ -372,7 +372,7 @@ class Store:
         # Hot path (an initial pull merges 100k ops): each op is validated once, above;
         # its stamp was parsed by `from_bytes`, so the fixed-width wall prefix is an int.
         horizon = self.now_ms() + MAX_AHEAD_MS
-        for key, held in list(self._db(circle).table(HELD).records()):
+        for key, held in self._db(circle).records(HELD).items():
             op = Op.from_dict(held)
             ok.append((op, validate_fields(op.entity, op.fields)))
             tx.remove(HELD, key)
@@ -410,7 +410,7 @@ class Store:
         """Local ops not yet acknowledged by the exchange, oldest first."""
         db = self._db(circle)
         ops = []
-        for op_id, entry in db.table(OUTBOX).records():
+        for op_id, entry in db.records(OUTBOX).items():
             if "ref" not in entry:
                 ops.append(Op.from_dict(entry))
                 continue
@@ -448,7 +448,7 @@ class Store:
 
     @_locked
     def quarantine(self, circle: str) -> list[Record]:
-        return [public(k, r) for k, r in self._db(circle).table(QUARANTINE).records()]
+        return [public(k, r) for k, r in self._db(circle).records(QUARANTINE).items()]
 
     @_locked
     def held(self, circle: str) -> int:

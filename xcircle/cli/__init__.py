@@ -23,45 +23,12 @@ from typing import Any
 import click
 
 from xcircle.cli import circles, demo, export, goals, meetings, members, profile
-from xcircle.cli.common import (
-    Settings,
-    UserError,
-    check_zone,
-    emit_json,
-    fail,
-    json_option,
-    session,
-    short,
-    table,
-    warn,
-    when,
-)
-from xcircle.cli.lazy import LAZY_CIRCLE_COMMANDS, LAZY_COMMANDS, LAZY_HELP, LazyGroup
+from xcircle.cli.common import Settings, UserError, emit_json, session, table, warn
+from xcircle.cli.lazy import LAZY_COMMANDS, LazyGroup
 from xcircle.cli.tui import TUI_MISSING, open_tui
 from xcircle.errors import XCircleError
 
-__all__ = [
-    "LAZY_CIRCLE_COMMANDS",
-    "LAZY_COMMANDS",
-    "LAZY_HELP",
-    "TUI_MISSING",
-    "LazyGroup",
-    "RootGroup",
-    "Settings",
-    "UserError",
-    "check_zone",
-    "cli",
-    "emit_json",
-    "fail",
-    "json_option",
-    "main",
-    "open_tui",
-    "session",
-    "short",
-    "table",
-    "warn",
-    "when",
-]
+__all__ = ["TUI_MISSING", "cli", "emit_json", "main", "session", "table", "warn"]
 
 
 class RootGroup(LazyGroup):

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from xcircle.cli.common import F, emit_json, json_option, session, short, table, when
+from xcircle.cli.common import F, emit_json, json_option, out, session, short, table, when
 from xcircle.cli.lazy import LAZY_CIRCLE_COMMANDS, LazyGroup
-from xcircle.domain import FREQUENCIES, MODES
+from xcircle.domain import FREQUENCIES, HELD_STATUSES, MODES
 
 
 @click.group(cls=LazyGroup, lazy=LAZY_CIRCLE_COMMANDS)
@@ -60,11 +60,12 @@ def circle_create(
             duration=90 if duration is None else duration,
             mode=mode or "online",
         )
-    if as_json:
-        emit_json(rec)
-    else:
-        click.echo(f"Created circle {rec['name']} ({short(rec['id'])}).")
-        click.echo(f"Next: xcircle member add {short(rec['id'])} NAME --org ORG")
+    out(
+        as_json,
+        rec,
+        f"Created circle {rec['name']} ({short(rec['id'])}).\n"
+        f"Next: xcircle member add {short(rec['id'])} NAME --org ORG",
+    )
 
 
 @circle.command("list")
@@ -128,7 +129,7 @@ def print_circle(detail: Mapping[str, Any], next_meeting: Mapping[str, Any] | No
         ],
     )
     click.echo()
-    held = [m for m in detail["meetings"] if m["status"] in ("running", "closed")]
+    held = [m for m in detail["meetings"] if m["status"] in HELD_STATUSES]
     click.echo(f"Meetings held: {len(held)}")
     if next_meeting:
         click.echo(f"Next meeting: {when(next_meeting['at'])}")
@@ -184,10 +185,7 @@ def circle_edit(
     changes = {k: v for k, v in given.items() if v is not None}
     with session() as svc:
         rec = svc.circles.update(svc.circles.resolve(circle_ref), **changes)
-    if as_json:
-        emit_json(rec)
-    else:
-        click.echo(f"Updated circle {rec['name']} ({short(rec['id'])}).")
+    out(as_json, rec, f"Updated circle {rec['name']} ({short(rec['id'])}).")
 
 
 @circle.command("archive")
@@ -198,7 +196,4 @@ def circle_archive(circle_ref: str, undo: bool, as_json: bool) -> None:
     """Archive a circle (hidden from lists, history kept)."""
     with session() as svc:
         rec = svc.circles.archive(svc.circles.resolve(circle_ref), archived=not undo)
-    if as_json:
-        emit_json(rec)
-    else:
-        click.echo(f"{'Restored' if undo else 'Archived'} circle {rec['name']}.")
+    out(as_json, rec, f"{'Restored' if undo else 'Archived'} circle {rec['name']}.")

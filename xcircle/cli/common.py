@@ -48,6 +48,14 @@ def emit_json(value: Any) -> None:
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
 
 
+def out(as_json: bool, value: Any, text: str) -> None:
+    """What a command did: `value` as one JSON value with --json, else `text` for people."""
+    if as_json:
+        emit_json(value)
+    else:
+        click.echo(text)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Aligned columns for people; the last column is never padded."""
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from xcircle.cli.common import emit_json, json_option, session, short, table
+from xcircle.cli.common import emit_json, json_option, out, session, short, table
 
 
 @click.group()
@@ -47,10 +47,7 @@ def goal_add(
         elif not group:
             owner_id = svc.ctx.me(cid)
         rec = svc.goals.add(cid, title, owner=owner_id, due=due, why=why, measure=measure)
-    if as_json:
-        emit_json({**rec, "circle": cid})
-    else:
-        click.echo(f"Added goal {rec['title']} ({short(rec['id'])}).")
+    out(as_json, {**rec, "circle": cid}, f"Added goal {rec['title']} ({short(rec['id'])}).")
 
 
 @goal.command("list")
@@ -108,7 +105,5 @@ def goal_checkin(
         rec = svc.goals.checkin(
             found["circle"], found["id"], progress=progress, confidence=confidence, note=note
         )
-    if as_json:
-        emit_json({**rec, "circle": found["circle"]})
-    else:
-        click.echo(f"Checked in on {found['title']}: {rec['progress']}%.")
+    text = f"Checked in on {found['title']}: {rec['progress']}%."
+    out(as_json, {**rec, "circle": found["circle"]}, text)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from xcircle.cli.common import check_zone, emit_json, json_option, session, short, table, when
+from xcircle.cli.common import (
+    check_zone,
+    emit_json,
+    json_option,
+    out,
+    session,
+    short,
+    table,
+    when,
+)
 
 
 @click.group()
@@ -39,11 +48,8 @@ def meeting_plan(
             start = start.astimezone(zone_info(zone))
         cid = svc.circles.resolve(circle_ref)
         rec = svc.meetings.plan(cid, start, themes=themes, duration=duration, zone=zone)
-    if as_json:
-        emit_json(rec)
-    else:
-        kickoff = " (kick-off)" if rec.get("kickoff") else ""
-        click.echo(f"Planned {when(rec['at'])}{kickoff}, {rec['duration']} minutes.")
+    kickoff = " (kick-off)" if rec.get("kickoff") else ""
+    out(as_json, rec, f"Planned {when(rec['at'])}{kickoff}, {rec['duration']} minutes.")
 
 
 @meeting.command("list")
@@ -53,10 +59,8 @@ def meeting_list(circle_ref: str, as_json: bool) -> None:
     """List a circle's meetings, oldest first."""
     with session() as svc:
         cid = svc.circles.resolve(circle_ref)
-        meetings = [
-            {**m, "attendance": svc.meetings.attendance(cid, m["id"])}
-            for m in svc.meetings.all(cid)
-        ]
+        attendance = svc.meetings.attendance_by_meeting(cid)
+        meetings = [{**m, "attendance": attendance.get(m["id"], {})} for m in svc.meetings.all(cid)]
         names = svc.members.names(cid)
     if as_json:
         emit_json(meetings)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from xcircle.cli.common import UserError, emit_json, json_option, session, short, table, warn
+from xcircle.cli.common import UserError, emit_json, json_option, out, session, short, table, warn
 from xcircle.domain import SENIORITIES
 from xcircle.errors import XCircleError
 
@@ -38,10 +38,7 @@ def member_add(
     with session() as svc:
         cid = svc.circles.resolve(circle_ref)
         rec = svc.members.add(cid, name, org=org, seniority=seniority, topics=topics)
-    if as_json:
-        emit_json(rec)
-    else:
-        click.echo(f"Added {rec['name']} ({rec['org']}) as {short(rec['id'])}.")
+    out(as_json, rec, f"Added {rec['name']} ({rec['org']}) as {short(rec['id'])}.")
 
 
 @member.command("list")
@@ -83,10 +80,8 @@ def member_remove(circle_ref: str, member_ref: str, as_json: bool) -> None:
         exchange = "not shared"
         if svc.store.meta(cid).get("shared"):
             exchange = tell_exchange(svc, cid, mid)
-    if as_json:
-        emit_json({"circle": cid, "removed": mid, "name": name, "exchange": exchange})
-    else:
-        click.echo(f"Removed {name} from the circle.")
+    removed = {"circle": cid, "removed": mid, "name": name, "exchange": exchange}
+    out(as_json, removed, f"Removed {name} from the circle.")
 
 
 def tell_exchange(svc: Services, circle: str, member: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from xcircle.cli.common import UserError, check_zone, emit_json, json_option, session
+from xcircle.cli.common import UserError, check_zone, emit_json, json_option, out, session
 from xcircle.domain import SENIORITIES
 
 
@@ -20,10 +20,8 @@ def init(name: str, org: str, seniority: str | None, zone: str, as_json: bool) -
     with session(need_profile=False) as svc:
         profile = svc.init_profile(name, org, seniority=seniority, zone=zone)
         home = str(svc.store.home)
-    if as_json:
-        emit_json({**profile, "home": home})
-    else:
-        click.echo(f"Profile saved: {profile['name']} ({profile['org']}) in {home}")
+    text = f"Profile saved: {profile['name']} ({profile['org']}) in {home}"
+    out(as_json, {**profile, "home": home}, text)
 
 
 # Settings a member may change by hand; internal ones (exchange credentials, sync state)

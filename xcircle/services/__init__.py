@@ -92,13 +92,14 @@ class Services:
         """Everything a member would verify after a sync: settings, members, meetings,
         goals with check-ins, commitments, agreements and acknowledgements, pulses."""
         rec = self.circles.get(circle)
+        attendance = self.meetings.attendance_by_meeting(circle)
         meetings = []
         for m in self.meetings.all(circle):
             round_state = self.store.get(circle, "round", m["id"])
             meetings.append(
                 {
                     **m,
-                    "attendance": self.meetings.attendance(circle, m["id"]),
+                    "attendance": attendance.get(m["id"], {}),
                     "round": round_state,
                     "feedback": self.rounds.feedback_for(circle, m["id"]),
                     "pulses": sorted(

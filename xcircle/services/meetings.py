@@ -11,14 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from xcircle.domain import AGENDA, KICKOFF_AGENDA
+from xcircle.domain import AGENDA, HELD_STATUSES, KICKOFF_AGENDA
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
 from xcircle.ops import new_id
 from xcircle.rotation import Served, next_server
 from xcircle.services.context import Context, clean, in_range
-
-HELD = ("running", "closed")
 
 
 def parse_when(text: str, zone: str | None = None) -> datetime:
@@ -141,7 +139,7 @@ class Meetings:
         )
 
     def held(self, circle: str) -> list[Record]:
-        return [m for m in self.all(circle) if m["status"] in HELD]
+        return [m for m in self.all(circle) if m["status"] in HELD_STATUSES]
 
     def upcoming(self, circle: str) -> list[Record]:
         now = self.ctx.now()
@@ -164,10 +162,13 @@ class Meetings:
 
     def attendance(self, circle: str, meeting: str) -> dict[str, bool]:
         """Member id -> present, for members whose attendance was recorded."""
-        out: dict[str, bool] = {}
+        return self.attendance_by_meeting(circle).get(meeting, {})
+
+    def attendance_by_meeting(self, circle: str) -> dict[str, dict[str, bool]]:
+        """`attendance` of every meeting at once (one pass over the records)."""
+        out: dict[str, dict[str, bool]] = {}
         for rec in self.ctx.store.records(circle, "attendance"):
-            if rec["meeting"] == meeting:
-                out[rec["member"]] = rec["present"]
+            out.setdefault(rec["meeting"], {})[rec["member"]] = rec["present"]
         return out
 
     def present(self, circle: str, meeting: str) -> list[str]:

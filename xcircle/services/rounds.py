@@ -40,9 +40,8 @@ class Rounds:
 
     def derived_order(self, circle: str, meeting: str) -> list[str]:
         """Presenters in rotation: whoever presented first least recently goes first."""
-        present = self.meetings.present(circle, meeting)
-        if not present:
-            present = [m["id"] for m in self.ctx.members(circle)]
+        members = self.ctx.members(circle)
+        present = self.meetings.present(circle, meeting) or [m["id"] for m in members]
         history = []
         for index, held in enumerate(self.meetings.held(circle)):
             if held["id"] == meeting:
@@ -50,7 +49,7 @@ class Rounds:
             state = self.ctx.store.get(circle, "round", held["id"])
             if state and state.get("order"):
                 history.append(Served(index, state["order"][0]))
-        joined = {m["id"]: m.get("joined", "") for m in self.ctx.members(circle)}
+        joined = {m["id"]: m.get("joined", "") for m in members}
         return rotation_order(present, history, joined)
 
     def start(
