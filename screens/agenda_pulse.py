@@ -47,16 +47,20 @@ class PulseStep(AgendaStep):
         super().on_mount()
         self.table.move_cursor(column=1)
 
-    def values(self, member: str) -> tuple[dict[str, int], bool]:
-        """A member's ratings (saved, then this session's unsaved ones) and if saved."""
-        saved: Record = self.services.pulses.for_meeting(self.circle, self.meeting).get(member, {})
+    def saved(self) -> dict[str, Record]:
+        """Each member's saved pulse for this meeting."""
+        return self.services.pulses.for_meeting(self.circle, self.meeting)
+
+    def values(self, member: str, saved: Record) -> tuple[dict[str, int], bool]:
+        """A member's ratings (`saved`, then this session's unsaved ones) and if saved."""
         values: dict[str, int] = {a: int(saved[a]) for a in PULSE_ASPECTS if a in saved}
         draft = self.drafts.get(member, {})
         return {**values, **draft}, bool(saved) and not draft
 
     def rows(self) -> Iterable[tuple[str, Sequence[object]]]:
+        pulses = self.saved()  # one read for every row
         for m in self.members(present_only=True):
-            values, saved = self.values(m["id"])
+            values, saved = self.values(m["id"], pulses.get(m["id"], {}))
             ratings = [str(values.get(a, "·")) for a in PULSE_ASPECTS]
             status = "✓ saved" if saved else ("… unsaved" if values else "")
             yield m["id"], (cell(m["name"]), *ratings, status)
@@ -66,16 +70,16 @@ class PulseStep(AgendaStep):
         if member is None:
             return
         column = min(max(self.table.cursor_column, 1), len(PULSE_ASPECTS))
-        values, _ = self.values(member)
+        values, _ = self.values(member, self.saved().get(member, {}))
         values[PULSE_ASPECTS[column - 1]] = value
         if all(a in values for a in PULSE_ASPECTS):
             ratings: dict[str, Any] = {a: values[a] for a in PULSE_ASPECTS}
-            saved = self.attempt(
-                lambda: self.services.pulses.record(self.circle, self.meeting, member, **ratings)
-            )
-            if saved:
-                self.drafts.pop(member, None)
-                self.reload()
+
+            def record() -> None:
+                self.services.pulses.record(self.circle, self.meeting, member, **ratings)
+                self.drafts.pop(member, None)  # before `attempt` shows the row again
+
+            self.attempt(record)
         else:
             self.drafts[member] = values
             self.reload()

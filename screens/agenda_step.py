@@ -15,8 +15,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Label, Static
 
-from screens.widgets import CursorTable, services_of
-from xcircle.errors import XCircleError
+from screens.widgets import CursorTable, attempt, services_of
 
 if TYPE_CHECKING:
     from xcircle.merge import Record
@@ -77,16 +76,12 @@ class AgendaStep(Vertical):
     def focus_body(self) -> None:
         self.table.focus()
 
-    def attempt(self, action: Callable[[], object]) -> bool:
-        """Run one use case; its error becomes one line for the user, never a traceback."""
-        try:
-            action()
-        except XCircleError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return False
-        self.reload()
-        self.post_message(self.Changed())
-        return True
+    def attempt(self, action: Callable[[], object]) -> None:
+        """Run one use case, then show the step again and tell the meeting's sidebar;
+        its error becomes one line for the user, never a traceback."""
+        if attempt(self, action):
+            self.reload()
+            self.post_message(self.Changed())
 
     def members(self, *, present_only: bool = False) -> list[Record]:
         members = self.services.members.all(self.circle)

@@ -8,7 +8,6 @@ without blocking the UI. Keys are contextual: `a` adds what the current tab list
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -30,6 +29,7 @@ from screens.widgets import (
     bar,
     cell,
     counts_text,
+    notify_saved,
     services_of,
     styled,
     sync_of,
@@ -158,11 +158,9 @@ class CircleScreen(Screen[None]):
         if self.view is not None:
             self.reload()
 
-    def reload(self) -> None:
-        self.load()
-
     @work(thread=True, exclusive=True, group="circle")
-    def load(self) -> None:
+    def reload(self) -> None:
+        """Read the circle again in a thread; `show` fills the screen from it."""
         worker = get_current_worker()
         view = read_circle(self.services, self.circle)
         if not worker.is_cancelled:
@@ -332,25 +330,20 @@ class CircleScreen(Screen[None]):
     def key_of(self, table: str) -> str | None:
         return self.query_one(f"#{table}", Table).current_key
 
-    def after(self, result: Any) -> None:
-        """After a form: the screen reloads on resume; just confirm the save."""
-        if result:
-            self.notify("Saved", timeout=2)
-
     def action_edit_circle(self) -> None:
         from screens.forms import CircleForm
 
-        self.app.push_screen(CircleForm(self.circle), self.after)
+        self.app.push_screen(CircleForm(self.circle), notify_saved(self))
 
     def action_add_agreement(self, agreement: str | None = None) -> None:
         from screens.forms import AgreementForm
 
-        self.app.push_screen(AgreementForm(self.circle, agreement), self.after)
+        self.app.push_screen(AgreementForm(self.circle, agreement), notify_saved(self))
 
     def action_add_member(self, member: str | None = None) -> None:
         from screens.forms import MemberForm
 
-        self.app.push_screen(MemberForm(self.circle, member), self.after)
+        self.app.push_screen(MemberForm(self.circle, member), notify_saved(self))
 
     def action_remove_agreement(self) -> None:
         from screens.forms import ConfirmScreen
@@ -406,7 +399,7 @@ class CircleScreen(Screen[None]):
     def action_plan_meeting(self, meeting: str | None = None) -> None:
         from screens.meeting import PlanMeetingScreen
 
-        self.app.push_screen(PlanMeetingScreen(self.circle, meeting), self.after)
+        self.app.push_screen(PlanMeetingScreen(self.circle, meeting), notify_saved(self))
 
     def action_reschedule(self) -> None:
         meeting = self.key_of("meeting-table")
@@ -426,13 +419,13 @@ class CircleScreen(Screen[None]):
     def action_new_goal(self) -> None:
         from screens.goalforms import GoalForm
 
-        self.app.push_screen(GoalForm(self.circle), self.after)
+        self.app.push_screen(GoalForm(self.circle), notify_saved(self))
 
     def action_checkin(self) -> None:
         from screens.goalforms import CheckinForm
 
         if goal := self.key_of("goal-table"):
-            self.app.push_screen(CheckinForm(self.circle, goal), self.after)
+            self.app.push_screen(CheckinForm(self.circle, goal), notify_saved(self))
 
     @on(Table.RowSelected)
     def _row_opened(self, event: Table.RowSelected) -> None:

@@ -230,14 +230,14 @@ class SyncCommands(DomainCommands):
             yield (
                 "Join an exchange",
                 "Enroll this device with an enrollment token",
-                (controller.prompt_join),
+                controller.prompt_join,
             )
             return
         yield "Sync now", "Push what you did, pull what others did", controller.sync_now
         yield (
             "Accept an invite",
             "Join a shared circle with an invite code",
-            (controller.prompt_accept),
+            controller.prompt_accept,
         )
         for circle in self.circles():
             name, cid = circle["name"], circle["id"]

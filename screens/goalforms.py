@@ -44,12 +44,11 @@ class GoalForm(FormScreen[str | None]):
         if circle is None:
             return [("Group goal (the circle)", GROUP)]
         me = self.services.ctx.me(circle)
-        items: list[tuple[str | Content, str]] = []
-        if me:
-            items.append(("Me", me))
+        items: list[tuple[str | Content, str]] = [("Me", me)] if me else []
         items.append(("Group goal (the circle)", GROUP))
-        items += [(literal(m["name"]), m["id"]) for m in self.services.members.all(circle)]
-        return [i for n, i in enumerate(items) if i[1] != me or n == 0]
+        members = self.services.members.all(circle)
+        items += [(literal(m["name"]), m["id"]) for m in members if m["id"] != me]
+        return items
 
     def fields(self) -> ComposeResult:
         svc = self.services
@@ -63,7 +62,7 @@ class GoalForm(FormScreen[str | None]):
             items = [(literal(c["name"]), c["id"]) for c in circles]
             yield field("Circle", choice("circle", items, circle or ""))
         owners = self.owners(circle)
-        owner = rec.get("owner", owners[0][1]) if rec else owners[0][1]
+        owner = rec.get("owner", owners[0][1])
         yield field("Goal", Input(rec.get("title", ""), id="title", compact=True))
         yield field("Whose", choice("owner", owners, owner or GROUP))
         yield field("Why it matters", Input(rec.get("why", ""), id="why", compact=True))

@@ -26,6 +26,7 @@ from screens.widgets import (
     bar,
     cell,
     date_text,
+    notify_saved,
     services_of,
     styled,
 )
@@ -108,11 +109,9 @@ class GoalsScreen(Screen[None]):
         if self.loaded:
             self.reload()
 
-    def reload(self) -> None:
-        self.load()
-
     @work(thread=True, exclusive=True, group="goals")
-    def load(self) -> None:
+    def reload(self) -> None:
+        """Read my goals again in a thread; `show` fills the table from them."""
         worker = get_current_worker()
         svc = self.services
         goals = svc.goals.mine()
@@ -154,16 +153,12 @@ class GoalsScreen(Screen[None]):
         from screens.goalforms import CheckinForm
 
         if current := self.current():
-            self.app.push_screen(CheckinForm(*current), self._after)
+            self.app.push_screen(CheckinForm(*current), notify_saved(self))
 
     def action_new_goal(self) -> None:
         from screens.goalforms import GoalForm
 
-        self.app.push_screen(GoalForm(), self._after)
-
-    def _after(self, saved: str | None) -> None:
-        if saved:
-            self.notify("Saved", timeout=2)
+        self.app.push_screen(GoalForm(), notify_saved(self))
 
     @on(Table.RowSelected)
     def _open(self, event: Table.RowSelected) -> None:
@@ -218,13 +213,18 @@ class GoalDetailScreen(Screen[None]):
         history = svc.goals.checkins(self.circle, self.goal)
         circle = svc.circles.get(self.circle)
         names = svc.members.names(self.circle)
+        me = svc.ctx.me(self.circle)
         if not worker.is_cancelled:
-            self.app.call_from_thread(self.show, goal, history, circle, names)
+            self.app.call_from_thread(self.show, goal, history, circle, names, me)
 
     def show(
-        self, goal: Record, history: list[Record], circle: Record, names: dict[str, str]
+        self,
+        goal: Record,
+        history: list[Record],
+        circle: Record,
+        names: dict[str, str],
+        me: str | None,
     ) -> None:
-        me = self.services.ctx.me(self.circle)
         progress = history[-1]["progress"] if history else 0
         self.query_one(TopBar).show(goal["title"], f"{circle['name']} · {goal['status']}")
         self.query_one("#about", Static).update(
@@ -258,13 +258,9 @@ class GoalDetailScreen(Screen[None]):
     def action_checkin(self) -> None:
         from screens.goalforms import CheckinForm
 
-        self.app.push_screen(CheckinForm(self.circle, self.goal), self._after)
+        self.app.push_screen(CheckinForm(self.circle, self.goal), notify_saved(self))
 
     def action_edit(self) -> None:
         from screens.goalforms import GoalForm
 
-        self.app.push_screen(GoalForm(self.circle, self.goal), self._after)
-
-    def _after(self, saved: str | None) -> None:
-        if saved:
-            self.notify("Saved", timeout=2)
+        self.app.push_screen(GoalForm(self.circle, self.goal), notify_saved(self))

@@ -25,8 +25,10 @@ from screens.widgets import (
     TopBar,
     cell,
     date_text,
+    notify_saved,
     services_of,
     styled,
+    sync_of,
     when_text,
 )
 from xcircle.merge import Record
@@ -98,8 +100,7 @@ class HomeScreen(Screen[None]):
         return services_of(self)
 
     def compose(self) -> ComposeResult:
-        controller = getattr(self.app, "sync", None)
-        if controller is not None:
+        if (controller := sync_of(self)) is not None:
             yield controller
         yield TopBar(id="topbar")
         with Vertical(id="body"):
@@ -205,17 +206,13 @@ class HomeScreen(Screen[None]):
     def action_new_circle(self) -> None:
         from screens.forms import CircleForm
 
-        self.app.push_screen(CircleForm(), self._saved)
+        self.app.push_screen(CircleForm(), notify_saved(self))
 
     def action_edit_circle(self) -> None:
         from screens.forms import CircleForm
 
         if circle := self.current():
-            self.app.push_screen(CircleForm(circle["id"]), self._saved)
-
-    def _saved(self, circle: str | bool | None) -> None:
-        if circle:
-            self.notify("Saved", timeout=2)
+            self.app.push_screen(CircleForm(circle["id"]), notify_saved(self))
 
     def action_archive(self) -> None:
         from screens.forms import ConfirmScreen

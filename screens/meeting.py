@@ -8,7 +8,6 @@ rotation picks from who is present (the facilitator can be changed with `f`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual import on
@@ -17,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Label, Static
+from textual.widgets import ContentSwitcher, Label, Static
 
 from screens.agenda import (
     AgendaStep,
@@ -29,8 +28,16 @@ from screens.agenda import (
     RoundStep,
 )
 from screens.meetingforms import CloseMeetingForm, FacilitatorForm, PlanMeetingScreen
-from screens.widgets import MISSING, TopBar, services_of, styled, when_text, zone_of
-from xcircle.errors import XCircleError
+from screens.widgets import (
+    MISSING,
+    Footer,
+    TopBar,
+    attempt,
+    services_of,
+    styled,
+    when_text,
+    zone_of,
+)
 
 if TYPE_CHECKING:
     from xcircle.merge import Record
@@ -45,12 +52,6 @@ STEPS: dict[str, type[AgendaStep]] = {
     "round": RoundStep,
     "commitments": CommitmentsStep,
     "pulse": PulseStep,
-}
-STATUS_TEXT = {
-    "planned": "Planned",
-    "running": "Running",
-    "closed": "Closed",
-    "cancelled": "Cancelled",
 }
 
 
@@ -118,9 +119,9 @@ class MeetingScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        circle = self.services.circles.get(self.circle)
-        self.show_step(self.record["step"])
-        detail = "kick-off meeting" if self.record.get("kickoff") else "meeting"
+        circle, rec = self.services.circles.get(self.circle), self.record
+        self.show_step(rec["step"])
+        detail = "kick-off meeting" if rec.get("kickoff") else "meeting"
         self.query_one(TopBar).show(circle["name"], detail)
 
     def on_screen_resume(self) -> None:
@@ -130,6 +131,12 @@ class MeetingScreen(Screen[None]):
     @property
     def record(self) -> Record:
         return self.services.meetings.get(self.circle, self.meeting)
+
+    def rotation_pick(self) -> str | None:
+        """The rotation's facilitator among those present (everyone, before attendance)."""
+        meetings = self.services.meetings
+        present = meetings.present(self.circle, self.meeting) or None
+        return meetings.next_facilitator(self.circle, present)
 
     @property
     def current_step(self) -> AgendaStep:
@@ -149,22 +156,20 @@ class MeetingScreen(Screen[None]):
 
     def refresh_sidebar(self) -> None:
         """The meeting's status, time, facilitator and themes, and where the agenda is."""
-        svc = self.services
         rec = self.record
-        names = svc.members.names(self.circle)
+        names = self.services.members.names(self.circle)
         if rec.get("facilitator"):
             facilitator = names.get(rec["facilitator"], MISSING)
             fac_label = "Facilitator"
         else:
-            present = svc.meetings.present(self.circle, self.meeting) or None
-            nxt = svc.meetings.next_facilitator(self.circle, present)
+            nxt = self.rotation_pick()
             facilitator = names.get(nxt, MISSING) if nxt else MISSING
             fac_label = "Facilitator (rotation)"
         themes = ", ".join(rec.get("themes", [])) or MISSING
         info = styled(
             "[b]$status[/b]\n$when\n$minutes min\n\n[$text-muted]$fac_label[/]\n$facilitator\n\n"
             "[$text-muted]Themes[/]\n$themes",
-            status=STATUS_TEXT.get(rec["status"], rec["status"]),
+            status=rec["status"].capitalize(),
             when=when_text(rec["at"], zone_of(self)),
             minutes=rec["duration"],
             fac_label=fac_label,
@@ -183,14 +188,6 @@ class MeetingScreen(Screen[None]):
                 lines.append(styled("  $n $title", n=i + 1, title=title))
         self.query_one("#agenda", Static).update(Content("\n").join(lines))
 
-    def attempt(self, action: Callable[[], Record]) -> Record | None:
-        """Run a use case, turning its error into one line for the user."""
-        try:
-            return action()
-        except XCircleError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return None
-
     # -- actions -----------------------------------------------------------------------------
 
     def action_leave(self) -> None:
@@ -206,18 +203,16 @@ class MeetingScreen(Screen[None]):
         if index < 0:
             return
         if delta > 0 and rec["status"] == "planned":
-            started = self.attempt(lambda: meetings.start(self.circle, self.meeting))
-            if started is None:
+            if not attempt(self, lambda: meetings.start(self.circle, self.meeting)):
                 return
-            name = self.services.members.names(self.circle).get(started.get("facilitator", ""))
+            facilitator = self.record.get("facilitator", "")
+            name = self.services.members.names(self.circle).get(facilitator)
             self.notify(f"Meeting started. {name or 'Nobody'} facilitates.", markup=False)
-        if self.attempt(lambda: meetings.set_step(self.circle, self.meeting, index)) is not None:
+        if attempt(self, lambda: meetings.set_step(self.circle, self.meeting, index)):
             self.show_step(index)
 
     def action_facilitator(self) -> None:
-        current = self.record.get("facilitator") or self.services.meetings.next_facilitator(
-            self.circle, self.services.meetings.present(self.circle, self.meeting) or None
-        )
+        current = self.record.get("facilitator") or self.rotation_pick()
         form = FacilitatorForm(self.circle, self.meeting, current)
         self.app.push_screen(form, lambda _: self.refresh_sidebar())
 

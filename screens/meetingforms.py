@@ -8,8 +8,11 @@ lands next to the field it is about and nothing is saved half-way; Escape cancel
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, time, timedelta
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,25 +23,20 @@ from textual.widgets.option_list import Option
 
 from screens.forms import FormScreen, field, form_error
 from screens.widgets import MISSING, cell, literal, styled, to_local, zone_of
+from xcircle.domain import FEEDBACK_KINDS
 from xcircle.errors import InvalidInput
 from xcircle.services import parse_date, parse_when
 
+if TYPE_CHECKING:
+    from xcircle.merge import Record
+
 T = TypeVar("T")
 
-KIND_TITLES = {
-    "question": "Question",
-    "challenge": "Challenge",
-    "support": "Support",
-    "advice": "Advice",
-}
+KIND_TITLES = {kind: kind.capitalize() for kind in FEEDBACK_KINDS}
 
 
 def local_zone_name() -> str:
     """This machine's IANA zone name (from TZ or /etc/localtime), or '' when unknown."""
-    import os
-    from pathlib import Path
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     name = os.environ.get("TZ", "").lstrip(":")
     if not name:
         try:
@@ -58,6 +56,17 @@ def parse_time(text: str) -> time:
         return time.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(f"{text.strip()!r} is not a time: use HH:MM, e.g. 18:30") from None
+
+
+def member_choice(name: str, members: list[Record], value: str | None) -> Select[str]:
+    """A never-blank Select of members by name (shown literally), `value` chosen."""
+    return Select(
+        [(cell(m["name"]), m["id"]) for m in members],
+        value=value if value else Select.NULL,
+        allow_blank=False,
+        compact=True,
+        id=name,
+    )
 
 
 class MeetingForm(FormScreen[T]):
@@ -84,9 +93,8 @@ class PlanMeetingScreen(MeetingForm[str | None]):
         self.TITLE_TEXT = "Plan a meeting" if meeting is None else "Reschedule the meeting"
 
     def fields(self) -> ComposeResult:
-        from zoneinfo import available_timezones
-
         svc = self.services
+        circle = svc.circles.get(self.circle)
         if self.meeting is not None:
             rec = svc.meetings.get(self.circle, self.meeting)
             zone = rec.get("tz") or zone_of(self) or local_zone_name()
@@ -96,10 +104,9 @@ class PlanMeetingScreen(MeetingForm[str | None]):
             zone = zone_of(self) or local_zone_name()
             day = svc.now().date() + timedelta(days=7)
             when = datetime.combine(day, time(18, 0))
-            duration = svc.circles.get(self.circle).get("duration", 90)
+            duration = circle.get("duration", 90)
             themes = []
-        circle_name = svc.circles.get(self.circle)["name"]
-        yield Static(styled("for [b]$name[/b]", name=circle_name), id="for")
+        yield Static(styled("for [b]$name[/b]", name=circle["name"]), id="for")
         with Horizontal(classes="row"):
             date_input = Input(when.date().isoformat(), id="date", compact=True)
             yield field("Date", date_input, "YYYY-MM-DD")
@@ -141,14 +148,7 @@ class FacilitatorForm(MeetingForm[str | None]):
     def fields(self) -> ComposeResult:
         members = self.services.members.all(self.circle)
         current = self.current or (members[0]["id"] if members else None)
-        choice = Select(
-            [(cell(m["name"]), m["id"]) for m in members],
-            value=current if current else Select.NULL,
-            allow_blank=False,
-            compact=True,
-            id="facilitator",
-        )
-        yield field("Who facilitates", choice)
+        yield field("Who facilitates", member_choice("facilitator", members, current))
         yield form_error()
 
     def save(self) -> str | None:
@@ -161,6 +161,7 @@ class CloseMeetingForm(MeetingForm[bool | None]):
     """Close the meeting with its notes (what the circle wants to remember)."""
 
     TITLE_TEXT = "Close the meeting"
+    AUTO_FOCUS = "#notes"
 
     def __init__(self, circle: str, meeting: str) -> None:
         super().__init__()
@@ -172,9 +173,6 @@ class CloseMeetingForm(MeetingForm[bool | None]):
         yield field("Notes", area, "Ctrl+S closes the meeting · Esc keeps it open")
         yield form_error()
 
-    def on_mount(self) -> None:
-        self.query_one("#notes").focus()
-
     def save(self) -> bool:
         self.services.meetings.close(self.circle, self.meeting, self.text("notes"))
         return True
@@ -184,6 +182,7 @@ class CommitmentForm(MeetingForm[str | None]):
     """Record a commitment (text and due date); the owner is fixed in the round's last phase."""
 
     TITLE_TEXT = "New commitment"
+    AUTO_FOCUS = "#text"
     ERROR_FIELDS = (("date", "due"), ("commitment", "text"), ("member", "owner"))
 
     def __init__(self, circle: str, meeting: str, owner: str | None = None) -> None:
@@ -193,14 +192,8 @@ class CommitmentForm(MeetingForm[str | None]):
     def fields(self) -> ComposeResult:
         members = self.services.members.all(self.circle)
         if self.owner is None:
-            owner = Select(
-                [(cell(m["name"]), m["id"]) for m in members],
-                value=members[0]["id"] if members else Select.NULL,
-                allow_blank=False,
-                compact=True,
-                id="owner",
-            )
-            yield field("Member", owner)
+            first = members[0]["id"] if members else None
+            yield field("Member", member_choice("owner", members, first))
         else:
             names = self.services.members.names(self.circle)
             who = names.get(self.owner, MISSING)
@@ -209,9 +202,6 @@ class CommitmentForm(MeetingForm[str | None]):
         due = Input(id="due", compact=True, placeholder="YYYY-MM-DD")
         yield field("Due (optional)", due, "Reviewed at the next meeting")
         yield form_error()
-
-    def on_mount(self) -> None:
-        self.query_one("#text").focus()
 
     def save(self) -> str | None:
         owner = self.owner or self.text("owner")
@@ -224,6 +214,7 @@ class CommitmentForm(MeetingForm[str | None]):
 class FeedbackForm(MeetingForm[bool | None]):
     """One line of feedback of one kind; the giver is the current peer unless changed."""
 
+    AUTO_FOCUS = "#text"
     ERROR_FIELDS = (("feedback", "text"), ("member", "giver"))
 
     def __init__(
@@ -249,14 +240,9 @@ class FeedbackForm(MeetingForm[bool | None]):
         yield field("What they said", Input(id="text", compact=True), "Enter saves · Esc cancels")
         yield form_error()
 
-    def on_mount(self) -> None:
-        self.query_one("#text").focus()
-
     def save(self) -> bool:
         giver = self.text("giver")
         if not giver:
-            from xcircle.errors import InvalidInput
-
             raise InvalidInput("choose the member who gave the feedback")
         self.services.rounds.feedback(
             self.circle, self.meeting, self.presenter, giver, self.kind, self.text("text")
@@ -267,6 +253,7 @@ class FeedbackForm(MeetingForm[bool | None]):
 class TurnTextForm(MeetingForm[bool | None]):
     """The presenter's challenge or reflection, as free text."""
 
+    AUTO_FOCUS = "#text"
     ERROR_FIELDS = (("challenge", "text"), ("reflection", "text"))
 
     def __init__(self, circle: str, meeting: str, presenter: str, what: str) -> None:
@@ -280,9 +267,6 @@ class TurnTextForm(MeetingForm[bool | None]):
         area = TextArea(text, id="text", compact=True, soft_wrap=True)
         yield field("In the presenter's words", area, "Ctrl+S saves · Esc cancels")
         yield form_error()
-
-    def on_mount(self) -> None:
-        self.query_one("#text").focus()
 
     def save(self) -> bool:
         rounds, text = self.services.rounds, self.text("text")

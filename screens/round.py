@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Digits, Footer, Label, Static
+from textual.widgets import Digits, Label, Static
 
 from screens.meetingforms import (
     KIND_TITLES,
@@ -25,9 +25,17 @@ from screens.meetingforms import (
     ReorderForm,
     TurnTextForm,
 )
-from screens.widgets import MISSING, TopBar, date_text, literal, services_of, styled
+from screens.widgets import (
+    MISSING,
+    Footer,
+    TopBar,
+    attempt,
+    date_text,
+    literal,
+    services_of,
+    styled,
+)
 from xcircle.domain import FEEDBACK_KINDS, PHASE_TITLES, PHASES
-from xcircle.errors import XCircleError
 
 if TYPE_CHECKING:
     from xcircle.merge import Record
@@ -117,7 +125,6 @@ class RoundScreen(Screen[None]):
         self.circle, self.meeting = circle, meeting
         self.state: Record = {"started": False}
         self._shown: dict[str, tuple[str, tuple[object, ...]]] = {}
-        self._keys_for: tuple[object, ...] = ()
 
     @property
     def services(self) -> Services:
@@ -153,15 +160,10 @@ class RoundScreen(Screen[None]):
         if self.is_mounted:
             self.refresh_view()
 
-    def attempt(self, action: Callable[[], Any]) -> bool:
+    def attempt(self, action: Callable[[], Any]) -> None:
         """Run one use case and show the round again; an error is one line, not a crash."""
-        try:
-            action()
-        except XCircleError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return False
-        self.refresh_view()
-        return True
+        if attempt(self, action):
+            self.refresh_view()
 
     # -- showing the state -------------------------------------------------------------------
 
@@ -190,12 +192,8 @@ class RoundScreen(Screen[None]):
         self.show("#phase", self.phase_text(names))
         self.show("#hint", self.hint_text())
         self.show("#turn", self.turn_text(names))
-        self.tick()
-        keys = (state["phase"], state["done"])
-        if keys != self._keys_for:
-            # The footer is rebuilt only when the keys that apply change (it is costly).
-            self._keys_for = keys
-            self.refresh_bindings()
+        self.show_clock(state)
+        self.refresh_bindings()  # the keys follow the phase (our Footer redraws only on change)
 
     def show(self, selector: str, content: Content) -> None:
         """Update a Static only when its content changed (each update costs a layout)."""
@@ -208,12 +206,16 @@ class RoundScreen(Screen[None]):
     def tick(self) -> None:
         """Update the countdown from the clock (the store is not written)."""
         state = self.services.rounds.state(self.circle, self.meeting)
-        if not state["started"]:
-            return
+        if state["started"]:
+            self.show_clock(state)
+
+    def show_clock(self, state: Record) -> None:
+        """The countdown of `state`, marked when over time or paused."""
         clock = self.query_one("#clock", Digits)
         clock.display = not state["done"]
-        if clock.value != clock_text(state["remaining"]):
-            clock.update(clock_text(state["remaining"]))
+        text = clock_text(state["remaining"])
+        if clock.value != text:
+            clock.update(text)
         clock.set_class(state["remaining"] < 0, "-overtime")
         clock.set_class(state["paused"], "-paused")
 

@@ -267,7 +267,8 @@ class SyncController(Widget):
         self.refresh_state()
 
     def on_sync_failed(self, message: SyncFailed) -> None:
-        self.syncing = self.syncing and message.action != "sync"
+        if message.action == "sync":
+            self.syncing = False
         self.refresh_state()
         if message.action != "sync":
             self.app.notify(message.reason, title=f"{message.action} failed", severity="error")

@@ -7,9 +7,10 @@ decides how names, dates and trends look.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,6 +20,8 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Sparkline, Static
 from textual.widgets import Footer as TextualFooter
+
+from xcircle.errors import XCircleError
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
@@ -49,8 +52,6 @@ def to_local(iso: str, zone: str = "") -> datetime:
     """A stored, zoned ISO time in `zone` (the profile's), else the machine's zone."""
     when = datetime.fromisoformat(iso)
     if zone:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only for explicit zones
-
         try:
             return when.astimezone(ZoneInfo(zone))
         except (ZoneInfoNotFoundError, ValueError):
@@ -147,7 +148,7 @@ class TopBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="title")
-        controller = getattr(self.app, "sync", None)
+        controller = sync_of(self)
         if controller is not None:
             from screens.sync import SyncStatus  # sync's widgets, never its network code
 
@@ -225,6 +226,27 @@ def zone_of(node: DOMNode) -> str:
     """The member's zone from their profile ('' means the machine's local zone)."""
     profile = services_of(node).profile() or {}
     return str(profile.get("tz") or "")
+
+
+def attempt(node: Widget, action: Callable[[], object]) -> bool:
+    """Run one use case; its error becomes one line for the user, never a traceback."""
+    try:
+        action()
+    except XCircleError as exc:
+        node.notify(str(exc), severity="error", markup=False)
+        return False
+    return True
+
+
+def notify_saved(node: Widget) -> Callable[[object], None]:
+    """A form's callback that only confirms a save (not an Escape): the screens that
+    open forms read their data again when they resume."""
+
+    def after(result: object) -> None:
+        if result:
+            node.notify("Saved", timeout=2)
+
+    return after
 
 
 class Footer(TextualFooter):

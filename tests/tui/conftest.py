@@ -10,7 +10,7 @@ import html
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from textual.pilot import Pilot
 
 from screens.app import XCircleApp, make_app
 from xcircle.demo import seed_demo
+from xcircle.services import Services
 from xcircle.store import Store
 
 FIXED_NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -63,12 +64,21 @@ def profile_home(tmp_path: Path) -> Path:
     return home
 
 
-def make_test_app(home: Path) -> XCircleApp:
-    """The app on `home` with the fixed clock, no cursor blink and no animations."""
-    app = make_app(home, clock=lambda: FIXED_NOW)
+def make_test_app(home: Path, clock: Callable[[], datetime] | None = None) -> XCircleApp:
+    """The app on `home` with the fixed clock (or `clock`), no cursor blink and no
+    animations."""
+    app = make_app(home, clock=clock or (lambda: FIXED_NOW))
     app.cursor_blink = False
     app.animation_level = "none"
     return app
+
+
+def next_meeting(svc: Services, prefix: str) -> tuple[str, str]:
+    """The circle whose name starts with `prefix` and the id of its next meeting."""
+    circle = svc.circles.resolve(prefix)
+    meeting = svc.meetings.next(circle)
+    assert meeting is not None
+    return circle, meeting["id"]
 
 
 async def settle(pilot: Pilot[object]) -> None:

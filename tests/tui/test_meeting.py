@@ -6,22 +6,26 @@ asserts what the store holds, since the store is what the other members will syn
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, Input, TextArea
 
 from screens.meeting import MeetingScreen, PlanMeetingScreen
 from screens.round import RoundScreen
-from tests.tui.conftest import FIXED_NOW, SIZE, make_test_app
+from tests.tui.conftest import FIXED_NOW, SIZE, make_test_app, next_meeting
 from xcircle.services import Services
 from xcircle.services.rounds import peers_of
 from xcircle.store import Store
 
 
-def reopened(home: Path) -> tuple[Store, Services]:
+@contextmanager
+def reopened(home: Path) -> Iterator[tuple[Store, Services]]:
     """The home opened again after the app closed: what was durably saved."""
-    store = Store(home)
-    return store, Services(store, clock=lambda: FIXED_NOW)
+    with Store(home) as store:
+        yield store, Services(store, clock=lambda: FIXED_NOW)
 
 
 async def test_plan_meeting_bad_date_inline_error_then_saved(demo_home: Path) -> None:
@@ -51,32 +55,27 @@ async def test_plan_meeting_bad_date_inline_error_then_saved(demo_home: Path) ->
         await pilot.press("enter")
         await pilot.pause()
     assert results and results[0] is not None
-    store, svc = reopened(demo_home)
-    meeting = svc.meetings.get(circle, results[0])
-    assert meeting["at"] == "2026-12-10T17:30+01:00"
-    assert meeting["tz"] == "Europe/Paris"
-    assert meeting["themes"] == ["Energy", "Hiring"]
-    assert len(svc.meetings.all(circle)) == before + 1
-    store.close()
+    with reopened(demo_home) as (_, svc):
+        meeting = svc.meetings.get(circle, results[0])
+        assert meeting["at"] == "2026-12-10T17:30+01:00"
+        assert meeting["tz"] == "Europe/Paris"
+        assert meeting["themes"] == ["Energy", "Hiring"]
+        assert len(svc.meetings.all(circle)) == before + 1
 
 
 async def test_reschedule_keeps_the_meeting(demo_home: Path) -> None:
     app = make_test_app(demo_home)
-    svc = app.services
-    circle = svc.circles.resolve("Leading")
-    meeting = svc.meetings.next(circle)
-    assert meeting is not None
+    circle, meeting = next_meeting(app.services, "Leading")
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(PlanMeetingScreen(circle, meeting["id"]))
+        await app.push_screen(PlanMeetingScreen(circle, meeting))
         await pilot.pause()
         app.screen.query_one("#time", Input).value = "08:15"
         app.screen.query_one("#zone", Input).value = "UTC"
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, PlanMeetingScreen)
-    store, svc = reopened(demo_home)
-    assert svc.meetings.get(circle, meeting["id"])["at"].endswith("T08:15+00:00")
-    store.close()
+    with reopened(demo_home) as (_, svc):
+        assert svc.meetings.get(circle, meeting)["at"].endswith("T08:15+00:00")
 
 
 async def test_run_a_whole_meeting(demo_home: Path) -> None:
@@ -84,10 +83,7 @@ async def test_run_a_whole_meeting(demo_home: Path) -> None:
     of each kind) → commitments → pulse → close; then what the store holds."""
     app = make_test_app(demo_home)
     svc = app.services
-    circle = svc.circles.resolve("New Managers")
-    planned = svc.meetings.next(circle)
-    assert planned is not None
-    meeting = planned["id"]
+    circle, meeting = next_meeting(svc, "New Managers")
     members = [m["id"] for m in svc.members.all(circle)]
     to_review = svc.commitments.to_review(circle, meeting)
     assert len(to_review) >= 3
@@ -161,47 +157,45 @@ async def test_run_a_whole_meeting(demo_home: Path) -> None:
         await pilot.pause()
         assert isinstance(app.screen, MeetingScreen)
 
-    store, svc = reopened(demo_home)
-    closed = svc.meetings.get(circle, meeting)
-    assert closed["status"] == "closed" and closed["notes"] == "A calm, useful round."
-    assert closed["step"] == 4
-    first_presenter = order[0]
-    feedback = svc.rounds.feedback_for(circle, meeting)
-    assert sorted((f["kind"], f["giver"], f["text"]) for f in feedback) == sorted(
-        [
-            ("question", order[1], "What have you tried?"),
-            ("challenge", order[1], "Feedback 0"),
-            ("support", order[2], "Feedback 1"),
-            ("advice", order[3], "Feedback 2"),
-        ]
-    )
-    assert {f["presenter"] for f in feedback} == {first_presenter}
-    turn = store.get(circle, "turn", f"{meeting}:{first_presenter}")
-    assert turn is not None and turn["reflection"] == "Ask before I advise."
-    made = [c for c in svc.commitments.all(circle) if c.get("meeting") == meeting]
-    assert len(made) == len(order) + 1
-    by_owner = {c["owner"]: c for c in made if c["text"].startswith("Commitment")}
-    assert set(by_owner) == set(order)
-    assert {c["due"] for c in by_owner.values()} == {"2026-12-07"}
-    pulses = svc.pulses.for_meeting(circle, meeting)
-    assert set(pulses) == set(order)
-    assert {(p["support"], p["confidence"], p["learning"]) for p in pulses.values()} == {(4, 5, 3)}
-    store.close()
+    with reopened(demo_home) as (store, svc):
+        closed = svc.meetings.get(circle, meeting)
+        assert closed["status"] == "closed" and closed["notes"] == "A calm, useful round."
+        assert closed["step"] == 4
+        first_presenter = order[0]
+        feedback = svc.rounds.feedback_for(circle, meeting)
+        assert sorted((f["kind"], f["giver"], f["text"]) for f in feedback) == sorted(
+            [
+                ("question", order[1], "What have you tried?"),
+                ("challenge", order[1], "Feedback 0"),
+                ("support", order[2], "Feedback 1"),
+                ("advice", order[3], "Feedback 2"),
+            ]
+        )
+        assert {f["presenter"] for f in feedback} == {first_presenter}
+        turn = store.get(circle, "turn", f"{meeting}:{first_presenter}")
+        assert turn is not None and turn["reflection"] == "Ask before I advise."
+        made = [c for c in svc.commitments.all(circle) if c.get("meeting") == meeting]
+        assert len(made) == len(order) + 1
+        by_owner = {c["owner"]: c for c in made if c["text"].startswith("Commitment")}
+        assert set(by_owner) == set(order)
+        assert {c["due"] for c in by_owner.values()} == {"2026-12-07"}
+        pulses = svc.pulses.for_meeting(circle, meeting)
+        assert set(pulses) == set(order)
+        ratings = {(p["support"], p["confidence"], p["learning"]) for p in pulses.values()}
+        assert ratings == {(4, 5, 3)}
 
 
 async def test_commitment_from_the_round_is_reviewed_next_meeting(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = svc.circles.resolve("New Managers")
-    first = svc.meetings.next(circle)
-    assert first is not None
-    svc.meetings.start(circle, first["id"])
-    svc.rounds.start(circle, first["id"])
-    while svc.rounds.state(circle, first["id"])["phase"] != "commit":
-        svc.rounds.advance(circle, first["id"])
-    presenter = svc.rounds.state(circle, first["id"])["presenter"]
+    circle, first = next_meeting(svc, "New Managers")
+    svc.meetings.start(circle, first)
+    svc.rounds.start(circle, first)
+    while svc.rounds.state(circle, first)["phase"] != "commit":
+        svc.rounds.advance(circle, first)
+    presenter = svc.rounds.state(circle, first)["presenter"]
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(RoundScreen(circle, first["id"]))
+        await app.push_screen(RoundScreen(circle, first))
         await pilot.pause()
         await pilot.press("m")
         await pilot.pause()
@@ -209,24 +203,21 @@ async def test_commitment_from_the_round_is_reviewed_next_meeting(demo_home: Pat
         app.screen.query_one("#due", Input).value = "2026-12-20"
         await pilot.press("enter")
         await pilot.pause()
-        svc.meetings.close(circle, first["id"])
+        svc.meetings.close(circle, first)
         later = FIXED_NOW.replace(day=30)
         second = svc.meetings.plan(circle, later)["id"]
         await app.push_screen(MeetingScreen(circle, second))
         await pilot.pause()
         await pilot.press("right_square_bracket")
         assert app.screen.query_one(ContentSwitcher).current == "step-review"
-        row = next(
-            c for c in svc.commitments.to_review(circle, second) if c["meeting"] == first["id"]
-        )
+        row = next(c for c in svc.commitments.to_review(circle, second) if c["meeting"] == first)
         assert row["owner"] == presenter and row["text"] == "Ask for feedback weekly"
         table = app.screen.query_one("#step-review StepTable")
         table.move_cursor(row=table.get_row_index(row["id"]))  # type: ignore[attr-defined]
         await pilot.press("k")
-    store, svc = reopened(demo_home)
-    reviewed = svc.commitments.get(circle, row["id"])
-    assert reviewed["status"] == "kept" and reviewed["reviewed_in"] == second
-    store.close()
+    with reopened(demo_home) as (_, svc):
+        reviewed = svc.commitments.get(circle, row["id"])
+        assert reviewed["status"] == "kept" and reviewed["reviewed_in"] == second
 
 
 async def test_kickoff_agreements_step_records_acknowledgements(demo_home: Path) -> None:
@@ -243,41 +234,33 @@ async def test_kickoff_agreements_step_records_acknowledgements(demo_home: Path)
         assert app.screen.query_one(ContentSwitcher).current == "step-agreements"
         await pilot.press("space", "down", "space", "down", "enter")
         await pilot.press("up", "space")  # already acknowledged: nothing new is written
-    store, svc = reopened(demo_home)
-    assert svc.meetings.acknowledged(circle) == set(members[:3])
-    acks = list(store.records(circle, "ack"))
-    assert len(acks) == 3 and {a["meeting"] for a in acks} == {meeting["id"]}
-    store.close()
+    with reopened(demo_home) as (store, svc):
+        assert svc.meetings.acknowledged(circle) == set(members[:3])
+        acks = list(store.records(circle, "ack"))
+        assert len(acks) == 3 and {a["meeting"] for a in acks} == {meeting["id"]}
 
 
 async def test_agenda_step_survives_a_restart(demo_home: Path) -> None:
     app = make_test_app(demo_home)
-    svc = app.services
-    circle = svc.circles.resolve("Leading")
-    planned = svc.meetings.next(circle)
-    assert planned is not None
+    circle, planned = next_meeting(app.services, "Leading")
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(MeetingScreen(circle, planned["id"]))
+        await app.push_screen(MeetingScreen(circle, planned))
         await pilot.pause()
         await pilot.press("right_square_bracket", "right_square_bracket")
 
     app = make_test_app(demo_home)
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(MeetingScreen(circle, planned["id"]))
+        await app.push_screen(MeetingScreen(circle, planned))
         await pilot.pause()
         assert app.screen.query_one(ContentSwitcher).current == "step-round"
         await pilot.press("left_square_bracket")
         assert app.screen.query_one(ContentSwitcher).current == "step-review"
-    store, svc = reopened(demo_home)
-    assert svc.meetings.get(circle, planned["id"])["step"] == 1
-    store.close()
+    with reopened(demo_home) as (_, svc):
+        assert svc.meetings.get(circle, planned)["step"] == 1
 
 
-async def edit_text(pilot: object, key: str, text: str) -> None:
+async def edit_text(pilot: Pilot[object], key: str, text: str) -> None:
     """Open the challenge/reflection editor with `key`, write `text`, save."""
-    from textual.pilot import Pilot
-
-    assert isinstance(pilot, Pilot)
     await pilot.press(key)
     await pilot.pause()
     pilot.app.screen.query_one("#text", TextArea).load_text(text)
@@ -285,11 +268,8 @@ async def edit_text(pilot: object, key: str, text: str) -> None:
     await pilot.pause()
 
 
-async def give(pilot: object, key: str, text: str) -> None:
+async def give(pilot: Pilot[object], key: str, text: str) -> None:
     """Capture one feedback of the kind bound to `key`, from the prefilled giver."""
-    from textual.pilot import Pilot
-
-    assert isinstance(pilot, Pilot)
     await pilot.press(key)
     await pilot.pause()
     pilot.app.screen.query_one("#text", Input).value = text

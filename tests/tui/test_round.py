@@ -8,10 +8,9 @@ from pathlib import Path
 
 from textual.widgets import Digits, Input, Static
 
-from screens.app import XCircleApp, make_app
 from screens.meetingforms import OrderList, ReorderForm
 from screens.round import RoundScreen
-from tests.tui.conftest import FIXED_NOW, SIZE, make_test_app
+from tests.tui.conftest import FIXED_NOW, SIZE, make_test_app, next_meeting
 
 
 class Clock:
@@ -24,13 +23,6 @@ class Clock:
         return self.now
 
 
-def app_with_clock(home: Path, clock: Clock) -> XCircleApp:
-    app = make_app(home, clock=clock)
-    app.cursor_blink = False
-    app.animation_level = "none"
-    return app
-
-
 def shown(screen: RoundScreen, selector: str) -> str:
     """The plain text a Static of the round screen shows."""
     return str(screen.query_one(selector, Static).render())
@@ -39,10 +31,7 @@ def shown(screen: RoundScreen, selector: str) -> str:
 async def test_round_resumes_after_a_restart(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = svc.circles.resolve("Leading")
-    meeting = svc.meetings.next(circle)
-    assert meeting is not None
-    mid = meeting["id"]
+    circle, mid = next_meeting(svc, "Leading")
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(RoundScreen(circle, mid))
         await pilot.pause()
@@ -72,10 +61,7 @@ async def test_round_resumes_after_a_restart(demo_home: Path) -> None:
 async def test_reorder_needs_a_reason(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = svc.circles.resolve("Leading")
-    meeting = svc.meetings.next(circle)
-    assert meeting is not None
-    mid = meeting["id"]
+    circle, mid = next_meeting(svc, "Leading")
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(RoundScreen(circle, mid))
         await pilot.pause()
@@ -106,13 +92,10 @@ async def test_reorder_needs_a_reason(demo_home: Path) -> None:
 
 async def test_countdown_runs_over_and_pauses(demo_home: Path) -> None:
     clock = Clock()
-    app = app_with_clock(demo_home, clock)
-    svc = app.services
-    circle = svc.circles.resolve("Leading")
-    meeting = svc.meetings.next(circle)
-    assert meeting is not None
+    app = make_test_app(demo_home, clock)
+    circle, mid = next_meeting(app.services, "Leading")
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(RoundScreen(circle, meeting["id"]))
+        await app.push_screen(RoundScreen(circle, mid))
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, RoundScreen)
@@ -136,10 +119,7 @@ async def test_countdown_runs_over_and_pauses(demo_home: Path) -> None:
 async def test_member_text_is_shown_literally(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
-    circle = svc.circles.resolve("Leading")
-    meeting = svc.meetings.next(circle)
-    assert meeting is not None
-    mid = meeting["id"]
+    circle, mid = next_meeting(svc, "Leading")
     order = svc.rounds.start(circle, mid)["order"]
     svc.members.update(circle, order[0], name="[bold]x[/]")
     svc.members.update(circle, order[1], name="[link=https://e.x]y[/link]")

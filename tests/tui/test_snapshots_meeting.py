@@ -17,7 +17,7 @@ from textual.widgets import Input
 
 from screens.meeting import MeetingScreen, PlanMeetingScreen
 from screens.round import RoundScreen
-from tests.tui.conftest import SIZE, make_test_app, settle
+from tests.tui.conftest import SIZE, make_test_app, next_meeting, settle
 from xcircle.ops import deterministic_ids
 from xcircle.services import Services
 
@@ -28,13 +28,6 @@ Setup = Callable[[Pilot[Any]], Awaitable[None]]
 def svc_of(pilot: Pilot[Any]) -> Services:
     services: Services = pilot.app.services  # type: ignore[attr-defined]
     return services
-
-
-def next_meeting(svc: Services, prefix: str) -> tuple[str, str]:
-    circle = svc.circles.resolve(prefix)
-    meeting = svc.meetings.next(circle)
-    assert meeting is not None
-    return circle, meeting["id"]
 
 
 def meeting_at(prefix: str, step: int, *, acks: int = 0, pulses: int = 0) -> Setup:
