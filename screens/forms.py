@@ -109,14 +109,13 @@ class FormScreen(ModalScreen[T]):
     def fail(self, message: str) -> None:
         """Show `message` under the field it is about and move the focus there."""
         name = next((f for word, f in self.ERROR_FIELDS if word in message), None)
+        # The field may not be in this form (a fixed owner, say): then the form's own line.
         errors = list(self.query(f"#error-{name}")) if name else []
         target = errors[0] if errors else self.query_one("#error-form")
-        if not errors:
-            self.query_one("#error-form", Static).display = True
         assert isinstance(target, Static)
         target.update(literal(message))
         target.add_class("-shown")
-        if name:
+        if errors:
             self.query_one(f"#{name}").focus()
 
     def clear_errors(self) -> None:

@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, Input, TextArea
 
 from screens.meeting import MeetingScreen, PlanMeetingScreen
+from screens.meetingforms import CommitmentForm
 from screens.round import RoundScreen
 from tests.tui.conftest import FIXED_NOW, SIZE, make_test_app, next_meeting
 from xcircle.services import Services
@@ -275,3 +276,24 @@ async def give(pilot: Pilot[object], key: str, text: str) -> None:
     pilot.app.screen.query_one("#text", Input).value = text
     await pilot.press("enter")
     await pilot.pause()
+
+
+async def test_an_error_about_a_field_the_form_lacks_shows_on_the_form(demo_home: Path) -> None:
+    """The owner of a commitment is fixed in the round (no owner field); when they were
+    removed meanwhile (a sync, say), saving says so on the form instead of crashing."""
+    app = make_test_app(demo_home)
+    circle, meeting = next_meeting(app.services, "Leading")
+    owner = app.services.members.all(circle)[1]["id"]
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(CommitmentForm(circle, meeting, owner))
+        await pilot.pause()
+        form = app.screen
+        app.services.members.remove(circle, owner)
+        form.query_one("#text", Input).value = "Book the budget talk"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is form
+        error = form.query_one("#error-form")
+        assert "no member" in str(error.render()) and error.has_class("-shown")
+        texts = [c["text"] for c in app.services.commitments.all(circle)]
+        assert "Book the budget talk" not in texts
