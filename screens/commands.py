@@ -5,7 +5,6 @@ app is reachable without knowing its key.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -17,9 +16,11 @@ from textual.content import Content
 from textual.fuzzy import Matcher
 
 from screens.widgets import services_of, sync_of
+from xcircle.errors import XCircleError
 
 if TYPE_CHECKING:
     from textual.app import App
+    from textual.notifications import SeverityLevel
     from textual.screen import Screen
 
     from xcircle.merge import Record
@@ -177,18 +178,25 @@ def export_circle(app: App[object], circle: str, fmt: str, table: str, suffix: s
     services = services_of(app)
 
     def work() -> None:
-        from xcircle.export import render
+        from xcircle.export import render, write_private
 
         detail = services.detail(circle)
         data = render(detail, fmt, table=table, now=services.now())
         slug = re.sub(r"[^a-z0-9]+", "-", detail["circle"]["name"].lower()).strip("-") or "circle"
         folder = export_dir(services)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = folder / f"{slug}-{services.now():%Y%m%d}.{suffix}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        app.call_from_thread(app.notify, f"Exported to {path}", title="Export", markup=False)
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_private(path, data)
+        except OSError as exc:
+            say(f"cannot create {folder}: {exc.strerror}", "Export failed", "error")
+        except XCircleError as exc:
+            say(str(exc), "Export failed", "error")
+        else:
+            say(f"Exported to {path}", "Export", "information")
+
+    def say(message: str, title: str, severity: SeverityLevel) -> None:
+        app.call_from_thread(app.notify, message, title=title, severity=severity, markup=False)
 
     app.run_worker(work, thread=True, group="export", exit_on_error=False)
 
@@ -241,7 +249,7 @@ class SyncCommands(DomainCommands):
         )
         for circle in self.circles():
             name, cid = circle["name"], circle["id"]
-            if self.services.store.meta(cid).get("shared"):
+            if self.services.circles.is_shared(cid):
                 yield (
                     f"Invite to {name}",
                     "A single-use invite code for this circle",

@@ -109,6 +109,23 @@ async def test_export_from_palette_writes_a_private_file(demo_home: Path) -> Non
         assert "Digital Peers" in files[0].read_text()
 
 
+async def test_an_export_that_cannot_be_written_says_why(demo_home: Path) -> None:
+    from screens.commands import export_circle
+
+    blocker = demo_home.parent / "not-a-folder"
+    blocker.write_text("a file where the export folder should be")
+    with Store(demo_home) as store:
+        store.save_setting("export_dir", str(blocker / "exports"))
+    app = make_test_app(demo_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        export_circle(app, app.services.circles.all()[0]["id"], "markdown", "goals", "md")
+        await settle(pilot)
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert len(errors) == 1 and errors[0].title == "Export failed"
+        assert str(blocker / "exports") in errors[0].message
+
+
 async def test_damaged_files_are_reported_at_start(demo_home: Path) -> None:
     damaged = sorted((demo_home / "circles").glob("*.json"))[0]
     damaged.write_text("{not json")

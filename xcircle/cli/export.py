@@ -5,13 +5,11 @@ Only the command and the writing of files live here; the formats are `xcircle.ex
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
-from xcircle.cli.common import emit_json, fail, json_option, session
+from xcircle.cli.common import emit_json, json_option, session
 
 
 @click.command()
@@ -47,7 +45,7 @@ def export(circle_ref: str, fmt: str, what: str, output: Path | None, as_json: b
     goals|attendance, that one table goes to FILE or stdout. On stdout, CSV needs
     --what goals or --what attendance (one table per stream).
     """
-    from xcircle.export import CSV_TABLES, render
+    from xcircle.export import CSV_TABLES, render, write_private
 
     if fmt == "csv" and what == "all" and output is None and not as_json:
         raise click.UsageError("CSV on stdout is one table: add --what goals|attendance or -o")
@@ -81,22 +79,3 @@ def csv_path(output: Path, table_name: str) -> Path:
     """`report.csv` -> `report-goals.csv` (the one FILE names both tables)."""
     stem = output.stem if output.suffix.lower() == ".csv" else output.name
     return output.with_name(f"{stem}-{table_name}.csv")
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically, readable by its owner only (0600)."""
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        fail(f"cannot write {path}: {exc.strerror}")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        fail(f"cannot write {path}: {exc.strerror}")
