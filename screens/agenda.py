@@ -86,11 +86,10 @@ class CheckinStep(AgendaStep):
         )
 
     def action_all_present(self) -> None:
-        def mark_all() -> None:
-            for m in self.members():
-                self.services.meetings.mark(self.circle, self.meeting, m["id"], True)
-
-        self.attempt(mark_all)
+        members = [m["id"] for m in self.members()]
+        self.attempt(
+            lambda: self.services.meetings.mark_many(self.circle, self.meeting, members, True)
+        )
 
     @on(DataTable.RowSelected)
     def _selected(self) -> None:

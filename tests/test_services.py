@@ -100,6 +100,16 @@ def test_the_timer_counts_down_with_the_clock_and_stops_when_paused(store: Store
     assert svc.rounds.state(cid, mid)["remaining"] == -50  # overtime shows
 
 
+def test_marking_everyone_present_is_all_or_nothing(svc: Services) -> None:
+    cid, members = _circle(svc)
+    mid = svc.meetings.plan(cid, NOW + timedelta(days=1))["id"]
+    with pytest.raises(NotFound):
+        svc.meetings.mark_many(cid, mid, [*members[:2], "not-a-member"], True)
+    assert svc.meetings.attendance(cid, mid) == {}
+    svc.meetings.mark_many(cid, mid, members, True)
+    assert svc.meetings.attendance(cid, mid) == dict.fromkeys(members, True)
+
+
 def test_changing_the_rotation_order_needs_a_reason(svc: Services) -> None:
     cid, members = _circle(svc)
     mid = _hold(svc, cid, 1, members)

@@ -6,7 +6,7 @@ the meetings held so far; starting a meeting records who actually facilitates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -177,16 +177,19 @@ class Meetings:
         return [m for m in members if marks.get(m, False)]
 
     def mark(self, circle: str, meeting: str, member: str, present: bool) -> None:
+        self.mark_many(circle, meeting, [member], present)
+
+    def mark_many(self, circle: str, meeting: str, members: Iterable[str], present: bool) -> None:
+        """Record several members' attendance in one durable write: all or nothing."""
         self.get(circle, meeting)
-        self.ctx.record(circle, "member", member, "member")
-        key = attendance_key(meeting, member)
-        self.ctx.commit(
-            [
-                self.ctx.op(
-                    circle, "attendance", key, meeting=meeting, member=member, present=present
-                )
-            ]
-        )
+        ops = []
+        for member in members:
+            self.ctx.record(circle, "member", member, "member")
+            key = attendance_key(meeting, member)
+            fields = {"meeting": meeting, "member": member, "present": present}
+            ops.append(self.ctx.op(circle, "attendance", key, **fields))
+        if ops:
+            self.ctx.commit(ops)
 
     def next_facilitator(self, circle: str, present: Sequence[str] | None = None) -> str | None:
         """Who facilitates next, derived from the facilitators of meetings held so far."""
