@@ -21,11 +21,9 @@ here so callers need one import.
 
 from __future__ import annotations
 
-import gc
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +57,7 @@ from sync.state import (
 )
 from xcircle.hlc import Stamp, wall_ms
 from xcircle.ops import Op
+from xcircle.storage import gc_paused
 from xcircle.store import MAX_AHEAD_MS, Store
 
 if TYPE_CHECKING:
@@ -146,21 +145,6 @@ def _save_state(store: Store, report: SyncReport, now: int, *, error: str | None
         # Circles not in this run keep their previous verdict.
         state["denied"] = sorted((set(state.get("denied", [])) - set(report.circles)) | denied)
     store.save_setting(STATE_SETTING, state)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection during a pull: each page allocates thousands of
-    dicts, and every full collection would walk the whole in-memory store (measured
-    nearly 2x on a 100k-op pull; see CONVENTIONS' known traps). Reference counting
-    still frees everything; the collector runs again right after."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _outstanding(store: Store, cid: str) -> tuple[int, int]:
@@ -334,7 +318,7 @@ class _Run:
 
     def _pull(self, cursors: dict[str, int]) -> None:
         if cursors:
-            with _gc_paused(), ThreadPoolExecutor(1, thread_name_prefix="xcircle-pull") as pool:
+            with gc_paused(), ThreadPoolExecutor(1, thread_name_prefix="xcircle-pull") as pool:
                 self._pull_pages(pool, cursors)
         for cid in cursors:
             if cid not in self._written and not self.report.circles[cid].denied:

@@ -70,7 +70,3 @@ class HLC:
     def observe(self, remote: str) -> None:
         """Merge a stamp received from another node, so later local stamps follow it."""
         self.seed(remote)
-
-    def skew_ms(self, remote_wall_ms: int) -> int:
-        """How far `remote_wall_ms` is ahead (+) or behind (-) the local wall clock."""
-        return remote_wall_ms - self._now()

@@ -29,7 +29,7 @@ from xcircle.hlc import HLC, WALL_DIGITS, wall_ms
 from xcircle.merge import Record, is_live, merge, public
 from xcircle.ops import Op, new_id
 from xcircle.paths import ensure_private_dir
-from xcircle.storage import CorruptFile, Database
+from xcircle.storage import CorruptFile, Database, gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -112,35 +112,30 @@ class Store:
         self._mutex = threading.RLock()
         self.notices: list[Notice] = []
         self._lock_fd = self._lock()
-        # Loading builds millions of small objects that live as long as the store: the
-        # cyclic GC would only rescan them (a full collection costs more than the parse).
-        # Pause it for the whole load, then move what was loaded out of its sight.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
+        # Loading builds millions of small objects that live as long as the store: no
+        # cyclic GC during the load, then move what was loaded out of its sight.
         try:
-            self._profile_db = self._open(self.home / "profile")
-            self.circles_dir = ensure_private_dir(self.home / "circles")
-            self._circles: dict[str, Database] = {}
-            names = {
-                p.name.split(".")[0]
-                for p in self.circles_dir.iterdir()
-                if p.name.count(".") == 1 and p.suffix in (".json", ".journal")
-            }
-            damaged = []
-            for cid in sorted(names):
-                try:
-                    self._circles[cid] = self._open(self.circles_dir / cid, EAGER_TABLES)
-                except _Skip:
-                    damaged.append(cid)
-            if damaged:
-                # Remembered until a sync rebuilds them from the exchange (where shared).
-                self.save_setting("damaged", sorted({*self.damaged_circles(), *damaged}))
+            with gc_paused():
+                self._profile_db = self._open(self.home / "profile")
+                self.circles_dir = ensure_private_dir(self.home / "circles")
+                self._circles: dict[str, Database] = {}
+                names = {
+                    p.name.split(".")[0]
+                    for p in self.circles_dir.iterdir()
+                    if p.name.count(".") == 1 and p.suffix in (".json", ".journal")
+                }
+                damaged = []
+                for cid in sorted(names):
+                    try:
+                        self._circles[cid] = self._open(self.circles_dir / cid, EAGER_TABLES)
+                    except _Skip:
+                        damaged.append(cid)
+                if damaged:
+                    # Remembered until a sync rebuilds them from the exchange (where shared).
+                    self.save_setting("damaged", sorted({*self.damaged_circles(), *damaged}))
         except BaseException:
             self._unlock()
             raise
-        finally:
-            if gc_was_enabled:
-                gc.enable()
         gc.freeze()
         profile = self.profile
         self.hlc = HLC(profile["node"] if profile else new_id()[:16], now_ms)
