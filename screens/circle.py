@@ -36,6 +36,7 @@ from screens.widgets import (
     when_text,
     zone_of,
 )
+from xcircle.domain import HELD_STATUSES
 from xcircle.services import Services
 
 TABS = ("overview", "members", "meetings", "goals", "insights")
@@ -281,9 +282,7 @@ class CircleScreen(Screen[None]):
                     when_text(m["at"], zone, year=True),
                     ("kick-off · " if m.get("kickoff") else "") + m["status"],
                     cell(names.get(m.get("facilitator") or "", MISSING)),
-                    f"{m['present']}/{len(names)}"
-                    if m["status"] in ("running", "closed")
-                    else MISSING,
+                    f"{m['present']}/{len(names)}" if m["status"] in HELD_STATUSES else MISSING,
                     cell(", ".join(m.get("themes", []))),
                 ),
             )
@@ -373,7 +372,7 @@ class CircleScreen(Screen[None]):
         names = view.names if view else {}
         if view is None or member is None or member not in names:
             return
-        shared = bool(self.services.store.meta(self.circle).get("shared"))
+        shared = self.services.circles.is_shared(self.circle)
         question = styled(
             "Remove [b]$name[/b] from the circle, for good?\n\nThey leave the rotation and "
             "the member list; what they said and committed to stays in the history."

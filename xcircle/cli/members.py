@@ -78,7 +78,7 @@ def member_remove(circle_ref: str, member_ref: str, as_json: bool) -> None:
         name = svc.members.names(cid)[mid]
         svc.members.remove(cid, mid)
         exchange = "not shared"
-        if svc.store.meta(cid).get("shared"):
+        if svc.circles.is_shared(cid):
             exchange = tell_exchange(svc, cid, mid)
     removed = {"circle": cid, "removed": mid, "name": name, "exchange": exchange}
     out(as_json, removed, f"Removed {name} from the circle.")

@@ -82,7 +82,7 @@ class Services:
                 for c in self.commitments.all(circle)
                 if c["owner"] == me and c["status"] == "open"
             ),
-            "shared": bool(self.store.meta(circle).get("shared")),
+            "shared": self.circles.is_shared(circle),
         }
 
     def overview(self, *, include_archived: bool = False) -> list[Record]:

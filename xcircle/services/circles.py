@@ -140,6 +140,10 @@ class Circles:
             raise NotFound(f"circle {circle[:8]} has not been synced yet")
         return record
 
+    def is_shared(self, circle: str) -> bool:
+        """Whether the circle is on an exchange (its changes sync to other members)."""
+        return bool(self.ctx.store.meta(circle).get("shared"))
+
     def ids(self, *, include_archived: bool = True) -> list[str]:
         out = []
         for cid in self.ctx.store.circle_ids():
