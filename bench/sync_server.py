@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from sync.exchange import admin  # noqa: E402
 from sync.exchange.db import open_db  # noqa: E402
+from sync.exchange.settings import ENV_AUTH_LIMIT, ENV_POOL_SIZE  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 WARMUP_S = 1.0  # per phase, not measured: pools fill, psycopg prepares its statements
@@ -72,10 +73,10 @@ def server(
     env = {
         **os.environ,
         "PYTHONPATH": str(root),
-        "XCIRCLE_EXCHANGE_AUTH_FAILS_PER_MINUTE": "1000000",  # setup enrolls 50 devices
+        ENV_AUTH_LIMIT: "1000000",  # setup enrolls 50 devices
     }
     if pool_size:
-        env["XCIRCLE_EXCHANGE_DB_POOL_SIZE"] = str(pool_size)
+        env[ENV_POOL_SIZE] = str(pool_size)
     cmd = [sys.executable, "-m", "sync.exchange", "serve", "--db", db_url]
     cmd += ["--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(
@@ -202,30 +203,23 @@ async def _run_client(
     make = _request_maker(phase, client)
     measure_from, end = start + WARMUP_S, start + WARMUP_S + phase.seconds
     loop = asyncio.get_running_loop()
+    interval = phase.interval
+    # Each send is due when the previous answer arrives (closed loop), or on a fixed
+    # schedule with a random phase that spreads the clients (paced). Latency runs from the
+    # due time: when paced, a late answer delays the next send, and that delay counts
+    # against the server, as it would for a real device.
+    due = start if interval is None else start + random.random() * interval
     k = 0
-    if phase.interval is None:
-        await asyncio.sleep(max(0.0, start - loop.time()))
-        while (t0 := loop.time()) < end:
-            status = await conn.request(make(k))
-            k += 1
-            if t0 >= measure_from:
-                lat.append(loop.time() - t0)
-                if status != 200:
-                    errors.append(status)
-    else:
-        due = start + random.random() * phase.interval  # random phase spreads the clients
-        while due < end:
-            if (wait := due - loop.time()) > 0:
-                await asyncio.sleep(wait)
-            status = await conn.request(make(k))
-            k += 1
-            if due >= measure_from:
-                # From the scheduled time: a late answer delays the next send, and that
-                # delay counts against the server, as it would for a real device.
-                lat.append(loop.time() - due)
-                if status != 200:
-                    errors.append(status)
-            due += phase.interval
+    while due < end:
+        if (wait := due - loop.time()) > 0:
+            await asyncio.sleep(wait)
+        status = await conn.request(make(k))
+        k += 1
+        if due >= measure_from:
+            lat.append(loop.time() - due)
+            if status != 200:
+                errors.append(status)
+        due = loop.time() if interval is None else due + interval
     writer.close()
 
 
@@ -431,7 +425,7 @@ def scratch_postgres() -> Iterator[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--circles", type=int, default=10)
     ap.add_argument("--procs", type=int, default=5, help="load generator processes")

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from .db import devices, organizations, tokens, write_tx
 from .errors import AdminError
 from .settings import wall_clock_ms
-from .tokens import ADMIN, ENROLL, hash_token, looks_like_token, new_id, new_token
+from .tokens import ADMIN, ENROLL, PREFIX, hash_token, looks_like_token, new_id, new_token
 
 MIN_TTL_S = 60
 MAX_TTL_S = 30 * 24 * 3600
@@ -30,19 +30,23 @@ def parse_ttl(text: str) -> int:
     return seconds
 
 
+def _now(now_ms: int | None) -> int:
+    return wall_clock_ms() if now_ms is None else now_ms
+
+
 def add_org(engine: Engine, name: str, now_ms: int | None = None) -> tuple[str, str]:
     """Register an organization; returns `(org_id, admin_token)`. The token is shown once."""
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise AdminError("organization name must be 1 to 200 characters")
-    now = wall_clock_ms() if now_ms is None else now_ms
+    now = _now(now_ms)
     org_id = new_id()
-    token, token_hash = new_token(ADMIN)
+    token, token_hash = new_token(PREFIX[ADMIN])
     try:
         with write_tx(engine) as conn:
             conn.execute(organizations.insert().values(id=org_id, name=name, created=now))
             conn.execute(
-                tokens.insert().values(hash=token_hash, kind="admin", org_id=org_id, created=now)
+                tokens.insert().values(hash=token_hash, kind=ADMIN, org_id=org_id, created=now)
             )
     except IntegrityError:
         raise AdminError(f"organization {name!r} already exists") from None
@@ -66,19 +70,17 @@ def issue_enrollment(
     engine: Engine, org: str, ttl_seconds: int = DEFAULT_TTL_S, now_ms: int | None = None
 ) -> tuple[str, int]:
     """A single-use enrollment token for a device of `org` (name or id): `(token, expires_at)`."""
-    org_id = find_org(engine, org)
-    now = wall_clock_ms() if now_ms is None else now_ms
-    return create_enrollment(engine, org_id, ttl_seconds, now)
+    return create_enrollment(engine, find_org(engine, org), ttl_seconds, _now(now_ms))
 
 
 def create_enrollment(engine: Engine, org_id: str, ttl_seconds: int, now: int) -> tuple[str, int]:
     """Insert an enrollment token for `org_id`; used by the CLI and `POST /v1/enrollments`."""
-    token, token_hash = new_token(ENROLL)
+    token, token_hash = new_token(PREFIX[ENROLL])
     expires = now + ttl_seconds * 1000
     with write_tx(engine) as conn:
         conn.execute(
             tokens.insert().values(
-                hash=token_hash, kind="enroll", org_id=org_id, expires_at=expires, created=now
+                hash=token_hash, kind=ENROLL, org_id=org_id, expires_at=expires, created=now
             )
         )
     return token, expires
@@ -86,21 +88,18 @@ def create_enrollment(engine: Engine, org_id: str, ttl_seconds: int, now: int) -
 
 def revoke(engine: Engine, token_or_device: str, now_ms: int | None = None) -> str:
     """Revoke a token, or a device and all its tokens; returns a line saying what was done."""
-    now = wall_clock_ms() if now_ms is None else now_ms
+    now = _now(now_ms)
     with write_tx(engine) as conn:
         if looks_like_token(token_or_device):
+            token_hash = hash_token(token_or_device)
             row = conn.execute(
-                select(tokens.c.kind, tokens.c.device_id).where(
-                    tokens.c.hash == hash_token(token_or_device)
-                )
+                select(tokens.c.kind, tokens.c.device_id).where(tokens.c.hash == token_hash)
             ).first()
             if row is None:
                 raise AdminError("unknown token")
             if row.device_id is None:
                 conn.execute(
-                    update(tokens)
-                    .where(tokens.c.hash == hash_token(token_or_device))
-                    .values(revoked_at=now)
+                    update(tokens).where(tokens.c.hash == token_hash).values(revoked_at=now)
                 )
                 return f"revoked {row.kind} token"
             device_id = row.device_id

@@ -10,14 +10,13 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from .db import open_db
-from .errors import ExchangeError
+from .errors import ExchangeError, error_body
 from .limits import BodyLimitMiddleware, ExchangeTimeMiddleware, RateLimiter
 from .routes import Context, router
 from .settings import ExchangeSettings
@@ -41,8 +40,12 @@ _STATUS_CODES = {
 def _json_error(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    body = orjson.dumps({"error": code, "message": message})
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
+    return Response(
+        error_body(code, message),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 async def _on_http_error(_request: Request, exc: Exception) -> Response:
@@ -62,10 +65,11 @@ async def _on_http_error(_request: Request, exc: Exception) -> Response:
 async def _on_validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     # Name the field and the rule, never the input: it may hold a token or a payload.
-    first = exc.errors()[0] if exc.errors() else {}
+    errors = exc.errors()
+    first = errors[0] if errors else {}
     where = ".".join(str(part) for part in first.get("loc", ()))
     what = str(first.get("msg", "invalid request")).splitlines()[0][:160]
-    more = len(exc.errors()) - 1
+    more = len(errors) - 1
     suffix = f" (+{more} more)" if more > 0 else ""
     return _json_error(422, "invalid_request", f"{where}: {what}{suffix}")
 

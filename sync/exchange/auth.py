@@ -1,19 +1,18 @@
-"""Bearer-token authentication: one indexed lookup by hash per request (on the push path
-the same query also checks circle membership, inside the push transaction)."""
+"""Bearer-token authentication: one indexed lookup by hash per request (on the push and
+pull paths inside their own transaction; on push the same query also checks membership)."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, select
 
 from .db import circle_members, devices, organizations, tokens
-from .errors import ExchangeError, forbidden, not_found, unauthorized
+from .errors import forbidden, not_found, unauthorized
 from .limits import RateLimiter
-from .tokens import hash_token
-
-ADMIN, ENROLL, DEVICE = "admin", "enroll", "device"
+from .tokens import DEVICE, hash_token
 
 
 @dataclass(frozen=True)
@@ -27,17 +26,18 @@ class Principal:
     device_id: str | None
 
 
+# What `_check` reads to tell a live token from a dead one.
+_LIVENESS = (
+    tokens.c.kind,
+    tokens.c.device_id,
+    tokens.c.expires_at,
+    tokens.c.used_at,
+    tokens.c.revoked_at,
+    devices.c.revoked_at.label("device_revoked_at"),
+)
+
 _LOOKUP = (
-    select(
-        tokens.c.kind,
-        tokens.c.org_id,
-        tokens.c.device_id,
-        tokens.c.expires_at,
-        tokens.c.used_at,
-        tokens.c.revoked_at,
-        organizations.c.name.label("org_name"),
-        devices.c.revoked_at.label("device_revoked_at"),
-    )
+    select(*_LIVENESS, tokens.c.org_id, organizations.c.name.label("org_name"))
     .join(organizations, organizations.c.id == tokens.c.org_id)
     .outerjoin(devices, devices.c.id == tokens.c.device_id)
     .where(tokens.c.hash == bindparam("token_hash"))
@@ -47,15 +47,7 @@ _LOOKUP = (
 # A device token and, in the same indexed lookup, its membership of one circle (NULL if
 # none): what a push needs before it takes the circle's counter lock.
 _MEMBER_LOOKUP = (
-    select(
-        tokens.c.kind,
-        tokens.c.device_id,
-        tokens.c.expires_at,
-        tokens.c.used_at,
-        tokens.c.revoked_at,
-        devices.c.revoked_at.label("device_revoked_at"),
-        circle_members.c.member_id,
-    )
+    select(*_LIVENESS, circle_members.c.member_id)
     .select_from(
         tokens.outerjoin(devices, devices.c.id == tokens.c.device_id).outerjoin(
             circle_members,
@@ -94,7 +86,7 @@ def _check(
 
 
 def authenticate(
-    engine: Engine,
+    db: Engine | Connection,
     token: str | None,
     roles: tuple[str, ...],
     now: int,
@@ -102,11 +94,12 @@ def authenticate(
     client_ip: str,
 ) -> Principal:
     """Resolve the caller or raise 401/403. Failures count against the caller's IP: past the
-    limit a guesser gets 429 instead of 401 (valid tokens are never slowed down)."""
+    limit a guesser gets 429 instead of 401 (valid tokens are never slowed down).
+    `db` is the engine (a connection just for the lookup) or the caller's transaction."""
     row = None
     token_hash = _hash_or_none(token)
     if token_hash is not None:
-        with engine.connect() as conn:
+        with _connection(db) as conn:
             row = conn.execute(_LOOKUP, {"token_hash": token_hash}).first()
     row = _check(row, roles, now, fail_limiter, client_ip)
     assert token_hash is not None
@@ -138,5 +131,9 @@ def authenticate_member(
 def require_device(p: Principal) -> str:
     """The device id of a device principal (for type checkers; routes already checked)."""
     if p.device_id is None:
-        raise ExchangeError(403, "forbidden", "this token may not do that")
+        raise forbidden()
     return p.device_id
+
+
+def _connection(db: Engine | Connection) -> AbstractContextManager[Connection]:
+    return db.connect() if isinstance(db, Engine) else nullcontext(db)

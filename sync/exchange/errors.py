@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import orjson
 from starlette.exceptions import HTTPException
+
+
+def error_body(code: str, message: str) -> bytes:
+    """The JSON body of every error answer: `{"error": code, "message": message}`."""
+    return orjson.dumps({"error": code, "message": message})
 
 
 class ExchangeError(HTTPException):

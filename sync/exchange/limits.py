@@ -6,10 +6,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ExchangeError
+from .errors import ExchangeError, error_body
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +50,7 @@ class ExchangeTimeMiddleware:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            body = orjson.dumps({"error": "internal", "message": "internal server error"})
-            await send_stamped(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await _send_error(send_stamped, ExchangeError(500, "internal", "internal server error"))
 
 
 class BodyLimitMiddleware:
@@ -84,7 +72,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared > self.max_bytes:
-                    await _send_error(send, too_large())
+                    await _send_error(send, too_large(), _CLOSE)
                     return
                 break
         received = 0
@@ -113,11 +101,15 @@ class BodyLimitMiddleware:
             # A route that read the body outside FastAPI's handler lets it escape to here.
             if started or exc.status_code != 413:
                 raise
-            await _send_error(send, exc)
+            await _send_error(send, exc, _CLOSE)
 
 
-async def _send_error(send: Send, exc: ExchangeError) -> None:
-    body = orjson.dumps({"error": exc.code, "message": exc.message})
+_CLOSE = (b"connection", b"close")  # after a 413 the rest of the body is never read
+
+
+async def _send_error(send: Send, exc: ExchangeError, *headers: tuple[bytes, bytes]) -> None:
+    """Answer `exc` from a middleware itself (outside FastAPI's exception handlers)."""
+    body = error_body(exc.code, exc.message)
     await send(
         {
             "type": "http.response.start",
@@ -125,7 +117,7 @@ async def _send_error(send: Send, exc: ExchangeError) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
+                *headers,
             ],
         }
     )

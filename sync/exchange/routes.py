@@ -17,15 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from . import store
 from .admin import create_enrollment
-from .auth import (
-    ADMIN,
-    DEVICE,
-    ENROLL,
-    Principal,
-    authenticate,
-    authenticate_member,
-    require_device,
-)
+from .auth import Principal, authenticate, authenticate_member, require_device
 from .errors import ExchangeError
 from .limits import NOW_KEY, RateLimiter
 from .models import (
@@ -49,6 +41,7 @@ from .models import (
     RedeemIn,
 )
 from .settings import ExchangeSettings
+from .tokens import ADMIN, DEVICE, ENROLL
 
 
 @dataclass
@@ -89,13 +82,20 @@ class Call:
         self.ip = request.client.host if request.client else "unknown"
         self.token = creds.credentials if creds else None
 
-    def auth(self, *roles: str) -> Principal:
+    def auth(self, *roles: str, db: Connection | None = None) -> Principal:
+        """The caller, looked up on `db` (a transaction of the route) or on a connection
+        of its own."""
         return authenticate(
-            self.ctx.engine, self.token, roles, self.now, self.ctx.ip_limiter, self.ip
+            self.ctx.engine if db is None else db,
+            self.token,
+            roles,
+            self.now,
+            self.ctx.ip_limiter,
+            self.ip,
         )
 
-    def device(self) -> tuple[Principal, str]:
-        p = self.auth(DEVICE)
+    def device(self, db: Connection | None = None) -> tuple[Principal, str]:
+        p = self.auth(DEVICE, db=db)
         return p, require_device(p)
 
 
@@ -250,9 +250,14 @@ def push_ops(circle_id: Ident, body: PushIn, request: Request, creds: Creds) -> 
 @router.post("/pull", response_model=PullOut, response_class=OrjsonResponse, responses=_errors())
 def pull(body: PullIn, request: Request, creds: Creds) -> Response:
     """Device: ops after a cursor per circle, `limit` in total; unreadable circles are listed
-    in `denied` and never block the others. The hot path: no pydantic on the way out."""
+    in `denied` and never block the others. The hot path: the caller is resolved inside the
+    pull transaction and the answer skips pydantic on the way out."""
     call = Call(request, creds)
-    p, device_id = call.device()
-    call.ctx.pull_limiter.check(p.token_hash, "pulls")
-    circles, denied = store.pull(call.ctx.engine, device_id, body.cursors, body.limit)
+
+    def caller(conn: Connection) -> str:
+        p, device_id = call.device(conn)
+        call.ctx.pull_limiter.check(p.token_hash, "pulls")
+        return device_id
+
+    circles, denied = store.pull(call.ctx.engine, caller, body.cursors, body.limit)
     return OrjsonResponse({"circles": circles, "denied": denied, "time": call.now})

@@ -11,6 +11,8 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from .db import DEFAULT_POOL_SIZE
+
 ENV_HOME = "XCIRCLE_EXCHANGE_HOME"
 ENV_DB_URL = "XCIRCLE_EXCHANGE_DB_URL"
 ENV_MAX_BODY = "XCIRCLE_EXCHANGE_MAX_BODY_BYTES"
@@ -38,7 +40,7 @@ class ExchangeSettings:
     max_ops_per_push: int = 500
     pull_limit_per_minute: int = 120
     auth_fail_limit_per_minute: int = 20
-    db_pool_size: int = 10  # database connections per worker process (see db.make_engine)
+    db_pool_size: int = DEFAULT_POOL_SIZE  # database connections per worker process
     clock: Callable[[], int] = field(default=wall_clock_ms)
 
     @classmethod
@@ -56,11 +58,11 @@ class ExchangeSettings:
 
         return cls(
             db_url=resolve_db_url(os.environ.get(ENV_DB_URL)),
-            max_body_bytes=num(ENV_MAX_BODY, 1024 * 1024),
-            max_ops_per_push=num(ENV_MAX_OPS, 500),
-            pull_limit_per_minute=num(ENV_PULL_LIMIT, 120),
-            auth_fail_limit_per_minute=num(ENV_AUTH_LIMIT, 20),
-            db_pool_size=max(1, num(ENV_POOL_SIZE, 10)),
+            max_body_bytes=num(ENV_MAX_BODY, cls.max_body_bytes),
+            max_ops_per_push=num(ENV_MAX_OPS, cls.max_ops_per_push),
+            pull_limit_per_minute=num(ENV_PULL_LIMIT, cls.pull_limit_per_minute),
+            auth_fail_limit_per_minute=num(ENV_AUTH_LIMIT, cls.auth_fail_limit_per_minute),
+            db_pool_size=max(1, num(ENV_POOL_SIZE, cls.db_pool_size)),
         )
 
 

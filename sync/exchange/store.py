@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .admin import revoke_device
-from .auth import ADMIN, Principal
+from .auth import Principal
 from .db import (
     circle_members,
     circles,
@@ -25,7 +25,7 @@ from .db import (
 )
 from .errors import ExchangeError, forbidden, not_found, unauthorized
 from .models import Envelope
-from .tokens import DEVICE, INVITE, hash_token, new_id, new_token
+from .tokens import ADMIN, DEVICE, INVITE_PREFIX, PREFIX, hash_token, new_id, new_token
 
 
 def _active(circle_id: Any, device_id: str) -> Any:
@@ -36,16 +36,20 @@ def _active(circle_id: Any, device_id: str) -> Any:
     )
 
 
-def _require_member(conn: Connection, circle_id: str, device_id: str) -> None:
+def _is_member(conn: Connection, circle_id: str, device_id: str) -> bool:
     row = conn.execute(select(circle_members.c.member_id).where(_active(circle_id, device_id)))
-    if row.first() is None:
+    return row.first() is not None
+
+
+def _require_member(conn: Connection, circle_id: str, device_id: str) -> None:
+    if not _is_member(conn, circle_id, device_id):
         raise not_found("circle not found")
 
 
 def enroll_device(engine: Engine, p: Principal, name: str, now: int) -> tuple[str, str]:
     """Consume the enrollment token `p` and register a device: `(device_id, device_token)`."""
     device_id = new_id()
-    token, token_hash = new_token(DEVICE)
+    token, token_hash = new_token(PREFIX[DEVICE])
     with write_tx(engine) as conn:
         # The conditional UPDATE is the single-use check: of two racing enrollments with one
         # token, exactly one sees rowcount 1.
@@ -64,7 +68,7 @@ def enroll_device(engine: Engine, p: Principal, name: str, now: int) -> tuple[st
         conn.execute(devices.insert().values(id=device_id, org_id=p.org_id, name=name, created=now))
         conn.execute(
             tokens.insert().values(
-                hash=token_hash, kind="device", org_id=p.org_id, device_id=device_id, created=now
+                hash=token_hash, kind=DEVICE, org_id=p.org_id, device_id=device_id, created=now
             )
         )
     return device_id, token
@@ -99,10 +103,7 @@ def create_circle(engine: Engine, device_id: str, circle_id: str, member_id: str
     with write_tx(engine) as conn:
         exists = conn.execute(select(circles.c.id).where(circles.c.id == circle_id)).first()
         if exists is not None:
-            member = conn.execute(
-                select(circle_members.c.member_id).where(_active(circle_id, device_id))
-            ).first()
-            if member is not None:
+            if _is_member(conn, circle_id, device_id):
                 return False
             raise ExchangeError(409, "circle_exists", "a circle with this id already exists")
         conn.execute(
@@ -119,30 +120,37 @@ def create_circle(engine: Engine, device_id: str, circle_id: str, member_id: str
 def get_circle(engine: Engine, device_id: str, circle_id: str) -> tuple[list[dict[str, Any]], int]:
     """Active members and the circle's next sequence number, for a member device."""
     with read_tx(engine) as conn:
-        _require_member(conn, circle_id, device_id)
+        members = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(
+                    circle_members.c.member_id,
+                    circle_members.c.device_id,
+                    organizations.c.name.label("org_name"),
+                    circle_members.c.joined,
+                )
+                .join(devices, devices.c.id == circle_members.c.device_id)
+                .join(organizations, organizations.c.id == devices.c.org_id)
+                .where(
+                    circle_members.c.circle_id == circle_id, circle_members.c.removed_at.is_(None)
+                )
+                .order_by(circle_members.c.joined, circle_members.c.member_id)
+            )
+        ]
+        # The active members are the membership check: the caller must be one of them.
+        if not any(m["device_id"] == device_id for m in members):
+            raise not_found("circle not found")
         next_seq = conn.execute(
             select(circles.c.next_seq).where(circles.c.id == circle_id)
         ).scalar_one()
-        rows = conn.execute(
-            select(
-                circle_members.c.member_id,
-                circle_members.c.device_id,
-                organizations.c.name.label("org_name"),
-                circle_members.c.joined,
-            )
-            .join(devices, devices.c.id == circle_members.c.device_id)
-            .join(organizations, organizations.c.id == devices.c.org_id)
-            .where(circle_members.c.circle_id == circle_id, circle_members.c.removed_at.is_(None))
-            .order_by(circle_members.c.joined, circle_members.c.member_id)
-        )
-        return [dict(r._mapping) for r in rows], int(next_seq)
+        return members, int(next_seq)
 
 
 def create_invite(
     engine: Engine, device_id: str, circle_id: str, ttl_s: int, now: int
 ) -> tuple[str, int]:
     """A single-use invite code for a circle the caller belongs to: `(code, expires_at)`."""
-    code, code_hash = new_token(INVITE)
+    code, code_hash = new_token(INVITE_PREFIX)
     expires = now + ttl_s * 1000
     with write_tx(engine) as conn:
         _require_member(conn, circle_id, device_id)
@@ -161,10 +169,11 @@ def create_invite(
 def redeem_invite(engine: Engine, device_id: str, code: str, member_id: str, now: int) -> str:
     """Join the invite's circle as `member_id`; returns the circle id. A device that is already
     an active member keeps its membership and leaves the code unused."""
+    code_hash = hash_token(code)
     with write_tx(engine) as conn:
         inv = conn.execute(
             select(invites.c.circle_id).where(
-                invites.c.hash == hash_token(code),
+                invites.c.hash == code_hash,
                 invites.c.used_at.is_(None),
                 invites.c.expires_at > now,
             )
@@ -179,7 +188,7 @@ def redeem_invite(engine: Engine, device_id: str, code: str, member_id: str, now
         ).first()
         if row is not None and row.removed_at is None:
             return circle_id
-        conn.execute(update(invites).where(invites.c.hash == hash_token(code)).values(used_at=now))
+        conn.execute(update(invites).where(invites.c.hash == code_hash).values(used_at=now))
         if row is None:
             conn.execute(
                 circle_members.insert().values(
@@ -354,14 +363,17 @@ _PULL = (
 
 
 def pull(
-    engine: Engine, device_id: str, cursors: dict[str, int], limit: int
+    engine: Engine, caller: Callable[[Connection], str], cursors: dict[str, int], limit: int
 ) -> tuple[dict[str, Any], list[str]]:
     """Ops after each cursor, `limit` in total shared across circles, plus the circles the
-    caller may not read (unknown, never joined or removed look alike). One query for the
-    memberships, then one per circle that has something new; nothing new costs no more."""
+    caller may not read (unknown, never joined or removed look alike). `caller` resolves
+    the pulling device on the same transaction, as for `push`. One query for the caller,
+    one for the memberships, then one per circle that has something new; nothing new
+    costs no more."""
     b64 = base64.b64encode
     out: dict[str, Any] = {}
     with read_tx(engine) as conn:
+        device_id = caller(conn)
         allowed = {
             r.circle_id: int(r.next_seq) - 1
             for r in conn.execute(

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-ADMIN, ENROLL, DEVICE, INVITE = "xca_", "xce_", "xcd_", "xci_"
-PREFIXES = (ADMIN, ENROLL, DEVICE, INVITE)
+# Kinds of bearer token (`tokens.kind`) and the prefix each is issued with. Invite codes
+# are not bearer tokens (they live in `invites`), but are made and hashed the same way.
+ADMIN, ENROLL, DEVICE = "admin", "enroll", "device"
+PREFIX = {ADMIN: "xca_", ENROLL: "xce_", DEVICE: "xcd_"}
+INVITE_PREFIX = "xci_"
+PREFIXES = (*PREFIX.values(), INVITE_PREFIX)
 
 
 def new_token(prefix: str) -> tuple[str, str]:

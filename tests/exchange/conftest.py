@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sync.exchange.app import create_app
 from sync.exchange.settings import ExchangeSettings
 
-from .helpers import Api, FakeClock
+from .helpers import GENEROUS, Api, FakeClock
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -55,10 +55,6 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-# Tests that do not exercise rate limits must not trip them.
-GENEROUS = {"pull_limit_per_minute": 1_000_000, "auth_fail_limit_per_minute": 1_000_000}
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Test helpers for the exchange: a fake clock, unique names and an async API client."""
+"""Test helpers for the exchange: a fake clock, unique names, devices enrolled straight on
+the database and an async API client."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
-from sync.exchange import admin
+from sync.exchange import admin, store
+from sync.exchange.auth import authenticate
+from sync.exchange.limits import RateLimiter
+from sync.exchange.tokens import ENROLL
 
 T0 = 1_800_000_000_000  # a fixed "now" for deterministic tests
+
+# Tests that do not exercise rate limits must not trip them.
+GENEROUS = {"pull_limit_per_minute": 1_000_000, "auth_fail_limit_per_minute": 1_000_000}
 
 
 class FakeClock:
@@ -31,6 +39,15 @@ class FakeClock:
 def uid(prefix: str = "") -> str:
     """A unique name for orgs and circles sharing one database."""
     return prefix + secrets.token_hex(8)
+
+
+def enroll_device(engine: Engine, org_id: str, now: int = T0) -> tuple[str, str]:
+    """A device of `org_id` enrolled without HTTP, as `POST /v1/devices` would:
+    `(device_id, device_token)`."""
+    enroll_token, _ = admin.create_enrollment(engine, org_id, 3600, now)
+    limiter = RateLimiter(1000, lambda: now)
+    p = authenticate(engine, enroll_token, (ENROLL,), now, limiter, "test")
+    return store.enroll_device(engine, p, "d", now)
 
 
 @dataclass

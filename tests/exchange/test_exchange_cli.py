@@ -8,9 +8,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from sync.exchange.admin import find_org
+from sync.exchange.admin import add_org, find_org, revoke
 from sync.exchange.cli import exchange
 from sync.exchange.db import open_db
+
+from .helpers import enroll_device
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -60,20 +62,10 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_revoke_device(tmp_path: Path) -> None:
-    from sync.exchange.admin import add_org, revoke
-    from sync.exchange.auth import Principal
-    from sync.exchange.store import enroll_device
-    from sync.exchange.tokens import hash_token
-
     db = f"sqlite:///{tmp_path / 'exchange.db'}"
     engine = open_db(db, 0)
     org_id, _ = add_org(engine, "Acme", now_ms=0)
-    from sync.exchange.admin import create_enrollment
-
-    enroll, _ = create_enrollment(engine, org_id, 3600, 0)
-    device_id, token = enroll_device(
-        engine, Principal("enroll", hash_token(enroll), org_id, "Acme", None), "d", 0
-    )
+    device_id, token = enroll_device(engine, org_id, now=0)
     code, out, _ = _run("revoke", token, "--db", db)
     assert code == 0 and device_id in out
     assert "already revoked" in revoke(engine, device_id)

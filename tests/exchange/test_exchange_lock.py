@@ -16,12 +16,14 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
 from sync.exchange import admin, store
-from sync.exchange.auth import ENROLL, authenticate, authenticate_member
+from sync.exchange.auth import authenticate_member
 from sync.exchange.db import is_postgres, open_db
 from sync.exchange.limits import RateLimiter
 from sync.exchange.models import Envelope
 
-from .helpers import T0, envelope, uid
+from .helpers import T0, enroll_device, envelope, uid
+
+_LIMITER = RateLimiter(1000, lambda: T0)  # only failures take from it; there are none
 
 
 @pytest.fixture
@@ -31,24 +33,20 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-def _member(engine: Engine) -> tuple[str, str]:
-    """A device token and a circle it belongs to."""
+def _member(engine: Engine) -> tuple[str, str, str]:
+    """A device (id and token) and a circle it belongs to."""
     org_id, _ = admin.add_org(engine, uid("org-"), now_ms=T0)
-    enroll_token, _ = admin.create_enrollment(engine, org_id, 3600, T0)
-    limiter = RateLimiter(1000, lambda: T0)
-    p = authenticate(engine, enroll_token, (ENROLL,), T0, limiter, "test")
-    device_id, token = store.enroll_device(engine, p, "d", T0)
+    device_id, token = enroll_device(engine, org_id)
     circle_id = uid()
     assert store.create_circle(engine, device_id, circle_id, "m1", T0)
-    return token, circle_id
+    return device_id, token, circle_id
 
 
 def _push(engine: Engine, token: str, circle_id: str, op_ids: list[str]) -> list[int]:
     envs = [Envelope.model_validate(envelope(op_id)) for op_id in op_ids]
-    limiter = RateLimiter(1000, lambda: T0)
 
     def caller(conn: Any) -> str:
-        return authenticate_member(conn, token, circle_id, T0, limiter, "test")
+        return authenticate_member(conn, token, circle_id, T0, _LIMITER, "test")
 
     results, _ = store.push(engine, caller, circle_id, envs, store.decode_ops(envs), T0)
     return [r["seq"] for r in results]
@@ -80,7 +78,7 @@ def _counter_is_free(engine: Engine, circle_id: str) -> bool:
 
 
 def test_counter_is_locked_while_a_push_transaction_is_open(engine: Engine) -> None:
-    token, circle_id = _member(engine)
+    _, token, circle_id = _member(engine)
     inserted, release = threading.Event(), threading.Event()
     paused: list[threading.Thread] = []
 
@@ -119,7 +117,7 @@ def test_counter_is_locked_while_a_push_transaction_is_open(engine: Engine) -> N
 
 
 def test_retried_push_leaves_no_gap(engine: Engine) -> None:
-    token, circle_id = _member(engine)
+    device_id, token, circle_id = _member(engine)
     assert _push(engine, token, circle_id, ["x", "y"]) == [1, 2]
     # All known: the optimistic INSERT fails, the careful retry answers the old seqs.
     assert _push(engine, token, circle_id, ["y", "x"]) == [2, 1]
@@ -127,15 +125,8 @@ def test_retried_push_leaves_no_gap(engine: Engine) -> None:
     assert _push(engine, token, circle_id, ["z", "x", "z", "w"]) == [3, 1, 3, 4]
     # Nothing was reserved by the failed attempts: the sequence goes on without a gap.
     assert _push(engine, token, circle_id, ["v"]) == [5]
-    _, next_seq = store.get_circle(engine, _device_of(engine, token), circle_id)
+    _, next_seq = store.get_circle(engine, device_id, circle_id)
     assert next_seq == 6
-    pulled, _ = store.pull(engine, _device_of(engine, token), {circle_id: 0}, 100)
+    pulled, _ = store.pull(engine, lambda _conn: device_id, {circle_id: 0}, 100)
     assert [op["seq"] for op in pulled[circle_id]["ops"]] == [1, 2, 3, 4, 5]
     assert [op["op_id"] for op in pulled[circle_id]["ops"]] == ["x", "y", "z", "w", "v"]
-
-
-def _device_of(engine: Engine, token: str) -> str:
-    limiter = RateLimiter(1000, lambda: T0)
-    p = authenticate(engine, token, ("device",), T0, limiter, "test")
-    assert p.device_id is not None
-    return p.device_id

@@ -12,12 +12,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from sync.exchange import admin
 from sync.exchange.app import create_app
-from sync.exchange.auth import Principal
 from sync.exchange.settings import ExchangeSettings
-from sync.exchange.store import enroll_device
-from sync.exchange.tokens import hash_token
 
-from .helpers import T0, FakeClock
+from .helpers import GENEROUS, T0, FakeClock, enroll_device
 
 # Built at import (schemathesis parametrizes at collection); its own temp dir, removed at exit.
 _TMP = tempfile.TemporaryDirectory(prefix="xc-schemathesis-")
@@ -25,18 +22,11 @@ APP = create_app(
     ExchangeSettings(
         db_url=f"sqlite:///{Path(_TMP.name) / 'exchange.db'}",
         clock=FakeClock(),
-        pull_limit_per_minute=1_000_000,
-        auth_fail_limit_per_minute=1_000_000,
+        **GENEROUS,
     )
 )
 ORG_ID, _ = admin.add_org(APP.state.ctx.engine, "schemathesis-org", now_ms=T0)
-_ENROLL, _ = admin.issue_enrollment(APP.state.ctx.engine, ORG_ID, now_ms=T0)
-_, DEVICE = enroll_device(
-    APP.state.ctx.engine,
-    Principal("enroll", hash_token(_ENROLL), ORG_ID, "schemathesis-org", None),
-    "schemathesis",
-    T0,
-)
+_, DEVICE = enroll_device(APP.state.ctx.engine, ORG_ID)
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 

@@ -41,17 +41,15 @@ def running(app: FastAPI) -> Iterator[str]:
         thread.join(10)
 
 
-def _device(http: httpx.Client, admin_token: str) -> tuple[str, str]:
-    r = http.post("/v1/enrollments", json={}, headers={"Authorization": f"Bearer {admin_token}"})
-    r = http.post(
-        "/v1/devices", json={"name": "d"}, headers={"Authorization": f"Bearer {r.json()['token']}"}
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["device_id"], r.json()["token"]
-
-
 def _h(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _device(http: httpx.Client, admin_token: str) -> tuple[str, str]:
+    r = http.post("/v1/enrollments", json={}, headers=_h(admin_token))
+    r = http.post("/v1/devices", json={"name": "d"}, headers=_h(r.json()["token"]))
+    assert r.status_code == 201, r.text
+    return r.json()["device_id"], r.json()["token"]
 
 
 PUSHERS, BATCHES, BATCH = 4, 30, 5
