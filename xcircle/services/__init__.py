@@ -93,18 +93,18 @@ class Services:
         goals with check-ins, commitments, agreements and acknowledgements, pulses."""
         rec = self.circles.get(circle)
         attendance = self.meetings.attendance_by_meeting(circle)
+        feedback = self.rounds.feedback_by_meeting(circle)
+        pulses = self.pulses.by_meeting(circle)
         meetings = []
         for m in self.meetings.all(circle):
-            round_state = self.store.get(circle, "round", m["id"])
+            mid = m["id"]
             meetings.append(
                 {
                     **m,
-                    "attendance": attendance.get(m["id"], {}),
-                    "round": round_state,
-                    "feedback": self.rounds.feedback_for(circle, m["id"]),
-                    "pulses": sorted(
-                        self.pulses.for_meeting(circle, m["id"]).values(), key=lambda p: p["id"]
-                    ),
+                    "attendance": attendance.get(mid, {}),
+                    "round": self.store.get(circle, "round", mid),
+                    "feedback": feedback.get(mid, []),
+                    "pulses": sorted(pulses.get(mid, {}).values(), key=lambda p: p["id"]),
                 }
             )
         return {

@@ -41,10 +41,13 @@ class Pulses:
 
     def for_meeting(self, circle: str, meeting: str) -> dict[str, Record]:
         """Each member's pulse for a meeting (the latest one, if given twice)."""
-        out: dict[str, Record] = {}
+        return self.by_meeting(circle).get(meeting, {})
+
+    def by_meeting(self, circle: str) -> dict[str, dict[str, Record]]:
+        """`for_meeting` of every meeting at once (one pass over the records)."""
+        out: dict[str, dict[str, Record]] = {}
         for p in sorted(self.ctx.store.records(circle, "pulse"), key=lambda p: p["stamp"]):
-            if p["meeting"] == meeting:
-                out[p["member"]] = p
+            out.setdefault(p["meeting"], {})[p["member"]] = p
         return out
 
 

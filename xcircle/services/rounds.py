@@ -219,12 +219,16 @@ class Rounds:
         return self.ctx.record(circle, "feedback", op.key, "feedback")
 
     def feedback_for(self, circle: str, meeting: str, presenter: str | None = None) -> list[Record]:
-        items = [
-            f
-            for f in self.ctx.store.records(circle, "feedback")
-            if f["meeting"] == meeting and (presenter is None or f["presenter"] == presenter)
-        ]
-        return sorted(items, key=lambda f: (f["at"], f["id"]))
+        items = self.feedback_by_meeting(circle).get(meeting, [])
+        return [f for f in items if presenter is None or f["presenter"] == presenter]
+
+    def feedback_by_meeting(self, circle: str) -> dict[str, list[Record]]:
+        """Each meeting's feedback in the order it was given (one pass over the records)."""
+        out: dict[str, list[Record]] = {}
+        given = sorted(self.ctx.store.records(circle, "feedback"), key=lambda f: (f["at"], f["id"]))
+        for f in given:
+            out.setdefault(f["meeting"], []).append(f)
+        return out
 
     # -- the view a screen shows ---------------------------------------------------------
 
