@@ -51,8 +51,8 @@ def circle(run: Run) -> str:
     out = run("circle", "create", "Leaders", "--purpose", "Grow together", "--json")
     cid: str = orjson.loads(out.stdout)["id"]
     run("member", "add", "lead", "Bob Stone", "--org", "Beta", "--topic", "data")
-    run("meeting", "plan", "lead", "--at", "2026-12-01T18:00", "--theme", "Trust")
-    run("goal", "add", "lead", "Delegate more", "--due", "2026-12-31")
+    run("meeting", "plan", "lead", "--at", "2099-12-01T18:00", "--theme", "Trust")
+    run("goal", "add", "lead", "Delegate more", "--due", "2099-12-31")
     return cid
 
 
@@ -85,7 +85,7 @@ def test_a_circle_from_init_to_show(run: Run, home: Path) -> None:
     bob = js(run("member", "add", "leading", "Bob Stone", "--org", "Beta", "--json"))
     planned = js(
         run(
-            "meeting", "plan", cid[:6], "--at", "2026-12-01T18:00", "--tz", "Europe/Paris",
+            "meeting", "plan", cid[:6], "--at", "2099-12-01T18:00", "--tz", "Europe/Paris",
             "--theme", "Trust", "--json",
         )
     )  # fmt: skip
@@ -94,7 +94,7 @@ def test_a_circle_from_init_to_show(run: Run, home: Path) -> None:
     checkin = js(run("goal", "checkin", "Deleg", "--progress", "40", "--confidence", "4",
                      "--note", "first step", "--json"))  # fmt: skip
     with Store(home) as store:  # a commitment is made in a round (TUI); add one directly
-        Services(store).commitments.add(cid, bob["id"], "Say no once", due="2026-12-10")
+        Services(store).commitments.add(cid, bob["id"], "Say no once", due="2099-12-10")
 
     detail = js(run("circle", "show", "Leading", "--json"))
     c = detail["circle"]
@@ -109,7 +109,7 @@ def test_a_circle_from_init_to_show(run: Run, home: Path) -> None:
     assert members["Ada Lovelace"]["seniority"] == "senior"
     [m] = detail["meetings"]
     assert m["id"] == planned["id"] and m["kickoff"] and m["tz"] == "Europe/Paris"
-    assert m["at"] == "2026-12-01T18:00+01:00" and m["themes"] == ["Trust"]
+    assert m["at"] == "2099-12-01T18:00+01:00" and m["themes"] == ["Trust"]
     goals = {g["id"]: g for g in detail["goals"]}
     assert goals[goal["id"]]["owner"] == bob["id"]
     assert goals[group["id"]]["owner"] is None
@@ -127,7 +127,7 @@ def test_human_output_is_aligned_and_local(run: Run, circle: str) -> None:
     assert out[0].index("NAME") == out[1].index("Leaders")  # aligned columns
     listed = run("member", "list", "lead").stdout
     assert "Ada Lovelace (you)" in listed and "Bob Stone" in listed
-    assert "Dec 2026" in run("meeting", "list", "lead").stdout
+    assert "Dec 2099" in run("meeting", "list", "lead").stdout
     assert "Delegate more" in run("goal", "list").stdout
     shown = run("circle", "show", "lead").stdout
     assert "Leaders" in shown and "Bob Stone" in shown and "Next meeting:" in shown
@@ -159,7 +159,7 @@ JSON_COMMANDS = [
     ["member", "add", "lead", "Cy", "--org", "Gamma"],
     ["member", "list", "lead"],
     ["member", "remove", "lead", "Bob"],
-    ["meeting", "plan", "lead", "--at", "2026-12-15T18:00+01:00"],
+    ["meeting", "plan", "lead", "--at", "2099-12-15T18:00+01:00"],
     ["meeting", "list", "lead"],
     ["goal", "add", "lead", "Listen more", "--group"],
     ["goal", "list"],
@@ -200,7 +200,7 @@ ERRORS = {
     "bad date-time": (["meeting", "plan", "lead", "--at", "tomorrow"], "not a date-time"),
     "bad date": (["goal", "add", "lead", "Go", "--due", "31/12/2026"], "not a date"),
     "progress 140": (["goal", "checkin", "Delegate", "--progress", "140"], "between 0 and 100"),
-    "unknown zone": (["meeting", "plan", "lead", "--at", "2026-12-01T18:00", "--tz", "Mars/Base"],
+    "unknown zone": (["meeting", "plan", "lead", "--at", "2099-12-01T18:00", "--tz", "Mars/Base"],
                      "unknown time zone"),
     "unknown goal": (["goal", "checkin", "Nothing", "--progress", "5"], "no goal matches"),
 }  # fmt: skip
