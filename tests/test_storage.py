@@ -123,15 +123,24 @@ def test_fsync_failure_is_a_clear_error_and_nothing_half_applied(
         svc = Services(store, clock=lambda: NOW)
         before = store.canonical(cid)
 
+        journal = home / "circles" / f"{cid}.journal"
+        size = journal.stat().st_size
+
         def full_disk(fd: int) -> None:
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(os, "fdatasync", full_disk)
-        from xcircle.errors import StoreError
+        with monkeypatch.context() as m:
+            m.setattr(os, "fdatasync", full_disk)
+            from xcircle.errors import StoreError
 
-        with pytest.raises(StoreError, match="No space left"):
-            svc.goals.add(cid, "Ship")
+            with pytest.raises(StoreError, match=r"is full; nothing was lost; free space"):
+                svc.goals.add(cid, "Ship")
         assert store.canonical(cid) == before
+        assert journal.stat().st_size == size  # the unflushed line was cut back off
+        svc.goals.add(cid, "Ship again")  # space is back: the next action saves
+    with Store(home) as store:
+        assert not store.notices
+        assert [g["title"] for g in Services(store).goals.all(cid)] == ["Ship again"]
 
 
 def test_the_outbox_gives_back_exactly_the_ops_of_local_actions(tmp_path: Path) -> None:

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from xcircle import osfs
 from xcircle.domain import COMMITMENT_STATUSES, HELD_STATUSES, PULSE_ASPECTS
-from xcircle.errors import StoreError
 
 Detail = Mapping[str, Any]
 
@@ -484,16 +484,17 @@ def write_private(path: Path, data: bytes) -> None:
     cannot be written is a `StoreError` with the reason in one line."""
     directory = path.parent if str(path.parent) else Path(".")
     try:
+        # mkstemp: a new file (O_EXCL, never through a link), 0600, binary on Windows.
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+        raise osfs.save_error(path, exc, what="cannot write") from None
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        try:
+            osfs.write_all(fd, data)  # a short write is continued or fails, never kept
+            osfs.flush(fd)
+        finally:
+            os.close(fd)
+        osfs.replace(Path(tmp), path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+        raise osfs.save_error(path, exc, what="cannot write") from None

@@ -10,11 +10,9 @@ pulled batch and the cursor that covers it are saved in the same write.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import gc
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,11 +22,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import orjson
 
 from xcircle.domain import SYNCED_ENTITIES, Entity, validate_fields
-from xcircle.errors import InvalidOp, NotFound, NotInitialized, StoreError, StoreLocked
+from xcircle.errors import InvalidOp, NotFound, NotInitialized, StoreError, XCircleError
 from xcircle.hlc import HLC, WALL_DIGITS, wall_ms
 from xcircle.merge import Record, is_live, merge, public
 from xcircle.ops import Op, new_id
-from xcircle.paths import ensure_private_dir
+from xcircle.osfs import HomeLock, private_dir
 from xcircle.storage import CorruptFile, Database, gc_paused
 
 log = logging.getLogger(__name__)
@@ -107,17 +105,19 @@ class Store:
     """
 
     def __init__(self, home: Path, *, now_ms: Callable[[], int] = wall_ms) -> None:
-        self.home = ensure_private_dir(home)
+        self.home = private_dir(home, allow_link=True)
         self.now_ms = now_ms
         self._mutex = threading.RLock()
         self.notices: list[Notice] = []
-        self._lock_fd = self._lock()
+        # Told of notices that arise while the home is open (the app shows them).
+        self.on_notice: Callable[[Notice], None] | None = None
+        self._lock = HomeLock(self.home / "lock")
         # Loading builds millions of small objects that live as long as the store: no
         # cyclic GC during the load, then move what was loaded out of its sight.
         try:
             with gc_paused():
                 self._profile_db = self._open(self.home / "profile")
-                self.circles_dir = ensure_private_dir(self.home / "circles")
+                self.circles_dir = private_dir(self.home / "circles")
                 self._circles: dict[str, Database] = {}
                 names = {
                     p.name.split(".")[0]
@@ -144,40 +144,30 @@ class Store:
 
     # -- opening, locking ------------------------------------------------------------
 
-    def _lock(self) -> int:
-        path = self.home / "lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.read(fd, 32).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise StoreLocked(
-                f"{self.home} is in use by another xcircle (pid {other}); close it first"
-            ) from None
-        # Fixed width, so no truncate (a metadata write) is needed on every open.
-        os.pwrite(fd, f"{os.getpid():<16}".encode(), 0)
-        return fd
-
     def _unlock(self) -> None:
         with contextlib.suppress(OSError):
-            os.close(self._lock_fd)
+            self._lock.release()
 
     def _open(self, base: Path, eager: frozenset[str] | None = None) -> Database:
         try:
-            return Database(base, eager=eager)
+            return Database(base, eager=eager, on_damage=self._damaged_later)
         except CorruptFile as exc:
-            moved = ", ".join(p.name for p in exc.moved_to)
-            what = "your profile" if base.name == "profile" else f"circle {base.name[:8]}"
-            self.notices.append(
-                Notice(
-                    f"{exc.path.name} ({what}) is damaged: {exc.reason}. It was moved aside "
-                    f"as {moved}; sync to rebuild a shared circle from the exchange."
-                )
-            )
+            self.notices.append(_damage_notice(base, exc))
             if base.name == "profile":
                 return Database(base)  # files moved aside: start an empty profile
             raise _Skip from None
+
+    def _damaged_later(self, exc: CorruptFile) -> None:
+        """A table parsed on first use was damaged (its files are already moved aside):
+        the circle is remembered as damaged, and the user told now."""
+        base = exc.path.parent / exc.path.name.split(".")[0]
+        notice = _damage_notice(base, exc)
+        self.notices.append(notice)
+        if base.parent == self.circles_dir:
+            with contextlib.suppress(XCircleError):  # e.g. a full disk: the notice stands
+                self.save_setting("damaged", sorted({*self.damaged_circles(), base.name}))
+        if self.on_notice is not None:
+            self.on_notice(notice)
 
     @_locked
     def close(self) -> None:
@@ -280,7 +270,9 @@ class Store:
     def create_circle(self, circle: str) -> None:
         """Register an empty database for `circle`; its files appear with the first write."""
         if circle not in self._circles:
-            self._circles[circle] = Database(self.circles_dir / circle, eager=EAGER_TABLES)
+            self._circles[circle] = Database(
+                self.circles_dir / circle, eager=EAGER_TABLES, on_damage=self._damaged_later
+            )
 
     # -- ops -----------------------------------------------------------------------------
 
@@ -456,6 +448,15 @@ class Store:
         tables = {name: db.records(name) for name in SYNCED_ENTITIES}
         state = {name: records for name, records in tables.items() if records}
         return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
+
+
+def _damage_notice(base: Path, exc: CorruptFile) -> Notice:
+    moved = ", ".join(p.name for p in exc.moved_to)
+    what = "your profile" if base.name == "profile" else f"circle {base.name[:8]}"
+    return Notice(
+        f"{exc.path.name} ({what}) is damaged: {exc.reason}. It was moved aside "
+        f"as {moved}; sync to rebuild a shared circle from the exchange."
+    )
 
 
 class _Skip(Exception):
