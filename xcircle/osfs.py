@@ -25,6 +25,7 @@ tests force the macOS and Windows branches on any machine.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -251,8 +252,9 @@ class HomeLock:
         # The holder's pid, for the second process's message; fixed width, so no
         # truncate (a metadata write) is needed on every open.
         tighten_fd(fd)
-        os.lseek(fd, 0, os.SEEK_SET)
-        write_all(fd, f"{os.getpid():<16}".encode())
+        with contextlib.suppress(OSError):  # e.g. a full disk: the lock holds without it
+            os.lseek(fd, 0, os.SEEK_SET)
+            write_all(fd, f"{os.getpid():<16}".encode())
 
     def _holder(self) -> str:
         try:
