@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import NOW
+from xcircle import osfs
 from xcircle.errors import StoreLocked
 from xcircle.services import Services
 from xcircle.storage import CorruptFile, Database
@@ -23,6 +23,9 @@ def _home_with_circles(home: Path, names: list[str]) -> dict[str, str]:
         return {name: svc.circles.create(name)["id"] for name in names}
 
 
+@pytest.mark.skipif(
+    osfs.PLATFORM == "win32", reason="Windows: the profile's ACL, not modes (see osfs)"
+)
 def test_files_are_private(tmp_path: Path) -> None:
     home = tmp_path / "home"
     _home_with_circles(home, ["One"])
@@ -130,7 +133,7 @@ def test_fsync_failure_is_a_clear_error_and_nothing_half_applied(
             raise OSError(28, "No space left on device")
 
         with monkeypatch.context() as m:
-            m.setattr(os, "fdatasync", full_disk)
+            m.setattr(osfs, "flush", full_disk)
             from xcircle.errors import StoreError
 
             with pytest.raises(StoreError, match=r"is full; nothing was lost; free space"):
