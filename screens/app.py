@@ -10,19 +10,21 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
 from textual import events
+from textual.actions import ActionParseResult
 from textual.app import App
 from textual.binding import Binding
 from textual.command import Provider
+from textual.dom import DOMNode
 from textual.screen import Screen
 
 from screens.home import HomeScreen
 from screens.sync import SYNC_INTERVAL_S, SyncController
-from xcircle.errors import XCircleError
+from xcircle.errors import StoreError, XCircleError
 from xcircle.services import Services, local_now
 from xcircle.store import Store, open_store
 
@@ -103,6 +105,25 @@ class XCircleApp(App[None]):
     def on_mount(self) -> None:
         for notice in self.store.notices:
             self.notify(notice.message, severity="warning", timeout=15, markup=False)
+        # Damage found while running (a table parsed on first use) is told at once;
+        # `notify` posts a message, so a worker thread may call it too.
+        self.store.on_notice = lambda notice: self.notify(
+            notice.message, severity="warning", timeout=15, markup=False
+        )
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """Every key's action; a store that cannot save (a full disk…) is a notice, and
+        the app keeps running, whichever screen's action met it."""
+        try:
+            return await super().run_action(action, default_namespace, namespaces)
+        except StoreError as exc:
+            self.notify(str(exc), severity="error", timeout=15, markup=False)
+            return True
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if not self.cursor_blink and hasattr(event.widget, "cursor_blink"):
@@ -115,7 +136,10 @@ class XCircleApp(App[None]):
     def watch_theme(self, theme: str) -> None:
         """Persist the chosen theme (from the palette or a key) for the next start."""
         if theme != self.store.setting("theme"):
-            self.store.save_setting("theme", theme)
+            try:
+                self.store.save_setting("theme", theme)
+            except StoreError as exc:
+                self.notify(str(exc), severity="error", timeout=15, markup=False)
 
     def action_sync(self) -> None:
         from sync.state import credentials
