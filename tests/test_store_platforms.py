@@ -192,3 +192,28 @@ def test_csv_exports_keep_exactly_one_crlf_per_row(tmp_path: Path) -> None:
     written = (tmp_path / "goals.csv").read_bytes()
     assert written == data
     assert b"\r\r" not in written and written.count(b"\r\n") >= 2
+
+
+@pytest.mark.parametrize(("have_uvloop", "loop"), [(True, "uvloop"), (False, "auto")])
+def test_serve_uses_uvloop_only_where_it_exists(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, have_uvloop: bool, loop: str
+) -> None:
+    """uvloop has no Windows build: the exchange serves on asyncio's loop there."""
+    import importlib.util
+
+    import uvicorn
+    from click.testing import CliRunner
+
+    from sync.exchange.cli import exchange
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return real_find_spec(name, *args) if have_uvloop or name != "uvloop" else None
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    result = CliRunner().invoke(exchange, ["serve", "--data-dir", str(tmp_path / "x")])
+    assert result.exit_code == 0, result.output
+    assert seen["loop"] == loop

@@ -6,6 +6,7 @@ with a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -131,7 +132,8 @@ def serve(
         host=host,
         port=port,
         workers=workers or default_workers(url),
-        loop="uvloop",
+        # uvloop does not exist on Windows: there, asyncio's loop (uvicorn's "auto").
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "auto",
         http="httptools",
         log_level="info",
     )
