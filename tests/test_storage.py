@@ -69,7 +69,28 @@ def test_a_torn_last_line_is_dropped_and_the_rest_loads(tmp_path: Path) -> None:
     with Store(home) as store:
         assert Services(store).circles.get(cid)["name"] == "One"
         assert not store.notices
-    assert journal.read_bytes() == good
+        assert journal.read_bytes() == good
+        Services(store, clock=lambda: NOW).goals.add(cid, "After the torn line")
+    with Store(home) as store:  # the next write appended cleanly after the cut
+        assert not store.notices
+        assert [g["title"] for g in Services(store).goals.all(cid)] == ["After the torn line"]
+
+
+def test_the_journal_is_compacted_into_a_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xcircle.storage as storage
+
+    monkeypatch.setattr(storage, "MIN_JOURNAL_BYTES_BEFORE_SNAPSHOT", 4096)
+    base = tmp_path / "db"
+    db = Database(base)
+    for i in range(400):
+        db.commit([("t", f"k{i}", {"v": i, "pad": "x" * 40})])
+    journal = tmp_path / "db.journal"
+    assert (tmp_path / "db.json").exists()
+    assert journal.stat().st_size <= max(4096, (tmp_path / "db.json").stat().st_size) + 200
+    db.close()
+    assert len(Database(base).records("t")) == 400
 
 
 def test_a_damaged_circle_is_moved_aside_and_the_others_still_open(tmp_path: Path) -> None:
