@@ -176,7 +176,7 @@ def test_a_failed_snapshot_keeps_the_previous_state(
 
 
 def _mount_tmpfs(path: Path, size: str) -> bool:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
+    if getattr(os, "geteuid", lambda: -1)() != 0 or shutil.which("mount") is None:
         return False
     path.mkdir()
     done = subprocess.run(
