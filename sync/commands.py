@@ -47,6 +47,7 @@ from sync.state import (
     save_credentials,
 )
 from sync.state import status as sync_status
+from xcircle import safetext
 from xcircle.errors import InvalidInput
 from xcircle.ops import new_id
 from xcircle.store import Store
@@ -236,12 +237,9 @@ _json_option = click.option(
 
 
 def _out(as_json: bool, value: Any, text: str) -> None:
-    from xcircle.cli import emit_json
+    from xcircle.cli.common import out
 
-    if as_json:
-        emit_json(value)
-    else:
-        click.echo(text)
+    out(as_json, value, text)
 
 
 def _warn_report(report: SyncReport) -> None:
@@ -348,7 +346,7 @@ def sync(as_json: bool) -> None:
 @_json_option
 def status(as_json: bool) -> None:
     """Show the exchange, the last sync and what waits to sync (no network)."""
-    from xcircle.cli import session, table
+    from xcircle.cli.common import echo, session, table
 
     with session(need_profile=False) as svc:
         value = sync_status(svc.store)
@@ -356,12 +354,12 @@ def status(as_json: bool) -> None:
         _out(True, value, "")
         return
     if not value["joined"]:
-        click.echo("Not joined to an exchange (xcircle join URL TOKEN).")
+        echo("Not joined to an exchange (xcircle join URL TOKEN).")
         return
-    click.echo(f"Exchange: {value['exchange']} ({value['org']})")
-    click.echo(f"Last sync: {_when(value['last_sync'])}")
+    echo(f"Exchange: {value['exchange']} ({value['org']})")
+    echo(f"Last sync: {_when(value['last_sync'])}")
     if value["last_error"]:
-        click.echo(f"Last error: {value['last_error']}")
+        echo(f"Last error: {safetext.line(value['last_error'])}")
     rows = [
         (
             c["id"][:8],

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from xcircle.cli.common import UserError, check_zone, emit_json, json_option, out, session
+from xcircle.cli.common import (
+    UserError,
+    check_zone,
+    echo,
+    emit_json,
+    json_option,
+    out,
+    session,
+)
 from xcircle.domain import SENIORITIES
 
 
@@ -86,4 +94,4 @@ def setting(name: str | None, value: str | None, as_json: bool) -> None:
 
     for n, v in values.items():
         shown = "(default)" if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
-        click.echo(f"{n:<14} {shown}" if name is None else shown)
+        echo(f"{n:<14} {shown}" if name is None else shown)

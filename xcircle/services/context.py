@@ -10,6 +10,7 @@ from typing import Any
 from xcircle.errors import Ambiguous, InvalidInput, NotFound
 from xcircle.merge import Record
 from xcircle.ops import Op
+from xcircle.safetext import problem
 from xcircle.store import Store
 
 
@@ -88,13 +89,21 @@ def pick(hits: list[Record], ref: str, what: str, label: str = "name") -> Record
     return hits[0]
 
 
-def clean(text: str, what: str, max_len: int, *, required: bool = False) -> str:
-    """Strip `text` and check it against the length the schema allows."""
+def clean(
+    text: str, what: str, max_len: int, *, required: bool = False, multiline: bool = False
+) -> str:
+    """Strip `text` and check it against what the schema allows: its length, and no
+    character that could drive a terminal (control characters, newline and tab only
+    where `multiline`, bidi overrides), refused here with the field's name, so the CLI
+    and the app say the same."""
     text = text.strip()
     if required and not text:
         raise InvalidInput(f"{what} cannot be empty")
     if len(text) > max_len:
         raise InvalidInput(f"{what} is longer than {max_len} characters")
+    unsafe = problem(text, multiline=multiline)
+    if unsafe:
+        raise InvalidInput(f"{what} contains {unsafe}, which is not allowed here")
     return text
 
 

@@ -183,12 +183,18 @@ class Rounds:
 
     def set_challenge(self, circle: str, meeting: str, presenter: str, challenge: str) -> None:
         self._turn_fields(
-            circle, meeting, presenter, challenge=clean(challenge, "the challenge", 2000)
+            circle,
+            meeting,
+            presenter,
+            challenge=clean(challenge, "the challenge", 2000, multiline=True),
         )
 
     def set_reflection(self, circle: str, meeting: str, presenter: str, reflection: str) -> None:
         self._turn_fields(
-            circle, meeting, presenter, reflection=clean(reflection, "the reflection", 4000)
+            circle,
+            meeting,
+            presenter,
+            reflection=clean(reflection, "the reflection", 4000, multiline=True),
         )
 
     def _turn_fields(self, circle: str, meeting: str, presenter: str, **fields: Any) -> None:
@@ -212,7 +218,7 @@ class Rounds:
             presenter=presenter,
             giver=giver,
             kind=kind,
-            text=clean(text, "the feedback", 4000, required=True),
+            text=clean(text, "the feedback", 4000, required=True, multiline=True),
             at=self.ctx.now_iso(),
         )
         self.ctx.commit([op])
