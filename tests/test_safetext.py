@@ -65,11 +65,11 @@ def test_services_refuse_unsafe_text_naming_the_field(svc: Services) -> None:
 
 
 def test_the_schema_refuses_what_a_service_would(svc: Services) -> None:
-    with pytest.raises(InvalidOp, match="member.name holds U\\+001B"):
+    with pytest.raises(InvalidOp, match=r"member\.name holds U\+001B"):
         validate_fields("member", {"name": "a\x1b[2J", "org": "x"})
-    with pytest.raises(InvalidOp, match="meeting.themes holds U\\+202E"):
+    with pytest.raises(InvalidOp, match=r"meeting\.themes holds U\+202E"):
         validate_fields("meeting", {"themes": ["ok", "\u202eevil"]})
-    with pytest.raises(InvalidOp, match="circle.name has an invalid value"):
+    with pytest.raises(InvalidOp, match=r"circle\.name has an invalid value"):
         validate_fields("circle", {"name": "one\nline"})
     validate_fields("meeting", {"notes": "several\nlines\tok"})
 
