@@ -12,7 +12,7 @@ import pytest
 # a C1 CSI, a bidi override, and markup that must stay text.
 HOSTILE = "Ctl\x07\x1b[2JX\x1b]0;PWNED\x07\x1b]52;c;SGVsbG8=\x07\x9b31m\u202eevil[b]bold[/b]"
 # What a terminal must never receive raw from it.
-RAW_MARKERS = ("\x1b[2JX", "\x1b]0;PWNED", "\x1b]52;c;SGVs", "\x9b31m", "\u202e", "\x07\x1b")
+RAW_MARKERS = ("\x1b[2JX", "\x1b]0;PWNED", "\x1b]52;c;SGVs", "\x9b31m", "\u202e", "Ctl\x07")
 # What is left of it once stripped: the visible characters, literally.
 SHOWN = "Ctl[2JX]0;PWNED]52;c;SGVsbG8=31mevil[b]bold[/b]"
 
