@@ -307,6 +307,57 @@ ENTITIES: Final[dict[str, Entity]] = {
     )
 }
 
+# What a screen may rely on. Ops merge per field, so a schema-valid record can lack any
+# field (a peer's op set only some, or its creating op is not here yet). Reads fill the
+# missing ones from DEFAULTS; a record lacking one of its REQUIRED fields means nothing
+# (feedback for no meeting) and is left out of what services return.
+_EPOCH: Final = "1970-01-01T00:00:00+00:00"
+DEFAULTS: Final[dict[str, dict[str, Any]]] = {
+    "circle": {"name": "(unnamed circle)", "purpose": "", "outcomes": [],
+               "frequency": "monthly", "duration": 90, "mode": "online", "archived": False,
+               "created": _EPOCH},
+    "agreement": {"title": "(untitled)", "text": "", "position": 999},
+    "member": {"name": "(unnamed)", "org": "", "seniority": None, "topics": [],
+               "joined": _EPOCH},
+    "meeting": {"at": _EPOCH, "tz": "", "duration": 90, "themes": [], "facilitator": None,
+                "status": "planned", "notes": "", "kickoff": False, "step": 0},
+    "attendance": {"present": False},
+    "ack": {"meeting": None, "at": _EPOCH},
+    "goal": {"title": "(untitled)", "why": "", "measure": "", "due": None,
+             "status": "active", "owner": None, "created": _EPOCH},
+    "checkin": {"member": None, "progress": 0, "confidence": None, "note": "", "at": _EPOCH},
+    "commitment": {"text": "(no text)", "due": None, "status": "open", "meeting": None,
+                   "reviewed_in": None, "note": "", "created": _EPOCH},
+    "pulse": {},
+    "round": {"order_reason": "", "turn": 0, "phase": PHASES[0], "peer": 0, "elapsed": 0,
+              "started_at": None, "paused": False, "timeboxes": {}, "done": False},
+    "turn": {"challenge": "", "reflection": ""},
+    "feedback": {"at": _EPOCH},
+    "reflection": {"meeting": None, "at": _EPOCH},
+}  # fmt: skip
+REQUIRED: Final[dict[str, tuple[str, ...]]] = {
+    "attendance": ("meeting", "member"),
+    "ack": ("member",),
+    "checkin": ("goal",),
+    "commitment": ("owner",),
+    "pulse": ("meeting", "member", *PULSE_ASPECTS),
+    "round": ("order",),
+    "turn": ("meeting", "presenter"),
+    "feedback": ("meeting", "presenter", "giver", "kind", "text"),
+    "reflection": ("text",),
+}
+
+
+def complete(entity: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`record` with every field its entity defines (defaults for the missing ones), or
+    None when it lacks a field it cannot mean anything without."""
+    if any(name not in record for name in REQUIRED.get(entity, ())):
+        return None
+    defaults = DEFAULTS.get(entity, {})
+    filled = {k: v.copy() if isinstance(v, list | dict) else v for k, v in defaults.items()}
+    return {**filled, **record}
+
+
 SYNCED_ENTITIES: Final = tuple(name for name, e in ENTITIES.items() if not e.private)
 
 
