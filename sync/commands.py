@@ -87,10 +87,14 @@ def enroll(
         raise InvalidRequest("an enrollment token starts with xce_ (ask your organization)")
     url = normalize_url(url)
     device = _device_name(name)
+    insecure = options.get("insecure_http") is True
+    if "ca_file" not in options:
+        ca_file = on_store(partial(store.setting, "ca_file"))
+        options["ca_file"] = ca_file if isinstance(ca_file, str) and ca_file else None
     with ExchangeClient(url, token, **options) as client:
         answer = client.enroll(device)
     try:
-        creds = Credentials(url, answer["token"], answer["device_id"], answer["org_name"])
+        creds = Credentials(url, answer["token"], answer["device_id"], answer["org_name"], insecure)
     except KeyError:
         raise ProtocolError("the exchange answered the enrollment without a token") from None
     on_store(partial(save_credentials, store, creds))
@@ -266,13 +270,19 @@ def _when(ms: int | None) -> str:
 @click.argument("url")
 @click.argument("token", metavar="ENROLLMENT-TOKEN")
 @click.option("--name", default="", help="This device's name (default: the host name).")
+@click.option(
+    "--insecure-http",
+    is_flag=True,
+    hidden=True,
+    help="Allow a plain http:// exchange that is not on this machine (tests only).",
+)
 @_json_option
-def join(url: str, token: str, name: str, as_json: bool) -> None:
+def join(url: str, token: str, name: str, insecure_http: bool, as_json: bool) -> None:
     """Enroll this device with the exchange at URL (token from your organization)."""
     from xcircle.cli import session
 
     with session(need_profile=False) as svc:
-        creds = enroll(svc.store, url, token, name=name)
+        creds = enroll(svc.store, url, token, name=name, insecure_http=insecure_http)
     value = {"exchange": creds.url, "org": creds.org, "device_id": creds.device_id}
     _out(as_json, value, f"Joined {creds.url} as a device of {creds.org}.")
 

@@ -95,7 +95,13 @@ def connect(store: Store, **client_options: Any) -> ExchangeClient:
     from sync.client import ExchangeClient
 
     creds = require_credentials(store)
-    return ExchangeClient(creds.url, creds.token, **client_options)
+    ca_file = store.setting("ca_file")
+    options: dict[str, Any] = {
+        "insecure_http": creds.insecure_http,
+        "ca_file": ca_file if isinstance(ca_file, str) and ca_file else None,
+        **client_options,
+    }
+    return ExchangeClient(creds.url, creds.token, **options)
 
 
 def my_member_id(client: ExchangeClient, circle: str, device_id: str) -> str | None:

@@ -39,6 +39,7 @@ SETTINGS = {
     "sync_interval": "seconds between automatic syncs in the app; 0 turns them off",
     "keymap": 'JSON object of binding id -> keys, e.g. {"home.new": "ctrl+n"}',
     "export_dir": "where the app writes exports (default: <home>/exports)",
+    "ca_file": "a PEM file of CAs to trust for the exchange, besides the system's",
 }
 
 
