@@ -35,6 +35,7 @@ from sync.protocol import (
     check_transport,
     normalize_url,
 )
+from xcircle import safetext
 from xcircle.hlc import wall_ms
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,9 @@ def _error(response: httpx.Response, url: str) -> SyncError:
             message = str(body.get("message") or body.get("error") or "")
     except orjson.JSONDecodeError:
         pass
-    message = (message.splitlines() or [""])[0][:200] or response.reason_phrase.lower()
+    # The exchange's words reach a terminal: first line only, no control characters.
+    message = safetext.line((message.splitlines() or [""])[0][:200])
+    message = message or safetext.line(response.reason_phrase.lower())
     kind = STATUS_ERRORS.get(status)
     if kind is None:
         kind = ServerError if status >= 500 else InvalidRequest

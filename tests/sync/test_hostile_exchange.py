@@ -138,3 +138,18 @@ def test_a_replayed_op_under_a_new_seq_is_applied_once(
         assert len(feedback_ids(store, A)) == N - 1  # log[3] was never sent: seq 4 was a replay
     finally:
         store.close()
+
+
+def test_an_exchange_error_message_cannot_drive_the_terminal() -> None:
+    import httpx
+
+    from sync.client import ExchangeClient
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = {"error": "x", "message": "bad\x1b]52;c;QUFB\x07 \u202erequest\x9b2J"}
+        return httpx.Response(400, json=body)
+
+    client = ExchangeClient("http://127.0.0.1:9", "xcd_t", transport=httpx.MockTransport(handler))
+    with client, pytest.raises(SyncError) as err:
+        client.health()
+    assert str(err.value) == "bad]52;c;QUFB request2J"
