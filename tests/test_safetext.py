@@ -102,6 +102,12 @@ def hostile_home(home: Path) -> str:
             bob = svc.members.add(cid, HOSTILE, org=HOSTILE)["id"]
             svc.goals.add(cid, HOSTILE, owner=bob)
             svc.commitments.add(cid, bob, HOSTILE)
+        # Joined, with the circle shared and a hostile last error: `status` shows all three.
+        from sync.state import STATE_SETTING, Credentials, mark_shared, save_credentials
+
+        save_credentials(store, Credentials("https://ex.example.org", "xcd_t", "d", HOSTILE))
+        mark_shared(store, cid, bob)
+        store.save_setting(STATE_SETTING, {"last_error": HOSTILE, "last_sync": 1})
         return str(cid)
 
 
@@ -113,6 +119,7 @@ def hostile_home(home: Path) -> str:
         ["member", "list", "Ctl"],
         ["goal", "list"],
         ["status"],
+        ["status", "--json"],
         ["export", "Ctl", "--format", "markdown"],
         ["export", "Ctl", "--format", "json"],
         ["circle", "show", "Ctl", "--json"],
