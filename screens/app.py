@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -20,10 +20,14 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import Provider
 from textual.dom import DOMNode
+from textual.filter import LineFilter
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from screens.home import HomeScreen
 from screens.sync import SYNC_INTERVAL_S, SyncController
+from screens.widgets import TerminalSafe
+from xcircle import safetext
 from xcircle.errors import StoreError, XCircleError
 from xcircle.services import Services, local_now
 from xcircle.store import Store, open_store
@@ -92,6 +96,7 @@ class XCircleApp(App[None]):
         self.store: Store = services.store
         self.owns_store = owns_store
         self.ready_at: float | None = None
+        self._terminal_safe = TerminalSafe()
         # One sync controller for the app's lifetime: the home screen (the root of the
         # "circles" mode, alive as long as the app) mounts it; every TopBar shows its state.
         self.sync = SyncController(services, interval=sync_interval(self.store))
@@ -101,6 +106,30 @@ class XCircleApp(App[None]):
         keymap = self.store.setting("keymap")
         if isinstance(keymap, dict):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters plus `TerminalSafe`: no control character or bidi override
+        in any rendered line, whichever widget drew it."""
+        return [*super().get_line_filters(), self._terminal_safe]
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification is literal text (it often holds a name or an exchange's
+        message): never markup, never a control character or bidi override."""
+        super().notify(
+            safetext.block(message),
+            title=safetext.line(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def on_mount(self) -> None:
         for notice in self.store.notices:

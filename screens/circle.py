@@ -37,6 +37,7 @@ from screens.widgets import (
     zone_of,
 )
 from xcircle.domain import HELD_STATUSES
+from xcircle.errors import XCircleError
 from xcircle.services import Services
 
 TABS = ("overview", "members", "meetings", "goals", "insights")
@@ -163,9 +164,20 @@ class CircleScreen(Screen[None]):
     def reload(self) -> None:
         """Read the circle again in a thread; `show` fills the screen from it."""
         worker = get_current_worker()
-        view = read_circle(self.services, self.circle)
+        try:
+            view = read_circle(self.services, self.circle)
+        except XCircleError as exc:  # the circle was deleted or never synced whole
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self.gone, str(exc))
+            return
         if not worker.is_cancelled:
             self.app.call_from_thread(self.show, view)
+
+    def gone(self, reason: str) -> None:
+        """The circle cannot be shown (any more): say why and go back."""
+        self.notify(reason, severity="warning")
+        if self.is_current:
+            self.dismiss()
 
     def show(self, view: CircleView) -> None:
         """Show a freshly read view: the header, the overview and the visible tab."""

@@ -21,6 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from screens.widgets import Footer, literal, services_of
+from xcircle import safetext
 from xcircle.domain import DEFAULT_AGREEMENTS, FREQUENCIES, MODES, SENIORITIES
 from xcircle.errors import InvalidInput, XCircleError
 
@@ -195,9 +196,15 @@ class CircleForm(FormScreen[str | None]):
             if self.circle
             else {"frequency": "biweekly", "duration": 90, "mode": "online"}
         )
-        yield field("Name", Input(rec.get("name", ""), id="name", compact=True))
-        yield field("Purpose", Input(rec.get("purpose", ""), id="purpose", compact=True))
-        outcomes = TextArea("\n".join(rec.get("outcomes", [])), id="outcomes", compact=True)
+        yield field("Name", Input(safetext.line(rec.get("name", "")), id="name", compact=True))
+        yield field(
+            "Purpose", Input(safetext.line(rec.get("purpose", "")), id="purpose", compact=True)
+        )
+        outcomes = TextArea(
+            "\n".join(safetext.line(o) for o in rec.get("outcomes", [])),
+            id="outcomes",
+            compact=True,
+        )
         yield field("Intended outcomes (one per line)", outcomes)
         with Horizontal(classes="row"):
             yield field("Cadence", choice("frequency", options(FREQUENCIES), rec["frequency"]))
@@ -238,8 +245,10 @@ class AgreementForm(FormScreen[bool | None]):
         rec = {a["id"]: a for a in self.services.circles.agreements(self.circle)}.get(
             self.agreement or "", {}
         )
-        yield field("Title", Input(rec.get("title", ""), id="title", compact=True))
-        yield field("What we agree", Input(rec.get("text", ""), id="body", compact=True))
+        yield field("Title", Input(safetext.line(rec.get("title", "")), id="title", compact=True))
+        yield field(
+            "What we agree", Input(safetext.line(rec.get("text", "")), id="body", compact=True)
+        )
         yield form_error()
 
     def save(self) -> bool:
@@ -265,8 +274,13 @@ class MemberForm(FormScreen[str | None]):
             svc.ctx.record(self.circle, "member", self.member, "member") if self.member else {}
         )
         orgs = sorted({m["org"] for c in svc.circles.ids() for m in svc.members.all(c)})
-        yield field("Name", Input(rec.get("name", ""), id="name", compact=True))
-        org = Input(rec.get("org", ""), id="org", compact=True, suggester=SuggestFromList(orgs))
+        yield field("Name", Input(safetext.line(rec.get("name", "")), id="name", compact=True))
+        org = Input(
+            safetext.line(rec.get("org", "")),
+            id="org",
+            compact=True,
+            suggester=SuggestFromList(orgs),
+        )
         yield field("Organization", org, "→ accepts a suggestion")
         levels = [("Not set", ""), *options(SENIORITIES)]
         yield field("Seniority", choice("seniority", levels, rec.get("seniority") or ""))

@@ -158,6 +158,9 @@ class GoalsScreen(Screen[None]):
     def action_new_goal(self) -> None:
         from screens.goalforms import GoalForm
 
+        if not self.services.circles.ids(include_archived=False):
+            self.notify("A goal belongs to a circle: create a circle first.", severity="warning")
+            return
         self.app.push_screen(GoalForm(), notify_saved(self))
 
     @on(Table.RowSelected)

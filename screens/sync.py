@@ -27,6 +27,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from screens.widgets import literal
+from sync.protocol import CERT_UNTRUSTED
 from xcircle.errors import XCircleError
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ def describe(status: dict[str, Any], *, syncing: bool = False) -> tuple[str, str
         return "syncing", "syncing…"
     error = status.get("last_error")
     pending = int(status.get("pending") or 0)
+    if error and str(error).startswith(CERT_UNTRUSTED):
+        return "error", CERT_UNTRUSTED
     if error and str(error).startswith("cannot reach"):
         return "offline", f"offline · {pending} pending" if pending else "offline"
     if error:

@@ -12,15 +12,19 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.color import Color
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.filter import LineFilter
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Sparkline, Static
 from textual.widgets import Footer as TextualFooter
 
+from xcircle import safetext
 from xcircle.errors import XCircleError
 
 if TYPE_CHECKING:
@@ -34,18 +38,39 @@ MISSING = "—"
 
 
 def literal(text: object) -> Content:
-    """User text as plain content: `[b]` in a member's name stays `[b]`."""
-    return Content(str(text))
+    """User text as plain content: `[b]` in a member's name stays `[b]`, and control
+    characters and bidi overrides are dropped (`xcircle.safetext`)."""
+    return Content(safetext.block(text))
 
 
 def cell(text: object, style: str = "") -> Text:
-    """A DataTable cell of user text: a Rich `Text`, so it is measured and never parsed."""
-    return Text(str(text), style=style, no_wrap=True)
+    """A DataTable cell of user text: a Rich `Text`, so it is measured and never parsed;
+    one line, without control characters or bidi overrides."""
+    return Text(safetext.line(text), style=style, no_wrap=True)
 
 
 def styled(markup: str, **values: object) -> Content:
-    """Our own markup with `$name` slots filled by user text, inserted literally."""
-    return Content.from_markup(markup, **{k: str(v) for k, v in values.items()})
+    """Our own markup with `$name` slots filled by user text, inserted literally and
+    without control characters or bidi overrides."""
+    return Content.from_markup(markup, **{k: safetext.block(v) for k, v in values.items()})
+
+
+class TerminalSafe(LineFilter):
+    """The last line of defence: drops control characters and bidi overrides from every
+    rendered line, whatever widget (an Input, a title, a toast) let them through.
+
+    Every such character is zero cells wide, so a line keeps its width."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        if not any(safetext.needs_strip(seg.text) for seg in segments):
+            return segments
+        out = []
+        for seg in segments:
+            if seg.control or not safetext.needs_strip(seg.text):
+                out.append(seg)
+            elif text := safetext.strip_all(seg.text):
+                out.append(Segment(text, seg.style))
+        return out
 
 
 def to_local(iso: str, zone: str = "") -> datetime:

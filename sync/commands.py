@@ -47,6 +47,7 @@ from sync.state import (
     save_credentials,
 )
 from sync.state import status as sync_status
+from xcircle import safetext
 from xcircle.errors import InvalidInput
 from xcircle.ops import new_id
 from xcircle.store import Store
@@ -86,10 +87,14 @@ def enroll(
         raise InvalidRequest("an enrollment token starts with xce_ (ask your organization)")
     url = normalize_url(url)
     device = _device_name(name)
+    insecure = options.get("insecure_http") is True
+    if "ca_file" not in options:
+        ca_file = on_store(partial(store.setting, "ca_file"))
+        options["ca_file"] = ca_file if isinstance(ca_file, str) and ca_file else None
     with ExchangeClient(url, token, **options) as client:
         answer = client.enroll(device)
     try:
-        creds = Credentials(url, answer["token"], answer["device_id"], answer["org_name"])
+        creds = Credentials(url, answer["token"], answer["device_id"], answer["org_name"], insecure)
     except KeyError:
         raise ProtocolError("the exchange answered the enrollment without a token") from None
     on_store(partial(save_credentials, store, creds))
@@ -236,12 +241,9 @@ _json_option = click.option(
 
 
 def _out(as_json: bool, value: Any, text: str) -> None:
-    from xcircle.cli import emit_json
+    from xcircle.cli.common import out
 
-    if as_json:
-        emit_json(value)
-    else:
-        click.echo(text)
+    out(as_json, value, text)
 
 
 def _warn_report(report: SyncReport) -> None:
@@ -268,13 +270,19 @@ def _when(ms: int | None) -> str:
 @click.argument("url")
 @click.argument("token", metavar="ENROLLMENT-TOKEN")
 @click.option("--name", default="", help="This device's name (default: the host name).")
+@click.option(
+    "--insecure-http",
+    is_flag=True,
+    hidden=True,
+    help="Allow a plain http:// exchange that is not on this machine (tests only).",
+)
 @_json_option
-def join(url: str, token: str, name: str, as_json: bool) -> None:
+def join(url: str, token: str, name: str, insecure_http: bool, as_json: bool) -> None:
     """Enroll this device with the exchange at URL (token from your organization)."""
     from xcircle.cli import session
 
     with session(need_profile=False) as svc:
-        creds = enroll(svc.store, url, token, name=name)
+        creds = enroll(svc.store, url, token, name=name, insecure_http=insecure_http)
     value = {"exchange": creds.url, "org": creds.org, "device_id": creds.device_id}
     _out(as_json, value, f"Joined {creds.url} as a device of {creds.org}.")
 
@@ -348,7 +356,7 @@ def sync(as_json: bool) -> None:
 @_json_option
 def status(as_json: bool) -> None:
     """Show the exchange, the last sync and what waits to sync (no network)."""
-    from xcircle.cli import session, table
+    from xcircle.cli.common import echo, session, table
 
     with session(need_profile=False) as svc:
         value = sync_status(svc.store)
@@ -356,12 +364,12 @@ def status(as_json: bool) -> None:
         _out(True, value, "")
         return
     if not value["joined"]:
-        click.echo("Not joined to an exchange (xcircle join URL TOKEN).")
+        echo("Not joined to an exchange (xcircle join URL TOKEN).")
         return
-    click.echo(f"Exchange: {value['exchange']} ({value['org']})")
-    click.echo(f"Last sync: {_when(value['last_sync'])}")
+    echo(f"Exchange: {value['exchange']} ({value['org']})")
+    echo(f"Last sync: {_when(value['last_sync'])}")
     if value["last_error"]:
-        click.echo(f"Last error: {value['last_error']}")
+        echo(f"Last error: {safetext.line(value['last_error'])}")
     rows = [
         (
             c["id"][:8],

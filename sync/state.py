@@ -92,13 +92,20 @@ class Credentials:
     token: str
     device_id: str
     org: str
+    insecure_http: bool = False  # joined with --insecure-http (tests, a lab): kept for syncs
 
 
 def credentials(store: Store) -> Credentials | None:
     raw = store.setting(EXCHANGE_SETTING)
     if not isinstance(raw, dict) or not raw.get("url") or not raw.get("token"):
         return None
-    return Credentials(raw["url"], raw["token"], raw.get("device_id", ""), raw.get("org", ""))
+    return Credentials(
+        raw["url"],
+        raw["token"],
+        raw.get("device_id", ""),
+        raw.get("org", ""),
+        raw.get("insecure_http") is True,
+    )
 
 
 def require_credentials(store: Store) -> Credentials:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import NOW
 from xcircle.demo import seed_demo
+from xcircle.errors import InvalidInput
 from xcircle.export import (
     ATTENDANCE_COLUMNS,
     GOAL_COLUMNS,
@@ -182,9 +183,39 @@ def test_ics_is_rfc_5545(detail: dict[str, Any]) -> None:
     assert "Energy, Focus" in str(planned["description"])
 
 
-def test_ics_of_a_circle_without_meetings(svc: Services) -> None:
-    cal = icalendar.Calendar.from_ical(to_ics(svc.detail(svc.circles.create("New")["id"])))
-    assert cal.walk("VEVENT") == []
+def test_ics_of_a_circle_without_meetings_is_refused(svc: Services) -> None:
+    """RFC 5545 forbids a calendar without a component: a clear refusal, not a bad file."""
+    with pytest.raises(InvalidInput, match="New has no meetings to put in a calendar"):
+        to_ics(svc.detail(svc.circles.create("New")["id"]))
+
+
+def test_ics_survives_a_hostile_circle_name(detail: dict[str, Any]) -> None:
+    """A name from before the schema refused line breaks (or from an old peer): no crash,
+    no injected line, `X-WR-CALNAME` escaped like any text value."""
+    hostile = "Evil\r\nX-INJECTED:1;a,b\\c\x1b]0;t\x07\u202e"
+    data = to_ics({**detail, "circle": {**detail["circle"], "name": hostile}}, stamp=NOW)
+    unfolded = data.replace(b"\r\n ", b"")
+    assert not any(line.startswith(b"X-INJECTED") for line in unfolded.split(b"\r\n"))
+    assert b"X-WR-CALNAME:Evil X-INJECTED:1\\;a\\,b\\\\c]0\\;t\r\n" in unfolded
+    assert b"\x1b" not in data and b"\x07" not in data and "\u202e".encode() not in data
+    cal = icalendar.Calendar.from_ical(data)
+    summaries = {str(e["summary"]) for e in cal.walk("VEVENT")}
+    assert summaries == {"Evil X-INJECTED:1;a,b\\c]0;t", "Evil X-INJECTED:1;a,b\\c]0;t (kick-off)"}
+
+
+def test_exports_strip_terminal_controls(detail: dict[str, Any]) -> None:
+    """Markdown and CSV may be printed on a terminal: no control character gets through;
+    JSON keeps the value but writes such characters as escapes."""
+    members = [{**m, "name": "Bo\x1b[2Jb\u202e\x9b"} for m in detail["members"]]
+    hostile = {**detail, "members": members}
+    for data in (to_markdown(hostile).encode(), to_csv(hostile, "attendance").encode()):
+        assert re.search(rb"Bo\\?\[2Jb", data)  # shown literally (escaped in Markdown)
+        assert not re.search(rb"[\x00-\x08\x0b-\x1f\x7f]", data.replace(b"\r\n", b"\n"))
+        assert "\u202e".encode() not in data and "\x9b".encode() not in data
+    encoded = to_json(hostile)
+    assert b"\x1b" not in encoded and "\u202e".encode() not in encoded
+    assert b"\\u202e" in encoded and b"\\u009b" in encoded
+    assert orjson.loads(encoded)["members"][0]["name"] == "Bo\x1b[2Jb\u202e\x9b"
 
 
 # -- JSON and the whole demo -------------------------------------------------------------

@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from xcircle import osfs
+from xcircle import osfs, safetext
 from xcircle.domain import COMMITMENT_STATUSES, HELD_STATUSES, PULSE_ASPECTS
+from xcircle.errors import InvalidInput
 
 Detail = Mapping[str, Any]
 
@@ -97,7 +98,7 @@ _MD_LINE_START = re.compile(r"^(?:[+\-=]|\d+(?=[.)]))")
 
 def md(text: str) -> str:
     """`text` escaped to read literally in Markdown, on one line (tables, headings, lists)."""
-    line = " ".join(str(text).split())
+    line = " ".join(safetext.line(text).split())
     line = _MD_INLINE.sub(r"\\\1", line)
     return _MD_LINE_START.sub(_escape_start, line)
 
@@ -110,7 +111,8 @@ def _escape_start(match: re.Match[str]) -> str:
 
 def md_block(text: str, prefix: str = "") -> list[str]:
     """Multi-line `text` escaped line by line (notes), each line after `prefix`."""
-    return [f"{prefix}{md(line)}".rstrip() for line in str(text).strip().splitlines()]
+    text = safetext.block(text).strip()
+    return [f"{prefix}{md(line)}".rstrip() for line in text.splitlines()]
 
 
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -317,7 +319,9 @@ def _md_pulse(detail: Detail, zone: tzinfo | None) -> list[str]:
 
 
 def safe_cell(text: str) -> str:
-    """Defuse spreadsheet formulas in user text (OWASP CSV injection): a leading `'`."""
+    """Defuse spreadsheet formulas in user text (OWASP CSV injection): a leading `'`;
+    control characters (but newline and tab) and bidi overrides dropped."""
+    text = safetext.block(text)
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -414,17 +418,23 @@ def to_ics(detail: Detail, *, stamp: datetime | None = None) -> bytes:
     import icalendar  # ~40 ms: only when exporting a calendar
 
     circle = detail["circle"]
+    meetings = [m for m in detail["meetings"] if m["status"] != "cancelled"]
+    if not meetings:
+        # RFC 5545: a calendar holds at least one component; an empty one is refused.
+        raise InvalidInput(
+            f"{safetext.line(circle['name'])} has no meetings to put in a calendar: plan one first"
+        )
+    name = safetext.line(circle["name"])
     stamp = (stamp or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     cal = icalendar.Calendar()
     cal.add("prodid", "-//xcircle//xcircle circle calendar//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", circle["name"])
+    # An X- property is not text to icalendar unless told: vText escapes `;`, `,`, `\`.
+    cal.add("x-wr-calname", icalendar.vText(name))
     days: list[date] = []
-    for m in detail["meetings"]:
-        if m["status"] == "cancelled":
-            continue
+    for m in meetings:
         start = datetime.fromisoformat(m["at"])
         zone = _zone(m.get("tz", ""))
         start = start.astimezone(zone) if zone else start.astimezone(UTC)
@@ -435,8 +445,8 @@ def to_ics(detail: Detail, *, stamp: datetime | None = None) -> bytes:
         event.add("dtstart", start)
         event.add("duration", timedelta(minutes=int(m["duration"])))
         kickoff = " (kick-off)" if m.get("kickoff") else ""
-        event.add("summary", f"{circle['name']}{kickoff}")
-        themes = m.get("themes", [])
+        event.add("summary", f"{name}{kickoff}")
+        themes = [safetext.line(t) for t in m.get("themes", [])]
         lines = [f"Themes: {', '.join(themes)}" if themes else "Themes: open round"]
         if circle.get("mode"):
             lines.append(f"Mode: {circle['mode']}")
@@ -456,7 +466,8 @@ def to_ics(detail: Detail, *, stamp: datetime | None = None) -> bytes:
 
 def to_json(detail: Detail) -> bytes:
     """Everything `circle show --json` prints, as one JSON document."""
-    return orjson.dumps(dict(detail), option=orjson.OPT_INDENT_2) + b"\n"
+    encoded = orjson.dumps(dict(detail), option=orjson.OPT_INDENT_2).decode()
+    return safetext.json_safe(encoded).encode() + b"\n"
 
 
 def render(

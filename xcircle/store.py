@@ -41,6 +41,9 @@ META = "meta"
 EAGER_TABLES = frozenset({"circle", "member", "meeting", "goal", "commitment", LOCAL})
 # Ops stamped further ahead of this device's clock are held, not merged (DESIGN).
 MAX_AHEAD_MS = 5 * 60 * 1000
+# ...and beyond a day they are quarantined: no clock worth syncing with is a day off, and
+# an op from year 2286 would otherwise be held (and carried) forever.
+MAX_HELD_MS = 24 * 60 * 60 * 1000
 
 
 @dataclass
@@ -358,21 +361,37 @@ class Store:
             ok.append((op, spec))
         # Hot path (an initial pull merges 100k ops): each op is validated once, above;
         # its stamp was parsed by `from_bytes`, so the fixed-width wall prefix is an int.
-        horizon = self.now_ms() + MAX_AHEAD_MS
-        for key, held in self._db(circle).records(HELD).items():
+        now = self.now_ms()
+        horizon, limit = now + MAX_AHEAD_MS, now + MAX_HELD_MS
+        # Held ops are written once; each pull re-checks them and touches only the due.
+        db = self._db(circle)
+        held_before = db.records(HELD)
+        for key, held in held_before.items():
             op = Op.from_dict(held)
+            if int(op.hlc[:WALL_DIGITS]) > horizon:
+                result.held += 1
+                continue
             ok.append((op, validate_fields(op.entity, op.fields)))
             tx.remove(HELD, key)
         merged: list[Op] = []
         for op, spec in ok:
-            if int(op.hlc[:WALL_DIGITS]) > horizon:
-                tx.put(HELD, op.id, op.to_dict())
-                result.held += 1
+            wall = int(op.hlc[:WALL_DIGITS])
+            if wall > limit:
+                reason = "stamped more than a day ahead of this device's clock"
+                tx.put(QUARANTINE, op.id, {"reason": reason, "bytes": 0})
+                result.quarantined.append((op.id, reason))
+                continue
+            if wall > horizon:
+                if op.id not in held_before:
+                    tx.put(HELD, op.id, op.to_dict())
+                    result.held += 1
                 continue
             result.merged += merge(tx, op, spec)
             merged.append(op)
         if merged:
             self.hlc.observe(max(op.hlc for op in merged))  # stamps order as strings
+        if not tx.overlay and cursor == (db.get(LOCAL, META) or {}).get("cursor"):
+            return result  # a re-check that changed nothing writes nothing
         self._touch_meta(tx, merged, {"cursor": cursor})
         tx.commit(compact=not more)
         return result

@@ -230,3 +230,22 @@ async def test_insights_show_trends(demo_home: Path) -> None:
         assert support._data == insights.pulse(screen.circle)["support"]
         counts = insights.commitments(screen.circle)
         assert f"kept {counts['kept']}" in screen_text(app)
+
+
+async def test_a_name_with_an_escape_sequence_is_refused_under_its_field(demo_home: Path) -> None:
+    app = make_test_app(demo_home)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_leading(pilot)
+        await pilot.press("2", "a")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, MemberForm)
+        form.query_one("#name", Input).value = "Mallory\x1b]0;owned\x07"
+        form.query_one("#org", Input).value = "Harbour Trust"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is form  # refused: the form stays open
+        error = str(form.query_one("#error-name").render())
+        assert "the member's name contains U+001B (a control character)" in error
+        names = [m["name"] for m in app.services.members.all(screen.circle)]
+        assert not any(n.startswith("Mallory") for n in names)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from xcircle import safetext
+
 if TYPE_CHECKING:
     from xcircle.services import Services
 
@@ -24,13 +26,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 # -- errors and output -------------------------------------------------------------------
 
 
+def echo(text: object = "", *, err: bool = False) -> None:
+    """Text for people on stdout (or stderr), without any character that could drive
+    the terminal: names and messages may come from other organizations or the exchange
+    (`xcircle.safetext`). Every line a command prints goes through here."""
+    click.echo(safetext.block(text), err=err)
+
+
 class UserError(click.ClickException):
     """An error the user can fix: one line `xcircle: error: …` on stderr, exit code 1."""
 
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"xcircle: error: {self.format_message()}", err=True)
+        echo(f"xcircle: error: {safetext.line(self.format_message())}", err=True)
 
 
 def fail(message: str) -> NoReturn:
@@ -38,14 +47,20 @@ def fail(message: str) -> NoReturn:
 
 
 def warn(message: str) -> None:
-    click.echo(f"xcircle: warning: {message}", err=True)
+    echo(f"xcircle: warning: {safetext.line(message)}", err=True)
+
+
+def json_text(value: Any) -> str:
+    """One JSON document, indented, with terminal-driving characters escaped."""
+    import orjson
+
+    encoded = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    return safetext.json_safe(encoded.decode())
 
 
 def emit_json(value: Any) -> None:
     """Exactly one JSON value on stdout."""
-    import orjson
-
-    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    click.echo(json_text(value))
 
 
 def out(as_json: bool, value: Any, text: str) -> None:
@@ -53,12 +68,13 @@ def out(as_json: bool, value: Any, text: str) -> None:
     if as_json:
         emit_json(value)
     else:
-        click.echo(text)
+        echo(text)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Aligned columns for people; the last column is never padded."""
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    """Aligned columns for people; the last column is never padded. A cell is one line
+    (a line break in a name would shift every column after it)."""
+    cells = [[str(h) for h in headers], *[[safetext.line(c) for c in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for i, row in enumerate(cells):
         line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()

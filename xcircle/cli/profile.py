@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from xcircle.cli.common import UserError, check_zone, emit_json, json_option, out, session
+from xcircle.cli.common import (
+    UserError,
+    check_zone,
+    echo,
+    emit_json,
+    json_option,
+    out,
+    session,
+)
 from xcircle.domain import SENIORITIES
 
 
@@ -31,6 +39,7 @@ SETTINGS = {
     "sync_interval": "seconds between automatic syncs in the app; 0 turns them off",
     "keymap": 'JSON object of binding id -> keys, e.g. {"home.new": "ctrl+n"}',
     "export_dir": "where the app writes exports (default: <home>/exports)",
+    "ca_file": "a PEM file of CAs to trust for the exchange, besides the system's",
 }
 
 
@@ -86,4 +95,4 @@ def setting(name: str | None, value: str | None, as_json: bool) -> None:
 
     for n, v in values.items():
         shown = "(default)" if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
-        click.echo(f"{n:<14} {shown}" if name is None else shown)
+        echo(f"{n:<14} {shown}" if name is None else shown)

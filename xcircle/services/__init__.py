@@ -102,7 +102,7 @@ class Services:
                 {
                     **m,
                     "attendance": attendance.get(mid, {}),
-                    "round": self.store.get(circle, "round", mid),
+                    "round": self.ctx.store.get(circle, "round", mid),
                     "feedback": feedback.get(mid, []),
                     "pulses": sorted(pulses.get(mid, {}).values(), key=lambda p: p["id"]),
                 }
@@ -116,5 +116,5 @@ class Services:
             "next_facilitator": self.meetings.next_facilitator(circle),
             "goals": self.goals.with_checkins(circle),
             "commitments": self.commitments.all(circle),
-            "turns": sorted(self.store.records(circle, "turn"), key=lambda t: t["id"]),
+            "turns": sorted(self.ctx.store.records(circle, "turn"), key=lambda t: t["id"]),
         }

@@ -62,7 +62,7 @@ class Circles:
                     "agreement",
                     new_id(),
                     title=clean(title, "an agreement's title", 120, required=True),
-                    text=clean(text, "an agreement's text", 1000),
+                    text=clean(text, "an agreement's text", 1000, multiline=True),
                     position=position,
                 )
             )
@@ -87,7 +87,7 @@ class Circles:
         if "name" in fields:
             out["name"] = clean(fields["name"], "the circle's name", 120, required=True)
         if "purpose" in fields:
-            out["purpose"] = clean(fields["purpose"], "the purpose", 2000)
+            out["purpose"] = clean(fields["purpose"], "the purpose", 2000, multiline=True)
         if "outcomes" in fields:
             outcomes = [clean(o, "an outcome", 500) for o in fields["outcomes"]]
             out["outcomes"] = [o for o in outcomes if o]
@@ -117,7 +117,7 @@ class Circles:
         key = agreement or new_id()
         fields: dict[str, Any] = {
             "title": clean(title, "an agreement's title", 120, required=True),
-            "text": clean(text, "an agreement's text", 1000),
+            "text": clean(text, "an agreement's text", 1000, multiline=True),
         }
         if agreement is None:
             fields["position"] = len(self.agreements(circle))

@@ -33,7 +33,7 @@ class Commitments:
         key = new_id()
         fields = {
             "owner": owner,
-            "text": clean(text, "the commitment", 1000, required=True),
+            "text": clean(text, "the commitment", 1000, required=True, multiline=True),
             "due": parse_date(due),
             "status": "open",
             "meeting": meeting,
@@ -65,7 +65,7 @@ class Commitments:
                     commitment,
                     status=status,
                     reviewed_in=meeting,
-                    note=clean(note, "the note", 1000),
+                    note=clean(note, "the note", 1000, multiline=True),
                 )
             ]
         )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from xcircle.domain import complete
 from xcircle.errors import Ambiguous, InvalidInput, NotFound
 from xcircle.merge import Record
 from xcircle.ops import Op
+from xcircle.safetext import problem
 from xcircle.store import Store
 
 
@@ -18,12 +20,42 @@ def local_now() -> datetime:
     return datetime.now().astimezone()
 
 
+class CompleteRecords:
+    """The store as services read it: every record complete (`domain.complete`), so no
+    use case or screen indexes a field a peer's op never set. Writes and everything
+    else go to the store itself."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, circle: str, entity: str, key: str) -> Record | None:
+        record = self._store.get(circle, entity, key)
+        return None if record is None else complete(entity, record)
+
+    def records(self, circle: str, entity: str) -> list[Record]:
+        out = []
+        for record in self._store.records(circle, entity):
+            full = complete(entity, record)
+            if full is not None:
+                out.append(full)
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
 @dataclass
 class Context:
-    """The store plus an injectable clock (tests and snapshots fix it)."""
+    """The store plus an injectable clock (tests and snapshots fix it). `store` reads
+    complete records (see `CompleteRecords`)."""
 
     store: Store
     clock: Callable[[], datetime] = field(default=local_now)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.store, CompleteRecords):
+            # Duck-typed: it has every Store method, reads made total.
+            self.store = cast(Store, CompleteRecords(self.store))
 
     def now(self) -> datetime:
         return self.clock()
@@ -88,13 +120,21 @@ def pick(hits: list[Record], ref: str, what: str, label: str = "name") -> Record
     return hits[0]
 
 
-def clean(text: str, what: str, max_len: int, *, required: bool = False) -> str:
-    """Strip `text` and check it against the length the schema allows."""
+def clean(
+    text: str, what: str, max_len: int, *, required: bool = False, multiline: bool = False
+) -> str:
+    """Strip `text` and check it against what the schema allows: its length, and no
+    character that could drive a terminal (control characters, newline and tab only
+    where `multiline`, bidi overrides), refused here with the field's name, so the CLI
+    and the app say the same."""
     text = text.strip()
     if required and not text:
         raise InvalidInput(f"{what} cannot be empty")
     if len(text) > max_len:
         raise InvalidInput(f"{what} is longer than {max_len} characters")
+    unsafe = problem(text, multiline=multiline)
+    if unsafe:
+        raise InvalidInput(f"{what} contains {unsafe}, which is not allowed here")
     return text
 
 

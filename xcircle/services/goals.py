@@ -44,8 +44,8 @@ class Goals:
         key = new_id()
         fields = {
             "title": clean(title, "the goal's title", 200, required=True),
-            "why": clean(why, "why", 2000),
-            "measure": clean(measure, "the measure of success", 1000),
+            "why": clean(why, "why", 2000, multiline=True),
+            "measure": clean(measure, "the measure of success", 1000, multiline=True),
             "due": parse_date(due),
             "status": "active",
             "owner": owner,
@@ -63,7 +63,9 @@ class Goals:
             ("measure", 1000, False),
         ):
             if name in changes:
-                fields[name] = clean(changes[name], name, max_len, required=required)
+                fields[name] = clean(
+                    changes[name], name, max_len, required=required, multiline=name != "title"
+                )
         if "due" in changes:
             fields["due"] = parse_date(changes["due"])
         if "status" in changes:
@@ -99,7 +101,7 @@ class Goals:
             member=member or self.ctx.me(circle),
             progress=progress,
             confidence=confidence,
-            note=clean(note, "the note", 4000),
+            note=clean(note, "the note", 4000, multiline=True),
             at=self.ctx.now_iso(),
         )
         self.ctx.commit([op])

@@ -114,7 +114,7 @@ class Meetings:
                 t for t in (clean(t, "a theme", 200) for t in fields["themes"]) if t
             ]
         if "notes" in fields:
-            changes["notes"] = clean(fields["notes"], "the notes", 20000)
+            changes["notes"] = clean(fields["notes"], "the notes", 20000, multiline=True)
         if "duration" in fields:
             changes["duration"] = in_range(fields["duration"], "duration", 15, 480)
         if changes:
@@ -235,7 +235,7 @@ class Meetings:
         self.get(circle, meeting)
         fields: dict[str, Any] = {"status": "closed"}
         if notes is not None:
-            fields["notes"] = clean(notes, "the notes", 20000)
+            fields["notes"] = clean(notes, "the notes", 20000, multiline=True)
         self.ctx.commit([self.ctx.op(circle, "meeting", meeting, **fields)])
         return self.get(circle, meeting)
 

@@ -61,7 +61,7 @@ class Reflections:
         op = self.ctx.add(
             circle,
             "reflection",
-            text=clean(text, "the reflection", 20000, required=True),
+            text=clean(text, "the reflection", 20000, required=True, multiline=True),
             meeting=meeting,
             at=self.ctx.now_iso(),
         )

@@ -28,6 +28,28 @@ def peers_of(order: Sequence[str], turn: int) -> list[str]:
     return [*order[turn + 1 :], *order[:turn]]
 
 
+def normalized(r: Record) -> Record:
+    """A started round's record made consistent, whatever ops built it: every field
+    present, `turn` and `peer` inside the order (a peer's op may say `peer: 64` in a
+    round of 4, or set some fields only). Schema-valid is not enough to index with."""
+    order = list(r["order"])
+    turn = min(max(r.get("turn", 0), 0), len(order) - 1)
+    phase = r.get("phase") if r.get("phase") in PHASES else PHASES[0]
+    last_peer = max(len(peers_of(order, turn)) - 1, 0)
+    return {
+        **r,
+        "order": order,
+        "turn": turn,
+        "phase": phase,
+        "peer": min(max(r.get("peer", 0), 0), last_peer),
+        "elapsed": r.get("elapsed", 0),
+        "started_at": r.get("started_at"),
+        "paused": r.get("paused", False),
+        "timeboxes": r.get("timeboxes", {}),
+        "done": r.get("done", False),
+    }
+
+
 class Rounds:
     """Use cases of the feedback round inside a meeting."""
 
@@ -177,18 +199,24 @@ class Rounds:
         r = self.ctx.store.get(circle, "round", meeting)
         if r is None or not r.get("order"):
             raise InvalidInput("the feedback round has not started")
-        return r
+        return normalized(r)
 
     # -- what is said in a turn ----------------------------------------------------------
 
     def set_challenge(self, circle: str, meeting: str, presenter: str, challenge: str) -> None:
         self._turn_fields(
-            circle, meeting, presenter, challenge=clean(challenge, "the challenge", 2000)
+            circle,
+            meeting,
+            presenter,
+            challenge=clean(challenge, "the challenge", 2000, multiline=True),
         )
 
     def set_reflection(self, circle: str, meeting: str, presenter: str, reflection: str) -> None:
         self._turn_fields(
-            circle, meeting, presenter, reflection=clean(reflection, "the reflection", 4000)
+            circle,
+            meeting,
+            presenter,
+            reflection=clean(reflection, "the reflection", 4000, multiline=True),
         )
 
     def _turn_fields(self, circle: str, meeting: str, presenter: str, **fields: Any) -> None:
@@ -212,7 +240,7 @@ class Rounds:
             presenter=presenter,
             giver=giver,
             kind=kind,
-            text=clean(text, "the feedback", 4000, required=True),
+            text=clean(text, "the feedback", 4000, required=True, multiline=True),
             at=self.ctx.now_iso(),
         )
         self.ctx.commit([op])
@@ -237,8 +265,9 @@ class Rounds:
         r = self.ctx.store.get(circle, "round", meeting)
         if r is None or not r.get("order"):
             return {"started": False, "derived_order": self.derived_order(circle, meeting)}
+        r = normalized(r)
         order: list[str] = r["order"]
-        turn = min(r["turn"], len(order) - 1)
+        turn = r["turn"]
         presenter = order[turn]
         peers = peers_of(order, turn)
         boxes = {**DEFAULT_TIMEBOXES, **r.get("timeboxes", {})}
