@@ -127,3 +127,13 @@ def test_the_top_bar_says_certificate_not_trusted_not_offline() -> None:
     assert describe(status) == ("error", "certificate not trusted")
     offline = {**status, "last_error": "cannot reach https://x: connection refused"}
     assert describe(offline) == ("offline", "offline · 2 pending")
+
+
+def test_the_ca_file_setting_must_name_a_file(tmp_path: Path) -> None:
+    home = ["--home", str(tmp_path / "h")]
+    missing = CliRunner().invoke(cli, [*home, "setting", "ca_file", str(tmp_path / "no.pem")])
+    assert missing.exit_code == 1 and "is not a file" in missing.stderr
+    pem = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(pem))
+    ok = CliRunner().invoke(cli, [*home, "setting", "ca_file", str(pem)])
+    assert ok.exit_code == 0 and ok.stdout.strip() == str(pem)

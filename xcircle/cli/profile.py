@@ -66,6 +66,13 @@ def _parse_setting(name: str, text: str) -> object:
         return keymap
     if not text.strip():
         raise UserError(f"{name} cannot be empty")
+    if name == "ca_file":
+        from pathlib import Path
+
+        path = Path(text.strip()).expanduser().resolve()
+        if not path.is_file():
+            raise UserError(f"ca_file must be a PEM file of CA certificates; {path} is not a file")
+        return str(path)
     return text.strip()
 
 
