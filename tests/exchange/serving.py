@@ -112,6 +112,7 @@ class Pusher:
     statuses: Counter[int | str] = field(default_factory=Counter)
     acked: list[str] = field(default_factory=list)
     bad: list[str] = field(default_factory=list)  # 503s without Retry-After or JSON
+    failures: list[tuple[float, int | str]] = field(default_factory=list)  # (when, what)
     last_ok: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -126,8 +127,11 @@ class Pusher:
             )
         except httpx.TransportError as exc:
             self.statuses[type(exc).__name__] += 1
+            self.failures.append((time.monotonic(), type(exc).__name__))
             return type(exc).__name__
         self.statuses[r.status_code] += 1
+        if r.status_code != 200:
+            self.failures.append((time.monotonic(), r.status_code))
         if r.status_code == 200:
             self.acked += [op["op_id"] for op in ops]
             self.last_ok = time.monotonic()
