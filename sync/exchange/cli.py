@@ -138,7 +138,7 @@ def serve(
         factory=True,
         host=host,
         port=port,
-        workers=workers,
+        workers=workers or default_workers(url),
         loop="uvloop",
         http="httptools",
         log_level="info",

@@ -209,3 +209,31 @@ def test_only_availability_errors_become_503() -> None:
     assert is_unavailable(sa_exc.TimeoutError("QueuePool limit reached"))
     assert not is_unavailable(bug) and not is_unavailable(programming)
     assert not is_unavailable(ValueError("x"))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_route_whose_database_fails_answers_503_but_a_bug_stays_a_500(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sync.exchange import store, unavailable
+
+    class Orig(Exception):
+        pass
+
+    monkeypatch.setattr(unavailable, "_log", unavailable._RateLimitedLog())  # a fresh window
+    _, admin_token = api.org()
+    dev = await api.device(admin_token)
+    failure: Exception = sa_exc.OperationalError("SELECT secret", {"p": "tok"}, Orig("gone"))
+
+    def broken(*_args: object) -> list[str]:
+        raise failure
+
+    monkeypatch.setattr(store, "my_circles", broken)
+    r = await api.call("GET", "/v1/me", dev.token)
+    assert r.status_code == 503 and r.headers["retry-after"] == "2"
+    assert r.json()["error"] == "unavailable" and "x-exchange-time" in r.headers
+    assert "Traceback" not in caplog.text and "secret" not in caplog.text
+    assert "database unavailable on GET /v1/me: Orig: gone" in caplog.text
+    failure = sa_exc.IntegrityError("INSERT", {}, Orig("UNIQUE constraint failed"))
+    r = await api.call("GET", "/v1/me", dev.token)
+    assert r.status_code == 500 and r.json()["error"] == "internal"
