@@ -20,6 +20,9 @@ from .errors import ExchangeError, error_body
 from .limits import BodyLimitMiddleware, ExchangeTimeMiddleware, RateLimiter
 from .routes import Context, router
 from .settings import ExchangeSettings
+from .supervise import die_with_supervisor
+from .unavailable import install as install_unavailable
+from .unavailable import wait_for_database
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,7 @@ def create_app(settings: ExchangeSettings) -> FastAPI:
     app.include_router(router)
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    install_unavailable(app)  # database down, restarting or out of disk: 503 + Retry-After
     # Added last = outermost: the time stamp also lands on 413s from the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ExchangeTimeMiddleware, clock=settings.clock)
@@ -109,5 +113,8 @@ def create_app(settings: ExchangeSettings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """uvicorn factory (`--factory`): settings from `XCIRCLE_EXCHANGE_*`, so every worker
-    process can build its own app."""
-    return create_app(ExchangeSettings.from_env())
+    process can build its own app. A worker dies with `serve`'s supervisor, and one that
+    starts while the database is down waits for it rather than crash-looping."""
+    die_with_supervisor()
+    settings = ExchangeSettings.from_env()
+    return wait_for_database(lambda: create_app(settings))

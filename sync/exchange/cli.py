@@ -116,6 +116,7 @@ def serve(
     import uvicorn
 
     from .settings import ENV_DB_URL, ConfigError, resolve_db_url
+    from .supervise import ENV_SUPERVISOR, PortBusy, wait_for_port
 
     try:
         url = resolve_db_url(db_url, data_dir)
@@ -123,7 +124,14 @@ def serve(
         _fail(str(exc))
     with _engine(url, None):  # create/migrate once up front: clear errors before forking
         pass
+    try:  # workers of a killed predecessor may still be closing the port (see supervise)
+        wait_for_port(host, port)
+    except PortBusy as exc:
+        _fail(str(exc))
     os.environ[ENV_DB_URL] = url  # the workers' factory reads its settings from env
+    workers = workers or default_workers(url)
+    if workers > 1:
+        os.environ[ENV_SUPERVISOR] = str(os.getpid())  # they die with this process
     # uvloop + httptools: with --workers > 1 the default stack leaves Nagle on and every
     # keep-alive request waits ~40 ms for a delayed ACK (see CONVENTIONS, known traps).
     uvicorn.run(

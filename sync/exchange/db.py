@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select as _select
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -37,6 +38,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +176,9 @@ DEFAULT_POOL_SIZE = 10
 def make_engine(db_url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     """An engine for `db_url` with the exchange's connection settings applied."""
     url = make_url(db_url)
-    # No pre-ping: a connection the server dropped fails one request, not every request
-    # paying a round trip; pool_recycle bounds the age of idle ones.
+    # No SELECT-1 pre-ping (a round trip on every request): PostgreSQL connections are
+    # checked at checkout without one (`_install_liveness_check`); pool_recycle bounds the
+    # age of idle ones.
     pool: dict[str, Any] = {
         "pool_size": pool_size,
         "max_overflow": 0,
@@ -196,7 +199,42 @@ def make_engine(db_url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     # psycopg prepares a statement server-side after 5 executions on a connection (its
     # default prepare_threshold); the hot statements are module-level constructs, so
     # SQLAlchemy's compiled cache hands psycopg the same SQL text every time.
-    return create_engine(url, connect_args={"connect_timeout": 5}, **pool)
+    engine = create_engine(url, connect_args={"connect_timeout": 5}, **pool)
+    _install_liveness_check(engine)
+    return engine
+
+
+def _install_liveness_check(engine: Engine) -> None:
+    """Hand out no pooled PostgreSQL connection that the server has already closed.
+
+    A restarting server tells every idle backend's client "terminating connection due to
+    administrator command" and closes it; a killed one leaves the socket at EOF. Either way
+    the idle socket turns readable, while a healthy idle connection has nothing to read.
+    So a zero-timeout poll of the socket (one syscall, no round trip) finds the connections
+    a restart left in the pool; raising DisconnectionError makes the pool drop that one and
+    connect afresh, so the first requests after a restart succeed instead of failing.
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_conn.closed or dbapi_conn.broken:
+            raise DisconnectionError("connection closed")
+        try:
+            readable = _readable(dbapi_conn.pgconn.socket)
+        except Exception as exc:  # psycopg raises its own error for a closed socket
+            raise DisconnectionError(f"connection unusable: {exc}") from None
+        if readable:
+            raise DisconnectionError("the server closed the connection")
+
+
+def _readable(fd: int) -> bool:
+    """Whether `fd` has input (or EOF, or an error) pending, without waiting.
+    poll, not select: select cannot watch descriptors past 1023."""
+    if not hasattr(_select, "poll"):  # Windows
+        return bool(_select.select([fd], [], [], 0)[0])
+    poller = _select.poll()
+    poller.register(fd, _select.POLLIN | _select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 def _writer_lock(engine: Engine) -> AbstractContextManager[Any]:
