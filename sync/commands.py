@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INVITE_TTL = "7d"
+DEFAULT_INVITE_TTL = "72h"  # the exchange accepts at most 7 days
 _TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -216,13 +216,13 @@ def _device_name(name: str) -> str:
 
 
 def parse_ttl(text: str) -> int:
-    """`90m`, `12h`, `7d`, `3600` → seconds (the exchange accepts 60 s … 30 days)."""
+    """`90m`, `12h`, `7d`, `3600` → seconds (the exchange accepts 60 s … 7 days)."""
     m = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text)
     if not m:
         raise InvalidInput(f"invalid duration {text!r} (use e.g. 90m, 12h, 7d)")
     seconds = int(m.group(1)) * _TTL_UNITS[m.group(2)]
-    if not 60 <= seconds <= 30 * 86400:
-        raise InvalidInput("an invite is valid between 60s and 30d")
+    if not 60 <= seconds <= 7 * 86400:
+        raise InvalidInput("an invite is valid between 60s and 7d")
     return seconds
 
 
