@@ -220,7 +220,7 @@ def redeem_invite(
     engine: Engine, device_id: str, code: str, member_id: str, now: int, q: Quotas
 ) -> str:
     """Join the invite's circle as `member_id`; returns the circle id. A device that is already
-    an active member keeps its membership and leaves the code unused.
+    an active member keeps its membership (and an unused code stays unused).
 
     Single use is one conditional UPDATE: of any number of concurrent redeems of one code,
     exactly one matches the unused, unexpired row; the others answer 404."""
@@ -230,13 +230,17 @@ def redeem_invite(
     )
     try:
         with write_tx(engine) as conn:
-            circle_id = conn.execute(select(invites.c.circle_id).where(live)).scalar()
+            circle_id = conn.execute(
+                select(invites.c.circle_id).where(invites.c.hash == code_hash)
+            ).scalar()
             if circle_id is None:
                 raise _invite_not_found()
             circle_id = str(circle_id)
             lock_circle(conn, circle_id)  # concurrent joins of one circle queue here
             row = _membership(conn, circle_id, device_id)  # read after the lock: current
             if row is not None and row.removed_at is None:
+                # Already in (a retry whose answer was lost, or a race with itself): the
+                # same answer, whatever became of the code since.
                 return circle_id
             check_members(conn, circle_id, q)
             check_circles_per_device(conn, device_id, q)
