@@ -60,10 +60,11 @@ class Device:
 class Api:
     """Thin async client for the in-process app, tokens passed per call."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, client_ip: str = "127.0.0.1") -> None:
         self.app = app
         self.engine = app.state.ctx.engine
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x")
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
+        self.http = httpx.AsyncClient(transport=transport, base_url="http://x")
 
     async def call(
         self, method: str, path: str, token: str | None = None, **kwargs: Any

@@ -260,7 +260,8 @@ async def test_address_limits_are_shared_by_every_worker(
 ) -> None:
     """Two apps on one database stand for two workers: requests alternate between them and
     the (limit + 1)-th failure is 429 whichever answers."""
-    workers = [Api(make_app(auth_fail_limit_per_minute=6)) for _ in range(2)]
+    ip = uid("client-")  # its own counter on the shared test database
+    workers = [Api(make_app(auth_fail_limit_per_minute=6), ip) for _ in range(2)]
     clock.advance(60 - (clock.now // 1000) % 60)  # the start of a window
     codes = [
         (await workers[i % 2].call("GET", "/v1/me", "xcd_guess")).status_code for i in range(8)

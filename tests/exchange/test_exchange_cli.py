@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import secrets
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -19,7 +16,6 @@ from sync.exchange.db import open_db
 from sync.exchange.errors import ExchangeError
 from sync.exchange.tokens import ADMIN
 
-from .conftest import PG_ADMIN_DSN
 from .helpers import enroll_device
 
 
@@ -88,21 +84,9 @@ def test_revoke_device(tmp_path: Path) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def empty_pg_url() -> Iterator[str]:
-    """A PostgreSQL database that exists but was never served (no exchange schema)."""
-    name = "xc_empty_" + secrets.token_hex(6)
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.mark.postgres
 def test_admin_commands_refuse_a_database_that_does_not_exist(
-    tmp_path: Path, empty_pg_url: str
+    tmp_path: Path, fresh_pg_url: str
 ) -> None:
     typo = tmp_path / "exchnage.db"
     for args in (
@@ -111,7 +95,7 @@ def test_admin_commands_refuse_a_database_that_does_not_exist(
         ("enroll-token", "Acme", "--db", f"sqlite:///{typo}"),
         ("rotate-admin", "Acme", "--db", f"sqlite:///{typo}"),
         ("revoke", "xcd_x", "--db", f"sqlite:///{typo}"),
-        ("org", "add", "Acme", "--db", empty_pg_url),  # exists, but holds no exchange
+        ("org", "add", "Acme", "--db", fresh_pg_url),  # exists, but holds no exchange
     ):
         code, _, err = _run(*args)
         assert code == 1 and err.count("\n") == 1, (args, err)
