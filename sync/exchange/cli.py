@@ -80,9 +80,7 @@ def _one_line(exc: BaseException) -> str:
 @click.group("exchange")
 def exchange() -> None:
     """Run and administer the exchange server that circles sync through."""
-    import importlib.util
-
-    missing = [m for m in _SERVER_MODULES if importlib.util.find_spec(m) is None]
+    missing = [m for m in _SERVER_MODULES if not _installed(m)]
     if missing:
         _fail(
             f"the exchange server is not installed ({', '.join(missing)} missing): "
@@ -92,6 +90,15 @@ def exchange() -> None:
 
 # What `xcircle[exchange]` adds to a member's install.
 _SERVER_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "psycopg", "prometheus_client")
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def default_workers(db_url: str) -> int:
