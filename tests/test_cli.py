@@ -459,6 +459,7 @@ def test_settings_are_shown_set_and_checked(run: Run, home: Path) -> None:
     assert js(run("setting", "keymap", '{"home.new": "ctrl+n"}')) == {"home.new": "ctrl+n"}
     assert "number of seconds" in run("setting", "sync_interval", "soon", code=1).stderr
     assert js(run("setting", "--json")) == {
+        "exchange_url": None,  # not joined yet
         "export_dir": None,
         "keymap": {"home.new": "ctrl+n"},
         "sync_interval": 30,
