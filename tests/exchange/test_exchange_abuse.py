@@ -302,3 +302,56 @@ async def test_the_schema_migrates_from_v1(db_url: str) -> None:
         assert "ix_invites_circle" in {i["name"] for i in inspect(engine).get_indexes("invites")}
     finally:
         engine.dispose()
+
+
+async def test_a_pull_of_many_large_ops_stays_within_its_budget(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    """SEC-18: 12 MB of large ops in the log, pulled with a 1 MiB budget: the server
+    never holds more than a few budgets of memory for it (without the bound one pull
+    built ~45 MB: the bytes, their base64 and the JSON)."""
+    import tracemalloc
+
+    api = Api(make_app(max_pull_bytes=1024 * 1024))
+    _, admin_token = api.org()
+    dev = await api.device(admin_token)
+    circle_id = await api.circle(dev)
+    for batch in range(20):
+        ops = [envelope(f"{batch}-{i}", bytes([i]) * 60_000) for i in range(10)]
+        assert (await api.push(dev, circle_id, ops)).status_code == 200
+    tracemalloc.start()
+    try:
+        r = await api.pull(dev, {circle_id: 0}, limit=5000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    body = r.json()["circles"][circle_id]
+    assert len(body["ops"]) == 17 and body["more"]  # 17 × 60 kB fit in 1 MiB
+    assert peak < 10 * 1024 * 1024, peak
+
+
+async def test_push_and_enrollment_limits_are_shared_by_every_worker(
+    make_app: Callable[..., FastAPI], clock: FakeClock
+) -> None:
+    """As above for pushes (per device) and enrollments (per address): each worker alone
+    would let `limit` through; together they let `limit` through."""
+    ip = uid("client-")
+    limits = {"push_limit_per_minute": 3, "auth_fail_limit_per_minute": 3}
+    workers = [Api(make_app(**limits), ip) for _ in range(2)]
+    clock.advance(60 - (clock.now // 1000) % 60)
+    _, admin_token = workers[0].org()
+    enrollments = [
+        (await workers[0].call("POST", "/v1/enrollments", admin_token, json={})).json()["token"]
+        for _ in range(4)
+    ]
+    enrolled = [
+        await workers[i % 2].call("POST", "/v1/devices", token, json={"name": "d"})
+        for i, token in enumerate(enrollments)
+    ]
+    assert [r.status_code for r in enrolled] == [201, 201, 201, 429]
+    dev = Device(enrolled[0].json()["device_id"], enrolled[0].json()["token"], "")
+    circle_id = await workers[0].circle(dev)
+    pushes = [
+        (await workers[i % 2].push(dev, circle_id, [envelope(uid())])).status_code for i in range(4)
+    ]
+    assert pushes == [200, 200, 200, 429]
