@@ -126,6 +126,16 @@ class ExchangeClient:
         """Append envelopes to a circle's log; safe to repeat (idempotent by op id)."""
         return self._call("POST", f"/circles/{circle}/ops", {"ops": envelopes})
 
+    def rotate_token(self) -> str:
+        """Replace this device's token: the exchange revokes the old one as it answers.
+        Never retried once sent (a second rotation with the old token would fail)."""
+        answer = self._call("POST", "/me/token", idempotent=False)
+        token = answer.get("token")
+        if not isinstance(token, str) or not token:
+            raise ProtocolError(f"{self.base_url} answered the rotation without a token")
+        self.token = token
+        return token
+
     def pull(self, cursors: dict[str, int], limit: int) -> dict[str, Any]:
         """Ops after each cursor, `limit` in total, in one request."""
         return self._call("POST", "/pull", {"cursors": cursors, "limit": limit})

@@ -42,6 +42,7 @@ from sync.state import (
     credentials,
     direct,
     mark_shared,
+    move_exchange,
     queue_removal,
     require_credentials,
     save_credentials,
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INVITE_TTL = "7d"
+DEFAULT_INVITE_TTL = "72h"  # the exchange accepts at most 7 days
 _TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -215,19 +216,33 @@ def remove_member_remote(
     return True
 
 
+def rotate_token(store: Store, client: ExchangeClient, *, on_store: Gate = direct) -> Credentials:
+    """Get a new token for this device and keep it; the old one stops working at once."""
+    creds = on_store(partial(require_credentials, store))
+    token = client.rotate_token()
+    new = Credentials(creds.url, token, creds.device_id, creds.org)
+    on_store(partial(save_credentials, store, new))
+    return new
+
+
+def set_exchange_url(store: Store, url: str) -> Credentials:
+    """`xcircle setting exchange_url URL`: the exchange moved; keep the token."""
+    return move_exchange(store, normalize_url(url))
+
+
 def _device_name(name: str) -> str:
     name = re.sub(r"[\x00-\x1f\x7f]", "", name or platform.node() or "device").strip()
     return name[:100] or "device"
 
 
 def parse_ttl(text: str) -> int:
-    """`90m`, `12h`, `7d`, `3600` → seconds (the exchange accepts 60 s … 30 days)."""
+    """`90m`, `12h`, `7d`, `3600` → seconds (the exchange accepts 60 s … 7 days)."""
     m = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text)
     if not m:
         raise InvalidInput(f"invalid duration {text!r} (use e.g. 90m, 12h, 7d)")
     seconds = int(m.group(1)) * _TTL_UNITS[m.group(2)]
-    if not 60 <= seconds <= 30 * 86400:
-        raise InvalidInput("an invite is valid between 60s and 30d")
+    if not 60 <= seconds <= 7 * 86400:
+        raise InvalidInput("an invite is valid between 60s and 7d")
     return seconds
 
 
@@ -350,6 +365,18 @@ def sync(as_json: bool) -> None:
         f"merged {report.merged}, pending {report.pending}."
     )
     _out(as_json, report.to_dict(), text)
+
+
+@click.command("rotate-token")
+@_json_option
+def rotate_token_command(as_json: bool) -> None:
+    """Replace this device's exchange token with a new one (the old one stops working)."""
+    from xcircle.cli import session
+
+    with session(need_profile=False) as svc, connect(svc.store) as client:
+        creds = rotate_token(svc.store, client)
+    value = {"exchange": creds.url, "device_id": creds.device_id}
+    _out(as_json, value, f"New token saved for {creds.url}; the old one no longer works.")
 
 
 @click.command()

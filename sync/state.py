@@ -119,6 +119,15 @@ def save_credentials(store: Store, creds: Credentials) -> None:
     store.save_setting(EXCHANGE_SETTING, asdict(creds))
 
 
+def move_exchange(store: Store, url: str) -> Credentials:
+    """Point this device at its exchange's new URL (same exchange, same token: the
+    operator moved it). `url` is already normalized by the caller."""
+    creds = require_credentials(store)
+    moved = Credentials(url, creds.token, creds.device_id, creds.org)
+    save_credentials(store, moved)
+    return moved
+
+
 def shared_circles(store: Store) -> dict[str, dict[str, Any]]:
     """The shared circles, each with its local meta (read once: callers need both)."""
     metas = {cid: store.meta(cid) for cid in store.circle_ids()}

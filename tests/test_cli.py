@@ -460,6 +460,7 @@ def test_settings_are_shown_set_and_checked(run: Run, home: Path) -> None:
     assert "number of seconds" in run("setting", "sync_interval", "soon", code=1).stderr
     assert js(run("setting", "--json")) == {
         "ca_file": None,
+        "exchange_url": None,  # not joined yet
         "export_dir": None,
         "keymap": {"home.new": "ctrl+n"},
         "sync_interval": 30,

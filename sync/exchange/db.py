@@ -132,6 +132,20 @@ ops = Table(
 
 V1_TABLES = [organizations, devices, tokens, circles, circle_members, invites, ops]
 
+# Rate-limit and quota counters shared by every worker: one row per (limit, subject), a
+# fixed window (its start, ms) and the count in it. See `ratelimit.py`.
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    Column("key", String(160), primary_key=True),
+    Column("window", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Index("ix_rate_counters_window", "window"),
+)
+
+# Open invites per circle are counted on every invite: index them by circle.
+ix_invites_circle = Index("ix_invites_circle", invites.c.circle_id)
+
 
 def _migrate_v1(conn: Connection) -> None:
     # v1 is the initial schema. When v2 alters a table, freeze v1's DDL here first so that a
@@ -139,8 +153,14 @@ def _migrate_v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=V1_TABLES)
 
 
+def _v2_limits(conn: Connection) -> None:
+    """Shared rate-limit counters and the index the open-invite quota counts with."""
+    rate_counters.create(conn, checkfirst=True)
+    ix_invites_circle.create(conn, checkfirst=True)  # v1's create_all may have made it
+
+
 # Ordered: index i holds the migration to version i + 1. Append, never reorder.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_v1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_v1, _v2_limits]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from .admin import DEFAULT_TTL_S, MAX_TTL_S, MIN_TTL_S
+from .admin import DEFAULT_INVITE_TTL_S, DEFAULT_TTL_S, MAX_TTL_S, MIN_TTL_S
 
 MAX_INT = 2**53 - 1  # JSON-safe and fits BIGINT; bigger values would be a 5xx in the DB
 IDENT_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -77,6 +77,17 @@ class Me(BaseModel):
     time: int
 
 
+class TokenOut(BaseModel):
+    """A fresh device token; the one that asked for it no longer works."""
+
+    token: str
+    time: int
+
+
+class Ready(BaseModel):
+    ok: bool
+
+
 class CircleIn(_Body):
     circle_id: Ident
     member_id: Ident
@@ -102,7 +113,7 @@ class CircleOut(BaseModel):
 
 
 class InviteIn(_Body):
-    ttl_seconds: Ttl = DEFAULT_TTL_S
+    ttl_seconds: Ttl = DEFAULT_INVITE_TTL_S
 
 
 class InviteOut(BaseModel):

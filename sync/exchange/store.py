@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
+from . import metrics
 from .admin import revoke_device
 from .auth import Principal
 from .db import (
@@ -25,6 +26,7 @@ from .db import (
 )
 from .errors import ExchangeError, forbidden, not_found, unauthorized
 from .models import Envelope
+from .quotas import Quotas, check_circles_per_device, check_members, check_open_invites, lock_circle
 from .tokens import ADMIN, DEVICE, INVITE_PREFIX, PREFIX, hash_token, new_id, new_token
 
 
@@ -74,6 +76,27 @@ def enroll_device(engine: Engine, p: Principal, name: str, now: int) -> tuple[st
     return device_id, token
 
 
+def rotate_device_token(engine: Engine, p: Principal, now: int) -> str:
+    """Replace the calling device's token `p` with a new one, in one transaction: the old
+    token stops working at once. Of two concurrent rotations with one token exactly one
+    succeeds (the conditional UPDATE); the other gets 401."""
+    token, token_hash = new_token(PREFIX[DEVICE])
+    with write_tx(engine) as conn:
+        done = conn.execute(
+            update(tokens)
+            .where(tokens.c.hash == p.token_hash, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        ).rowcount
+        if done != 1:
+            raise unauthorized()
+        conn.execute(
+            tokens.insert().values(
+                hash=token_hash, kind=DEVICE, org_id=p.org_id, device_id=p.device_id, created=now
+            )
+        )
+    return token
+
+
 def delete_device(engine: Engine, p: Principal, device_id: str, now: int) -> None:
     """Revoke `device_id`: allowed to the device itself and to its organization's admin."""
     with write_tx(engine) as conn:
@@ -96,25 +119,38 @@ def my_circles(engine: Engine, device_id: str) -> list[str]:
         return [r.circle_id for r in rows]
 
 
-def create_circle(engine: Engine, device_id: str, circle_id: str, member_id: str, now: int) -> bool:
+def create_circle(
+    engine: Engine, device_id: str, circle_id: str, member_id: str, now: int, q: Quotas
+) -> bool:
     """Create a circle with the caller as first member. True if created, False if the caller
     already had it (idempotent retry). A circle the caller cannot see answers 409: ids are
-    random 128-bit hex chosen by clients, so a collision reveals nothing worth hiding."""
-    with write_tx(engine) as conn:
-        exists = conn.execute(select(circles.c.id).where(circles.c.id == circle_id)).first()
-        if exists is not None:
-            if _is_member(conn, circle_id, device_id):
-                return False
-            raise ExchangeError(409, "circle_exists", "a circle with this id already exists")
-        conn.execute(
-            circles.insert().values(id=circle_id, created_by=device_id, next_seq=1, created=now)
-        )
-        conn.execute(
-            circle_members.insert().values(
-                circle_id=circle_id, device_id=device_id, member_id=member_id, joined=now
+    random 128-bit hex chosen by clients, so a collision reveals nothing worth hiding; so
+    does the loser of two concurrent creates of one id (never a 500)."""
+    try:
+        with write_tx(engine) as conn:
+            # The device's row lock (quota) comes first: a device's own concurrent creates
+            # queue here, and the later one sees the earlier one's circle.
+            check_circles_per_device(conn, device_id, q)
+            exists = conn.execute(select(circles.c.id).where(circles.c.id == circle_id)).first()
+            if exists is not None:
+                if _is_member(conn, circle_id, device_id):
+                    return False
+                raise _circle_exists()
+            conn.execute(
+                circles.insert().values(id=circle_id, created_by=device_id, next_seq=1, created=now)
             )
-        )
+            conn.execute(
+                circle_members.insert().values(
+                    circle_id=circle_id, device_id=device_id, member_id=member_id, joined=now
+                )
+            )
+    except IntegrityError:
+        raise _circle_exists() from None
     return True
+
+
+def _circle_exists() -> ExchangeError:
+    return ExchangeError(409, "circle_exists", "a circle with this id already exists")
 
 
 def get_circle(engine: Engine, device_id: str, circle_id: str) -> tuple[list[dict[str, Any]], int]:
@@ -147,13 +183,15 @@ def get_circle(engine: Engine, device_id: str, circle_id: str) -> tuple[list[dic
 
 
 def create_invite(
-    engine: Engine, device_id: str, circle_id: str, ttl_s: int, now: int
+    engine: Engine, device_id: str, circle_id: str, ttl_s: int, now: int, q: Quotas
 ) -> tuple[str, int]:
     """A single-use invite code for a circle the caller belongs to: `(code, expires_at)`."""
     code, code_hash = new_token(INVITE_PREFIX)
     expires = now + ttl_s * 1000
     with write_tx(engine) as conn:
         _require_member(conn, circle_id, device_id)
+        lock_circle(conn, circle_id)
+        check_open_invites(conn, circle_id, now, q)
         conn.execute(
             invites.insert().values(
                 hash=code_hash,
@@ -166,43 +204,69 @@ def create_invite(
     return code, expires
 
 
-def redeem_invite(engine: Engine, device_id: str, code: str, member_id: str, now: int) -> str:
+def _invite_not_found() -> ExchangeError:
+    return ExchangeError(404, "invite_not_found", "invite code unknown, used or expired")
+
+
+def _membership(conn: Connection, circle_id: str, device_id: str) -> Any:
+    return conn.execute(
+        select(circle_members.c.removed_at).where(
+            circle_members.c.circle_id == circle_id, circle_members.c.device_id == device_id
+        )
+    ).first()
+
+
+def redeem_invite(
+    engine: Engine, device_id: str, code: str, member_id: str, now: int, q: Quotas
+) -> str:
     """Join the invite's circle as `member_id`; returns the circle id. A device that is already
-    an active member keeps its membership and leaves the code unused."""
+    an active member keeps its membership (and an unused code stays unused).
+
+    Single use is one conditional UPDATE: of any number of concurrent redeems of one code,
+    exactly one matches the unused, unexpired row; the others answer 404."""
     code_hash = hash_token(code)
-    with write_tx(engine) as conn:
-        inv = conn.execute(
-            select(invites.c.circle_id).where(
-                invites.c.hash == code_hash,
-                invites.c.used_at.is_(None),
-                invites.c.expires_at > now,
-            )
-        ).first()
-        if inv is None:
-            raise ExchangeError(404, "invite_not_found", "invite code unknown, used or expired")
-        circle_id = str(inv.circle_id)
-        row = conn.execute(
-            select(circle_members.c.removed_at).where(
-                circle_members.c.circle_id == circle_id, circle_members.c.device_id == device_id
-            )
-        ).first()
-        if row is not None and row.removed_at is None:
-            return circle_id
-        conn.execute(update(invites).where(invites.c.hash == code_hash).values(used_at=now))
-        if row is None:
-            conn.execute(
-                circle_members.insert().values(
-                    circle_id=circle_id, device_id=device_id, member_id=member_id, joined=now
+    live = and_(
+        invites.c.hash == code_hash, invites.c.used_at.is_(None), invites.c.expires_at > now
+    )
+    try:
+        with write_tx(engine) as conn:
+            circle_id = conn.execute(
+                select(invites.c.circle_id).where(invites.c.hash == code_hash)
+            ).scalar()
+            if circle_id is None:
+                raise _invite_not_found()
+            circle_id = str(circle_id)
+            lock_circle(conn, circle_id)  # concurrent joins of one circle queue here
+            row = _membership(conn, circle_id, device_id)  # read after the lock: current
+            if row is not None and row.removed_at is None:
+                # Already in (a retry whose answer was lost, or a race with itself): the
+                # same answer, whatever became of the code since.
+                return circle_id
+            check_members(conn, circle_id, q)
+            check_circles_per_device(conn, device_id, q)
+            if conn.execute(update(invites).where(live).values(used_at=now)).rowcount != 1:
+                raise _invite_not_found()
+            if row is None:
+                conn.execute(
+                    circle_members.insert().values(
+                        circle_id=circle_id, device_id=device_id, member_id=member_id, joined=now
+                    )
                 )
-            )
-        else:  # removed earlier, invited again
-            conn.execute(
-                update(circle_members)
-                .where(
-                    circle_members.c.circle_id == circle_id, circle_members.c.device_id == device_id
+            else:  # removed earlier, invited again
+                conn.execute(
+                    update(circle_members)
+                    .where(
+                        circle_members.c.circle_id == circle_id,
+                        circle_members.c.device_id == device_id,
+                    )
+                    .values(member_id=member_id, joined=now, removed_at=None)
                 )
-                .values(member_id=member_id, joined=now, removed_at=None)
-            )
+    except IntegrityError:
+        # The same device joining the same circle in two transactions at once: the loser
+        # rolls back (its invite unused) and the client may simply retry.
+        raise ExchangeError(
+            409, "conflict", "a concurrent request changed this membership; retry"
+        ) from None
     return circle_id
 
 
@@ -223,11 +287,14 @@ def remove_member(engine: Engine, device_id: str, circle_id: str, member_id: str
             raise not_found("member not found")
 
 
-def decode_ops(envs: Sequence[Envelope]) -> list[tuple[bytes, bytes]]:
-    """`(nonce, payload)` bytes of each envelope, or 422 naming the first bad one. Done
-    before any transaction, so no lock is held while decoding."""
+def decode_ops(envs: Sequence[Envelope], max_op_bytes: int) -> list[tuple[bytes, bytes]]:
+    """`(nonce, payload)` bytes of each envelope, or 422 naming the first bad one, or 413
+    for an op over `max_op_bytes`. Done before any transaction, so no lock is held while
+    decoding."""
     out = []
     for i, env in enumerate(envs):
+        if len(env.payload) + len(env.nonce) > 4 * ((max_op_bytes + 2) // 3) + 4:
+            raise _op_too_large(i, max_op_bytes)  # refused before decoding: no copy made
         try:
             out.append(
                 (
@@ -239,7 +306,13 @@ def decode_ops(envs: Sequence[Envelope]) -> list[tuple[bytes, bytes]]:
             raise ExchangeError(
                 422, "invalid_request", f"ops[{i}]: nonce and payload must be base64"
             ) from None
+        if len(out[-1][0]) + len(out[-1][1]) > max_op_bytes:
+            raise _op_too_large(i, max_op_bytes)
     return out
+
+
+def _op_too_large(i: int, max_op_bytes: int) -> ExchangeError:
+    return ExchangeError(413, "too_large", f"ops[{i}]: an op is at most {max_op_bytes} bytes")
 
 
 def _op_conflict() -> ExchangeError:
@@ -351,6 +424,7 @@ def _push(
             if look_first:
                 conn.execute(_SET_NEXT, {"circle": circle_id, "next": next_seq})
         assert look_first or len(rows) == reserve, "reserved seqs must all be used"
+    metrics.stored(len(rows))
     return results, next_seq
 
 
@@ -363,13 +437,18 @@ _PULL = (
 
 
 def pull(
-    engine: Engine, caller: Callable[[Connection], str], cursors: dict[str, int], limit: int
+    engine: Engine,
+    caller: Callable[[Connection], str],
+    cursors: dict[str, int],
+    limit: int,
+    max_bytes: int,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Ops after each cursor, `limit` in total shared across circles, plus the circles the
-    caller may not read (unknown, never joined or removed look alike). `caller` resolves
-    the pulling device on the same transaction, as for `push`. One query for the caller,
-    one for the memberships, then one per circle that has something new; nothing new
-    costs no more."""
+    """Ops after each cursor, at most `limit` ops and about `max_bytes` op bytes in total
+    (always at least one op, so a client moves on), plus the circles the caller may not
+    read (unknown, never joined or removed look alike). `caller` resolves the pulling
+    device on the same transaction, as for `push`. One query for the caller, one for the
+    memberships, then per circle with something new a few range reads sized to the byte
+    budget, so a page of large ops never loads more than about one budget."""
     b64 = base64.b64encode
     out: dict[str, Any] = {}
     with read_tx(engine) as conn:
@@ -386,32 +465,63 @@ def pull(
                 )
             )
         }
-        budget = limit
+        budget = _Budget(limit, max_bytes)
         for circle_id, after in cursors.items():
             last = allowed.get(circle_id)
             if last is None:
                 continue
-            # Seqs are contiguous from 1, so (after, last] holds exactly last - after ops.
-            n = min(budget, last - after)
-            if n <= 0:
-                out[circle_id] = {"ops": [], "next": after, "more": after < last}
-                continue
-            rows = conn.execute(_PULL, {"c": circle_id, "after": after, "n": n}).all()
-            budget -= len(rows)
-            nxt = rows[-1][0] if rows else after
-            out[circle_id] = {
-                "ops": [
-                    {
-                        "seq": s,
-                        "op_id": o,
-                        "epoch": e,
-                        "nonce": b64(nc).decode(),
-                        "payload": b64(p).decode(),
-                    }
-                    for s, o, e, nc, p in rows
-                ],
-                "next": nxt,
-                "more": nxt < last,
-            }
+            page: list[dict[str, Any]] = []
+            nxt = after
+            while nxt < last and budget.open():
+                # Seqs are contiguous from 1, so (nxt, last] holds exactly last - nxt ops.
+                n = min(budget.ops, last - nxt, budget.chunk())
+                rows = conn.execute(_PULL, {"c": circle_id, "after": nxt, "n": n}).all()
+                if not rows:
+                    break
+                for s, o, e, nc, p in rows:
+                    if not budget.take(len(nc) + len(p)):
+                        break
+                    page.append(
+                        {
+                            "seq": s,
+                            "op_id": o,
+                            "epoch": e,
+                            "nonce": b64(nc).decode(),
+                            "payload": b64(p).decode(),
+                        }
+                    )
+                    nxt = s
+            out[circle_id] = {"ops": page, "next": nxt, "more": nxt < last}
     denied = [c for c in cursors if c not in allowed]
     return out, denied
+
+
+class _Budget:
+    """What is left of one pull's op count and byte budget."""
+
+    def __init__(self, ops: int, max_bytes: int) -> None:
+        self.ops = ops
+        self.bytes = max_bytes
+        self.taken = 0
+        self.seen_bytes = 0
+
+    def open(self) -> bool:
+        return self.ops > 0 and self.bytes > 0
+
+    def chunk(self) -> int:
+        # Rows to read next: as many as the byte budget holds at the sizes seen so far
+        # (64 before any is seen), between 16 and 1000.
+        avg = self.seen_bytes // self.taken if self.taken else self.bytes // 64
+        return max(16, min(1000, self.bytes // max(avg, 1)))
+
+    def take(self, size: int) -> bool:
+        """Count one op of `size` bytes; False (and the budget closed) if it does not fit,
+        unless it is the pull's first op."""
+        if self.taken and size > self.bytes:
+            self.bytes = 0
+            return False
+        self.ops -= 1
+        self.bytes -= size
+        self.taken += 1
+        self.seen_bytes += size
+        return True

@@ -14,6 +14,7 @@ from xcircle.cli.common import (
     session,
 )
 from xcircle.domain import SENIORITIES
+from xcircle.store import Store
 
 
 @click.command()
@@ -40,7 +41,9 @@ SETTINGS = {
     "keymap": 'JSON object of binding id -> keys, e.g. {"home.new": "ctrl+n"}',
     "export_dir": "where the app writes exports (default: <home>/exports)",
     "ca_file": "a PEM file of CAs to trust for the exchange, besides the system's",
+    "exchange_url": "the URL of the exchange this device joined (when the exchange moves)",
 }
+EXCHANGE_URL = "exchange_url"  # kept inside the exchange credentials, not on its own
 
 
 def _parse_setting(name: str, text: str) -> object:
@@ -76,6 +79,12 @@ def _parse_setting(name: str, text: str) -> object:
     return text.strip()
 
 
+def _exchange_url(store: Store) -> str | None:
+    raw = store.setting("exchange")  # sync.state.EXCHANGE_SETTING, read without sync
+    url = raw.get("url") if isinstance(raw, dict) else None
+    return url if isinstance(url, str) else None
+
+
 @click.command()
 @click.argument("name", required=False, type=click.Choice(sorted(SETTINGS)))
 @click.argument("value", required=False)
@@ -88,13 +97,18 @@ def setting(name: str | None, value: str | None, as_json: bool) -> None:
     sync_interval  seconds between automatic syncs in the app; 0 turns them off
     keymap         JSON object of binding id -> keys (ids are in the app's help)
     export_dir     where the app writes exports
+    exchange_url   the exchange this device joined (set it when the exchange moves)
     """
     with session(need_profile=False) as svc:
         store = svc.store
-        if name is not None and value is not None:
+        if name == EXCHANGE_URL and value is not None:
+            from sync.commands import set_exchange_url
+
+            set_exchange_url(store, value)
+        elif name is not None and value is not None:
             store.save_setting(name, _parse_setting(name, value))
         names = [name] if name else sorted(SETTINGS)
-        values = {n: store.setting(n) for n in names}
+        values = {n: _exchange_url(store) if n == EXCHANGE_URL else store.setting(n) for n in names}
     if as_json:
         emit_json(values if name is None else values[name])
         return
