@@ -186,7 +186,7 @@ def test_csv_exports_keep_exactly_one_crlf_per_row(tmp_path: Path) -> None:
         svc = Services(store, clock=lambda: NOW)
         svc.init_profile("Ada", "Acme")
         cid = svc.circles.create("Csv")["id"]
-        svc.goals.add(cid, "Line one\nline two")
+        svc.goals.add(cid, "Two lines", why="Line one\nline two")
         data = render(svc.detail(cid), "csv", table="goals")
     write_private(tmp_path / "goals.csv", data)
     written = (tmp_path / "goals.csv").read_bytes()
