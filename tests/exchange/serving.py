@@ -61,8 +61,12 @@ class Serve:
         ).stdout
         return [int(p) for p in out.split()]
 
+    def text(self) -> str:
+        """The whole log (one access line per request, so a tail would miss warnings)."""
+        return self.log.read_text(errors="replace")
+
     def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-2000:]
+        return self.text()[-2000:]
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -76,7 +76,7 @@ def test_idle_connections_left_by_a_restart_are_replaced_before_use(
         cluster.restart()
         answers = [p.push_once(http, 100 + n) for n in range(10) for p in pushers]
     assert set(answers) == {200}, answers
-    assert "Traceback" not in server.tail()
+    assert "Traceback" not in server.text()
 
 
 @pytest.mark.postgres
@@ -111,7 +111,7 @@ def test_database_down_under_load_answers_503_then_recovers(
         got = pulled(server.base, p.member)
         assert len(got) == len(set(got)), "an op stored twice"
         assert set(p.acked) <= set(got), "an acknowledged op was lost"
-    log = server.tail()
+    log = server.text()
     assert "Traceback" not in log and "database unavailable" in log
 
 
