@@ -41,15 +41,17 @@ def detail(svc: Services) -> dict[str, Any]:
     eve = svc.members.add(cid, '=HYPERLINK("x")', org="Acme")["id"]
     me = svc.ctx.me(cid)
     assert me
-    kickoff = svc.meetings.plan(
-        cid, datetime(2026, 11, 10, 18, 0, tzinfo=PARIS), themes=["Trust"], zone="Europe/Paris"
-    )["id"]
+    then = datetime(2026, 11, 10, 18, 0, tzinfo=PARIS)
+    svc.ctx.clock = lambda: then  # the kick-off is planned and held on its day
+    kickoff = svc.meetings.plan(cid, then, themes=["Trust"], zone="Europe/Paris")["id"]
     for member, present in ((me, True), (bob, True), (eve, False)):
         svc.meetings.mark(cid, kickoff, member, present)
     svc.meetings.start(cid, kickoff)
     svc.meetings.acknowledge(cid, bob, kickoff)
     svc.pulses.record(cid, kickoff, bob, support=4, confidence=3, learning=5)
+    svc.commitments.add(cid, bob, "Say no once", due="2026-12-01", meeting=kickoff)
     svc.meetings.close(cid, kickoff, notes="Good start.\n# not a heading")
+    svc.ctx.clock = lambda: NOW
     svc.meetings.plan(cid, NOW + timedelta(days=14), themes=["Energy", "Focus"])
     gone = svc.meetings.plan(cid, NOW + timedelta(days=28))["id"]
     svc.meetings.cancel(cid, gone)
@@ -57,7 +59,6 @@ def detail(svc: Services) -> dict[str, Any]:
     svc.goals.checkin(cid, goal, progress=30, confidence=3, note="first")
     svc.goals.checkin(cid, goal, progress=55, confidence=4, note="-1 setback | fixed")
     svc.goals.add(cid, "Group habit", why="Together")
-    svc.commitments.add(cid, bob, "Say no once", due="2026-12-01", meeting=kickoff)
     return svc.detail(cid)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Final
 from xcircle.errors import InvalidOp
 
 FREQUENCIES: Final = ("weekly", "biweekly", "monthly")
+CADENCE_DAYS: Final = {"weekly": 7, "biweekly": 14}  # monthly: the same day next month
 MODES: Final = ("in-person", "online", "hybrid")
 SENIORITIES: Final = ("junior", "mid", "senior")
 GOAL_STATUSES: Final = ("active", "done", "dropped")
@@ -229,6 +230,7 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "reviewed_in": optional(ref),
                 "note": text(1000),
                 "created": iso_datetime,
+                "replaces": optional(ref),  # the commitment it renegotiates
             },
         ),
         Entity(

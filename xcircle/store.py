@@ -223,6 +223,16 @@ class Store:
         self._profile_db.commit([("settings", name, {"value": value})])
 
     @_locked
+    def save_private(self, table: str, key: str, record: Record) -> None:
+        """Keep a record in the profile's database: this device only, never synced."""
+        self._profile_db.commit([(table, key, record)])
+
+    @_locked
+    def private_records(self, table: str) -> list[Record]:
+        """The records `save_private` kept in `table`, each with its `id`."""
+        return [{**r, "id": k} for k, r in self._profile_db.records(table).items()]
+
+    @_locked
     def damaged_circles(self) -> list[str]:
         """Circles whose files were moved aside and not yet rebuilt from the exchange."""
         damaged = self.setting("damaged", [])

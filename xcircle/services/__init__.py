@@ -38,7 +38,7 @@ class Services:
         self.rounds = Rounds(self.ctx, self.meetings)
         self.goals = Goals(self.ctx)
         self.commitments = Commitments(self.ctx, self.meetings)
-        self.pulses = Pulses(self.ctx)
+        self.pulses = Pulses(self.ctx, self.meetings)
         self.reflections = Reflections(self.ctx)
         self.insights = Insights(self.ctx, self.meetings)
 

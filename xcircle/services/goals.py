@@ -12,14 +12,16 @@ from xcircle.ops import new_id
 from xcircle.services.context import Context, clean, in_range
 
 
-def parse_date(text: str | None) -> str | None:
+def parse_date(text: str | None, field: str = "due") -> str | None:
     """An ISO date (YYYY-MM-DD) or None; a clear error for anything else."""
     if text is None or not text.strip():
         return None
     try:
         return date.fromisoformat(text.strip()).isoformat()
     except ValueError:
-        raise InvalidInput(f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-12-31") from None
+        raise InvalidInput(
+            f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-12-31", field=field
+        ) from None
 
 
 class Goals:

@@ -15,7 +15,7 @@ from xcircle.domain import DEFAULT_TIMEBOXES, FEEDBACK_KINDS, PHASE_TITLES, PHAS
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
 from xcircle.rotation import Served, rotation_order
-from xcircle.services.context import Context, clean
+from xcircle.services.context import Context, clean, join_ranks
 from xcircle.services.meetings import Meetings
 
 
@@ -49,14 +49,13 @@ class Rounds:
             state = self.ctx.store.get(circle, "round", held["id"])
             if state and state.get("order"):
                 history.append(Served(index, state["order"][0]))
-        joined = {m["id"]: m.get("joined", "") for m in members}
-        return rotation_order(present, history, joined)
+        return rotation_order(present, history, join_ranks(members))
 
     def start(
         self, circle: str, meeting: str, order: Sequence[str] | None = None, reason: str = ""
     ) -> Record:
         """Start (or restart) the round; an order other than the rotation's needs a reason."""
-        self.meetings.get(circle, meeting)
+        self.meetings.writable(circle, meeting)
         derived = self.derived_order(circle, meeting)
         chosen = list(order) if order is not None else derived
         self._check_order(circle, chosen, derived, reason)
@@ -171,6 +170,7 @@ class Rounds:
         return min(int(r["elapsed"] + running), 86_400)
 
     def _set(self, circle: str, meeting: str, **fields: Any) -> None:
+        self.meetings.writable(circle, meeting)
         self.ctx.commit([self.ctx.op(circle, "round", meeting, **fields)])
 
     def _round(self, circle: str, meeting: str) -> Record:
@@ -192,6 +192,7 @@ class Rounds:
         )
 
     def _turn_fields(self, circle: str, meeting: str, presenter: str, **fields: Any) -> None:
+        self.meetings.writable(circle, meeting)
         self.ctx.record(circle, "member", presenter, "member")
         key = turn_key(meeting, presenter)
         self.ctx.commit(
@@ -202,9 +203,12 @@ class Rounds:
         self, circle: str, meeting: str, presenter: str, giver: str, kind: str, text: str
     ) -> Record:
         """Capture one peer's question, challenge, support or advice for the presenter."""
-        if kind not in FEEDBACK_KINDS:
-            raise InvalidInput(f"feedback is one of {', '.join(FEEDBACK_KINDS)}")
+        self.meetings.writable(circle, meeting)
+        self._check_kind(kind)
+        self.ctx.record(circle, "member", presenter, "member")
         self.ctx.record(circle, "member", giver, "member")
+        if giver == presenter:
+            raise InvalidInput("the presenter does not give feedback to themselves", field="giver")
         op = self.ctx.add(
             circle,
             "feedback",
@@ -212,11 +216,56 @@ class Rounds:
             presenter=presenter,
             giver=giver,
             kind=kind,
-            text=clean(text, "the feedback", 4000, required=True),
+            text=clean(text, "the feedback", 4000, required=True, field="text"),
             at=self.ctx.now_iso(),
         )
         self.ctx.commit([op])
         return self.ctx.record(circle, "feedback", op.key, "feedback")
+
+    def _check_kind(self, kind: str) -> None:
+        if kind not in FEEDBACK_KINDS:
+            raise InvalidInput(f"feedback is one of {', '.join(FEEDBACK_KINDS)}", field="kind")
+
+    def edit_feedback(
+        self, circle: str, feedback: str, *, text: str | None = None, kind: str | None = None
+    ) -> Record:
+        """Correct one's own feedback (its words or its kind), one durable write.
+
+        Feedback is an append-only record, so an edit is a tombstone on the old item
+        plus the corrected item with the same meeting, presenter, giver and time (it
+        keeps its place); both sync. The corrected item has a new id, returned here."""
+        old = self._own_feedback(circle, feedback)
+        fields = {k: v for k, v in old.items() if k not in ("id", "stamp")}
+        if text is not None:
+            fields["text"] = clean(text, "the feedback", 4000, required=True, field="text")
+        if kind is not None:
+            self._check_kind(kind)
+            fields["kind"] = kind
+        op = self.ctx.add(circle, "feedback", **fields)
+        self.ctx.commit([self.ctx.op(circle, "feedback", feedback, _deleted=True), op])
+        return self.ctx.record(circle, "feedback", op.key, "feedback")
+
+    def remove_feedback(self, circle: str, feedback: str) -> Record:
+        """Remove one's own feedback: a tombstone that syncs. Returns what was removed
+        (for an undo, `restore_feedback`)."""
+        old = self._own_feedback(circle, feedback)
+        self.ctx.commit([self.ctx.op(circle, "feedback", feedback, _deleted=True)])
+        return old
+
+    def restore_feedback(self, circle: str, removed: Record) -> Record:
+        """Undo a removal: the same feedback again (tombstones are sticky, so as a new
+        item with the removed one's fields and time)."""
+        self.meetings.writable(circle, removed["meeting"])
+        fields = {k: v for k, v in removed.items() if k not in ("id", "stamp")}
+        op = self.ctx.add(circle, "feedback", **fields)
+        self.ctx.commit([op])
+        return self.ctx.record(circle, "feedback", op.key, "feedback")
+
+    def _own_feedback(self, circle: str, feedback: str) -> Record:
+        old = self.ctx.record(circle, "feedback", feedback, "feedback")
+        self.meetings.writable(circle, old["meeting"])
+        self.ctx.check_mine(circle, "feedback", feedback, old["giver"], "feedback")
+        return old
 
     def feedback_for(self, circle: str, meeting: str, presenter: str | None = None) -> list[Record]:
         items = self.feedback_by_meeting(circle).get(meeting, [])
@@ -225,7 +274,9 @@ class Rounds:
     def feedback_by_meeting(self, circle: str) -> dict[str, list[Record]]:
         """Each meeting's feedback in the order it was given (one pass over the records)."""
         out: dict[str, list[Record]] = {}
-        given = sorted(self.ctx.store.records(circle, "feedback"), key=lambda f: (f["at"], f["id"]))
+        given = sorted(
+            self.ctx.store.records(circle, "feedback"), key=lambda f: (f["at"], f["stamp"])
+        )
         for f in given:
             out.setdefault(f["meeting"], []).append(f)
         return out
