@@ -25,6 +25,7 @@ from xcircle.export import (
     to_json,
     to_markdown,
 )
+from xcircle.export_minutes import minutes_markdown
 from xcircle.services import Services
 from xcircle.store import Store
 
@@ -181,6 +182,71 @@ def test_ics_is_rfc_5545(detail: dict[str, Any]) -> None:
     assert start.utcoffset() == timedelta(0) and start == NOW + timedelta(days=14)
     assert b"DTSTART:20261207T100000Z" in data
     assert "Energy, Focus" in str(planned["description"])
+
+
+def test_ics_events_carry_attendees_organizer_and_a_reminder(detail: dict[str, Any]) -> None:
+    cal = icalendar.Calendar.from_ical(to_ics(detail, stamp=NOW))
+    kickoff, planned = sorted(cal.walk("VEVENT"), key=lambda e: e.decoded("dtstart"))
+    names = {f"urn:uuid:{m['id'][:8]}": m["name"] for m in detail["members"]}
+    held = detail["meetings"][0]
+
+    def people(event: Any) -> dict[str, tuple[str, str, str]]:
+        return {
+            names[str(a)[:17]]: (str(a.params["CN"]), a.params["ROLE"], a.params["PARTSTAT"])
+            for a in event.get("attendee")
+        }
+
+    facilitator = next(m["name"] for m in detail["members"] if m["id"] == held["facilitator"])
+    assert str(kickoff["organizer"].params["CN"]) == facilitator
+    assert people(kickoff) == {
+        "Ada Lovelace": ("Ada Lovelace", "CHAIR", "ACCEPTED"),
+        "Bob | Stone": ("Bob | Stone", "REQ-PARTICIPANT", "ACCEPTED"),
+        '=HYPERLINK("x")': ('=HYPERLINK("x")', "REQ-PARTICIPANT", "DECLINED"),
+    }
+    nxt = next(m["name"] for m in detail["members"] if m["id"] == detail["next_facilitator"])
+    assert str(planned["organizer"].params["CN"]) == nxt  # the rotation's pick
+    assert {p[2] for p in people(planned).values()} == {"NEEDS-ACTION"}
+    for event in (kickoff, planned):
+        (alarm,) = event.walk("VALARM")
+        assert str(alarm["action"]) == "DISPLAY"
+        assert alarm.decoded("trigger") == -timedelta(minutes=30)
+
+
+def test_minutes_leave_feedback_out_unless_an_agreement_allows_it(svc: Services) -> None:
+    cid = svc.circles.create("Leaders | Pipes")["id"]
+    bob = svc.members.add(cid, "Bob | Stone", org="Beta")["id"]
+    eve = svc.members.add(cid, "Eve", org="Acme")["id"]
+    me = svc.ctx.me(cid)
+    assert me
+    mid = svc.meetings.schedule(cid, "2026-12-01T18:00", zone="Europe/Paris")["id"]
+    svc.meetings.start(cid, mid, facilitator=bob)
+    svc.meetings.mark_many(cid, mid, [me, bob], True)
+    svc.meetings.mark(cid, mid, eve, False)
+    order = svc.rounds.start(cid, mid)["order"]
+    svc.rounds.feedback(cid, mid, order[0], order[1], "challenge", "Secret *words*")
+    svc.commitments.add(cid, bob, "Ask | twice", due="2026-12-10", meeting=mid)
+    svc.pulses.record(cid, mid, bob, support=4, confidence=3, learning=5)
+    svc.pulses.record(cid, mid, me, support=5, confidence=4, learning=4)
+    svc.meetings.close(cid, mid, notes="# Good\n- energy")
+    minutes = svc.minutes(cid, mid)
+    assert (minutes.facilitator, minutes.present, minutes.absent) == (
+        "Bob | Stone",
+        ("Ada Lovelace", "Bob | Stone"),
+        ("Eve",),
+    )
+    assert len(minutes.presenters) == 2 and minutes.feedback == ()
+    text = minutes_markdown(minutes)
+    assert text.startswith(r"# Leaders \| Pipes: minutes of Tue 01 Dec 2026 18:00 CET")
+    assert r"- Facilitator: Bob \| Stone" in text
+    assert r"| Bob \| Stone | Ask \| twice | 2026-12-10 | open |" in text
+    rated = "2 members rated the meeting (1–5): support 4.50, confidence 3.50, learning 4.50."
+    assert rated in text
+    assert r"\# Good" in text and r"\- energy" in text
+    assert "Secret" not in text and "Left out: what is said in the circle" in text
+    svc.meetings.reopen(cid, mid)
+    svc.circles.set_agreement(cid, "feedback in MINUTES", "We share feedback in minutes.")
+    allowed = minutes_markdown(svc.minutes(cid, mid))
+    assert r"Secret \*words\*" in allowed and "| Presenter | From | Kind | Feedback |" in allowed
 
 
 def test_ics_of_a_circle_without_meetings(svc: Services) -> None:

@@ -305,3 +305,31 @@ def test_input_errors_name_their_field(svc: Services) -> None:
         with pytest.raises(InvalidInput) as err:
             call()
         assert err.value.field == field, (str(err.value), field)
+
+
+def test_removing_a_member_of_a_shared_circle_is_one_write(
+    svc: Services, writes: list[str]
+) -> None:
+    cid, members = circle_of(svc)
+    svc.store.set_meta(cid, shared=True, remove_pending=[members[2]])
+    writes.clear()
+    removal = svc.members.remove(cid, members[1])
+    assert writes == [cid]
+    assert (removal.name, removal.shared) == ("Peer 0", True)
+    assert svc.store.meta(cid)["remove_pending"] == [members[2], members[1]]
+    assert members[1] not in [m["id"] for m in svc.members.all(cid)]
+    local = svc.circles.create("Local")["id"]
+    gone = svc.members.add(local, "Zed", org="Acme")["id"]
+    assert not svc.members.remove(local, gone).shared
+    assert "remove_pending" not in svc.store.meta(local)
+
+
+def test_duplicate_circle_names_are_refused(svc: Services) -> None:
+    svc.circles.create("Leaders")
+    with pytest.raises(InvalidInput, match="a circle named 'Leaders' exists already") as err:
+        svc.circles.create("  leaders ")
+    assert err.value.field == "name"
+    other = svc.circles.create("Builders")["id"]
+    with pytest.raises(InvalidInput, match="exists already"):
+        svc.circles.update(other, name="LEADERS")
+    assert svc.circles.update(other, name="Builders")["name"] == "Builders"  # its own name

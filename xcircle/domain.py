@@ -64,6 +64,10 @@ DEFAULT_AGREEMENTS: Final = (
     ("Candour with care", "We ask before we advise, and we challenge the idea, not the person."),
 )
 
+# A circle allows feedback text in its meetings' minutes only when one of its agreements
+# has this title (case aside): the default agreements keep what is said in the circle.
+MINUTES_FEEDBACK_AGREEMENT: Final = "Feedback in minutes"
+
 Validator = Callable[[Any], bool]
 
 

@@ -19,6 +19,7 @@ from xcircle.services.goals import Goals, parse_date
 from xcircle.services.insights import Insights
 from xcircle.services.meetings import Meetings, parse_when
 from xcircle.services.members import Members
+from xcircle.services.minutes import MinutesOf
 from xcircle.services.pulses import Pulses, Reflections
 from xcircle.services.rounds import Rounds
 from xcircle.store import Store
@@ -41,6 +42,9 @@ class Services:
         self.pulses = Pulses(self.ctx, self.meetings)
         self.reflections = Reflections(self.ctx)
         self.insights = Insights(self.ctx, self.meetings)
+        self.minutes = MinutesOf(
+            self.ctx, self.circles, self.meetings, self.rounds, self.commitments, self.pulses
+        )
 
     def now(self) -> datetime:
         return self.ctx.now()

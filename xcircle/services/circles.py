@@ -31,6 +31,7 @@ class Circles:
     ) -> Record:
         """Create a circle with me as its first member; one durable write."""
         profile = self.ctx.store.require_profile()
+        self._unique_name(name)
         fields = self._validated(
             name=name,
             purpose=purpose,
@@ -69,9 +70,23 @@ class Circles:
         self.ctx.commit(ops, meta={"me": me})
         return self.get(cid)
 
+    def _unique_name(self, name: str, circle: str | None = None) -> None:
+        """Refuse a second circle of the same name (case and spaces aside): names are
+        how the CLI and the palette find a circle."""
+        wanted = " ".join(name.split()).casefold()
+        for cid in self.ctx.store.circle_ids():
+            rec = self.ctx.store.get(cid, "circle", cid)
+            if cid != circle and rec and " ".join(rec["name"].split()).casefold() == wanted:
+                raise InvalidInput(
+                    f"a circle named {rec['name']!r} exists already: choose another name",
+                    field="name",
+                )
+
     def update(self, circle: str, **changes: Any) -> Record:
         """Change some settings of a circle (only the fields given)."""
         self.get(circle)
+        if "name" in changes:
+            self._unique_name(changes["name"], circle)
         fields = self._validated(**changes)
         if fields:
             self.ctx.commit([self.ctx.op(circle, "circle", circle, **fields)])

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from xcircle.domain import SENIORITIES, ref
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
 from xcircle.ops import new_id
 from xcircle.services.context import Context, clean, pick
+
+# The circle's meta key listing removals the exchange has not heard of yet (the sync
+# engine tells it and takes them off; `sync.state.queue_removal` edits the same list).
+REMOVE_PENDING = "remove_pending"
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A member removed from a circle; `shared`: the exchange is to be told."""
+
+    circle: str
+    member: str
+    name: str
+    shared: bool
 
 
 class Members:
@@ -52,10 +67,20 @@ class Members:
             self.ctx.commit([self.ctx.op(circle, "member", member, **fields)])
         return self.ctx.record(circle, "member", member, "member")
 
-    def remove(self, circle: str, member: str) -> None:
-        """Remove a member from the circle (a sticky tombstone: they never reappear)."""
-        self.ctx.record(circle, "member", member, "member")
-        self.ctx.commit([self.ctx.op(circle, "member", member, _deleted=True)])
+    def remove(self, circle: str, member: str) -> Removal:
+        """Remove a member from the circle (a sticky tombstone: they never reappear).
+
+        One durable write: in a shared circle the same write puts the member on the
+        removals the exchange must hear of (`remove_pending`, read by the sync), so the
+        screen and the CLI cannot forget it and a crash cannot split the two."""
+        rec = self.ctx.record(circle, "member", member, "member")
+        shared = bool(self.ctx.store.meta(circle).get("shared"))
+        meta = None
+        if shared:
+            pending = self.ctx.store.meta(circle).get(REMOVE_PENDING) or []
+            meta = {REMOVE_PENDING: [*(m for m in pending if m != member), member]}
+        self.ctx.commit([self.ctx.op(circle, "member", member, _deleted=True)], meta=meta)
+        return Removal(circle, member, rec["name"], shared)
 
     def _fields(
         self,

@@ -8,15 +8,16 @@ countdown is derived from the clock, never ticked into the store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from xcircle.domain import DEFAULT_TIMEBOXES, FEEDBACK_KINDS, PHASE_TITLES, PHASES
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
 from xcircle.rotation import Served, rotation_order
-from xcircle.services.context import Context, clean, join_ranks
+from xcircle.services.context import Context, clean, in_range, join_ranks
 from xcircle.services.meetings import Meetings
+from xcircle.timebudget import TimeBudget, budget
 
 
 def turn_key(meeting: str, presenter: str) -> str:
@@ -52,10 +53,19 @@ class Rounds:
         return rotation_order(present, history, join_ranks(members))
 
     def start(
-        self, circle: str, meeting: str, order: Sequence[str] | None = None, reason: str = ""
+        self,
+        circle: str,
+        meeting: str,
+        order: Sequence[str] | None = None,
+        reason: str = "",
+        *,
+        timeboxes: Mapping[str, int] | None = None,
     ) -> Record:
-        """Start (or restart) the round; an order other than the rotation's needs a reason."""
+        """Start (or restart) the round; an order other than the rotation's needs a reason.
+        `timeboxes` (seconds per phase, e.g. `budget(...).proposed_timeboxes`) replace
+        the defaults for this round."""
         self.meetings.writable(circle, meeting)
+        boxes = self._timeboxes(timeboxes)
         derived = self.derived_order(circle, meeting)
         chosen = list(order) if order is not None else derived
         self._check_order(circle, chosen, derived, reason)
@@ -73,7 +83,7 @@ class Rounds:
                     elapsed=0,
                     started_at=self._now_ms(),
                     paused=False,
-                    timeboxes=dict(DEFAULT_TIMEBOXES),
+                    timeboxes=boxes,
                     done=False,
                 )
             ]
@@ -94,6 +104,35 @@ class Rounds:
             turn=turn,
         )
         return self.state(circle, meeting)
+
+    def set_timeboxes(self, circle: str, meeting: str, timeboxes: Mapping[str, int]) -> Record:
+        """Change the round's timeboxes (e.g. to the budget's proposal), one write."""
+        self._round(circle, meeting)
+        self._set(circle, meeting, timeboxes=self._timeboxes(timeboxes))
+        return self.state(circle, meeting)
+
+    def _timeboxes(self, timeboxes: Mapping[str, int] | None) -> dict[str, int]:
+        boxes = {**DEFAULT_TIMEBOXES, **(timeboxes or {})}
+        for phase, seconds in boxes.items():
+            if phase not in PHASES:
+                raise InvalidInput(f"no phase {phase!r} in a turn", field="timeboxes")
+            in_range(seconds, f"the {phase} timebox (seconds)", 10, 7200, field="timeboxes")
+        return boxes
+
+    def budget(self, circle: str, meeting: str) -> TimeBudget:
+        """The meeting's time budget: its agenda, its presenters (the round's order, or
+        the rotation's) and attendees, at the round's timeboxes."""
+        rec = self.meetings.get(circle, meeting)
+        r = self.ctx.store.get(circle, "round", meeting) or {}
+        presenters = r.get("order") or self.derived_order(circle, meeting)
+        present = self.meetings.present(circle, meeting) or presenters
+        return budget(
+            rec["duration"],
+            len(presenters),
+            max(len(present), len(presenters)),
+            r.get("timeboxes"),
+            self.meetings.agenda(rec),
+        )
 
     def _check_order(self, circle: str, order: list[str], derived: list[str], reason: str) -> None:
         if not order:
