@@ -47,7 +47,8 @@ def minutes_markdown(
         averages = ", ".join(
             f"{aspect} {getattr(minutes.pulse, aspect):.2f}" for aspect in PULSE_ASPECTS
         )
-        out.append(f"{minutes.pulse.count} members rated the meeting (1–5): {averages}.")
+        who = "1 member" if minutes.pulse.count == 1 else f"{minutes.pulse.count} members"
+        out.append(f"{who} rated the meeting (1–5): {averages}.")
     else:
         out.append("Nobody rated the meeting.")
     if minutes.notes.strip():

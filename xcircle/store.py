@@ -106,12 +106,17 @@ class Store:
     never live iterators).
     """
 
-    def __init__(self, home: Path, *, now_ms: Callable[[], int] = wall_ms) -> None:
+    def __init__(
+        self, home: Path, *, now_ms: Callable[[], int] = wall_ms, read_only: bool = False
+    ) -> None:
+        """`read_only`: for reading alongside the process that holds the home (the app):
+        no lock is taken, nothing on disk changes, and every write is refused."""
         self.home = ensure_private_dir(home)
         self.now_ms = now_ms
+        self.read_only = read_only
         self._mutex = threading.RLock()
         self.notices: list[Notice] = []
-        self._lock_fd = self._lock()
+        self._lock_fd = -1 if read_only else self._lock()
         # Loading builds millions of small objects that live as long as the store: no
         # cyclic GC during the load, then move what was loaded out of its sight.
         try:
@@ -130,7 +135,7 @@ class Store:
                         self._circles[cid] = self._open(self.circles_dir / cid, EAGER_TABLES)
                     except _Skip:
                         damaged.append(cid)
-                if damaged:
+                if damaged and not read_only:
                     # Remembered until a sync rebuilds them from the exchange (where shared).
                     self.save_setting("damaged", sorted({*self.damaged_circles(), *damaged}))
         except BaseException:
@@ -153,22 +158,33 @@ class Store:
             other = os.read(fd, 32).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise StoreLocked(
-                f"{self.home} is in use by another xcircle (pid {other}); close it first"
+                f"{self.home} is in use by another xcircle (pid {other}); close it to make "
+                "changes (commands that only read work alongside it)"
             ) from None
         # Fixed width, so no truncate (a metadata write) is needed on every open.
         os.pwrite(fd, f"{os.getpid():<16}".encode(), 0)
         return fd
 
     def _unlock(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._lock_fd)
+        if self._lock_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
 
     def _open(self, base: Path, eager: frozenset[str] | None = None) -> Database:
         try:
+            if self.read_only:
+                return _read_beside_writer(base, eager)
             return Database(base, eager=eager)
         except CorruptFile as exc:
             moved = ", ".join(p.name for p in exc.moved_to)
             what = "your profile" if base.name == "profile" else f"circle {base.name[:8]}"
+            if not exc.moved_to:  # read-only: nothing moved, the circle is left out
+                if base.name == "profile":
+                    raise StoreError(f"{exc.path.name} (your profile) is damaged") from None
+                self.notices.append(
+                    Notice(f"{exc.path.name} ({what}) is damaged: {exc.reason}; left out")
+                )
+                raise _Skip from None
             self.notices.append(
                 Notice(
                     f"{exc.path.name} ({what}) is damaged: {exc.reason}. It was moved aside "
@@ -290,7 +306,9 @@ class Store:
     def create_circle(self, circle: str) -> None:
         """Register an empty database for `circle`; its files appear with the first write."""
         if circle not in self._circles:
-            self._circles[circle] = Database(self.circles_dir / circle, eager=EAGER_TABLES)
+            self._circles[circle] = Database(
+                self.circles_dir / circle, eager=EAGER_TABLES, read_only=self.read_only
+            )
 
     # -- ops -----------------------------------------------------------------------------
 
@@ -468,13 +486,35 @@ class Store:
         return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
 
 
+def _read_beside_writer(base: Path, eager: frozenset[str] | None) -> Database:
+    """Open `base` read-only while a writer may snapshot it: a snapshot replaced between
+    reading it and reading the journal (which the writer then empties) would lose the
+    journal's changes, so such a read is retried."""
+
+    def stamp() -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(f"{base}.json")
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    for _ in range(5):
+        before = stamp()
+        db = Database(base, eager=eager, read_only=True)
+        if stamp() == before:
+            return db
+    raise StoreError(f"{base.name} kept changing while being read; try again")
+
+
 class _Skip(Exception):
     """A damaged circle that was moved aside: skip it, the others still open."""
 
 
-def open_store(home: Path, *, now_ms: Callable[[], int] = wall_ms) -> Store:
+def open_store(
+    home: Path, *, now_ms: Callable[[], int] = wall_ms, read_only: bool = False
+) -> Store:
     """Open the home's store, turning OS errors into one clear line."""
     try:
-        return Store(home, now_ms=now_ms)
+        return Store(home, now_ms=now_ms, read_only=read_only)
     except PermissionError as exc:
         raise StoreError(f"cannot open {home}: {exc.strerror}") from None

@@ -34,6 +34,16 @@ SETTINGS = {
 }
 
 
+# The app's themes (Textual's built-in ones; `tests/test_cli.py` checks the two lists
+# agree), named here so that `setting theme` never imports textual.
+THEMES = (
+    "ansi-dark", "ansi-light", "atom-one-dark", "atom-one-light", "catppuccin-frappe",
+    "catppuccin-latte", "catppuccin-macchiato", "catppuccin-mocha", "dracula", "flexoki",
+    "gruvbox", "monokai", "nord", "rose-pine", "rose-pine-dawn", "rose-pine-moon",
+    "solarized-dark", "solarized-light", "textual-dark", "textual-light", "tokyo-night",
+)  # fmt: skip
+
+
 def _parse_setting(name: str, text: str) -> object:
     if name == "sync_interval":
         try:
@@ -57,6 +67,8 @@ def _parse_setting(name: str, text: str) -> object:
         return keymap
     if not text.strip():
         raise UserError(f"{name} cannot be empty")
+    if name == "theme" and text.strip() not in THEMES:
+        raise UserError(f"no theme {text.strip()!r}; choose one of {', '.join(THEMES)}")
     return text.strip()
 
 
@@ -73,7 +85,7 @@ def setting(name: str | None, value: str | None, as_json: bool) -> None:
     keymap         JSON object of binding id -> keys (ids are in the app's help)
     export_dir     where the app writes exports
     """
-    with session(need_profile=False) as svc:
+    with session(need_profile=False, read_only=value is None) as svc:
         store = svc.store
         if name is not None and value is not None:
             store.save_setting(name, _parse_setting(name, value))

@@ -219,6 +219,12 @@ class Meetings:
     def get(self, circle: str, meeting: str) -> Record:
         return self.ctx.record(circle, "meeting", meeting, "meeting")
 
+    def find(self, ref: str) -> tuple[str, str]:
+        """(circle, meeting) of a meeting named by its id, an id prefix, or a unique
+        start prefix such as `2026-12-01` (the CLI's MEETING), in any circle."""
+        rec = self.ctx.find_record("meeting", ref, "meeting", label="at")
+        return str(rec["circle"]), str(rec["id"])
+
     def writable(self, circle: str, meeting: str) -> Record:
         """The meeting, if it may change: a closed meeting is read-only until reopened."""
         rec = self.get(circle, meeting)

@@ -105,10 +105,14 @@ class MinutesOf:
 
         commitments = self.commitments.all(circle)
         allowed = self.feedback_allowed(circle)
+        given = self.rounds.feedback_for(circle, meeting)
         feedback = tuple(
             MinutesFeedback(name(f["presenter"]), name(f["giver"]), f["kind"], f["text"])
-            for f in self.rounds.feedback_for(circle, meeting)
+            for f in given
         )
+        # Who presented: the round's order; without a round (a meeting run from the
+        # CLI), whoever received feedback, in the order they first did.
+        presenters = round_rec.get("order") or list(dict.fromkeys(f["presenter"] for f in given))
         return Minutes(
             circle=circle,
             circle_name=circle_rec["name"],
@@ -122,7 +126,7 @@ class MinutesOf:
             facilitator=name(rec["facilitator"]) if rec.get("facilitator") else None,
             present=tuple(name(m) for m in names if marks.get(m) is True),
             absent=tuple(name(m) for m in names if marks.get(m) is False),
-            presenters=tuple(name(m) for m in round_rec.get("order", [])),
+            presenters=tuple(name(m) for m in presenters),
             made=tuple(item(c) for c in commitments if c.get("meeting") == meeting),
             reviewed=tuple(item(c) for c in commitments if c.get("reviewed_in") == meeting),
             pulse=self.pulses.aggregate(circle, meeting),
