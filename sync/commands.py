@@ -26,6 +26,7 @@ from sync.engine import connect, my_member_id
 from sync.engine import sync as run_sync
 from sync.protocol import (
     ENROLL_PREFIX,
+    AuthFailed,
     ExchangeUnreachable,
     InvalidRequest,
     NotMember,
@@ -87,7 +88,13 @@ def enroll(
     url = normalize_url(url)
     device = _device_name(name)
     with ExchangeClient(url, token, **options) as client:
-        answer = client.enroll(device)
+        try:
+            answer = client.enroll(device)
+        except AuthFailed:
+            raise AuthFailed(
+                "the exchange did not accept this enrollment token: it was already used, "
+                "has expired or was revoked; ask your organization for a new one"
+            ) from None
     try:
         creds = Credentials(url, answer["token"], answer["device_id"], answer["org_name"])
     except KeyError:
