@@ -40,6 +40,11 @@ COMMANDS = [
     ["commitment", "list", "lead"],
     ["pulse", "add", DAY, "--member", "Bob", "--support", "4", "--confidence", "3",
      "--learning", "5"],
+    ["commitment", "edit", "Promise", "--text", "Promise, kept small", "--due", "2099-12-24"],
+    ["commitment", "remove", "Promise"],
+    ["pulse", "edit", DAY, "--member", "Cy", "--learning", "2"],
+    ["pulse", "remove", DAY, "--member", "Cy"],
+    ["meeting", "show", DAY],
     ["meeting", "close", DAY],
     ["meeting", "minutes", DAY],
     ["meeting", "budget", DAY],
@@ -57,6 +62,8 @@ def test_every_meeting_command_prints_one_json_value(
     run("feedback", "add", DAY, "--presenter", "Bob", "--giver", "Cy", "--kind", "advice",
         "Earlier")  # fmt: skip
     run("commitment", "add", DAY, "--owner", "Bob", "Promise")
+    run("pulse", "add", DAY, "--member", "Cy", "--support", "3", "--confidence", "3",
+        "--learning", "3")  # fmt: skip
     result = run(*args, "--json")
     assert isinstance(js(result), dict | list)
     assert result.stderr == ""
@@ -164,6 +171,11 @@ ERRORS = {
                             "--confidence", "3", "--learning", "3"],
                            "support must be between 1 and 5, not 9"),
     "empty journal": (["journal", "add", " "], "the reflection cannot be empty"),
+    "no pulse to edit": (["pulse", "edit", DAY, "--member", "Ada", "--support", "2"],
+                         "Ada Lovelace has no pulse for this meeting"),
+    "bad corrected due": (["commitment", "edit", "Promise", "--due", "31/12"],
+                          "'31/12' is not a date"),
+    "empty correction": (["feedback", "edit", "nothing", "  "], "no feedback matches"),
     "past date": (["meeting", "plan", "lead", "--at", "2020-01-01T18:00"],
                   "2020-01-01 is in the past: plan a meeting from today on"),
     "duplicate circle": (["circle", "create", "leaders"], "a circle named 'Leaders' exists"),
@@ -203,3 +215,15 @@ def test_usage_errors_exit_2(run: Run, meeting: str) -> None:
     assert "MEMBER" in run("meeting", "attend", DAY, code=2).stderr
     assert "TEXT, --kind, or both" in run("feedback", "edit", "x", code=2).stderr
     assert "'lost' is not one of" in run("commitment", "review", "x", "lost", code=2).stderr
+    assert "--text, --due, or both" in run("commitment", "edit", "x", code=2).stderr
+
+
+def test_meeting_show_says_whose_pick_and_read_only(run: Run, circle: str) -> None:
+    planned = run("meeting", "show", DAY).stdout
+    assert "Facilitator: Ada Lovelace (the rotation's pick, fixed at the start)" in planned
+    run("meeting", "start", DAY, "--facilitator", "Bob")
+    run("meeting", "attend", DAY, "Ada")
+    run("meeting", "close", DAY)
+    shown = js(run("meeting", "show", DAY, "--json"))
+    assert shown["facilitator_fixed"] and shown["read_only"] and len(shown["present"]) == 1
+    assert "read-only until reopened" in run("meeting", "show", DAY).stdout

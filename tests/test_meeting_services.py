@@ -333,3 +333,29 @@ def test_duplicate_circle_names_are_refused(svc: Services) -> None:
     with pytest.raises(InvalidInput, match="exists already"):
         svc.circles.update(other, name="LEADERS")
     assert svc.circles.update(other, name="Builders")["name"] == "Builders"  # its own name
+
+
+def test_removed_commitments_and_pulses_come_back_on_undo(svc: Services) -> None:
+    cid, members = circle_of(svc)
+    mid = running(svc, cid)
+    made = svc.commitments.add(cid, members[1], "Ask twice", due="2026-12-01", meeting=mid)
+    back = svc.commitments.restore(cid, svc.commitments.remove(cid, made["id"]))
+    assert (back["text"], back["due"], back["owner"]) == ("Ask twice", "2026-12-01", members[1])
+    p = svc.pulses.record(cid, mid, members[1], support=2, confidence=3, learning=4)
+    svc.pulses.restore(cid, svc.pulses.remove(cid, p["id"]))
+    again = svc.pulses.for_meeting(cid, mid)[members[1]]
+    assert (again["support"], again["confidence"], again["learning"]) == (2, 3, 4)
+
+
+def test_a_meeting_view_is_typed_and_says_what_is_fixed(svc: Services) -> None:
+    cid, members = circle_of(svc)
+    mid = svc.meetings.plan(cid, NOW + timedelta(days=1))["id"]
+    view = svc.meetings.view(cid, mid)
+    assert (view.status, view.facilitator_fixed, view.read_only) == ("planned", False, False)
+    assert view.facilitator == svc.meetings.next_facilitator(cid)
+    svc.meetings.start(cid, mid, facilitator=members[2])
+    svc.meetings.mark_many(cid, mid, members[:2], True)
+    svc.meetings.close(cid, mid)
+    view = svc.meetings.view(cid, mid)
+    assert (view.facilitator, view.facilitator_fixed, view.read_only) == (members[2], True, True)
+    assert view.present == tuple(members[:2]) and view.absent == ()

@@ -89,3 +89,31 @@ def commitment_list(circle_ref: str, as_json: bool) -> None:
         for c in items
     ]
     table(("ID", "OWNER", "STATUS", "DUE", "COMMITMENT"), rows)
+
+
+@commitment.command("edit")
+@click.argument("commitment_ref", metavar="COMMITMENT")
+@click.option("--text", default=None, help="The corrected wording.")
+@click.option("--due", default=None, help='The corrected due date (YYYY-MM-DD; "" clears it).')
+@json_option
+def commitment_edit(commitment_ref: str, text: str | None, due: str | None, as_json: bool) -> None:
+    """Correct your commitment's wording or due date."""
+    if text is None and due is None:
+        raise click.UsageError("give --text, --due, or both")
+    with session() as svc:
+        found = svc.ctx.find_record("commitment", commitment_ref, "commitment", label="text")
+        cid = found["circle"]
+        rec = svc.commitments.edit(cid, found["id"], text=text, due=due)
+    out(as_json, {**rec, "circle": cid}, f"Commitment {short(rec['id'])} corrected.")
+
+
+@commitment.command("remove")
+@click.argument("commitment_ref", metavar="COMMITMENT")
+@json_option
+def commitment_remove(commitment_ref: str, as_json: bool) -> None:
+    """Remove your commitment (made by mistake); the removal syncs."""
+    with session() as svc:
+        found = svc.ctx.find_record("commitment", commitment_ref, "commitment", label="text")
+        cid = found["circle"]
+        rec = svc.commitments.remove(cid, found["id"])
+    out(as_json, {**rec, "circle": cid, "removed": True}, f"Removed {short(rec['id'])}.")

@@ -208,3 +208,25 @@ def meeting_budget(meeting_ref: str, as_json: bool) -> None:
         if b.proposed_timeboxes:
             boxes = ", ".join(f"{p} {s}s" for p, s in b.proposed_timeboxes.items())
             click.echo(f"Timeboxes that fit: {boxes}.")
+
+
+@meeting.command("show")
+@click.argument("meeting_ref", metavar="MEETING")
+@json_option
+def meeting_show(meeting_ref: str, as_json: bool) -> None:
+    """One meeting: status, facilitator, who was there."""
+    with session(read_only=True) as svc:
+        cid, mid = svc.meetings.find(meeting_ref)
+        view = svc.meetings.view(cid, mid)
+        names = svc.members.names(cid)
+    if as_json:
+        emit_json(view.as_dict())
+        return
+    fixed = "" if view.facilitator_fixed else " (the rotation's pick, fixed at the start)"
+    kickoff = " (kick-off)" if view.kickoff else ""
+    click.echo(f"{when(view.at)}{kickoff}: {view.status}, {view.duration} minutes")
+    click.echo(f"Facilitator: {names.get(view.facilitator or '', 'nobody')}{fixed}")
+    click.echo(f"Present: {', '.join(names[m] for m in view.present) or '-'}")
+    click.echo(f"Absent: {', '.join(names[m] for m in view.absent) or '-'}")
+    if view.read_only:
+        click.echo("Closed: read-only until reopened (xcircle meeting reopen).")

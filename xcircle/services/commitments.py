@@ -88,6 +88,17 @@ class Commitments:
         self.ctx.commit([self.ctx.op(circle, "commitment", commitment, _deleted=True)])
         return rec
 
+    def restore(self, circle: str, removed: Record) -> Record:
+        """Undo a removal: the same commitment again (tombstones are sticky, so as a new
+        record with the removed one's fields)."""
+        if removed.get("meeting"):
+            self.meetings.writable(circle, removed["meeting"])
+        self.ctx.record(circle, "member", removed["owner"], "member")
+        key = new_id()
+        fields = {k: v for k, v in removed.items() if k not in ("id", "renegotiated_as")}
+        self.ctx.commit([self.ctx.op(circle, "commitment", key, **fields)])
+        return self.get(circle, key)
+
     def _own(self, circle: str, commitment: str) -> Record:
         rec = self.get(circle, commitment)
         for meeting in (rec.get("meeting"), rec.get("reviewed_in")):

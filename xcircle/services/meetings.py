@@ -20,6 +20,7 @@ from xcircle.merge import Record
 from xcircle.ops import new_id
 from xcircle.rotation import Served, next_server
 from xcircle.services.context import Context, clean, in_range, join_ranks
+from xcircle.services.views import MeetingView
 
 
 def parse_when(text: str, zone: str | None = None) -> datetime:
@@ -224,6 +225,28 @@ class Meetings:
         start prefix such as `2026-12-01` (the CLI's MEETING), in any circle."""
         rec = self.ctx.find_record("meeting", ref, "meeting", label="at")
         return str(rec["circle"]), str(rec["id"])
+
+    def view(self, circle: str, meeting: str) -> MeetingView:
+        """One meeting as the meeting screen and `xcircle meeting show` read it."""
+        rec = self.get(circle, meeting)
+        marks = self.attendance(circle, meeting)
+        order = [m["id"] for m in self.ctx.members(circle)]
+        return MeetingView(
+            circle=circle,
+            id=meeting,
+            at=rec["at"],
+            zone=rec.get("tz", ""),
+            duration=rec["duration"],
+            status=rec["status"],
+            kickoff=bool(rec.get("kickoff")),
+            step=rec.get("step", 0),
+            themes=tuple(rec.get("themes", [])),
+            notes=rec.get("notes", ""),
+            facilitator=self.facilitator_of(circle, meeting),
+            facilitator_fixed=bool(rec.get("facilitator")),
+            present=tuple(m for m in order if marks.get(m) is True),
+            absent=tuple(m for m in order if marks.get(m) is False),
+        )
 
     def writable(self, circle: str, meeting: str) -> Record:
         """The meeting, if it may change: a closed meeting is read-only until reopened."""

@@ -77,6 +77,17 @@ class Pulses:
         self.ctx.commit([self.ctx.op(circle, "pulse", key, _deleted=True) for key in same])
         return old
 
+    def restore(self, circle: str, removed: Record) -> Record:
+        """Undo a removal: the member's pulse again, as a new record."""
+        return self.record(
+            circle,
+            removed["meeting"],
+            removed["member"],
+            support=removed["support"],
+            confidence=removed["confidence"],
+            learning=removed["learning"],
+        )
+
     def _own(self, circle: str, pulse: str) -> Record:
         old = self.ctx.record(circle, "pulse", pulse, "pulse")
         self.meetings.writable(circle, old["meeting"])
