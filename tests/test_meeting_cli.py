@@ -52,6 +52,9 @@ COMMANDS = [
     ["journal", "add", "I rush to advice"],
     ["journal", "add", "About the circle", "--circle", "lead"],
     ["journal", "list"],
+    ["agreement", "add", "lead", "Feedback in minutes", "We keep the round's words"],
+    ["agreement", "list", "lead"],
+    ["agreement", "remove", "lead", "Confid"],
 ]  # fmt: skip
 
 
@@ -227,3 +230,16 @@ def test_meeting_show_says_whose_pick_and_read_only(run: Run, circle: str) -> No
     shown = js(run("meeting", "show", DAY, "--json"))
     assert shown["facilitator_fixed"] and shown["read_only"] and len(shown["present"]) == 1
     assert "read-only until reopened" in run("meeting", "show", DAY).stdout
+
+
+def test_an_agreement_lets_the_minutes_carry_feedback(run: Run, meeting: str) -> None:
+    run("feedback", "add", DAY, "--presenter", "Bob", "--giver", "Ada", "--kind", "advice",
+        "Say it plainly")  # fmt: skip
+    assert "Say it plainly" not in run("meeting", "minutes", DAY).stdout
+    run("agreement", "add", "lead", "feedback in minutes")
+    assert (
+        "| Bob Stone | Ada Lovelace | advice | Say it plainly |"
+        in run("meeting", "minutes", DAY).stdout
+    )
+    run("agreement", "remove", "lead", "feedback in")
+    assert "Say it plainly" not in run("meeting", "minutes", DAY).stdout

@@ -9,7 +9,7 @@ Start-up stays light: the TUI (textual), the sync client (httpx) and the exchang
 (fastapi) are imported only when their command runs; the services when a command opens
 the store. Sync commands live in `sync/` and are registered lazily by name (`lazy.py`).
 
-One module per command group (`circles`, `members`, `meetings`, `feedback`,
+One module per command group (`circles`, `agreements`, `members`, `meetings`, `feedback`,
 `commitments`, `pulses`, `journal`, `goals`, `export`, `demo`, `profile`), the shared
 helpers in `common`; this module assembles the `cli` group and re-exports the helpers
 other packages use (`sync/commands.py`, the tests).
@@ -27,6 +27,7 @@ from typing import Any
 import click
 
 from xcircle.cli import (
+    agreements,
     circles,
     commitments,
     demo,
@@ -81,6 +82,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 cli.add_command(profile.init)
 cli.add_command(profile.setting)
 cli.add_command(circles.circle)
+cli.add_command(agreements.agreement)
 cli.add_command(members.member)
 cli.add_command(meetings.meeting)
 cli.add_command(feedback.feedback)
