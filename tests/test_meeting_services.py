@@ -301,6 +301,13 @@ def test_input_errors_name_their_field(svc: Services) -> None:
         (lambda: svc.meetings.plan(cid, datetime(2027, 1, 1), duration=10), "at"),
         (lambda: svc.meetings.plan(cid, datetime(2027, 1, 1, tzinfo=UTC), duration=5), "duration"),
     ]
+    goal = svc.goals.add(cid, "Delegate")["id"]
+    cases += [
+        (lambda: svc.goals.checkin(cid, goal, progress=140), "progress"),
+        (lambda: svc.circles.update(cid, duration=5), "duration"),
+        (lambda: svc.members.add(cid, " ", org="Acme"), "name"),
+        (lambda: svc.rounds.start(cid, mid, order=members[:1]), "reason"),
+    ]
     for call, field in cases:
         with pytest.raises(InvalidInput) as err:
             call()

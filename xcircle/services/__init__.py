@@ -56,10 +56,12 @@ class Services:
     ) -> Record:
         """Create or update this member's profile."""
         if seniority and seniority not in SENIORITIES:
-            raise InvalidInput(f"seniority must be one of {', '.join(SENIORITIES)}")
+            raise InvalidInput(
+                f"seniority must be one of {', '.join(SENIORITIES)}", field="seniority"
+            )
         return self.store.save_profile(
-            name=clean(name, "your name", 120, required=True),
-            org=clean(org, "your organization", 120, required=True),
+            name=clean(name, "your name", 120, required=True, field="name"),
+            org=clean(org, "your organization", 120, required=True, field="org"),
             seniority=seniority,
             tz=zone,
         )

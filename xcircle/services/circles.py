@@ -62,8 +62,10 @@ class Circles:
                     cid,
                     "agreement",
                     new_id(),
-                    title=clean(title, "an agreement's title", 120, required=True),
-                    text=clean(text, "an agreement's text", 1000),
+                    title=clean(
+                        title, "an agreement's title", 120, required=True, field="agreements"
+                    ),
+                    text=clean(text, "an agreement's text", 1000, field="agreements"),
                     position=position,
                 )
             )
@@ -100,21 +102,27 @@ class Circles:
     def _validated(self, **fields: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if "name" in fields:
-            out["name"] = clean(fields["name"], "the circle's name", 120, required=True)
+            out["name"] = clean(
+                fields["name"], "the circle's name", 120, required=True, field="name"
+            )
         if "purpose" in fields:
-            out["purpose"] = clean(fields["purpose"], "the purpose", 2000)
+            out["purpose"] = clean(fields["purpose"], "the purpose", 2000, field="purpose")
         if "outcomes" in fields:
-            outcomes = [clean(o, "an outcome", 500) for o in fields["outcomes"]]
+            outcomes = [clean(o, "an outcome", 500, field="outcomes") for o in fields["outcomes"]]
             out["outcomes"] = [o for o in outcomes if o]
         if "frequency" in fields:
             if fields["frequency"] not in FREQUENCIES:
-                raise InvalidInput(f"cadence must be one of {', '.join(FREQUENCIES)}")
+                raise InvalidInput(
+                    f"cadence must be one of {', '.join(FREQUENCIES)}", field="frequency"
+                )
             out["frequency"] = fields["frequency"]
         if "duration" in fields:
-            out["duration"] = in_range(fields["duration"], "the duration (minutes)", 15, 480)
+            out["duration"] = in_range(
+                fields["duration"], "the duration (minutes)", 15, 480, field="duration"
+            )
         if "mode" in fields:
             if fields["mode"] not in MODES:
-                raise InvalidInput(f"mode must be one of {', '.join(MODES)}")
+                raise InvalidInput(f"mode must be one of {', '.join(MODES)}", field="mode")
             out["mode"] = fields["mode"]
         return out
 
@@ -131,8 +139,8 @@ class Circles:
         """Add an agreement, or edit one when `agreement` (its id) is given."""
         key = agreement or new_id()
         fields: dict[str, Any] = {
-            "title": clean(title, "an agreement's title", 120, required=True),
-            "text": clean(text, "an agreement's text", 1000),
+            "title": clean(title, "an agreement's title", 120, required=True, field="title"),
+            "text": clean(text, "an agreement's text", 1000, field="text"),
         }
         if agreement is None:
             fields["position"] = len(self.agreements(circle))

@@ -45,7 +45,7 @@ class Members:
         """Add a member; `key` gives the member id when it is already known elsewhere
         (joining a shared circle: the id the exchange knows this device by)."""
         if key is not None and not ref(key):
-            raise InvalidInput("a member id is 32 lowercase hex characters")
+            raise InvalidInput("a member id is 32 lowercase hex characters", field="member")
         key = key or new_id()
         fields = self._fields(name=name, org=org, seniority=seniority, topics=topics)
         self.ctx.commit([self.ctx.op(circle, "member", key, **fields, joined=self.ctx.now_iso())])
@@ -92,15 +92,19 @@ class Members:
     ) -> dict[str, object]:
         fields: dict[str, object] = {}
         if name is not None:
-            fields["name"] = clean(name, "the member's name", 120, required=True)
+            fields["name"] = clean(name, "the member's name", 120, required=True, field="name")
         if org is not None:
-            fields["org"] = clean(org, "the organization", 120, required=True)
+            fields["org"] = clean(org, "the organization", 120, required=True, field="org")
         if seniority is not None:
             if seniority and seniority not in SENIORITIES:
-                raise InvalidInput(f"seniority must be one of {', '.join(SENIORITIES)}")
+                raise InvalidInput(
+                    f"seniority must be one of {', '.join(SENIORITIES)}", field="seniority"
+                )
             fields["seniority"] = seniority or None
         if topics is not None:
-            fields["topics"] = [t for t in (clean(t, "a topic", 80) for t in topics) if t]
+            fields["topics"] = [
+                t for t in (clean(t, "a topic", 80, field="topics") for t in topics) if t
+            ]
         return fields
 
     def all(self, circle: str) -> list[Record]:

@@ -76,7 +76,7 @@ class Rounds:
                     "round",
                     meeting,
                     order=chosen,
-                    order_reason=clean(reason, "the reason", 500),
+                    order_reason=clean(reason, "the reason", 500, field="reason"),
                     turn=0,
                     phase=PHASES[0],
                     peer=0,
@@ -100,7 +100,7 @@ class Rounds:
             circle,
             meeting,
             order=list(order),
-            order_reason=clean(reason, "the reason", 500),
+            order_reason=clean(reason, "the reason", 500, field="reason"),
             turn=turn,
         )
         return self.state(circle, meeting)
@@ -136,13 +136,13 @@ class Rounds:
 
     def _check_order(self, circle: str, order: list[str], derived: list[str], reason: str) -> None:
         if not order:
-            raise InvalidInput("a round needs at least one presenter")
+            raise InvalidInput("a round needs at least one presenter", field="order")
         if len(set(order)) != len(order):
-            raise InvalidInput("a member can present only once per round")
+            raise InvalidInput("a member can present only once per round", field="order")
         for member in order:
             self.ctx.record(circle, "member", member, "member")
         if order != derived and not reason.strip():
-            raise InvalidInput("changing the rotation's order needs a reason")
+            raise InvalidInput("changing the rotation's order needs a reason", field="reason")
 
     # -- moving through the round --------------------------------------------------------
 
@@ -222,12 +222,18 @@ class Rounds:
 
     def set_challenge(self, circle: str, meeting: str, presenter: str, challenge: str) -> None:
         self._turn_fields(
-            circle, meeting, presenter, challenge=clean(challenge, "the challenge", 2000)
+            circle,
+            meeting,
+            presenter,
+            challenge=clean(challenge, "the challenge", 2000, field="text"),
         )
 
     def set_reflection(self, circle: str, meeting: str, presenter: str, reflection: str) -> None:
         self._turn_fields(
-            circle, meeting, presenter, reflection=clean(reflection, "the reflection", 4000)
+            circle,
+            meeting,
+            presenter,
+            reflection=clean(reflection, "the reflection", 4000, field="text"),
         )
 
     def _turn_fields(self, circle: str, meeting: str, presenter: str, **fields: Any) -> None:
