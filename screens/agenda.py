@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
@@ -157,17 +158,18 @@ class AgreementsStep(AgendaStep):
     ]
 
     def body(self) -> ComposeResult:
-        yield Static(id="agreements-text")
+        # Wrapped, and scrolled when the terminal is too short to show them all.
+        with VerticalScroll(id="agreements-box"):
+            yield Static(id="agreements-text")
         yield from super().body()
 
-    def on_mount(self) -> None:
+    def prepare(self) -> None:
         lines = [
             styled("[b]$title[/b] — $body", title=a["title"], body=a.get("text", ""))
             for a in self.services.circles.agreements(self.circle)
         ]
         text = Content("\n").join(lines) if lines else Content("This circle has no agreements.")
         self.query_one("#agreements-text", Static).update(text)
-        super().on_mount()
 
     def rows(self) -> Iterable[tuple[str, Sequence[object]]]:
         acked = self.services.meetings.acknowledged(self.circle)

@@ -43,8 +43,7 @@ class PulseStep(AgendaStep):
     def body(self) -> ComposeResult:
         yield StepTable(cursor_type="cell", zebra_stripes=True)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def prepare(self) -> None:
         self.table.move_cursor(column=1)
 
     def saved(self) -> dict[str, Record]:

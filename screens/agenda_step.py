@@ -60,9 +60,15 @@ class AgendaStep(Vertical):
         return self.query_one(StepTable)
 
     def on_mount(self) -> None:
+        # Textual calls `on_mount` of every class in the MRO: steps extend `prepare`
+        # instead, or their table would get its columns twice.
         if self.COLUMNS:
             self.table.add_columns(*self.COLUMNS)
         self.reload()
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Set up what the step shows besides its rows, once, after the first reload."""
 
     def reload(self) -> None:
         """Read the step's data again from the services and show it."""

@@ -8,8 +8,10 @@ ones stay hidden until shown with `v`. Data loads in a thread so the UI never wa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -56,6 +58,14 @@ def read_home(services: Services, *, include_archived: bool) -> HomeData:
 def overdue(commitment: Record, today: str) -> bool:
     """An open commitment whose due date has passed."""
     return bool(commitment.get("due")) and str(commitment["due"]) < today
+
+
+def due_cell(commitment: Record, today: str) -> Text:
+    """The due date, saying "overdue" (in bold) once it has passed."""
+    shown = date_text(commitment.get("due"))
+    if overdue(commitment, today):
+        return cell(f"{shown} · overdue", "bold")
+    return cell(shown)
 
 
 class HomeScreen(Screen[None]):
@@ -148,13 +158,13 @@ class HomeScreen(Screen[None]):
         names = {c["id"]: c["name"] for c in data.circles}
         today = self.services.now().date().isoformat()
         self.query_one("#circles", Table).fill(
-            (c["id"], self.circle_row(c, zone)) for c in data.circles
+            (c["id"], self.circle_row(c, zone, self.services.now())) for c in data.circles
         )
         self.query_one("#due", Table).fill(
             (
                 f"{c['circle']}/{c['id']}",
                 (
-                    cell(date_text(c.get("due")), "bold" if overdue(c, today) else ""),
+                    due_cell(c, today),
                     cell(c["text"]),
                     cell(names.get(c["circle"], "")),
                 ),
@@ -170,14 +180,14 @@ class HomeScreen(Screen[None]):
             self.call_after_refresh(self.app.mark_ready)  # type: ignore[attr-defined]
 
     @staticmethod
-    def circle_row(circle: Record, zone: str) -> tuple[Any, ...]:
+    def circle_row(circle: Record, zone: str, now: datetime) -> tuple[Any, ...]:
         nxt = circle.get("next_meeting")
         name = cell(circle["name"])
         if circle.get("archived"):
             name.append(" (archived)", style="dim italic")
         return (
             name,
-            when_text(nxt["at"], zone) if nxt else MISSING,
+            when_text(nxt["at"], zone, now=now) if nxt else MISSING,
             circle["members"],
             cell(", ".join(circle["organizations"]) or MISSING),
             circle["open_goals"],

@@ -170,7 +170,7 @@ class MeetingScreen(Screen[None]):
             "[b]$status[/b]\n$when\n$minutes min\n\n[$text-muted]$fac_label[/]\n$facilitator\n\n"
             "[$text-muted]Themes[/]\n$themes",
             status=rec["status"].capitalize(),
-            when=when_text(rec["at"], zone_of(self)),
+            when=when_text(rec["at"], zone_of(self), now=self.services.now()),
             minutes=rec["duration"],
             fac_label=fac_label,
             facilitator=facilitator,
