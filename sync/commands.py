@@ -357,7 +357,7 @@ def status(as_json: bool) -> None:
     """Show the exchange, the last sync and what waits to sync (no network)."""
     from xcircle.cli import session, table
 
-    with session(need_profile=False) as svc:
+    with session(need_profile=False, read_only=True) as svc:
         value = sync_status(svc.store)
     if as_json:
         _out(True, value, "")

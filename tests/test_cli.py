@@ -251,6 +251,9 @@ READ_ONLY_COMMANDS = [
     ["export", "lead", "--format", "json"],
     ["meeting", "budget", "2099-12-01"],
     ["meeting", "minutes", "2099-12-01"],
+    ["meeting", "show", "2099-12-01"],
+    ["agreement", "list", "lead"],
+    ["status"],
 ]
 
 
