@@ -366,3 +366,17 @@ def test_a_meeting_view_is_typed_and_says_what_is_fixed(svc: Services) -> None:
     view = svc.meetings.view(cid, mid)
     assert (view.facilitator, view.facilitator_fixed, view.read_only) == (members[2], True, True)
     assert view.present == tuple(members[:2]) and view.absent == ()
+
+
+def test_the_round_is_a_typed_read_model(svc: Services) -> None:
+    cid, _ = circle_of(svc, 2)
+    mid = running(svc, cid)
+    before = svc.rounds.view(cid, mid)
+    assert not before.started and len(before.order) == 3
+    svc.rounds.start(cid, mid)
+    svc.rounds.advance(cid, mid)
+    svc.rounds.advance(cid, mid)  # → feedback from the first peer
+    view = svc.rounds.view(cid, mid)
+    assert (view.started, view.phase, view.presenter) == (True, "feedback", view.order[0])
+    assert view.peer == view.peers[0] == view.order[1]
+    assert view.as_dict()["phase_title"] == "Feedback from each peer"

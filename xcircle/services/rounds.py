@@ -17,6 +17,7 @@ from xcircle.merge import Record
 from xcircle.rotation import Served, rotation_order
 from xcircle.services.context import Context, clean, in_range, join_ranks
 from xcircle.services.meetings import Meetings
+from xcircle.services.views import RoundState
 from xcircle.timebudget import TimeBudget, budget
 
 
@@ -327,6 +328,16 @@ class Rounds:
         return out
 
     # -- the view a screen shows ---------------------------------------------------------
+
+    def view(self, circle: str, meeting: str) -> RoundState:
+        """`state` as a typed read model."""
+        s = self.state(circle, meeting)
+        if not s["started"]:
+            return RoundState(False, tuple(s["derived_order"]))
+        fields = {k: v for k, v in s.items() if k not in ("started", "order", "peers")}
+        fields["feedback"] = tuple(s["feedback"])
+        fields["commitments"] = tuple(s["commitments"])
+        return RoundState(True, tuple(s["order"]), peers=tuple(s["peers"]), **fields)
 
     def state(self, circle: str, meeting: str) -> Record:
         """Everything the round screen shows, derived from the stored round and the clock."""

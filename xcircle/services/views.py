@@ -95,3 +95,33 @@ class JournalEntry:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class RoundState:
+    """The feedback round as the round screen shows it, derived from the stored round
+    and the clock (`started` False: not begun; then only `order` is set, the rotation's)."""
+
+    started: bool
+    order: tuple[str, ...]
+    done: bool = False
+    order_reason: str = ""
+    turn: int = 0
+    presenter: str | None = None
+    phase: str = ""
+    phase_index: int = 0
+    phase_title: str = ""
+    peers: tuple[str, ...] = ()
+    peer: str | None = None
+    peer_index: int = 0
+    timebox: int = 0
+    elapsed: int = 0
+    remaining: int = 0
+    paused: bool = False
+    challenge: str = ""
+    reflection: str = ""
+    feedback: tuple[Record, ...] = ()
+    commitments: tuple[Record, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
