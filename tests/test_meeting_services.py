@@ -53,6 +53,10 @@ def test_starting_is_one_write_and_fixes_the_facilitator(svc: Services, writes: 
     pick = svc.meetings.facilitator_of(cid, mid)
     svc.meetings.mark(cid, mid, members[2], True)  # marked first: must not become facilitator
     assert svc.meetings.facilitator_of(cid, mid) == pick
+    other = next(m for m in members if m != pick)
+    svc.meetings.mark(cid, mid, pick, False)  # the pick is away: the next one in rotation
+    assert svc.meetings.facilitator_of(cid, mid) == other
+    svc.meetings.mark(cid, mid, pick, True)
     writes.clear()
     started = svc.meetings.start(cid, mid, step=1)
     assert writes == [cid]

@@ -331,11 +331,19 @@ class Meetings:
 
     def facilitator_of(self, circle: str, meeting: str) -> str | None:
         """Who facilitates `meeting`: the one fixed when it started, else the rotation's
-        pick among every member (attendance marked before the start never changes it)."""
+        pick among the members not marked absent (marking someone present never makes
+        them the facilitator; once started, nothing but `set_facilitator` changes it)."""
         rec = self.get(circle, meeting)
         if rec.get("facilitator"):
             return str(rec["facilitator"])
-        return self.next_facilitator(circle)
+        return self.next_facilitator(circle, self._available(circle, meeting))
+
+    def _available(self, circle: str, meeting: str) -> list[str] | None:
+        """Who can facilitate before the start: everyone not marked absent (marking
+        someone present first must not make them the facilitator)."""
+        marks = self.attendance(circle, meeting)
+        available = [m["id"] for m in self.ctx.members(circle) if marks.get(m["id"]) is not False]
+        return available or None
 
     # -- running -------------------------------------------------------------------------
 
@@ -343,14 +351,14 @@ class Meetings:
         self, circle: str, meeting: str, facilitator: str | None = None, *, step: int = 0
     ) -> Record:
         """Start a planned meeting, one durable write: status, facilitator and agenda step
-        together. The facilitator is `facilitator` if given, else the rotation's pick
-        among every member; it is fixed from here on (attendance never moves it)."""
+        together. The facilitator is `facilitator` if given, else `facilitator_of`; it
+        is fixed from here on (attendance never moves it)."""
         rec = self.writable(circle, meeting)
         if rec["status"] != "planned":
             raise InvalidInput(f"this meeting is {rec['status']}, not planned", field="meeting")
         if facilitator is not None:
             self.ctx.record(circle, "member", facilitator, "member")
-        chosen = facilitator or rec.get("facilitator") or self.next_facilitator(circle)
+        chosen = facilitator or self.facilitator_of(circle, meeting)
         fields: dict[str, Any] = {"status": "running", "step": self._step(rec, step)}
         if chosen:
             fields["facilitator"] = chosen
