@@ -38,6 +38,7 @@ COMMANDS = [
     ["commitment", "review", "Promise", "kept"],
     ["commitment", "review", "Promise", "renegotiated", "--text", "Smaller", "--due", "2099-12-20"],
     ["commitment", "list", "lead"],
+    ["commitment", "due"],
     ["pulse", "add", DAY, "--member", "Bob", "--support", "4", "--confidence", "3",
      "--learning", "5"],
     ["commitment", "edit", "Promise", "--text", "Promise, kept small", "--due", "2099-12-24"],
@@ -243,3 +244,12 @@ def test_an_agreement_lets_the_minutes_carry_feedback(run: Run, meeting: str) ->
     )
     run("agreement", "remove", "lead", "feedback in")
     assert "Say it plainly" not in run("meeting", "minutes", DAY).stdout
+
+
+def test_my_overdue_commitments_say_so(run: Run, circle: str) -> None:
+    run("commitment", "add", DAY, "--owner", "Ada", "Late already", "--due", "2020-01-01")
+    run("commitment", "add", DAY, "--owner", "Ada", "No date")
+    run("commitment", "add", DAY, "--owner", "Bob", "Not mine", "--due", "2020-01-01")
+    due = js(run("commitment", "due", "--json"))
+    assert [(d["text"], d["overdue"]) for d in due] == [("Late already", True), ("No date", False)]
+    assert "OVERDUE by" in run("commitment", "due").stdout

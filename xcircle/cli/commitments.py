@@ -117,3 +117,28 @@ def commitment_remove(commitment_ref: str, as_json: bool) -> None:
         cid = found["circle"]
         rec = svc.commitments.remove(cid, found["id"])
     out(as_json, {**rec, "circle": cid, "removed": True}, f"Removed {short(rec['id'])}.")
+
+
+@commitment.command("due")
+@click.option("--within", type=int, default=14, show_default=True, help="Days ahead.")
+@json_option
+def commitment_due(within: int, as_json: bool) -> None:
+    """My open commitments across circles, soonest first; overdue ones say so."""
+    with session(read_only=True) as svc:
+        items = svc.commitments.due_soon(within)
+    if as_json:
+        emit_json([d.as_dict() for d in items])
+        return
+    if not items:
+        click.echo(f"Nothing due in the next {within} days.")
+        return
+
+    def when_due(days: int | None) -> str:
+        if days is None:
+            return "no date"
+        if days < 0:
+            return f"OVERDUE by {-days} day{'s' if days < -1 else ''}"
+        return "today" if days == 0 else f"in {days} day{'s' if days > 1 else ''}"
+
+    rows = [(short(d.id), d.due or "-", when_due(d.days_left), d.text) for d in items]
+    table(("ID", "DUE", "WHEN", "COMMITMENT"), rows)
