@@ -27,6 +27,7 @@ from screens.widgets import (
     Table,
     TopBar,
     WrappedList,
+    attempt,
     bar,
     cell,
     counts_text,
@@ -363,8 +364,8 @@ class CircleScreen(Screen[None]):
         )
 
         def answer(yes: bool | None) -> None:
-            if yes:
-                self.services.circles.remove_agreement(self.circle, agreement)
+            circles = self.services.circles
+            if yes and attempt(self, lambda: circles.remove_agreement(self.circle, agreement)):
                 self.notify("Agreement removed", timeout=2)
             self.reload()
 
@@ -391,8 +392,8 @@ class CircleScreen(Screen[None]):
         )
 
         def answer(yes: bool | None) -> None:
-            if yes:
-                self.services.members.remove(self.circle, member)
+            members = self.services.members
+            if yes and attempt(self, lambda: members.remove(self.circle, member)):
                 self.notify(f"{names[member]} removed", timeout=2, markup=False)
                 if shared and (controller := sync_of(self)):
                     controller.remove_member(self.circle, member)

@@ -94,7 +94,9 @@ class FormScreen(ModalScreen[T]):
     TITLE_TEXT = "Form"
     SAVE_LABEL = "Save"
     CANCEL_LABEL = "Cancel"
-    # Substrings of a service's error message -> the field it is about (first match wins).
+    # A service error's `field` -> the id of this form's input for it (when they differ).
+    FIELD_IDS: ClassVar[dict[str, str]] = {}
+    # For errors without a field: substrings of the message -> the field (first match).
     ERROR_FIELDS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @property
@@ -141,9 +143,11 @@ class FormScreen(ModalScreen[T]):
         except ValueError:
             raise InvalidInput(f"{what} must be a whole number") from None
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str, field: str = "") -> None:
         """Show `message` under the field it is about and move the focus there."""
-        name = next((f for word, f in self.ERROR_FIELDS if word in message), None)
+        name = self.FIELD_IDS.get(field, field) if field else None
+        if name is None or not self.query(f"#error-{name}"):
+            name = next((f for word, f in self.ERROR_FIELDS if word in message), None)
         # The field may not be in this form (a fixed owner, say): then the form's own line.
         errors = list(self.query(f"#error-{name}")) if name else []
         target = errors[0] if errors else self.query_one("#error-form")
@@ -164,7 +168,7 @@ class FormScreen(ModalScreen[T]):
         try:
             result = self.save()
         except XCircleError as exc:
-            self.fail(str(exc))
+            self.fail(str(exc), getattr(exc, "field", ""))
             return
         self.dismiss(result)
 

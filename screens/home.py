@@ -25,6 +25,7 @@ from screens.widgets import (
     Footer,
     Table,
     TopBar,
+    attempt,
     cell,
     date_text,
     notify_saved,
@@ -89,6 +90,13 @@ class HomeScreen(Screen[None]):
             "Archived",
             tooltip="Show or hide archived circles",
             id="home.show_archived",
+        ),
+        Binding(
+            "j",
+            "journal",
+            "Journal",
+            tooltip="My private reflections (never synced)",
+            id="home.journal",
         ),
         Binding(
             "g",
@@ -231,9 +239,10 @@ class HomeScreen(Screen[None]):
         if circle is None:
             return
         cid = circle["id"]
+        circles = self.services.circles
         if circle.get("archived"):
-            self.services.circles.archive(cid, False)
-            self.notify("Circle restored", timeout=2)
+            if attempt(self, lambda: circles.archive(cid, False)):
+                self.notify("Circle restored", timeout=2)
             self.reload()
             return
         question = styled(
@@ -243,12 +252,16 @@ class HomeScreen(Screen[None]):
         )
 
         def answer(yes: bool | None) -> None:
-            if yes:
-                self.services.circles.archive(cid, True)
+            if yes and attempt(self, lambda: circles.archive(cid, True)):
                 self.notify("Circle archived", timeout=2)
             self.reload()
 
         self.app.push_screen(ConfirmScreen(question, yes="Archive"), answer)
+
+    def action_journal(self) -> None:
+        from screens.journal import JournalScreen
+
+        self.app.push_screen(JournalScreen())
 
     def action_toggle_archived(self) -> None:
         self.show_archived = not self.show_archived

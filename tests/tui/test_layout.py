@@ -108,7 +108,11 @@ async def test_footers_fit_at_80x24(demo_home: Path) -> None:
         await open_leading(pilot)
         await assert_footer_fits(pilot)
         circle, meeting = next_meeting(app.services, "Leading")
-        for step in (0, 1, 4):
+        await app.push_screen(MeetingScreen(circle, meeting))
+        await assert_footer_fits(pilot)  # planned: Start, Reschedule…
+        app.pop_screen()
+        app.services.meetings.start(circle, meeting)
+        for step in (0, 1, 2, 3, 4):
             app.services.meetings.set_step(circle, meeting, step)
             await app.push_screen(MeetingScreen(circle, meeting))
             await assert_footer_fits(pilot)
