@@ -141,7 +141,7 @@ class FormScreen(ModalScreen[T]):
         try:
             return int(raw)
         except ValueError:
-            raise InvalidInput(f"{what} must be a whole number") from None
+            raise InvalidInput(f"{what} must be a whole number", field=name) from None
 
     def fail(self, message: str, field: str = "") -> None:
         """Show `message` under the field it is about and move the focus there."""

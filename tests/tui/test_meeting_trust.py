@@ -330,3 +330,23 @@ async def test_the_journal_is_written_and_never_synced(demo_home: Path) -> None:
     written = {(e.circle, e.text) for e in svc.reflections.journal()}
     assert {(circle, f"I rush to advise ({circle})"), (None, "I rush to advise (None)")} <= written
     assert len(svc.store.outbox(circle)) == queued  # nothing to push
+
+
+async def test_planning_a_past_date_is_refused_under_the_date(demo_home: Path) -> None:
+    from screens.meeting import PlanMeetingScreen
+
+    app = make_test_app(demo_home)
+    svc = app.services
+    circle = svc.circles.resolve("Leading")
+    before = len(svc.meetings.all(circle))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(PlanMeetingScreen(circle))
+        await pilot.pause()
+        form = app.screen
+        form.query_one("#date", Input).value = "2020-01-01"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is form
+        error = form.query_one("#error-date")
+        assert error.has_class("-shown") and "past" in str(error.render())
+    assert len(svc.meetings.all(circle)) == before
