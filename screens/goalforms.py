@@ -104,9 +104,10 @@ class GoalForm(FormScreen[str | None]):
 
 
 class CheckinForm(FormScreen[str | None]):
-    """Record progress on a goal: pre-filled from the last check-in, focus on the note."""
+    """Record progress on a goal: pre-filled from the last check-in, focus on the progress
+    (what a check-in is for), its value selected so typing replaces it."""
 
-    AUTO_FOCUS = "#note"
+    AUTO_FOCUS = "#progress"
     TITLE_TEXT = "Check in"
     ERROR_FIELDS = (("progress", "progress"), ("confidence", "confidence"), ("note", "note"))
 

@@ -8,8 +8,10 @@ ones stay hidden until shown with `v`. Data loads in a thread so the UI never wa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,6 +25,7 @@ from screens.widgets import (
     Footer,
     Table,
     TopBar,
+    attempt,
     cell,
     date_text,
     notify_saved,
@@ -58,6 +61,14 @@ def overdue(commitment: Record, today: str) -> bool:
     return bool(commitment.get("due")) and str(commitment["due"]) < today
 
 
+def due_cell(commitment: Record, today: str) -> Text:
+    """The due date, saying "overdue" (in bold) once it has passed."""
+    shown = date_text(commitment.get("due"))
+    if overdue(commitment, today):
+        return cell(f"{shown} · overdue", "bold")
+    return cell(shown)
+
+
 class HomeScreen(Screen[None]):
     """My circles, their next meetings, and what I committed to."""
 
@@ -79,6 +90,13 @@ class HomeScreen(Screen[None]):
             "Archived",
             tooltip="Show or hide archived circles",
             id="home.show_archived",
+        ),
+        Binding(
+            "j",
+            "journal",
+            "Journal",
+            tooltip="My private reflections (never synced)",
+            id="home.journal",
         ),
         Binding(
             "g",
@@ -148,13 +166,13 @@ class HomeScreen(Screen[None]):
         names = {c["id"]: c["name"] for c in data.circles}
         today = self.services.now().date().isoformat()
         self.query_one("#circles", Table).fill(
-            (c["id"], self.circle_row(c, zone)) for c in data.circles
+            (c["id"], self.circle_row(c, zone, self.services.now())) for c in data.circles
         )
         self.query_one("#due", Table).fill(
             (
                 f"{c['circle']}/{c['id']}",
                 (
-                    cell(date_text(c.get("due")), "bold" if overdue(c, today) else ""),
+                    due_cell(c, today),
                     cell(c["text"]),
                     cell(names.get(c["circle"], "")),
                 ),
@@ -170,14 +188,14 @@ class HomeScreen(Screen[None]):
             self.call_after_refresh(self.app.mark_ready)  # type: ignore[attr-defined]
 
     @staticmethod
-    def circle_row(circle: Record, zone: str) -> tuple[Any, ...]:
+    def circle_row(circle: Record, zone: str, now: datetime) -> tuple[Any, ...]:
         nxt = circle.get("next_meeting")
         name = cell(circle["name"])
         if circle.get("archived"):
             name.append(" (archived)", style="dim italic")
         return (
             name,
-            when_text(nxt["at"], zone) if nxt else MISSING,
+            when_text(nxt["at"], zone, now=now) if nxt else MISSING,
             circle["members"],
             cell(", ".join(circle["organizations"]) or MISSING),
             circle["open_goals"],
@@ -221,9 +239,10 @@ class HomeScreen(Screen[None]):
         if circle is None:
             return
         cid = circle["id"]
+        circles = self.services.circles
         if circle.get("archived"):
-            self.services.circles.archive(cid, False)
-            self.notify("Circle restored", timeout=2)
+            if attempt(self, lambda: circles.archive(cid, False)):
+                self.notify("Circle restored", timeout=2)
             self.reload()
             return
         question = styled(
@@ -233,12 +252,16 @@ class HomeScreen(Screen[None]):
         )
 
         def answer(yes: bool | None) -> None:
-            if yes:
-                self.services.circles.archive(cid, True)
+            if yes and attempt(self, lambda: circles.archive(cid, True)):
                 self.notify("Circle archived", timeout=2)
             self.reload()
 
         self.app.push_screen(ConfirmScreen(question, yes="Archive"), answer)
+
+    def action_journal(self) -> None:
+        from screens.journal import JournalScreen
+
+        self.app.push_screen(JournalScreen())
 
     def action_toggle_archived(self) -> None:
         self.show_archived = not self.show_archived

@@ -26,6 +26,7 @@ from sync.engine import connect, my_member_id
 from sync.engine import sync as run_sync
 from sync.protocol import (
     ENROLL_PREFIX,
+    AuthFailed,
     ExchangeUnreachable,
     InvalidRequest,
     NotMember,
@@ -93,7 +94,13 @@ def enroll(
         ca_file = on_store(partial(store.setting, "ca_file"))
         options["ca_file"] = ca_file if isinstance(ca_file, str) and ca_file else None
     with ExchangeClient(url, token, **options) as client:
-        answer = client.enroll(device)
+        try:
+            answer = client.enroll(device)
+        except AuthFailed:
+            raise AuthFailed(
+                "the exchange did not accept this enrollment token: it was already used, "
+                "has expired or was revoked; ask your organization for a new one"
+            ) from None
     try:
         creds = Credentials(url, answer["token"], answer["device_id"], answer["org_name"], insecure)
     except KeyError:
@@ -385,7 +392,7 @@ def status(as_json: bool) -> None:
     """Show the exchange, the last sync and what waits to sync (no network)."""
     from xcircle.cli.common import echo, session, table
 
-    with session(need_profile=False) as svc:
+    with session(need_profile=False, read_only=True) as svc:
         value = sync_status(svc.store)
     if as_json:
         _out(True, value, "")

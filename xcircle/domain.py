@@ -17,6 +17,7 @@ from xcircle.errors import InvalidOp
 from xcircle.safetext import is_safe, problem
 
 FREQUENCIES: Final = ("weekly", "biweekly", "monthly")
+CADENCE_DAYS: Final = {"weekly": 7, "biweekly": 14}  # monthly: the same day next month
 MODES: Final = ("in-person", "online", "hybrid")
 SENIORITIES: Final = ("junior", "mid", "senior")
 GOAL_STATUSES: Final = ("active", "done", "dropped")
@@ -63,6 +64,10 @@ DEFAULT_AGREEMENTS: Final = (
     ),
     ("Candour with care", "We ask before we advise, and we challenge the idea, not the person."),
 )
+
+# A circle allows feedback text in its meetings' minutes only when one of its agreements
+# has this title (case aside): the default agreements keep what is said in the circle.
+MINUTES_FEEDBACK_AGREEMENT: Final = "Feedback in minutes"
 
 Validator = Callable[[Any], bool]
 
@@ -243,6 +248,7 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "reviewed_in": optional(ref),
                 "note": text(1000, multiline=True),
                 "created": iso_datetime,
+                "replaces": optional(ref),  # the commitment it renegotiates
             },
         ),
         Entity(

@@ -16,16 +16,15 @@ import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
 from xcircle import osfs, safetext
 from xcircle.domain import COMMITMENT_STATUSES, HELD_STATUSES, PULSE_ASPECTS
-from xcircle.errors import InvalidInput
+from xcircle.export_ics import to_ics
 
 Detail = Mapping[str, Any]
 
@@ -395,70 +394,6 @@ def to_csv(detail: Detail, table: str) -> str:
     if table == "attendance":
         return attendance_csv(detail)
     raise ValueError(f"no CSV table {table!r}; choose from {', '.join(CSV_TABLES)}")
-
-
-# -- iCalendar ---------------------------------------------------------------------------
-
-
-def _zone(name: str) -> ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def to_ics(detail: Detail, *, stamp: datetime | None = None) -> bytes:
-    """RFC 5545 calendar of the circle's meetings (cancelled ones left out).
-
-    A meeting planned in an IANA zone keeps it (TZID plus a VTIMEZONE), so calendars
-    follow daylight saving; one with only an offset is given in UTC.
-    """
-    import icalendar  # ~40 ms: only when exporting a calendar
-
-    circle = detail["circle"]
-    meetings = [m for m in detail["meetings"] if m["status"] != "cancelled"]
-    if not meetings:
-        # RFC 5545: a calendar holds at least one component; an empty one is refused.
-        raise InvalidInput(
-            f"{safetext.line(circle['name'])} has no meetings to put in a calendar: plan one first"
-        )
-    name = safetext.line(circle["name"])
-    stamp = (stamp or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    cal = icalendar.Calendar()
-    cal.add("prodid", "-//xcircle//xcircle circle calendar//EN")
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", "PUBLISH")
-    # An X- property is not text to icalendar unless told: vText escapes `;`, `,`, `\`.
-    cal.add("x-wr-calname", icalendar.vText(name))
-    days: list[date] = []
-    for m in meetings:
-        start = datetime.fromisoformat(m["at"])
-        zone = _zone(m.get("tz", ""))
-        start = start.astimezone(zone) if zone else start.astimezone(UTC)
-        days.append(start.date())
-        event = icalendar.Event()
-        event.add("uid", f"{m['id']}@xcircle")
-        event.add("dtstamp", stamp)
-        event.add("dtstart", start)
-        event.add("duration", timedelta(minutes=int(m["duration"])))
-        kickoff = " (kick-off)" if m.get("kickoff") else ""
-        event.add("summary", f"{name}{kickoff}")
-        themes = [safetext.line(t) for t in m.get("themes", [])]
-        lines = [f"Themes: {', '.join(themes)}" if themes else "Themes: open round"]
-        if circle.get("mode"):
-            lines.append(f"Mode: {circle['mode']}")
-        event.add("description", "\n".join(lines))
-        event.add("status", "CONFIRMED")
-        cal.add_component(event)
-    if days:
-        # A VTIMEZONE spanning just the meetings, not 1970–2038 (kilobytes per zone).
-        cal.add_missing_timezones(
-            first_date=min(days) - timedelta(days=366), last_date=max(days) + timedelta(days=366)
-        )
-    return bytes(cal.to_ical())
 
 
 # -- JSON --------------------------------------------------------------------------------

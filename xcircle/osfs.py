@@ -241,7 +241,8 @@ class HomeLock:
             self._lock.acquire()
         except Timeout:
             raise StoreLocked(
-                f"{path.parent} is in use by another xcircle (pid {self._holder()}); close it first"
+                f"{path.parent} is in use by another xcircle (pid {self._holder()}); close it "
+                "to make changes (commands that only read work alongside it)"
             ) from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:

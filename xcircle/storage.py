@@ -101,11 +101,16 @@ class Database:
         *,
         eager: Container[str] | None = None,
         on_damage: Callable[[CorruptFile], None] | None = None,
+        read_only: bool = False,
     ) -> None:
         """Open (or start) the database at `base`. Tables not in `eager` (None: all) stay
         as raw JSON until first used, so opening reads only what the first screen needs;
-        `on_damage` hears of such a table found damaged then (its files moved aside)."""
+        `on_damage` hears of such a table found damaged then (its files moved aside).
+        `read_only`: another process may be writing; never change the files (a torn last
+        line is skipped, not truncated; damage is reported, not moved aside) and refuse
+        commits."""
         self.base = base
+        self.read_only = read_only
         self.snapshot_path = Path(f"{base}.json")
         self.journal_path = Path(f"{base}.journal")
         self._seq = 0
@@ -204,6 +209,8 @@ class Database:
         changes = list(changes)
         if not changes:
             return
+        if self.read_only:
+            raise StoreError(f"{self.base.name} is open read-only here: nothing was saved")
         self._refuse_if_damaged()
         seq = self._seq + 1
         line = _frame(orjson.dumps({"n": seq, "c": changes}))
@@ -306,7 +313,12 @@ class Database:
             return osfs.open_private(tmp, flags)
 
     def close(self, *, compact: bool = True) -> None:
-        if compact and self.damaged is None and self._journal_bytes > 64 * 1024:
+        if (
+            compact
+            and not self.read_only
+            and self.damaged is None
+            and self._journal_bytes > 64 * 1024
+        ):
             with contextlib.suppress(StoreError):
                 self.snapshot()
         self._drop_fd()
@@ -388,7 +400,8 @@ class Database:
                 if end == -1:
                     # The last line is torn: a commit that never returned. Drop it.
                     log.warning("dropping a torn last line of %s", self.journal_path.name)
-                    self._truncate_journal(pos)
+                    if not self.read_only:  # a writer may be appending it right now
+                        self._truncate_journal(pos)
                     break
                 raise self._corrupt(self.journal_path, f"bad line at byte {pos}")
             if entry["n"] > seq:
@@ -406,6 +419,8 @@ class Database:
         self._journal_bytes = size
 
     def _corrupt(self, path: Path, reason: str) -> CorruptFile:
+        if self.read_only:
+            return CorruptFile(path, [], reason)  # left in place for the writer to handle
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         moved: list[Path] = []
         for p in (self.snapshot_path, self.journal_path):

@@ -107,14 +107,19 @@ class Store:
     never live iterators).
     """
 
-    def __init__(self, home: Path, *, now_ms: Callable[[], int] = wall_ms) -> None:
+    def __init__(
+        self, home: Path, *, now_ms: Callable[[], int] = wall_ms, read_only: bool = False
+    ) -> None:
+        """`read_only`: for reading alongside the process that holds the home (the app):
+        no lock is taken, nothing on disk changes, and every write is refused."""
         self.home = private_dir(home, allow_link=True)
         self.now_ms = now_ms
+        self.read_only = read_only
         self._mutex = threading.RLock()
         self.notices: list[Notice] = []
         # Told of notices that arise while the home is open (the app shows them).
         self.on_notice: Callable[[Notice], None] | None = None
-        self._lock = HomeLock(self.home / "lock")
+        self._lock = None if read_only else HomeLock(self.home / "lock")
         # Loading builds millions of small objects that live as long as the store: no
         # cyclic GC during the load, then move what was loaded out of its sight.
         try:
@@ -133,7 +138,7 @@ class Store:
                         self._circles[cid] = self._open(self.circles_dir / cid, EAGER_TABLES)
                     except _Skip:
                         damaged.append(cid)
-                if damaged:
+                if damaged and not read_only:
                     # Remembered until a sync rebuilds them from the exchange (where shared).
                     self.save_setting("damaged", sorted({*self.damaged_circles(), *damaged}))
         except BaseException:
@@ -148,13 +153,24 @@ class Store:
     # -- opening, locking ------------------------------------------------------------
 
     def _unlock(self) -> None:
-        with contextlib.suppress(OSError):
-            self._lock.release()
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                self._lock.release()
 
     def _open(self, base: Path, eager: frozenset[str] | None = None) -> Database:
         try:
+            if self.read_only:
+                return _read_beside_writer(base, eager, self._damaged_later)
             return Database(base, eager=eager, on_damage=self._damaged_later)
         except CorruptFile as exc:
+            if not exc.moved_to:  # read-only: nothing moved, the circle is left out
+                what = "your profile" if base.name == "profile" else f"circle {base.name[:8]}"
+                if base.name == "profile":
+                    raise StoreError(f"{exc.path.name} (your profile) is damaged") from None
+                self.notices.append(
+                    Notice(f"{exc.path.name} ({what}) is damaged: {exc.reason}; left out")
+                )
+                raise _Skip from None
             self.notices.append(_damage_notice(base, exc))
             if base.name == "profile":
                 return Database(base)  # files moved aside: start an empty profile
@@ -166,7 +182,7 @@ class Store:
         base = exc.path.parent / exc.path.name.split(".")[0]
         notice = _damage_notice(base, exc)
         self.notices.append(notice)
-        if base.parent == self.circles_dir:
+        if base.parent == self.circles_dir and not self.read_only:
             with contextlib.suppress(XCircleError):  # e.g. a full disk: the notice stands
                 self.save_setting("damaged", sorted({*self.damaged_circles(), base.name}))
         if self.on_notice is not None:
@@ -214,6 +230,16 @@ class Store:
     @_locked
     def save_setting(self, name: str, value: Any) -> None:
         self._profile_db.commit([("settings", name, {"value": value})])
+
+    @_locked
+    def save_private(self, table: str, key: str, record: Record) -> None:
+        """Keep a record in the profile's database: this device only, never synced."""
+        self._profile_db.commit([(table, key, record)])
+
+    @_locked
+    def private_records(self, table: str) -> list[Record]:
+        """The records `save_private` kept in `table`, each with its `id`."""
+        return [{**r, "id": k} for k, r in self._profile_db.records(table).items()]
 
     @_locked
     def damaged_circles(self) -> list[str]:
@@ -274,7 +300,10 @@ class Store:
         """Register an empty database for `circle`; its files appear with the first write."""
         if circle not in self._circles:
             self._circles[circle] = Database(
-                self.circles_dir / circle, eager=EAGER_TABLES, on_damage=self._damaged_later
+                self.circles_dir / circle,
+                eager=EAGER_TABLES,
+                on_damage=self._damaged_later,
+                read_only=self.read_only,
             )
 
     # -- ops -----------------------------------------------------------------------------
@@ -478,13 +507,37 @@ def _damage_notice(base: Path, exc: CorruptFile) -> Notice:
     )
 
 
+def _read_beside_writer(
+    base: Path, eager: frozenset[str] | None, on_damage: Callable[[CorruptFile], None]
+) -> Database:
+    """Open `base` read-only while a writer may snapshot it: a snapshot replaced between
+    reading it and reading the journal (which the writer then empties) would lose the
+    journal's changes, so such a read is retried."""
+
+    def stamp() -> tuple[int, int, int] | None:
+        try:
+            st = Path(f"{base}.json").stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    for _ in range(5):
+        before = stamp()
+        db = Database(base, eager=eager, on_damage=on_damage, read_only=True)
+        if stamp() == before:
+            return db
+    raise StoreError(f"{base.name} kept changing while being read; try again")
+
+
 class _Skip(Exception):
     """A damaged circle that was moved aside: skip it, the others still open."""
 
 
-def open_store(home: Path, *, now_ms: Callable[[], int] = wall_ms) -> Store:
+def open_store(
+    home: Path, *, now_ms: Callable[[], int] = wall_ms, read_only: bool = False
+) -> Store:
     """Open the home's store, turning OS errors into one clear line."""
     try:
-        return Store(home, now_ms=now_ms)
+        return Store(home, now_ms=now_ms, read_only=read_only)
     except PermissionError as exc:
         raise StoreError(f"cannot open {home}: {exc.strerror}") from None

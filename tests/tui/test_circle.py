@@ -10,7 +10,7 @@ from textual.widgets import Input, Select, TabbedContent
 from screens.circle import CircleScreen
 from screens.forms import AgreementForm, ConfirmScreen, MemberForm
 from screens.goals import GoalDetailScreen
-from screens.widgets import LabelledSparkline, Table, TopBar
+from screens.widgets import LabelledSparkline, Table, TopBar, WrappedList
 from tests.tui.conftest import SIZE, make_test_app, screen_text, settle
 from xcircle.domain import DEFAULT_AGREEMENTS
 
@@ -36,8 +36,8 @@ async def test_open_circle_shows_overview(demo_home: Path) -> None:
         screen = await open_leading(pilot)
         assert screen.loaded.is_set()
         assert LEADING in screen.query_one(TopBar).text
-        agreements = screen.query_one("#agreements", Table)
-        assert agreements.row_count == len(DEFAULT_AGREEMENTS)
+        agreements = screen.query_one("#agreements", WrappedList)
+        assert agreements.option_count == len(DEFAULT_AGREEMENTS)
         text = screen_text(app)
         assert "Acknowledged by 6 of 6" in text
         assert "Each of us has a plan for one hard conversation a month" in text
@@ -151,7 +151,7 @@ async def test_remove_agreement_asks_first(demo_home: Path) -> None:
         left = app.services.circles.agreements(screen.circle)
         assert first["id"] not in {a["id"] for a in left}
         assert len(left) == len(DEFAULT_AGREEMENTS) - 1
-        assert first["id"] not in keys(screen.query_one("#agreements", Table))
+        assert first["id"] not in screen.query_one("#agreements", WrappedList).keys
 
 
 async def test_remove_member_leaves_the_rotation(demo_home: Path) -> None:

@@ -84,7 +84,7 @@ def circle_create(
 @json_option
 def circle_list(include_archived: bool, as_json: bool) -> None:
     """List your circles with their next meeting."""
-    with session() as svc:
+    with session(read_only=True) as svc:
         circles = svc.overview(include_archived=include_archived)
     if as_json:
         emit_json(circles)
@@ -111,7 +111,7 @@ def circle_list(include_archived: bool, as_json: bool) -> None:
 @json_option
 def circle_show(circle_ref: str, as_json: bool) -> None:
     """Show a circle: settings, members, meetings, goals, commitments."""
-    with session() as svc:
+    with session(read_only=True) as svc:
         detail = svc.detail(svc.circles.resolve(circle_ref))
         next_meeting = svc.meetings.next(detail["circle"]["id"])
     if as_json:

@@ -115,13 +115,18 @@ class Settings:
 
 
 @contextmanager
-def session(*, need_profile: bool = True, home: Path | None = None) -> Iterator[Services]:
-    """Open the store for one command: notices become warnings, the lock always released."""
+def session(
+    *, need_profile: bool = True, home: Path | None = None, read_only: bool = False
+) -> Iterator[Services]:
+    """Open the store for one command: notices become warnings, the lock always released.
+    `read_only`: a command that only reads opens the home without its lock, so it works
+    while the app has the home open."""
     from xcircle.services import Services
     from xcircle.store import open_store
 
     settings = click.get_current_context().find_object(Settings)
-    store = open_store(home or (settings.home if settings else Settings(None).home))
+    home = home or (settings.home if settings else Settings(None).home)
+    store = open_store(home, read_only=read_only)
     try:
         for notice in store.notices:
             warn(notice.message)

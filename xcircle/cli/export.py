@@ -50,7 +50,7 @@ def export(circle_ref: str, fmt: str, what: str, output: Path | None, as_json: b
 
     if fmt == "csv" and what == "all" and output is None and not as_json:
         raise click.UsageError("CSV on stdout is one table: add --what goals|attendance or -o")
-    with session() as svc:
+    with session(read_only=True) as svc:
         cid = svc.circles.resolve(circle_ref)
         detail = svc.detail(cid)
         now = svc.now()

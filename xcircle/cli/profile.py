@@ -46,6 +46,16 @@ SETTINGS = {
 EXCHANGE_URL = "exchange_url"  # kept inside the exchange credentials, not on its own
 
 
+# The app's themes (Textual's built-in ones; `tests/test_cli.py` checks the two lists
+# agree), named here so that `setting theme` never imports textual.
+THEMES = (
+    "ansi-dark", "ansi-light", "atom-one-dark", "atom-one-light", "catppuccin-frappe",
+    "catppuccin-latte", "catppuccin-macchiato", "catppuccin-mocha", "dracula", "flexoki",
+    "gruvbox", "monokai", "nord", "rose-pine", "rose-pine-dawn", "rose-pine-moon",
+    "solarized-dark", "solarized-light", "textual-dark", "textual-light", "tokyo-night",
+)  # fmt: skip
+
+
 def _parse_setting(name: str, text: str) -> object:
     if name == "sync_interval":
         try:
@@ -76,6 +86,8 @@ def _parse_setting(name: str, text: str) -> object:
         if not path.is_file():
             raise UserError(f"ca_file must be a PEM file of CA certificates; {path} is not a file")
         return str(path)
+    if name == "theme" and text.strip() not in THEMES:
+        raise UserError(f"no theme {text.strip()!r}; choose one of {', '.join(THEMES)}")
     return text.strip()
 
 
@@ -99,7 +111,7 @@ def setting(name: str | None, value: str | None, as_json: bool) -> None:
     export_dir     where the app writes exports
     exchange_url   the exchange this device joined (set it when the exchange moves)
     """
-    with session(need_profile=False) as svc:
+    with session(need_profile=False, read_only=value is None) as svc:
         store = svc.store
         if name == EXCHANGE_URL and value is not None:
             from sync.commands import set_exchange_url
