@@ -128,6 +128,8 @@ def clean(
     where `multiline`, bidi overrides), refused here with the field's name, so the CLI
     and the app say the same."""
     text = text.strip()
+    if multiline:
+        text = text.replace("\r\n", "\n")  # pasted Windows line ends are line ends
     if required and not text:
         raise InvalidInput(f"{what} cannot be empty")
     if len(text) > max_len:
