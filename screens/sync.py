@@ -27,7 +27,6 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from screens.widgets import literal
-from sync.protocol import CERT_UNTRUSTED
 from xcircle.errors import XCircleError
 
 if TYPE_CHECKING:
@@ -79,6 +78,8 @@ def describe(status: dict[str, Any], *, syncing: bool = False) -> tuple[str, str
         return "syncing", "syncing…"
     error = status.get("last_error")
     pending = int(status.get("pending") or 0)
+    from sync.protocol import CERT_UNTRUSTED  # not on the start-up path
+
     if error and str(error).startswith(CERT_UNTRUSTED):
         return "error", CERT_UNTRUSTED
     if error and str(error).startswith("cannot reach"):

@@ -62,6 +62,10 @@ def test_services_refuse_unsafe_text_naming_the_field(svc: Services) -> None:
     with pytest.raises(InvalidInput, match="the note contains U\\+0007"):
         svc.goals.checkin(cid, goal, progress=5, note="line\n\x07bell")
     svc.goals.checkin(cid, goal, progress=5, note="two\nlines")  # newline in a note is fine
+    pasted = svc.goals.checkin(cid, goal, progress=6, note="pasted\r\nfrom Windows")
+    assert pasted["note"] == "pasted\nfrom Windows"
+    with pytest.raises(InvalidInput, match=r"the note contains U\+000D"):
+        svc.goals.checkin(cid, goal, progress=7, note="carriage\rreturn")
 
 
 def test_the_schema_refuses_what_a_service_would(svc: Services) -> None:

@@ -354,12 +354,15 @@ REQUIRED: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
-def complete(entity: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+def complete(entity: str, record: dict[str, Any]) -> dict[str, Any] | None:
     """`record` with every field its entity defines (defaults for the missing ones), or
-    None when it lacks a field it cannot mean anything without."""
+    None when it lacks a field it cannot mean anything without. A whole record (the usual
+    case) is returned as it is: no copy on the screens' hot paths."""
     if any(name not in record for name in REQUIRED.get(entity, ())):
         return None
     defaults = DEFAULTS.get(entity, {})
+    if defaults.keys() <= record.keys():
+        return record
     filled = {k: v.copy() if isinstance(v, list | dict) else v for k, v in defaults.items()}
     return {**filled, **record}
 

@@ -126,6 +126,21 @@ async def test_an_export_that_cannot_be_written_says_why(demo_home: Path) -> Non
         assert str(blocker / "exports") in errors[0].message
 
 
+async def test_an_export_that_cannot_be_made_says_why(profile_home: Path) -> None:
+    """A calendar of a circle without meetings is refused (RFC 5545): the member hears it."""
+    from screens.commands import export_circle
+
+    app = make_test_app(profile_home)
+    async with app.run_test(size=SIZE) as pilot:
+        circle = app.services.circles.create("Quiet")["id"]
+        await settle(pilot)
+        export_circle(app, circle, "ics", "goals", "ics")
+        await settle(pilot)
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert len(errors) == 1 and errors[0].title == "Export failed"
+        assert "Quiet has no meetings to put in a calendar" in errors[0].message
+
+
 async def test_damaged_files_are_reported_at_start(demo_home: Path) -> None:
     damaged = sorted((demo_home / "circles").glob("*.json"))[0]
     damaged.write_text("{not json")

@@ -114,6 +114,13 @@ def test_hostile_text_never_reaches_the_terminal(tmp_path: Path) -> None:
         term.settle(1.0)
         term.keys("\x1b")
         term.settle(0.5)
+        term.keys("3")  # meetings, then run the planned one: the meeting screen
+        term.settle(0.8)
+        term.keys("r")
+        term.read_until("Check-in and attendance")
+        term.settle(0.5)
+        term.keys("\x1b")
+        term.settle(0.5)
         term.keys("\x1b")  # back home
         term.settle(0.5)
         term.keys("q")

@@ -164,6 +164,8 @@ def clean(
     where `multiline`, bidi overrides), refused here naming what it is (`what`, for the
     message; `field`, for the form), so the CLI and the app say the same."""
     text = text.strip()
+    if multiline:
+        text = text.replace("\r\n", "\n")  # pasted Windows line ends are line ends
     if required and not text:
         raise InvalidInput(f"{what} cannot be empty", field=field)
     if len(text) > max_len:
