@@ -127,7 +127,7 @@ class MeetingCommands(DomainCommands):
             )
             if nxt := self.services.meetings.next(cid):
                 yield (
-                    f"Open meeting: {c['name']}",
+                    f"Run meeting: {c['name']}",
                     "The next meeting: s starts it, then check-in, round, commitments, pulse",
                     push(app, partial(run, cid, nxt["id"])),
                 )
