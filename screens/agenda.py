@@ -59,6 +59,7 @@ class CheckinStep(AgendaStep):
     COLUMNS = ("Member", "Organization", "Attendance")
     HINT = "Space: present or absent · a: everyone present"
     WRITES = frozenset({"toggle_present", "all_present"})
+    BEFORE_START = True  # who is here may be marked before the start
     BINDINGS = [
         Binding(
             "space",

@@ -32,6 +32,12 @@ def minutes(seconds: int) -> int:
     return -(-seconds // 60)
 
 
+def duration_text(seconds: int) -> str:
+    """`21 min`, or `9:50 min` when it is not whole minutes."""
+    m, s = divmod(seconds, 60)
+    return f"{m}:{s:02d} min" if s else f"{m} min"
+
+
 def timeboxes_text(boxes: object) -> str:
     """`present 4:00 · questions 4:00 · feedback each 1:30 …`."""
     assert isinstance(boxes, dict)
@@ -58,10 +64,10 @@ def proposal_text(b: TimeBudget) -> Content:
     agenda is over the meeting's length, the timeboxes or presenters that fit."""
     lines = [
         styled(
-            "Round: $n presenters × $turn min = $round min; the whole agenda needs "
+            "Round: $n presenters × $turn = $round min; the whole agenda needs "
             "$needed of the meeting's $duration min.",
             n=b.presenters,
-            turn=minutes(b.turn),
+            turn=duration_text(b.turn),
             round=minutes(b.round),
             needed=minutes(b.needed),
             duration=minutes(b.duration),
@@ -80,7 +86,7 @@ def proposal_text(b: TimeBudget) -> Content:
     if b.max_presenters < b.presenters:
         lines.append(
             styled(
-                "Or $max presenters at these timeboxes (o in the round changes the order).",
+                "Or only $max presenters at these timeboxes.",
                 max=b.max_presenters,
             )
         )

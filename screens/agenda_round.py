@@ -58,7 +58,7 @@ class RoundStep(AgendaStep):
 
     def reload(self) -> None:
         rounds = self.services.rounds
-        self.read_only = self.services.meetings.get(self.circle, self.meeting)["status"] == "closed"
+        self.update_read_only()
         self.budget = rounds.budget(self.circle, self.meeting)
         self.query_one("#round-budget", Static).update(proposal_text(self.budget))
         self.refresh_bindings()
@@ -97,6 +97,9 @@ class RoundStep(AgendaStep):
         return super().check_action(action, parameters)
 
     def action_open_round(self) -> None:
+        if self.services.meetings.get(self.circle, self.meeting)["status"] == "planned":
+            self.notify("The round runs once the meeting has started: s starts it.", markup=False)
+            return
         self.post_message(self.OpenRound())
 
     def action_fit(self) -> None:

@@ -35,8 +35,10 @@ class AgendaStep(Vertical):
     HINT: ClassVar[str] = ""
     EMPTY: ClassVar[str] = ""
     COLUMNS: ClassVar[tuple[str, ...]] = ()
-    # The step's actions that write: hidden and refused while the meeting is closed.
+    # The step's actions that write: hidden and refused while the meeting is closed,
+    # and before it starts unless the step belongs before the start (the check-in).
     WRITES: ClassVar[frozenset[str]] = frozenset()
+    BEFORE_START: ClassVar[bool] = False
 
     class Changed(Message):
         """Something the meeting's sidebar shows may have changed (attendance…)."""
@@ -76,13 +78,19 @@ class AgendaStep(Vertical):
 
     def reload(self) -> None:
         """Read the step's data again from the services and show it."""
-        status = self.services.meetings.get(self.circle, self.meeting)["status"]
-        if (status == "closed") != self.read_only:
-            self.read_only = status == "closed"
-            self.refresh_bindings()
+        self.update_read_only()
         rows = list(self.rows())
         self.table.fill(rows)
         self.query_one(".empty").display = not rows and bool(self.EMPTY)
+
+    def update_read_only(self) -> None:
+        """Whether the step's keys write now: not in a closed meeting, nor before the
+        start (except on the check-in)."""
+        status = self.services.meetings.get(self.circle, self.meeting)["status"]
+        read_only = status == "closed" or (status == "planned" and not self.BEFORE_START)
+        if read_only != self.read_only:
+            self.read_only = read_only
+            self.refresh_bindings()
 
     def rows(self) -> Iterable[tuple[str, Sequence[object]]]:
         return ()

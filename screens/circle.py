@@ -317,17 +317,14 @@ class CircleScreen(Screen[None]):
         self.query_one("#attendance", LabelledSparkline).set_data(view.attendance)
         for aspect in ("support", "confidence", "learning"):
             self.query_one(f"#{aspect}", LabelledSparkline).set_data(view.pulse.get(aspect, []))
-        counts = view.commitments
-        # Of the commitments reviewed so far: an open one is neither kept nor missed yet.
-        reviewed = sum(n for status, n in counts.items() if status != "open")
-        kept = 100 * counts.get("kept", 0) / reviewed if reviewed else 0
+        kept = view.kept  # of those reviewed: an open one is neither kept nor missed yet
         self.query_one("#commitments", Static).update(
             styled(
-                "[$success]$bar[/] $pct% kept of $reviewed reviewed\n$counts",
-                bar=bar(kept, 20),
-                pct=round(kept),
-                reviewed=reviewed,
-                counts=counts_text(counts),
+                "[$success]$bar[/] $pct kept of $reviewed reviewed\n$counts",
+                bar=bar(kept.percent or 0, 20),
+                pct=MISSING if kept.percent is None else f"{kept.percent}%",
+                reviewed=kept.reviewed,
+                counts=counts_text(view.commitments),
             )
         )
 

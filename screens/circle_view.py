@@ -13,6 +13,7 @@ from datetime import datetime
 from xcircle.merge import Record
 from xcircle.services import Services
 from xcircle.services.meetings import is_upcoming
+from xcircle.services.views import KeptRatio
 
 
 @dataclass
@@ -31,6 +32,7 @@ class CircleView:
     attendance: list[int]
     pulse: dict[str, list[float]]
     commitments: dict[str, int]
+    kept: KeptRatio
 
     @property
     def names(self) -> dict[str, str]:
@@ -54,6 +56,7 @@ def read_circle(services: Services, circle: str) -> CircleView:
         attendance=services.insights.attendance(circle, present),
         pulse=services.insights.pulse(circle),
         commitments=services.insights.commitments(circle),
+        kept=services.insights.kept(circle),
     )
 
 

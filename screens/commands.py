@@ -130,8 +130,8 @@ class MeetingCommands(DomainCommands):
             )
             if nxt := self.services.meetings.next(cid):
                 yield (
-                    f"Start meeting: {c['name']}",
-                    "Run the next meeting: check-in, round, commitments, pulse",
+                    f"Run meeting: {c['name']}",
+                    "The next meeting: s starts it, then check-in, round, commitments, pulse",
                     push(app, partial(run, cid, nxt["id"])),
                 )
 

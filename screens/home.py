@@ -36,6 +36,7 @@ from screens.widgets import (
 )
 from xcircle.merge import Record
 from xcircle.services import Services
+from xcircle.services.views import DueCommitment
 
 
 @dataclass
@@ -43,7 +44,7 @@ class HomeData:
     """What the home shows, read in a worker thread in one go."""
 
     circles: list[Record] = field(default_factory=list)
-    due: list[Record] = field(default_factory=list)
+    due: list[DueCommitment] = field(default_factory=list)
     profile: Record | None = None
 
 
@@ -51,22 +52,15 @@ def read_home(services: Services, *, include_archived: bool) -> HomeData:
     """Everything the home screen shows (called off the event loop)."""
     return HomeData(
         circles=services.overview(include_archived=include_archived),
-        due=services.commitments.mine_due(),
+        due=services.commitments.due_soon(),
         profile=services.profile(),
     )
 
 
-def overdue(commitment: Record, today: str) -> bool:
-    """An open commitment whose due date has passed."""
-    return bool(commitment.get("due")) and str(commitment["due"]) < today
-
-
-def due_cell(commitment: Record, today: str) -> Text:
+def due_cell(commitment: DueCommitment) -> Text:
     """The due date, saying "overdue" (in bold) once it has passed."""
-    shown = date_text(commitment.get("due"))
-    if overdue(commitment, today):
-        return cell(f"{shown} · overdue", "bold")
-    return cell(shown)
+    shown = date_text(commitment.due)
+    return cell(f"{shown} · overdue", "bold") if commitment.overdue else cell(shown)
 
 
 class HomeScreen(Screen[None]):
@@ -164,21 +158,13 @@ class HomeScreen(Screen[None]):
         shown = "all circles" if self.show_archived else "active circles"
         self.query_one(TopBar).show("xcircle", f"{who}  ({shown})")
         names = {c["id"]: c["name"] for c in data.circles}
-        today = self.services.now().date().isoformat()
         self.query_one("#circles", Table).fill(
             (c["id"], self.circle_row(c, zone, self.services.now())) for c in data.circles
         )
         self.query_one("#due", Table).fill(
-            (
-                f"{c['circle']}/{c['id']}",
-                (
-                    due_cell(c, today),
-                    cell(c["text"]),
-                    cell(names.get(c["circle"], "")),
-                ),
-            )
+            (f"{c.circle}/{c.id}", (due_cell(c), cell(c.text), cell(names[c.circle])))
             for c in data.due
-            if c["circle"] in names
+            if c.circle in names
         )
         empty = self.query_one("#empty", Static)
         empty.display = not data.circles

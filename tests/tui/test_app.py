@@ -77,7 +77,7 @@ async def test_command_palette_lists_main_actions(demo_home: Path) -> None:
         for action in ("New circle", "Open circle: Leading Through Change", "New goal"):
             assert action in prompts
         assert any(p.startswith("Plan meeting: ") for p in prompts)
-        assert any(p.startswith("Start meeting: ") for p in prompts)
+        assert any(p.startswith("Run meeting: ") for p in prompts)
         assert any(p.startswith("Check in: ") for p in prompts)
         assert any(p.startswith("Export Markdown report: ") for p in prompts)
         assert any(p.startswith("Theme: ") for p in prompts)

@@ -43,6 +43,11 @@ async def test_insights_draw_attendance_and_pulses_on_fixed_scales(demo_home: Pa
         support = screen.query_one("#support", LabelledSparkline)
         assert support.scale == (1, 5)
         assert attendance.bars in screen_text(app)
+        # "% kept" counts reviewed commitments only: an open one is not yet missed.
+        kept = app.services.insights.kept(screen.circle)
+        counts = app.services.insights.commitments(screen.circle)
+        assert kept.reviewed == sum(counts.values()) - counts["open"] and counts["open"]
+        assert f"{kept.percent}% kept of {kept.reviewed} reviewed" in screen_text(app)
 
 
 async def test_agreement_and_pulse_steps_have_one_header(demo_home: Path) -> None:

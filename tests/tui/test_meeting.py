@@ -252,6 +252,7 @@ async def test_kickoff_agreements_step_records_acknowledgements(demo_home: Path)
     meeting = svc.meetings.next(circle)
     assert meeting is not None and meeting["kickoff"]
     members = [m["id"] for m in svc.members.all(circle)]
+    svc.meetings.start(circle, meeting["id"])  # agreements are read together, once started
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(MeetingScreen(circle, meeting["id"]))
         await pilot.pause()

@@ -41,6 +41,10 @@ async def test_next_step_only_looks_at_a_planned_meeting(demo_home: Path) -> Non
         await open_meeting(pilot, circle, meeting)
         await pilot.press("right_square_bracket", "right_square_bracket")
         assert step_shown(pilot) == "step-round"  # shown…
+        await pilot.press("enter")  # the round waits for the start
+        await pilot.press("right_square_bracket", "right_square_bracket", "5")  # no pulse yet
+        assert isinstance(app.screen, MeetingScreen) and step_shown(pilot) == "step-pulse"
+        assert svc.pulses.for_meeting(circle, meeting) == {}
         rec = svc.meetings.get(circle, meeting)
         assert (rec["status"], rec["step"], rec.get("facilitator")) == ("planned", 0, None)
 

@@ -34,7 +34,9 @@ def svc_of(pilot: Pilot[Any]) -> Services:
     return services
 
 
-def meeting(prefix: str, *keys: str, status: str = "running", step: int = 0) -> Setup:
+def meeting(
+    prefix: str, *keys: str, status: str = "running", step: int = 0, commitment: bool = False
+) -> Setup:
     """The next meeting of a circle (started, closed or left planned) at `step`, with
     everyone but the last member present, then `keys` pressed."""
 
@@ -46,6 +48,9 @@ def meeting(prefix: str, *keys: str, status: str = "running", step: int = 0) -> 
             if status != "planned":
                 svc.meetings.mark_many(circle, meeting, members[:-1], True)
                 svc.meetings.start(circle, meeting, step=step)
+            if commitment:
+                text, due = "Call Sam before Friday", "2026-12-04"
+                svc.commitments.add(circle, members[0], text, due=due, meeting=meeting)
             if status == "closed":
                 svc.meetings.close(circle, meeting, "A calm, useful round.")
         await pilot.app.push_screen(MeetingScreen(circle, meeting))
@@ -55,6 +60,13 @@ def meeting(prefix: str, *keys: str, status: str = "running", step: int = 0) -> 
         await settle(pilot)
 
     return setup
+
+
+async def journal_then(pilot: Pilot[Any], *keys: str) -> None:
+    await journal(pilot)
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
 
 
 async def journal(pilot: Pilot[Any]) -> None:
@@ -96,6 +108,10 @@ CASES: dict[str, Setup] = {
     "meeting_unsaved_pulse": meeting("Leading", "4", "4", "x", step=4),
     "round_correct_feedback": meeting_snaps.then_settle(meeting_snaps.round_at(3, "k")),
     "journal": journal,
+    "journal_form": lambda pilot: journal_then(pilot, "n"),
+    "round_feedback": meeting_snaps.then_settle(meeting_snaps.CASES["round_feedback"]),
+    "form_renegotiate": meeting("Leading", "down", "r", step=1),
+    "form_correct_commitment": meeting("Leading", "e", step=3, commitment=True),
 }
 
 
