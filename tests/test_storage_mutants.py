@@ -295,3 +295,36 @@ def test_a_damaged_database_refuses_writes_naming_the_moved_files(tmp_path: Path
         f"db.json is damaged (table cold: a record that is not an object): its files were "
         f"moved aside ({moved}) and nothing more is saved to it; sync to rebuild a shared circle"
     )
+
+
+def test_a_cold_table_queried_first_is_parsed(tmp_path: Path) -> None:
+    _snapshot_of(tmp_path)
+    lazy = Database(tmp_path / "db", eager={"hot"})
+    assert lazy.table("cold").all() == [{"v": 1}]
+
+
+def test_the_journal_line_format_is_stable() -> None:
+    """Lines written by every version read the same: `<crc32 as 8 lowercase hex> <json>`."""
+    assert _frame(b'{"n":1,"c":[]}') == b'e382e981 {"n":1,"c":[]}\n'
+
+
+def test_closing_survives_an_error_from_closing_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    db = Database(tmp_path / "db")
+    db.commit([("t", "k", {"v": 1})])
+    journal_fd = db._journal_fd
+    real_close = os.close
+
+    def close_reporting_eio(fd: int) -> None:
+        real_close(fd)
+        if fd == journal_fd:
+            raise OSError(5, "Input/output error")  # as NFS may report a late write error
+
+    monkeypatch.setattr(os, "close", close_reporting_eio)
+    db.close()
+    monkeypatch.undo()
+    assert db._journal_fd is None
+    assert Database(tmp_path / "db").records("t") == {"k": {"v": 1}}
