@@ -20,6 +20,7 @@ from mutmut.stats import status_by_exit_code
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("hlc", "ops", "merge", "rotation", "storage")
 KILLED = {"killed", "timeout"}
+SKIPPED = {"no tests", "not checked"}
 
 
 def statuses(module: str) -> dict[str, str]:
@@ -50,13 +51,15 @@ def main(modules: list[str]) -> int:
     for module in modules:
         status = statuses(module)
         counts = Counter(status.values())
-        reached = len(status) - counts["no tests"]
+        reached = len(status) - counts["no tests"] - counts["not checked"]
         killed = sum(counts[s] for s in KILLED)
-        survivors = sorted(n for n, s in status.items() if s not in KILLED | {"no tests"})
+        survivors = sorted(n for n, s in status.items() if s not in KILLED | SKIPPED)
         score = 100 * killed / reached if reached else 0.0
+        timeouts = f" ({counts['timeout']} by a timeout)" if counts["timeout"] else ""
+        unrun = f"; {counts['not checked']} not run yet" if counts["not checked"] else ""
         print(
-            f"{module}: {len(status)} mutants, {reached} reached by a test, {killed} killed,"
-            f" {len(survivors)} survived: {score:.1f}%"
+            f"{module}: {len(status)} mutants, {reached} reached by a test, {killed} killed"
+            f"{timeouts}, {len(survivors)} survived{unrun}: {score:.1f}%"
         )
         for name in survivors:
             short = name.removeprefix("xcircle.")
