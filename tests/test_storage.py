@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import NOW
 from xcircle import osfs, storage
-from xcircle.errors import StoreLocked
+from xcircle.errors import StoreError, StoreLocked
 from xcircle.services import Services
 from xcircle.storage import CorruptFile, Database, _frame
 from xcircle.store import Store
@@ -418,3 +418,31 @@ def test_a_stale_temp_file_left_by_a_crash_is_replaced(tmp_path: Path) -> None:
     assert Database(base).records("t") == {"k": {"v": 1}}
     if osfs.PLATFORM != "win32":
         assert stat.S_IMODE((tmp_path / "db.json").stat().st_mode) == 0o600
+
+
+def test_read_only_leaves_a_torn_line_and_damage_where_they_are(tmp_path: Path) -> None:
+    """Reading beside the app (which may be appending right now): a torn last line is
+    skipped, not cut; damage is reported with its file and reason, nothing moved; and a
+    write is refused, saying why."""
+    base = tmp_path / "c"
+    db = Database(base)
+    db.commit([["goal", "g1", {"title": "kept"}]])
+    db.close()
+    journal = Path(f"{base}.journal")
+    torn = journal.read_bytes() + b'0badf00d {"n": 9, "c": [["goal"'
+    journal.write_bytes(torn)
+    reader = Database(base, read_only=True)
+    assert reader.get("goal", "g1") == {"title": "kept"}
+    assert journal.read_bytes() == torn  # the writer may still finish that line
+    with pytest.raises(StoreError, match=r"^c is open read-only here: nothing was saved$"):
+        reader.commit([["goal", "g2", {"title": "no"}]])
+    assert journal.read_bytes() == torn
+
+    snapshot = Path(f"{base}.json")
+    snapshot.write_bytes(b"not a snapshot\n")
+    with pytest.raises(CorruptFile) as caught:
+        Database(base, read_only=True)
+    assert (caught.value.path, caught.value.moved_to) == (snapshot, [])
+    assert caught.value.reason and "moved" not in str(caught.value)
+    assert snapshot.read_bytes() == b"not a snapshot\n" and journal.read_bytes() == torn
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.journal", "c.json"]
