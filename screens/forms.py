@@ -97,8 +97,6 @@ class FormScreen(ModalScreen[T]):
     CANCEL_LABEL = "Cancel"
     # A service error's `field` -> the id of this form's input for it (when they differ).
     FIELD_IDS: ClassVar[dict[str, str]] = {}
-    # For errors without a field: substrings of the message -> the field (first match).
-    ERROR_FIELDS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @property
     def services(self) -> Services:
@@ -145,11 +143,10 @@ class FormScreen(ModalScreen[T]):
             raise InvalidInput(f"{what} must be a whole number", field=name) from None
 
     def fail(self, message: str, field: str = "") -> None:
-        """Show `message` under the field it is about and move the focus there."""
-        name = self.FIELD_IDS.get(field, field) if field else None
-        if name is None or not self.query(f"#error-{name}"):
-            name = next((f for word, f in self.ERROR_FIELDS if word in message), None)
-        # The field may not be in this form (a fixed owner, say): then the form's own line.
+        """Show `message` under the input of the error's `field` (through `FIELD_IDS`)
+        and move the focus there; the message's words never choose the place."""
+        name = self.FIELD_IDS.get(field, field)
+        # No field, or one not in this form (a fixed owner, say): the form's own line.
         errors = list(self.query(f"#error-{name}")) if name else []
         target = errors[0] if errors else self.query_one("#error-form")
         assert isinstance(target, Static)
@@ -204,25 +201,17 @@ def parse_agreements(text: str) -> list[tuple[str, str]]:
         title, _, body = line.partition(":")
         title, body = title.strip(), body.strip()
         if not title:
-            raise InvalidInput(f"agreement on line {number} needs a title before the colon")
+            raise InvalidInput(
+                f"agreement on line {number} needs a title before the colon", field="agreements"
+            )
         if len(title) > 120 or len(body) > 1000:
-            raise InvalidInput(f"agreement on line {number} is too long")
+            raise InvalidInput(f"agreement on line {number} is too long", field="agreements")
         out.append((title, body))
     return out
 
 
 class CircleForm(FormScreen[str | None]):
     """Create a circle (agreements pre-filled, editable) or edit one's settings."""
-
-    ERROR_FIELDS = (
-        ("name", "name"),
-        ("purpose", "purpose"),
-        ("outcome", "outcomes"),
-        ("cadence", "frequency"),
-        ("duration", "duration"),
-        ("mode", "mode"),
-        ("agreement", "agreements"),
-    )
 
     def __init__(self, circle: str | None = None) -> None:
         super().__init__()
@@ -273,7 +262,7 @@ class CircleForm(FormScreen[str | None]):
 class AgreementForm(FormScreen[bool | None]):
     """Add an agreement to a circle, or edit one."""
 
-    ERROR_FIELDS = (("title", "title"), ("text", "body"))
+    FIELD_IDS = {"text": "body"}
 
     def __init__(self, circle: str, agreement: str | None = None) -> None:
         super().__init__()
@@ -299,8 +288,6 @@ class AgreementForm(FormScreen[bool | None]):
 
 class MemberForm(FormScreen[str | None]):
     """Add a member to a circle, or edit one (organization suggested from the home)."""
-
-    ERROR_FIELDS = (("name", "name"), ("organization", "org"), ("seniority", "seniority"))
 
     def __init__(self, circle: str, member: str | None = None) -> None:
         super().__init__()
@@ -374,7 +361,6 @@ class ProfileForm(FormScreen[bool | None]):
     """Who you are on this device: asked once, on a home without a profile."""
 
     TITLE_TEXT = "Welcome to xcircle: who are you?"
-    ERROR_FIELDS = (("name", "name"), ("organization", "org"))
 
     def fields(self) -> ComposeResult:
         yield field("Your name", Input(id="name", compact=True))

@@ -25,16 +25,6 @@ GROUP = "group"  # the owner choice of a group goal (member ids are hex, never t
 class GoalForm(FormScreen[str | None]):
     """Set a goal (individual or the circle's) or edit one; in any circle when none given."""
 
-    ERROR_FIELDS = (
-        ("circle", "circle"),
-        ("title", "title"),
-        ("member", "owner"),
-        ("why", "why"),
-        ("measure", "measure"),
-        ("date", "due"),
-        ("status", "status"),
-    )
-
     def __init__(self, circle: str | None = None, goal: str | None = None) -> None:
         super().__init__()
         self.circle, self.goal = circle, goal
@@ -88,7 +78,7 @@ class GoalForm(FormScreen[str | None]):
     def save(self) -> str | None:
         circle = self.circle or self.text("circle")
         if not circle:
-            raise InvalidInput("create a circle first: a goal belongs to a circle")
+            raise InvalidInput("create a circle first: a goal belongs to a circle", field="circle")
         owner = self.text("owner")
         values: dict[str, Any] = {
             "title": self.text("title"),
@@ -109,7 +99,6 @@ class CheckinForm(FormScreen[str | None]):
 
     AUTO_FOCUS = "#progress"
     TITLE_TEXT = "Check in"
-    ERROR_FIELDS = (("progress", "progress"), ("confidence", "confidence"), ("note", "note"))
 
     def __init__(self, circle: str, goal: str) -> None:
         super().__init__()

@@ -82,13 +82,6 @@ class PlanMeetingScreen(MeetingForm[str | None]):
     """Plan a meeting of a circle, or reschedule one; dismisses with the meeting's id."""
 
     FIELD_IDS = {"at": "date"}
-    ERROR_FIELDS = (
-        ("time zone", "zone"),
-        ("date", "date"),
-        ("time", "time"),
-        ("duration", "duration"),
-        ("theme", "themes"),
-    )
 
     def __init__(self, circle: str, meeting: str | None = None) -> None:
         super().__init__()
@@ -123,7 +116,7 @@ class PlanMeetingScreen(MeetingForm[str | None]):
         yield form_error()
 
     def save(self) -> str | None:
-        day = parse_date(self.text("date"))
+        day = parse_date(self.text("date"), field="date")
         if day is None:
             raise InvalidInput("a meeting needs a date: use YYYY-MM-DD", field="date")
         at = f"{day}T{parse_time(self.text('time')):%H:%M}"
@@ -185,7 +178,6 @@ class CommitmentForm(MeetingForm[str | None]):
 
     TITLE_TEXT = "New commitment"
     AUTO_FOCUS = "#text"
-    ERROR_FIELDS = (("date", "due"), ("commitment", "text"), ("member", "owner"))
 
     def __init__(self, circle: str, meeting: str, owner: str | None = None) -> None:
         super().__init__()
@@ -217,7 +209,6 @@ class FeedbackForm(MeetingForm[bool | None]):
     """One line of feedback of one kind; the giver is the current peer unless changed."""
 
     AUTO_FOCUS = "#text"
-    ERROR_FIELDS = (("feedback", "text"), ("member", "giver"))
 
     def __init__(
         self, circle: str, meeting: str, presenter: str, kind: str, giver: str | None
@@ -245,7 +236,7 @@ class FeedbackForm(MeetingForm[bool | None]):
     def save(self) -> bool:
         giver = self.text("giver")
         if not giver:
-            raise InvalidInput("choose the member who gave the feedback")
+            raise InvalidInput("choose the member who gave the feedback", field="giver")
         self.services.rounds.feedback(
             self.circle, self.meeting, self.presenter, giver, self.kind, self.text("text")
         )
@@ -256,7 +247,6 @@ class TurnTextForm(MeetingForm[bool | None]):
     """The presenter's challenge or reflection, as free text."""
 
     AUTO_FOCUS = "#text"
-    ERROR_FIELDS = (("challenge", "text"), ("reflection", "text"))
 
     def __init__(self, circle: str, meeting: str, presenter: str, what: str) -> None:
         super().__init__()
@@ -313,7 +303,6 @@ class ReorderForm(MeetingForm[bool | None]):
     """Change the presenter order; any order other than the rotation's needs a reason."""
 
     TITLE_TEXT = "Presenter order"
-    ERROR_FIELDS = (("reason", "reason"), ("present", "order"))
 
     def __init__(self, circle: str, meeting: str, order: list[str]) -> None:
         super().__init__()

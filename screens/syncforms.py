@@ -15,6 +15,7 @@ from textual.widgets import Input, Static, TextArea
 
 from screens.forms import FormScreen, field, form_error
 from screens.widgets import literal
+from xcircle.errors import InvalidInput
 
 
 class SyncModal(FormScreen[Any]):
@@ -34,7 +35,6 @@ class JoinModal(SyncModal):
 
     TITLE_TEXT = "Join an exchange"
     SAVE_LABEL = "Join"
-    ERROR_FIELDS = (("URL", "url"), ("token", "token"))
 
     def fields(self) -> ComposeResult:
         url = Input(placeholder="https://exchange.example.org", id="url", compact=True)
@@ -46,10 +46,13 @@ class JoinModal(SyncModal):
     def save(self) -> tuple[str, str]:
         from sync.protocol import ENROLL_PREFIX, InvalidRequest, normalize_url
 
-        url = normalize_url(self.text("url"))
+        try:
+            url = normalize_url(self.text("url"))
+        except InvalidRequest as exc:
+            raise InvalidInput(str(exc), field="url") from None
         token = self.text("token").strip()
         if not token.startswith(ENROLL_PREFIX):
-            raise InvalidRequest("an enrollment token starts with xce_")
+            raise InvalidInput("an enrollment token starts with xce_", field="token")
         return url, token
 
 
@@ -119,15 +122,17 @@ class AcceptModal(SyncModal):
 
     TITLE_TEXT = "Accept an invite"
     SAVE_LABEL = "Join circle"
-    ERROR_FIELDS = (("invite code", "code"),)
 
     def fields(self) -> ComposeResult:
         yield field("Invite code", Input(placeholder="xci_…", id="code", compact=True))
         yield form_error()
 
     def save(self) -> str:
-        from sync.protocol import parse_invite_code
+        from sync.protocol import InvalidRequest, parse_invite_code
 
         text = self.text("code").strip()
-        parse_invite_code(text)
+        try:
+            parse_invite_code(text)
+        except InvalidRequest as exc:
+            raise InvalidInput(str(exc), field="code") from None
         return text
