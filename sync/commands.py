@@ -96,6 +96,16 @@ def enroll(
     return creds
 
 
+def device_secrets(store: Store) -> dict[str, Any]:
+    """This device's keys (made on first use, at `join` as at `init`), where secrets
+    are kept, and the first run's notice saying so (None after it)."""
+    from xcircle.keystore import keystore_of
+
+    ks = keystore_of(store)
+    keys = ks.device_keys()
+    return {**ks.info(), "fingerprint": keys.public.fingerprint, "notice": ks.first_run_notice()}
+
+
 def share_circle(
     store: Store, client: ExchangeClient, circle: str, *, on_store: Gate = direct
 ) -> SyncReport:
@@ -274,9 +284,19 @@ def join(url: str, token: str, name: str, as_json: bool) -> None:
     from xcircle.cli import session
 
     with session(need_profile=False) as svc:
+        secrets = device_secrets(svc.store)
         creds = enroll(svc.store, url, token, name=name)
-    value = {"exchange": creds.url, "org": creds.org, "device_id": creds.device_id}
-    _out(as_json, value, f"Joined {creds.url} as a device of {creds.org}.")
+    value = {
+        "exchange": creds.url,
+        "org": creds.org,
+        "device_id": creds.device_id,
+        "fingerprint": secrets["fingerprint"],
+        "secrets": secrets["where"],
+    }
+    text = f"Joined {creds.url} as a device of {creds.org}."
+    if secrets["notice"]:
+        text += "\n" + secrets["notice"]
+    _out(as_json, value, text + f"\nThis device's fingerprint: {secrets['fingerprint']}")
 
 
 @click.command()
@@ -355,6 +375,11 @@ def status(as_json: bool) -> None:
     if as_json:
         _out(True, value, "")
         return
+    if value["secrets"]:
+        click.echo(f"Secrets: kept {value['secrets']['detail']}")
+        click.echo(f"Fingerprint: {value['fingerprint'] or 'no keys yet (xcircle init)'}")
+    else:
+        click.echo("Secrets: none yet (xcircle init makes this device's keys)")
     if not value["joined"]:
         click.echo("Not joined to an exchange (xcircle join URL TOKEN).")
         return

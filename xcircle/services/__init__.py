@@ -53,12 +53,26 @@ class Services:
         """Create or update this member's profile."""
         if seniority and seniority not in SENIORITIES:
             raise InvalidInput(f"seniority must be one of {', '.join(SENIORITIES)}")
-        return self.store.save_profile(
+        profile = self.store.save_profile(
             name=clean(name, "your name", 120, required=True),
             org=clean(org, "your organization", 120, required=True),
             seniority=seniority,
             tz=zone,
         )
+        from xcircle.keystore import keystore_of  # cryptography: only when needed
+
+        keystore_of(self.store).device_keys()  # this device's keys, made once
+        return profile
+
+    def secrets(self) -> dict[str, Any]:
+        """Where this device's secrets are kept, its fingerprint, and `notice`: the line
+        the first run must show (where secrets are kept: never silently), else None."""
+        from xcircle.keystore import keystore_of
+
+        ks = keystore_of(self.store)
+        keys = ks.device_keys()
+        notice = ks.first_run_notice()
+        return {**ks.info(), "fingerprint": keys.public.fingerprint, "notice": notice}
 
     def profile(self) -> Record | None:
         return self.store.profile
