@@ -20,6 +20,7 @@ from .errors import ExchangeError, error_body
 from .limits import BodyLimitMiddleware, ExchangeTimeMiddleware, RateLimiter
 from .routes import Context, router
 from .settings import ExchangeSettings
+from .trust_routes import router as trust_router
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ def create_app(settings: ExchangeSettings) -> FastAPI:
         ip_limiter=RateLimiter(settings.auth_fail_limit_per_minute, settings.clock),
     )
     app.include_router(router)
+    app.include_router(trust_router)
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     # Added last = outermost: the time stamp also lands on 413s from the body limit.

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,33 +13,64 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from .helpers import Api, envelope, uid
+from sync.exchange import admin
+
+from .helpers import T0, Api, envelope, uid
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
-CALLERS = ["none", "bad", "revoked", "other_org", "removed", "member", "admin", "enroll"]
+KEY = base64.b64encode(bytes(range(32))).decode()
+
+CALLERS = [
+    "none",
+    "bad",
+    "expired",
+    "revoked",
+    "other_org",
+    "removed",
+    "member",
+    "convener",
+    "admin",
+    "other_admin",
+    "enroll",
+]
 
 # route → (body or None, expected status per caller in CALLERS order)
+# fmt: off
 MATRIX: dict[str, tuple[Any, list[int]]] = {
-    "GET /v1/health": (None, [200, 200, 200, 200, 200, 200, 200, 200]),
-    "POST /v1/enrollments": ({}, [401, 401, 401, 403, 403, 403, 201, 403]),
-    "POST /v1/devices": ({"name": "new"}, [401, 401, 401, 403, 403, 403, 403, 201]),
-    "DELETE /v1/devices/{device_id}": (None, [401, 401, 401, 403, 403, 204, 204, 403]),
-    "GET /v1/me": (None, [401, 401, 401, 200, 200, 200, 403, 403]),
-    "POST /v1/circles": ("new-circle", [401, 401, 401, 201, 201, 201, 403, 403]),
-    "GET /v1/circles/{circle_id}": (None, [401, 401, 401, 404, 404, 200, 403, 403]),
-    "POST /v1/circles/{circle_id}/invites": ({}, [401, 401, 401, 404, 404, 201, 403, 403]),
-    "POST /v1/invites/redeem": ("invite", [401, 401, 401, 200, 200, 200, 403, 403]),
+    #                                       none bad  exp  rev  oth  rem  mem  conv adm  oadm enr
+    "GET /v1/health": (None, [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    "POST /v1/enrollments": ({}, [401, 401, 401, 401, 403, 403, 403, 403, 201, 201, 403]),
+    "POST /v1/devices": ({"name": "new"}, [401, 401, 401, 401, 403, 403, 403, 403, 403, 403, 201]),
+    "DELETE /v1/devices/{device_id}": (
+        None, [401, 401, 401, 401, 403, 403, 403, 204, 204, 403, 403]
+    ),
+    "PUT /v1/devices/me/keys": ("keys", [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403]),
+    "GET /v1/me": (None, [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403]),
+    "POST /v1/circles": ("new-circle", [401, 401, 401, 401, 201, 201, 201, 201, 403, 403, 403]),
+    "GET /v1/circles/{circle_id}": (None, [401, 401, 401, 401, 404, 404, 200, 200, 403, 403, 403]),
+    "POST /v1/circles/{circle_id}/invites": (
+        {}, [401, 401, 401, 401, 404, 404, 201, 201, 403, 403, 403]
+    ),
+    "POST /v1/invites/redeem": ("invite", [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403]),
     "DELETE /v1/circles/{circle_id}/members/{member_id}": (
-        None,
-        [401, 401, 401, 404, 404, 204, 403, 403],
+        None, [401, 401, 401, 401, 404, 404, 403, 204, 403, 403, 403]
+    ),
+    "PUT /v1/circles/{circle_id}/members/{member_id}/role": (
+        {"role": "convener"}, [401, 401, 401, 401, 404, 404, 403, 200, 403, 403, 403]
+    ),
+    "GET /v1/circles/{circle_id}/epoch": (
+        None, [401, 401, 401, 401, 404, 404, 200, 200, 403, 403, 403]
+    ),
+    "POST /v1/circles/{circle_id}/epochs": (
+        "rekey", [401, 401, 401, 401, 404, 404, 200, 200, 403, 403, 403]
     ),
     "POST /v1/circles/{circle_id}/ops": (
-        {"ops": [envelope("op-1")]},
-        [401, 401, 401, 404, 404, 200, 403, 403],
+        {"ops": [envelope("op-1")]}, [401, 401, 401, 401, 404, 404, 200, 200, 403, 403, 403]
     ),
-    "POST /v1/pull": ("cursors", [401, 401, 401, 200, 200, 200, 403, 403]),
+    "POST /v1/pull": ("cursors", [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403]),
 }
+# fmt: on
 
 
 def _walk(routes: list[Any]) -> Iterator[APIRoute]:
@@ -75,36 +107,47 @@ def test_matrix_covers_every_route(make_app: Callable[..., FastAPI]) -> None:
 
 
 async def _world(api: Api) -> dict[str, Any]:
-    """Two orgs; in org A a member (m1, circle creator), a removed member (m2), a revoked
-    device; in org B a device that never joined. Plus a fresh enrollment token and invite."""
-    _, admin_token = api.org()
+    """Two orgs; in org A a circle's convener (m1, its creator), a plain member (m4), a
+    member targeted by removal and role changes (m5), a removed member (m2), a revoked
+    device (m3); in org B a device that never joined and its admin. Plus an expired and a
+    fresh enrollment token and an open invite."""
+    org_a, admin_token = api.org()
     _, admin_b = api.org()
+    convener = await api.device(admin_token)
     member = await api.device(admin_token)
+    target = await api.device(admin_token)
     removed = await api.device(admin_token)
     revoked = await api.device(admin_token)
     other = await api.device(admin_b)
-    circle_id = await api.circle(member, "m1")
-    await api.join(member, circle_id, removed, "m2")
-    await api.join(member, circle_id, revoked, "m3")
-    r = await api.call("DELETE", f"/v1/circles/{circle_id}/members/m2", member.token)
+    circle_id = await api.circle(convener, "m1")
+    await api.join(convener, circle_id, removed, "m2")
+    await api.join(convener, circle_id, revoked, "m3")
+    await api.join(convener, circle_id, member, "m4")
+    await api.join(convener, circle_id, target, "m5")
+    r = await api.call("DELETE", f"/v1/circles/{circle_id}/members/m2", convener.token)
     assert r.status_code == 204
     assert (await api.call("DELETE", f"/v1/devices/{revoked.id}", admin_token)).status_code == 204
     enroll = (await api.call("POST", "/v1/enrollments", admin_token, json={})).json()["token"]
-    invite = await api.call("POST", f"/v1/circles/{circle_id}/invites", member.token, json={})
+    expired, _ = admin.create_enrollment(api.engine, org_a, 60, T0 - 3_600_000)
+    invite = await api.call("POST", f"/v1/circles/{circle_id}/invites", convener.token, json={})
     tokens = {
         "none": None,
         "bad": "xcd_not-a-real-token",
+        "expired": expired,
         "revoked": revoked.token,
         "other_org": other.token,
         "removed": removed.token,
         "member": member.token,
+        "convener": convener.token,
         "admin": admin_token,
+        "other_admin": admin_b,
         "enroll": enroll,
     }
     return {
         "tokens": tokens,
-        "params": {"device_id": member.id, "circle_id": circle_id, "member_id": "m1"},
+        "params": {"device_id": convener.id, "circle_id": circle_id, "member_id": "m5"},
         "invite": invite.json()["code"],
+        "devices": [convener.id, member.id, target.id],
     }
 
 
@@ -121,6 +164,10 @@ async def test_access(route: str, caller: str, make_app: Callable[..., FastAPI])
         body = {"code": world["invite"], "member_id": "mz"}
     elif body == "cursors":
         body = {"cursors": {world["params"]["circle_id"]: 0}}
+    elif body == "keys":
+        body = {"x25519": KEY, "ed25519": KEY}
+    elif body == "rekey":
+        body = {"expected": 0, "wraps": dict.fromkeys(world["devices"], KEY)}
     path = template.format(**world["params"])
     kwargs = {} if body is None else {"json": body}
     r = await api.call(method, path, world["tokens"][caller], **kwargs)
