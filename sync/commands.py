@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sync.e2e import encrypt_circle, rekey_if_encrypted
 from sync.engine import connect, my_member_id
 from sync.engine import sync as run_sync
 from sync.protocol import (
@@ -86,14 +87,21 @@ def enroll(
         raise InvalidRequest("an enrollment token starts with xce_ (ask your organization)")
     url = normalize_url(url)
     device = _device_name(name)
+    public = on_store(partial(_public_keys, store))
     with ExchangeClient(url, token, **options) as client:
-        answer = client.enroll(device)
+        answer = client.enroll(device, public)
     try:
         creds = Credentials(url, answer["token"], answer["device_id"], answer["org_name"])
     except KeyError:
         raise ProtocolError("the exchange answered the enrollment without a token") from None
     on_store(partial(save_credentials, store, creds))
     return creds
+
+
+def _public_keys(store: Store) -> dict[str, str]:
+    from xcircle.keystore import keystore_of
+
+    return keystore_of(store).device_keys().public.to_json()
 
 
 def device_secrets(store: Store) -> dict[str, Any]:
@@ -210,13 +218,16 @@ def remove_member_remote(
     on_store(partial(queue_removal, store, circle, member_id, queued=True))
     try:
         with nullcontext(client) if client else connect(store) as link:
-            link.remove_member(circle, member_id)
-    except NotMember:
-        pass  # never on the exchange (a member added by hand), or already removed
+            try:
+                link.remove_member(circle, member_id)
+            except NotMember:
+                pass  # never on the exchange (a member added by hand), or already removed
+            on_store(partial(queue_removal, store, circle, member_id, queued=False))
+            # An encrypted circle: what is said from now on is for the remaining devices.
+            rekey_if_encrypted(store, link, circle, on_store=on_store)
     except ExchangeUnreachable as exc:
         log.warning("member removal queued for the next sync: %s", exc)
         return False
-    on_store(partial(queue_removal, store, circle, member_id, queued=False))
     return True
 
 
@@ -313,6 +324,20 @@ def share(circle_ref: str, as_json: bool) -> None:
     _warn_report(report)
     pushed = report.circles[cid].pushed
     _out(as_json, {"circle": cid, **report.to_dict()}, f"Shared; pushed {pushed} change(s).")
+
+
+@click.command()
+@click.argument("circle_ref", metavar="CIRCLE")
+@_json_option
+def encrypt(circle_ref: str, as_json: bool) -> None:
+    """Encrypt a shared circle end to end from now on (conveners)."""
+    from xcircle.cli import session
+
+    with session() as svc:
+        cid = svc.circles.resolve(circle_ref)
+        with connect(svc.store) as client:
+            epoch = encrypt_circle(svc.store, client, cid, on_store=direct)
+    _out(as_json, {"circle": cid, "epoch": epoch}, f"Encrypted from epoch {epoch} on.")
 
 
 @click.command()

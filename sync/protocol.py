@@ -33,6 +33,8 @@ MAX_PAYLOAD_B64 = 4 * ((MAX_OP_BYTES + 2) // 3)
 class SyncError(XCircleError):
     """Something went wrong talking to the exchange; the message is one line."""
 
+    code: str | None = None  # the exchange's stable error code, when it gave one
+
 
 class NotJoined(SyncError):
     """This device has no exchange credentials yet (`xcircle join URL TOKEN` first)."""

@@ -46,6 +46,7 @@ def device_vector() -> dict[str, Any]:
         "x25519_public": hexs(k.public.x25519),
         "ed25519_public": hexs(k.public.ed25519),
         "fingerprint": k.public.fingerprint,
+        "key_id": k.public.key_id,
     }
 
 

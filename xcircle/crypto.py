@@ -167,6 +167,12 @@ class PublicKeys:
     def fingerprint(self) -> str:
         return fingerprint(self)
 
+    @property
+    def key_id(self) -> str:
+        """32 hex characters naming the device in a circle's records (same digest as
+        the fingerprint, more of it)."""
+        return _fp_digest(self)[:16].hex()
+
     def to_json(self) -> dict[str, str]:
         return {"x25519": b64(self.x25519), "ed25519": b64(self.ed25519)}
 
@@ -230,9 +236,12 @@ class DeviceKeys:
 
 def fingerprint(keys: PublicKeys) -> str:
     """80 bits of SHA-256 over both public keys, base32, as `ABCD-EFGH-IJKL-MNOP`."""
-    digest = hashlib.sha256(_FP_CONTEXT + keys.ed25519 + keys.x25519).digest()[:10]
-    text = base64.b32encode(digest).decode("ascii")
+    text = base64.b32encode(_fp_digest(keys)[:10]).decode("ascii")
     return "-".join(text[i : i + 4] for i in range(0, 16, 4))
+
+
+def _fp_digest(keys: PublicKeys) -> bytes:
+    return hashlib.sha256(_FP_CONTEXT + keys.ed25519 + keys.x25519).digest()
 
 
 def verify_signature(public: bytes, signature: bytes, message: bytes) -> bool:

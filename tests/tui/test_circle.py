@@ -230,3 +230,16 @@ async def test_insights_show_trends(demo_home: Path) -> None:
         assert support._data == insights.pulse(screen.circle)["support"]
         counts = insights.commitments(screen.circle)
         assert f"kept {counts['kept']}" in screen_text(app)
+
+
+async def test_members_tab_shows_roles_and_my_fingerprint(demo_home: Path) -> None:
+    app = make_test_app(demo_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_leading(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        from xcircle.keystore import keystore_of
+
+        mine = keystore_of(app.services.store).device_keys().public.fingerprint
+        text = screen_text(app)
+        assert mine in text and "convener" in text

@@ -24,7 +24,7 @@ LAZY_COMMANDS = {
     "sync": "sync.commands:sync",
     "status": "sync.commands:status",
 }
-LAZY_CIRCLE_COMMANDS = {"share": "sync.commands:share"}
+LAZY_CIRCLE_COMMANDS = {"share": "sync.commands:share", "encrypt": "sync.commands:encrypt"}
 # `--help` lists lazy commands with these lines instead of importing their modules.
 LAZY_HELP = {
     "exchange": "Serve and administer the exchange server.",
@@ -34,6 +34,7 @@ LAZY_HELP = {
     "sync": "Push and pull changes with the exchange.",
     "status": "Show what is waiting to sync.",
     "share": "Share a circle through the exchange.",
+    "encrypt": "Encrypt a shared circle end to end (conveners).",
 }
 
 
