@@ -289,6 +289,10 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Overwrite freed content with zeros, so a purged plaintext op leaves no copy in
+        # free pages (the exchange rarely deletes; the cost is on those few writes). Some
+        # builds (Debian's) have it on already; SQLite's own default is off.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")

@@ -57,6 +57,7 @@ def rekey(
     expected: int,
     new_wraps: dict[str, bytes],
     now: int,
+    new: int | None = None,
 ) -> int:
     """Move the circle from epoch `expected` to the next one with `new_wraps`
     (`{device_id: wrap}`); returns the new epoch. Pending joiners in the set are confirmed
@@ -92,7 +93,9 @@ def rekey(
         confirmed = [pending[d] for d in sorted(given & set(pending))]
         if me.role != CONVENER and any(j.invited_by != device_id for j in confirmed):
             raise forbidden()
-        new = current + 1
+        new = current + 1 if new is None else new
+        if new <= current:
+            raise ExchangeError(422, "invalid_request", "epoch: must be above the expected epoch")
         conn.execute(update(circles).where(circles.c.id == circle_id).values(epoch=new))
         conn.execute(
             wraps.insert(),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Engine, select, update
 
 from .db import circle_members, devices, invites, joins, write_tx
@@ -103,7 +102,7 @@ def redeem_invite(
     device_id: str,
     code: str,
     proposed: str | None,
-    bundle: dict[str, Any] | None,
+    bundle: bytes | None,
     now: int,
 ) -> tuple[str, str, str]:
     """Redeem an invite: `(circle_id, member_id, status)` with status `member` (a plaintext
@@ -173,7 +172,7 @@ def _pending_join(
     device_id: str,
     member_id: str,
     invited_by: str,
-    bundle: dict[str, Any] | None,
+    bundle: bytes | None,
     now: int,
 ) -> None:
     keys = conn.execute(
@@ -189,7 +188,7 @@ def _pending_join(
             device_id=device_id,
             member_id=member_id,
             invited_by=invited_by,
-            bundle=None if bundle is None else orjson.dumps(bundle),
+            bundle=bundle,
             created=now,
         )
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Engine, and_, func, select, update
 
 from .db import circle_members, circles, devices, invites, joins, organizations, read_tx, write_tx
@@ -110,7 +109,7 @@ def circle_view(engine: Engine, device_id: str, circle_id: str) -> dict[str, Any
                 "created": r.created,
                 "x25519": _b64(r.x25519),
                 "ed25519": _b64(r.ed25519),
-                "bundle": None if r.bundle is None else orjson.loads(r.bundle),
+                "bundle": _b64(r.bundle),
             }
             for r in conn.execute(
                 select(

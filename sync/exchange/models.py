@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -34,6 +34,8 @@ Key32 = Annotated[str, Field(min_length=44, max_length=44, pattern=r"^[A-Za-z0-9
 # A client-made invite token: the prefix and at least 192 bits of base64url.
 InviteToken = Annotated[str, Field(pattern=r"^xci_[A-Za-z0-9_-]{32,100}$")]
 MAX_WRAP_BYTES = 4096
+MAX_BUNDLE_BYTES = 2048
+_STRICT_B64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 # Strict base64 (whole quanta, padding only at the end), so the schema admits only what
 # decodes.
 Wrap = Annotated[
@@ -41,12 +43,16 @@ Wrap = Annotated[
     Field(
         min_length=4,
         max_length=4 * MAX_WRAP_BYTES // 3 + 4,
-        pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+        pattern=_STRICT_B64,
     ),
+]
+# A joiner's bundle: opaque bytes (its public keys MAC'd with the invite's key), so its
+# size is exactly what the schema says.
+Bundle = Annotated[
+    str, Field(min_length=4, max_length=4 * ((MAX_BUNDLE_BYTES + 2) // 3), pattern=_STRICT_B64)
 ]
 Role = Literal["convener", "member"]
 INVITE_TTL_S = 72 * 3600  # an invite lives three days unless its maker says otherwise
-MAX_BUNDLE_BYTES = 2048
 
 
 class _Body(BaseModel):
@@ -142,7 +148,7 @@ class Join(BaseModel):
     created: int
     x25519: str | None
     ed25519: str | None
-    bundle: dict[str, Any] | None
+    bundle: str | None  # base64, as the joiner sent it
 
 
 class CircleOut(BaseModel):
@@ -181,7 +187,7 @@ class InviteOut(BaseModel):
 class RedeemIn(_Body):
     code: Token
     member_id: Ident | None = None  # a proposal, for legacy invites made without one
-    bundle: Annotated[dict[str, Any], Field(max_length=32)] | None = None
+    bundle: Bundle | None = None
 
 
 class RedeemOut(BaseModel):
@@ -206,6 +212,9 @@ class EpochOut(BaseModel):
 
 class RekeyIn(_Body):
     expected: Seq
+    # The new epoch's number: expected + 1 unless given (a reseeded circle on an empty
+    # exchange continues its old numbering); always above `expected`.
+    epoch: Annotated[int, Field(ge=1, le=MAX_INT - 1), JsonInt] | None = None
     wraps: Annotated[
         dict[Ident, Wrap],
         Field(
@@ -217,6 +226,11 @@ class RekeyIn(_Body):
             },
         ),
     ]
+
+
+class PurgeOut(BaseModel):
+    purged: int  # plaintext ops emptied (their seqs and op ids stay)
+    time: int
 
 
 class RekeyOut(BaseModel):

@@ -22,7 +22,6 @@ from .auth import Principal, authenticate, authenticate_member, require_device
 from .errors import ExchangeError
 from .limits import NOW_KEY, RateLimiter
 from .models import (
-    MAX_BUNDLE_BYTES,
     CircleIn,
     CircleOut,
     CircleRef,
@@ -231,10 +230,9 @@ def redeem_invite(body: RedeemIn, request: Request, creds: Creds) -> dict[str, A
     call = Call(request, creds)
     call.ctx.ip_limiter.check(call.ip, "invite attempts")
     _, device_id = call.device()
-    if body.bundle is not None and len(orjson.dumps(body.bundle)) > MAX_BUNDLE_BYTES:
-        raise ExchangeError(413, "too_large", f"a join bundle is at most {MAX_BUNDLE_BYTES} bytes")
+    bundle = None if body.bundle is None else base64.b64decode(body.bundle)
     circle_id, member_id, status = invites.redeem_invite(
-        call.ctx.engine, device_id, body.code, body.member_id, body.bundle, call.now
+        call.ctx.engine, device_id, body.code, body.member_id, bundle, call.now
     )
     return {"circle_id": circle_id, "member_id": member_id, "status": status, "time": call.now}
 

@@ -1,5 +1,5 @@
-"""The `/v1` routes of trust across organizations: device keys, roles, epochs and wraps.
-(Invites, joins and removal keep their routes in `routes.py`.)"""
+"""The `/v1` routes of trust across organizations: device keys, roles, epochs and wraps,
+reseeding. (Invites, joins and removal keep their routes in `routes.py`.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from . import epochs, invites, members
+from . import epochs, invites, members, reseed, store
 from .db import write_tx
 from .errors import ExchangeError
 from .models import (
@@ -18,6 +18,9 @@ from .models import (
     EpochOut,
     Ident,
     KeysOut,
+    PurgeOut,
+    PushIn,
+    PushOut,
     RekeyIn,
     RekeyOut,
     RoleIn,
@@ -76,5 +79,42 @@ def rekey(circle_id: Ident, body: RekeyIn, request: Request, creds: Creds) -> di
             raise ExchangeError(422, "invalid_request", "wraps: must be base64") from None
         if len(raw[dev]) > MAX_WRAP_BYTES:
             raise ExchangeError(413, "too_large", f"a wrap is at most {MAX_WRAP_BYTES} bytes")
-    epoch = epochs.rekey(call.ctx.engine, device_id, circle_id, body.expected, raw, call.now)
+    epoch = epochs.rekey(
+        call.ctx.engine, device_id, circle_id, body.expected, raw, call.now, body.epoch
+    )
     return {"epoch": epoch, "time": call.now}
+
+
+@router.post(
+    "/circles/{circle_id}/reseed",
+    response_model=PushOut,
+    responses=_errors(404, 409),
+)
+def reseed_ops(circle_id: Ident, body: PushIn, request: Request, creds: Creds) -> dict[str, Any]:
+    """Convener's device: re-push the circle's history (upgrade from plaintext, or rebuild
+    on an empty exchange). Plaintext ops re-sealed under an epoch replace their plaintext
+    in place; new ops may carry any epoch up to the current one."""
+    call = Call(request, creds)
+    _, device_id = call.device()
+    if len(body.ops) > call.ctx.settings.max_ops_per_push:
+        raise ExchangeError(
+            413, "too_large", f"at most {call.ctx.settings.max_ops_per_push} ops per push"
+        )
+    decoded = store.decode_ops(body.ops)
+    results, next_seq = reseed.reseed(
+        call.ctx.engine, device_id, circle_id, body.ops, decoded, call.now
+    )
+    return {"results": results, "next_seq": next_seq, "time": call.now}
+
+
+@router.delete(
+    "/circles/{circle_id}/plaintext", response_model=PurgeOut, responses=_errors(404, 409)
+)
+def purge_plaintext(circle_id: Ident, request: Request, creds: Creds) -> dict[str, Any]:
+    """Convener's device: empty the circle's remaining plaintext ops once it is upgraded."""
+    call = Call(request, creds)
+    _, device_id = call.device()
+    return {
+        "purged": reseed.purge_plaintext(call.ctx.engine, device_id, circle_id),
+        "time": call.now,
+    }

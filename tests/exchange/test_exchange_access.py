@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -64,6 +65,12 @@ MATRIX: dict[str, tuple[Any, list[int]]] = {
     ),
     "POST /v1/circles/{circle_id}/epochs": (
         "rekey", [401, 401, 401, 401, 404, 404, 200, 200, 403, 403, 403]
+    ),
+    "POST /v1/circles/{circle_id}/reseed": (
+        {"ops": [envelope("op-1")]}, [401, 401, 401, 401, 404, 404, 403, 200, 403, 403, 403]
+    ),
+    "DELETE /v1/circles/{circle_id}/plaintext": (
+        None, [401, 401, 401, 401, 404, 404, 403, 409, 403, 403, 403]
     ),
     "POST /v1/circles/{circle_id}/ops": (
         {"ops": [envelope("op-1")]}, [401, 401, 401, 401, 404, 404, 200, 200, 403, 403, 403]
@@ -151,23 +158,29 @@ async def _world(api: Api) -> dict[str, Any]:
     }
 
 
+def _body(spec: Any, world: dict[str, Any]) -> Any:
+    """A valid body for a route, from its MATRIX entry."""
+    if spec == "new-circle":
+        return {"circle_id": uid(), "member_id": "mx"}
+    if spec == "invite":
+        return {"code": world["invite"], "member_id": "mz"}
+    if spec == "cursors":
+        return {"cursors": {world["params"]["circle_id"]: 0}}
+    if spec == "keys":
+        return {"x25519": KEY, "ed25519": KEY}
+    if spec == "rekey":
+        return {"expected": 0, "wraps": dict.fromkeys(world["devices"], KEY)}
+    return copy.deepcopy(spec)
+
+
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("route", list(MATRIX))
 async def test_access(route: str, caller: str, make_app: Callable[..., FastAPI]) -> None:
     api = Api(make_app())
     world = await _world(api)
     method, template = route.split(" ")
-    body, expected = MATRIX[route]
-    if body == "new-circle":
-        body = {"circle_id": uid(), "member_id": "mx"}
-    elif body == "invite":
-        body = {"code": world["invite"], "member_id": "mz"}
-    elif body == "cursors":
-        body = {"cursors": {world["params"]["circle_id"]: 0}}
-    elif body == "keys":
-        body = {"x25519": KEY, "ed25519": KEY}
-    elif body == "rekey":
-        body = {"expected": 0, "wraps": dict.fromkeys(world["devices"], KEY)}
+    spec, expected = MATRIX[route]
+    body = _body(spec, world)
     path = template.format(**world["params"])
     kwargs = {} if body is None else {"json": body}
     r = await api.call(method, path, world["tokens"][caller], **kwargs)
@@ -176,3 +189,34 @@ async def test_access(route: str, caller: str, make_app: Callable[..., FastAPI])
         assert set(r.json()) == {"error", "message"}
     if route == "POST /v1/pull" and caller == "removed":
         assert r.json()["denied"] == [world["params"]["circle_id"]]
+
+
+# The caller for whom each body route succeeds (MATRIX's 2xx column).
+_WHO = {"POST /v1/enrollments": "admin", "POST /v1/devices": "enroll"}
+# Nested request models, reached through their parent's body.
+_NESTED: dict[str, Callable[[Any], Any]] = {
+    "POST /v1/circles/{circle_id}/ops": lambda b: b["ops"][0],
+    "POST /v1/circles/{circle_id}/reseed": lambda b: b["ops"][0],
+}
+
+
+@pytest.mark.parametrize(
+    "route", [r for r, (spec, _) in MATRIX.items() if spec is not None] + ["nested-keys"]
+)
+async def test_one_extra_property_is_refused(route: str, make_app: Callable[..., FastAPI]) -> None:
+    """SEC-15: every request model (and the models inside them) refuses a property it
+    does not define, with 422, even from a caller the route would serve."""
+    api = Api(make_app())
+    world = await _world(api)
+    if route == "nested-keys":
+        route, body = "POST /v1/devices", {"name": "x", "keys": {"x25519": KEY, "ed25519": KEY}}
+        target = body["keys"]
+    else:
+        body = _body(MATRIX[route][0], world)
+        target = _NESTED.get(route, lambda b: b)(body)
+    target["unexpected"] = 1
+    method, template = route.split(" ")
+    token = world["tokens"][_WHO.get(route, "convener")]
+    r = await api.call(method, template.format(**world["params"]), token, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid_request" and "unexpected" in r.json()["message"]

@@ -145,11 +145,16 @@ async def test_a_joiner_waits_until_a_rekey_confirms_it(api: Api) -> None:
     bea = await api.device(api.org()[1])
     code = await _invite(api, bob, cid, "bea")
     r = await api.call(
-        "POST", "/v1/invites/redeem", bea.token, json={"code": code, "bundle": {"v": 1}}
+        "POST", "/v1/invites/redeem", bea.token, json={"code": code, "bundle": "AAAA"}
     )
     assert r.status_code == 422 and r.json()["error"] == "keys_required"
     await _keys(api, bea)
-    bundle = {"v": 1, "member_id": "bea", "mac": "c2lnbmVk"}
+    too_big = base64.b64encode(bytes(2052)).decode()
+    r = await api.call(
+        "POST", "/v1/invites/redeem", bea.token, json={"code": code, "bundle": too_big}
+    )
+    assert r.status_code == 422  # a bundle is at most 2 KiB
+    bundle = base64.b64encode(b'{"v":1,"member_id":"bea","mac":"signed"}').decode()
     r = await api.call(
         "POST", "/v1/invites/redeem", bea.token, json={"code": code, "bundle": bundle}
     )
