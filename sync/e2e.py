@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REKEY_TRIES = 5
+SEALED_FROM = "sealed_from"  # local meta: seq of the first sealed op pulled
 
 
 class Trust:
@@ -206,17 +207,23 @@ class E2E:
         """A `decode_envelope` for one circle's pulled batch, with the trust checks;
         the circle's trust state is read once and follows the batch."""
         trust = self.gate(partial(Trust, self.store, cid))
-        encrypted = bool(self.gate(partial(self.keystore.epochs, cid)))
+        # The seq of the circle's first sealed op: the exchange refuses plain pushes once a
+        # circle has an epoch, so a plain op after it was slipped in (quarantined).
+        sealed_from: list[int | None] = [self.gate(partial(self.store.meta, cid)).get(SEALED_FROM)]
         keys: dict[int, crypto.EpochKey | None] = {}
 
         def decode(env: Any) -> Decoded:
             epoch = env.get("epoch") if isinstance(env, dict) else None
             if epoch == PLAIN_EPOCH or type(epoch) is not int:
                 d = decode_envelope(env)
-                if d.payload is not None and encrypted:
+                first = sealed_from[0]
+                if d.payload is not None and first is not None and d.seq > first:
                     return Decoded(d.seq, d.op_id, None, "plain op in an encrypted circle")
                 return d
             d = decode_envelope({**env, "epoch": PLAIN_EPOCH, "payload": ""})  # shape only
+            if sealed_from[0] is None:
+                sealed_from[0] = d.seq
+                self.gate(partial(self.store.set_meta, cid, **{SEALED_FROM: d.seq}))
             if epoch not in keys:
                 keys[epoch] = self.epoch_key(cid, epoch)
                 if keys[epoch] is None and cid not in self._fetched:

@@ -103,7 +103,6 @@ def invite_vector() -> dict[str, Any]:
         invite = crypto.Invite.new()
     joiner = keys(b"device-b")
     fields = {
-        "member_id": "b2" * 16,
         "device_id": "dev-b",
         "name": "Bea",
         "org": "Borealis",
@@ -114,8 +113,7 @@ def invite_vector() -> dict[str, Any]:
         "code": invite.code,
         "token": invite.token,
         "mac_key": hexs(invite.mac_key),
-        "circle": CIRCLE,
-        "bundle": crypto.make_join_bundle(invite, CIRCLE, fields),
+        "bundle": crypto.make_join_bundle(invite, fields),
     }
 
 

@@ -98,8 +98,8 @@ def test_invite_vector_derivations() -> None:
     token = "xci_" + base64.urlsafe_b64encode(derive(b"token")).decode().rstrip("=")
     assert v["token"] == token and v["mac_key"] == derive(b"mac").hex()
     assert crypto.Invite.parse(v["code"]).secret == secret
-    fields, public = crypto.verify_join_bundle(crypto.Invite(secret), v["circle"], v["bundle"])
-    assert fields["member_id"] == "b2" * 16 and public == keys(b"device-b").public
+    fields, public = crypto.verify_join_bundle(crypto.Invite(secret), v["bundle"])
+    assert fields["device_id"] == "dev-b" and public == keys(b"device-b").public
 
 
 def test_home_vector_opens() -> None:

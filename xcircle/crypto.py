@@ -580,24 +580,24 @@ class Invite:
         return _hkdf(self.secret, _INVITE_SALT, b"mac")
 
 
-JOIN_FIELDS = ("member_id", "device_id", "x25519", "ed25519", "name", "org")
+JOIN_FIELDS = ("device_id", "x25519", "ed25519", "name", "org")
 
 
-def join_mac(mac_key: bytes, circle: str, bundle: dict[str, str]) -> bytes:
-    """HMAC-SHA256 over a join bundle's fields (see the architecture page)."""
+def join_mac(mac_key: bytes, bundle: dict[str, str]) -> bytes:
+    """HMAC-SHA256 over a join bundle's fields (see the architecture page). The joiner
+    knows only the invite's secret (not yet the circle or its member id): the MAC key,
+    one per invite, is what ties the bundle to the invite."""
     parts = [bundle[f] for f in JOIN_FIELDS]
-    return hmac.digest(mac_key, _JOIN_CONTEXT + ctx(circle, *parts), "sha256")
+    return hmac.digest(mac_key, _JOIN_CONTEXT + ctx(*parts), "sha256")
 
 
-def make_join_bundle(invite: Invite, circle: str, fields: dict[str, str]) -> dict[str, object]:
+def make_join_bundle(invite: Invite, fields: dict[str, str]) -> dict[str, object]:
     bundle: dict[str, object] = {"v": VERSION, **{f: fields[f] for f in JOIN_FIELDS}}
-    bundle["mac"] = b64(join_mac(invite.mac_key, circle, fields))
+    bundle["mac"] = b64(join_mac(invite.mac_key, fields))
     return bundle
 
 
-def verify_join_bundle(
-    invite: Invite, circle: str, bundle: object
-) -> tuple[dict[str, str], PublicKeys]:
+def verify_join_bundle(invite: Invite, bundle: object) -> tuple[dict[str, str], PublicKeys]:
     """Check a join bundle's MAC and keys; returns its fields and the joiner's keys."""
     if not isinstance(bundle, dict) or bundle.get("v") != VERSION:
         raise CryptoError("join bundle is malformed")
@@ -606,7 +606,7 @@ def verify_join_bundle(
         raise CryptoError("join bundle is malformed")
     text = {k: str(v) for k, v in fields.items()}
     mac = unb64(bundle.get("mac"), 32, "join bundle MAC")
-    if not hmac.compare_digest(mac, join_mac(invite.mac_key, circle, text)):
+    if not hmac.compare_digest(mac, join_mac(invite.mac_key, text)):
         raise CryptoError("join bundle MAC does not verify")
     return text, PublicKeys.from_json(text)
 

@@ -32,6 +32,7 @@ class Members:
         if key is not None and not ref(key):
             raise InvalidInput("a member id is 32 lowercase hex characters")
         key = key or new_id()
+        self._require_convener_unless_me(circle, key, "add a member")
         fields = self._fields(name=name, org=org, seniority=seniority, topics=topics)
         self.ctx.commit([self.ctx.op(circle, "member", key, **fields, joined=self.ctx.now_iso())])
         return self.ctx.record(circle, "member", key, "member")
@@ -47,10 +48,17 @@ class Members:
         topics: Sequence[str] | None = None,
     ) -> Record:
         self.ctx.record(circle, "member", member, "member")
+        self._require_convener_unless_me(circle, member, "edit another member")
         fields = self._fields(name=name, org=org, seniority=seniority, topics=topics)
         if fields:
             self.ctx.commit([self.ctx.op(circle, "member", member, **fields)])
         return self.ctx.record(circle, "member", member, "member")
+
+    def _require_convener_unless_me(self, circle: str, member: str, what: str) -> None:
+        """Receivers refuse it from anyone else (sync.e2e), so refuse it here first."""
+        me = self.ctx.me(circle)
+        if me is not None and member != me and not self.is_convener(circle, me):
+            raise InvalidInput(f"only a convener can {what}")
 
     def remove(self, circle: str, member: str) -> None:
         """Remove a member from the circle (a sticky tombstone: they never reappear).
