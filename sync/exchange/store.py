@@ -43,11 +43,6 @@ def _is_member(conn: Connection, circle_id: str, device_id: str) -> bool:
     return row.first() is not None
 
 
-def _require_member(conn: Connection, circle_id: str, device_id: str) -> None:
-    if not _is_member(conn, circle_id, device_id):
-        raise not_found("circle not found")
-
-
 def enroll_device(
     engine: Engine,
     p: Principal,

@@ -265,3 +265,23 @@ async def test_pull_names_the_pushing_device_and_a_push_cannot_name_another(api:
     pulled = (await api.pull(bob, {cid: 0})).json()["circles"][cid]
     assert [(o["op_id"], o["device_id"]) for o in pulled["ops"]] == [("x", ada.id), ("y", bob.id)]
     assert pulled["epoch"] == 1
+
+
+async def test_after_a_removal_the_removed_device_gets_nothing_new(api: Api) -> None:
+    """SEC-05, the exchange's part: the removed device gets 404, no wrap of the next
+    epoch, its late ops are refused, and every op accepted after the rekey is at the new
+    epoch."""
+    cid, (ada, bob, cy) = await _encrypted(api, 3)
+    assert (await api.push(bob, cid, [envelope("before", epoch=1)])).status_code == 200
+    assert (await api.call("DELETE", f"/v1/circles/{cid}/members/m1", ada.token)).status_code == 204
+    assert (await api.push(bob, cid, [envelope("late", epoch=1)])).status_code == 404
+    assert (await _rekey(api, ada, cid, 1, [ada.id, cy.id], "2:")).status_code == 200
+    assert (await api.call("GET", f"/v1/circles/{cid}/epoch", bob.token)).status_code == 404
+    with api.engine.connect() as conn:
+        epochs = conn.execute(select(wraps.c.epoch).where(wraps.c.device_id == bob.id)).scalars()
+        assert list(epochs) == [1]
+    assert (await api.push(cy, cid, [envelope("stale", epoch=1)])).status_code == 409
+    assert (await api.push(cy, cid, [envelope("after", epoch=2)])).status_code == 200
+    pulled = (await api.pull(ada, {cid: 0})).json()["circles"][cid]["ops"]
+    assert [(o["op_id"], o["epoch"]) for o in pulled] == [("before", 1), ("after", 2)]
+    assert (await api.pull(bob, {cid: 0})).json()["denied"] == [cid]
