@@ -231,6 +231,29 @@ def remove_member_remote(
     return True
 
 
+def set_role_remote(
+    store: Store,
+    circle: str,
+    member_id: str,
+    role: str,
+    *,
+    client: ExchangeClient | None = None,
+    on_store: Gate = direct,
+) -> bool:
+    """Tell the exchange a member's new role in a shared circle (it enforces who may
+    remove whom from it); True if told. A member the exchange does not know (added by
+    hand, never joined) is fine: receivers check roles from the signed ops anyway."""
+    meta = on_store(partial(store.meta, circle))
+    if not meta.get("shared") or on_store(partial(credentials, store)) is None:
+        return False
+    with nullcontext(client) if client else connect(store) as link:
+        try:
+            link.set_role(circle, member_id, role)
+        except NotMember:
+            return False
+    return True
+
+
 def _device_name(name: str) -> str:
     name = re.sub(r"[\x00-\x1f\x7f]", "", name or platform.node() or "device").strip()
     return name[:100] or "device"

@@ -74,7 +74,8 @@ def test_cli_member_list_and_role(tmp_path: Path) -> None:
     status = json.loads(run("status", "--json"))
     assert [d["fingerprint"] for d in ada["devices"]] == [status["fingerprint"]]
     assert bob["devices"] == []
-    run("member", "role", circle, "Bob", "convener")
+    promoted = json.loads(run("member", "role", circle, "Bob", "convener", "--json"))
+    assert (promoted["role"], promoted["exchange"]) == ("convener", "not shared")
     again = {m["name"]: m for m in json.loads(run("member", "list", circle, "--json"))}
     assert again["Bob"]["role"] == "convener"
     text = run("member", "list", circle)

@@ -161,3 +161,26 @@ def test_tampered_ciphertext_on_the_exchange_is_quarantined(
         "envelope does not decrypt (wrong key, circle, epoch or op id)"
     ]
     assert bob.store.get(cid, "goal", goal) is None
+
+
+def test_a_promotion_reaches_the_exchange_and_lets_the_new_convener_remove(
+    make_device: MakeDevice,
+) -> None:
+    """`member role` tells the exchange, which then lets Bob remove as a convener."""
+    from sync.commands import remove_member_remote, set_role_remote
+
+    ada, bob, cid = pair(make_device)
+    bob.sync()
+    bob_member = bob.store.meta(cid)["me"]
+    ada.services.members.set_role(cid, bob_member, "convener")
+    with ada.client() as c:
+        assert set_role_remote(ada.store, cid, bob_member, "convener", client=c)
+        roles = {m["member_id"]: m["role"] for m in c.circle(cid)["members"]}
+    assert roles[bob_member] == "convener"
+    ada.sync()
+    bob.sync()
+    ada_member = ada.store.meta(cid)["me"]
+    bob.services.members.remove(cid, ada_member)
+    with bob.client() as c:
+        assert remove_member_remote(bob.store, cid, ada_member, client=c)
+    assert ada.sync().circles[cid].denied

@@ -82,7 +82,25 @@ def member_role(circle_ref: str, member_ref: str, role: str, as_json: bool) -> N
         cid = svc.circles.resolve(circle_ref)
         mid = svc.members.resolve(cid, member_ref)
         rec = svc.members.set_role(cid, mid, role)
-    out(as_json, {**rec, "role": role}, f"{rec['name']} is now a {role}.")
+        exchange = "not shared"
+        if svc.circles.is_shared(cid):
+            exchange = tell_exchange_role(svc, cid, mid, role)
+    value = {**rec, "role": role, "exchange": exchange}
+    out(as_json, value, f"{rec['name']} is now a {role}.")
+
+
+def tell_exchange_role(svc: Services, circle: str, member: str, role: str) -> str:
+    """Tell the exchange a member's new role (it checks removals against it)."""
+    try:
+        from sync.commands import set_role_remote
+    except ImportError:
+        warn("the exchange was not told (sync is not available in this build)")
+        return "not told"
+    try:
+        told = set_role_remote(svc.store, circle, member, role)
+    except XCircleError as exc:
+        raise UserError(f"changed on this device, but the exchange was not told: {exc}") from None
+    return "told" if told else "not on the exchange"
 
 
 @member.command("remove")
