@@ -3,9 +3,10 @@
 A heavy user's home: 20 circles, the largest holding half of all records (goals,
 check-ins, feedback). For each size it prints the median latency of one user action
 (a goal check-in in the largest circle), the time to open the home, and the floors
-measured in the same run: one fsync'd append of a record of the same size, and
-orjson parsing the same bytes the store reads when it opens. Actions and the append
-floor are timed round-robin across the homes, so disk weather hits all alike.
+measured in the same run: one flushed append of a record of the same size (the store's
+own flush, `osfs.flush`: fdatasync on Linux), and orjson parsing the same bytes the
+store reads when it opens. Actions and the append floor are timed round-robin across
+the homes, so disk weather hits all alike.
 
     python bench/store.py [--sizes 1000,10000,100000] [--actions 1000]
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import orjson
 
+from xcircle import osfs
 from xcircle.ops import Op, new_id
 from xcircle.services import Services
 from xcircle.store import Store
@@ -106,7 +108,7 @@ def interleaved_actions_ms(
                     out.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 os.write(fd, line)
-                os.fdatasync(fd)
+                osfs.flush(fd)  # the store's own flush on this platform (F_FULLFSYNC on macOS)
                 floor.append(time.perf_counter() - t)
         finally:
             os.close(fd)

@@ -51,7 +51,12 @@ sys.path.insert(0, str(ROOT))
 
 from sync.exchange import admin  # noqa: E402
 from sync.exchange.db import open_db  # noqa: E402
-from sync.exchange.settings import ENV_AUTH_LIMIT, ENV_POOL_SIZE  # noqa: E402
+from sync.exchange.settings import (  # noqa: E402
+    ENV_AUTH_LIMIT,
+    ENV_OPS_PER_DAY,
+    ENV_POOL_SIZE,
+    ENV_PUSH_LIMIT,
+)
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 WARMUP_S = 1.0  # per phase, not measured: pools fill, psycopg prepares its statements
@@ -74,6 +79,9 @@ def server(
         **os.environ,
         "PYTHONPATH": str(root),
         ENV_AUTH_LIMIT: "1000000",  # setup enrolls 50 devices
+        # Throughput, not limits: each client pushes as fast as it is answered.
+        ENV_PUSH_LIMIT: "100000000",
+        ENV_OPS_PER_DAY: "1000000000",
     }
     if pool_size:
         env[ENV_POOL_SIZE] = str(pool_size)

@@ -13,18 +13,24 @@ pulse's steps are `agenda_round.py` and `agenda_pulse.py`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from screens.agenda_pulse import PulseStep
 from screens.agenda_round import RoundStep
 from screens.agenda_step import AgendaStep, StepTable
+from screens.correctforms import EditCommitmentForm, RenegotiateForm
 from screens.meetingforms import CommitmentForm
 from screens.widgets import MISSING, cell, date_text, styled
+
+if TYPE_CHECKING:
+    from xcircle.merge import Record
 
 __all__ = [
     "AgendaStep",
@@ -52,6 +58,8 @@ class CheckinStep(AgendaStep):
     SHORT = "Check-in"
     COLUMNS = ("Member", "Organization", "Attendance")
     HINT = "Space: present or absent · a: everyone present"
+    WRITES = frozenset({"toggle_present", "all_present"})
+    BEFORE_START = True  # who is here may be marked before the start
     BINDINGS = [
         Binding(
             "space",
@@ -93,7 +101,8 @@ class CheckinStep(AgendaStep):
 
     @on(DataTable.RowSelected)
     def _selected(self) -> None:
-        self.action_toggle_present()
+        if not self.read_only:
+            self.action_toggle_present()
 
 
 class ReviewStep(AgendaStep):
@@ -103,15 +112,16 @@ class ReviewStep(AgendaStep):
     SHORT = "Review"
     # The long text goes last so the review mark stays visible in a narrow terminal.
     COLUMNS = ("Member", "Review", "Due", "Commitment")
-    HINT = "k kept · r renegotiated · d dropped · o open again"
+    HINT = "k kept · r renegotiate (new wording and date) · d dropped · o open again"
     EMPTY = "Nothing to review: no open commitments from earlier meetings."
+    WRITES = frozenset({"mark", "renegotiate"})
     BINDINGS = [
         Binding("k", "mark('kept')", "Kept", tooltip="The commitment was kept", id="review.kept"),
         Binding(
             "r",
-            "mark('renegotiated')",
-            "Renegotiated",
-            tooltip="The commitment was changed or postponed",
+            "renegotiate",
+            "Renegotiate",
+            tooltip="Change the commitment: new wording and a new due date",
             id="review.renegotiated",
         ),
         Binding(
@@ -138,6 +148,18 @@ class ReviewStep(AgendaStep):
             lambda: self.services.commitments.review(self.circle, key, status, meeting=self.meeting)
         )
 
+    def action_renegotiate(self) -> None:
+        key = self.table.current_key
+        if key is None:
+            return
+
+        def done(result: str | None) -> None:
+            if result:
+                self.reload()
+                self.post_message(self.Changed())
+
+        self.app.push_screen(RenegotiateForm(self.circle, self.meeting, key), done)
+
 
 class AgreementsStep(AgendaStep):
     """The kick-off's step: each member acknowledges the circle's agreements."""
@@ -146,6 +168,7 @@ class AgreementsStep(AgendaStep):
     SHORT = "Agreements"
     COLUMNS = ("Member", "Organization", "Agreements")
     HINT = "Read them together; Space records that the highlighted member agrees."
+    WRITES = frozenset({"acknowledge"})
     BINDINGS = [
         Binding(
             "space",
@@ -157,17 +180,18 @@ class AgreementsStep(AgendaStep):
     ]
 
     def body(self) -> ComposeResult:
-        yield Static(id="agreements-text")
+        # Wrapped, and scrolled when the terminal is too short to show them all.
+        with VerticalScroll(id="agreements-box"):
+            yield Static(id="agreements-text")
         yield from super().body()
 
-    def on_mount(self) -> None:
+    def prepare(self) -> None:
         lines = [
             styled("[b]$title[/b] — $body", title=a["title"], body=a.get("text", ""))
             for a in self.services.circles.agreements(self.circle)
         ]
         text = Content("\n").join(lines) if lines else Content("This circle has no agreements.")
         self.query_one("#agreements-text", Static).update(text)
-        super().on_mount()
 
     def rows(self) -> Iterable[tuple[str, Sequence[object]]]:
         acked = self.services.meetings.acknowledged(self.circle)
@@ -186,24 +210,41 @@ class AgreementsStep(AgendaStep):
 
     @on(DataTable.RowSelected)
     def _selected(self) -> None:
-        self.action_acknowledge()
+        if not self.read_only:
+            self.action_acknowledge()
 
 
 class CommitmentsStep(AgendaStep):
-    """The commitments made in this meeting (in the round or added here)."""
+    """The commitments made in this meeting (in the round or added here); the owner's
+    own can be corrected or removed, and the last change undone."""
 
     TITLE = "New commitments"
     SHORT = "Commitments"
     COLUMNS = ("Member", "Due", "Commitment")
-    HINT = "a adds one · each comes back at the next meeting's review"
+    HINT = "a adds · e corrects · d removes · u undoes · each comes back at the next review"
     EMPTY = "No commitments yet."
+    WRITES = frozenset({"add", "edit", "remove"})
     BINDINGS = [
         Binding(
             "a",
             "add",
-            "Add commitment",
+            "Add",
             tooltip="Record a member's commitment (text and due date)",
             id="meeting.commitments.add",
+        ),
+        Binding(
+            "e",
+            "edit",
+            "Correct",
+            tooltip="Correct the highlighted commitment's wording or due date",
+            id="meeting.commitments.edit",
+        ),
+        Binding(
+            "d",
+            "remove",
+            "Remove",
+            tooltip="Remove the highlighted commitment (u undoes)",
+            id="meeting.commitments.remove",
         ),
     ]
 
@@ -221,3 +262,35 @@ class CommitmentsStep(AgendaStep):
 
         form = CommitmentForm(self.circle, self.meeting)
         self.app.push_screen(form, added)
+
+    def action_edit(self) -> None:
+        key = self.table.current_key
+        if key is None:
+            return
+        commitments = self.services.commitments
+        before = commitments.get(self.circle, key)
+
+        def edited(result: str | None) -> None:
+            if result:
+                text, due = before["text"], before.get("due") or ""
+                self.remember(
+                    "the correction of a commitment",
+                    lambda: commitments.edit(self.circle, key, text=text, due=due),
+                )
+                self.reload()
+
+        self.app.push_screen(EditCommitmentForm(self.circle, key), edited)
+
+    def action_remove(self) -> None:
+        key = self.table.current_key
+        if key is None:
+            return
+        commitments = self.services.commitments
+        removed: list[Record] = []
+        self.attempt(lambda: removed.append(commitments.remove(self.circle, key)))
+        if removed:
+            self.notify("Commitment removed · u undoes", timeout=3, markup=False)
+            self.remember(
+                "the removal of a commitment",
+                lambda: commitments.restore(self.circle, removed[0]),
+            )

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 
 from screens.agenda_step import AgendaStep, StepTable
-from screens.widgets import cell
+from screens.widgets import MISSING, cell
 from xcircle.domain import PULSE_ASPECTS
 
 if TYPE_CHECKING:
@@ -22,18 +22,28 @@ class PulseStep(AgendaStep):
     TITLE = "Pulse"
     SHORT = "Pulse"
     COLUMNS = ("Member", *(a.capitalize() for a in PULSE_ASPECTS), "")
-    HINT = "Type 1–5 in a cell; a pulse is saved once all three are rated."
+    HINT = "Type 1–5 in a cell; a pulse is saved once all three are rated · d removes · u undoes"
+    WRITES = frozenset({"rate", "remove"})
     BINDINGS = [
+        *(
+            Binding(
+                str(n),
+                f"rate({n})",
+                "Rate 1–5",
+                key_display="1–5",
+                show=n == 1,
+                tooltip="Rate the highlighted cell from 1 (low) to 5 (high)",
+                id=f"pulse.rate{n}",
+            )
+            for n in range(1, 6)
+        ),
         Binding(
-            str(n),
-            f"rate({n})",
-            "Rate 1–5",
-            key_display="1–5",
-            show=n == 1,
-            tooltip="Rate the highlighted cell from 1 (low) to 5 (high)",
-            id=f"pulse.rate{n}",
-        )
-        for n in range(1, 6)
+            "d",
+            "remove",
+            "Remove",
+            tooltip="Remove the highlighted member's pulse (u undoes)",
+            id="pulse.remove",
+        ),
     ]
 
     def __init__(self, circle: str, meeting: str, *, id: str) -> None:
@@ -43,8 +53,7 @@ class PulseStep(AgendaStep):
     def body(self) -> ComposeResult:
         yield StepTable(cursor_type="cell", zebra_stripes=True)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def prepare(self) -> None:
         self.table.move_cursor(column=1)
 
     def saved(self) -> dict[str, Record]:
@@ -70,13 +79,23 @@ class PulseStep(AgendaStep):
         if member is None:
             return
         column = min(max(self.table.cursor_column, 1), len(PULSE_ASPECTS))
-        values, _ = self.values(member, self.saved().get(member, {}))
+        saved = self.saved().get(member, {})
+        values, _ = self.values(member, saved)
         values[PULSE_ASPECTS[column - 1]] = value
         if all(a in values for a in PULSE_ASPECTS):
             ratings: dict[str, Any] = {a: values[a] for a in PULSE_ASPECTS}
+            pulses = self.services.pulses
 
             def record() -> None:
-                self.services.pulses.record(self.circle, self.meeting, member, **ratings)
+                if saved:  # a correction: the old pulse goes, in the same write
+                    pulses.edit(self.circle, saved["id"], **ratings)
+                    before = {a: saved[a] for a in PULSE_ASPECTS}
+                    self.remember(
+                        "the correction of a pulse",
+                        lambda: pulses.edit(self.circle, self.latest_id(member), **before),
+                    )
+                else:
+                    pulses.record(self.circle, self.meeting, member, **ratings)
                 self.drafts.pop(member, None)  # before `attempt` shows the row again
 
             self.attempt(record)
@@ -88,3 +107,35 @@ class PulseStep(AgendaStep):
             self.table.move_cursor(row=row, column=column + 1)
         else:
             self.table.move_cursor(row=min(row + 1, self.table.row_count - 1), column=1)
+
+    def latest_id(self, member: str) -> str:
+        return str(self.saved()[member]["id"])
+
+    def action_remove(self) -> None:
+        member = self.table.current_key
+        if member is None:
+            return
+        if self.drafts.pop(member, None) is not None:
+            self.reload()
+            return
+        saved = self.saved().get(member)
+        if not saved:
+            return
+        pulses, removed = self.services.pulses, []
+        self.attempt(lambda: removed.append(pulses.remove(self.circle, saved["id"])))
+        if removed:
+            self.notify("Pulse removed · u undoes", timeout=3, markup=False)
+            self.remember("the removal of a pulse", lambda: pulses.restore(self.circle, removed[0]))
+
+    def unsaved(self) -> list[str]:
+        names = self.services.members.names(self.circle)
+        return [
+            f"{names.get(m, MISSING)}'s pulse ("
+            + " ".join(str(d.get(a, "·")) for a in PULSE_ASPECTS)
+            + ")"
+            for m, d in self.drafts.items()
+            if d
+        ]
+
+    def discard(self) -> None:
+        self.drafts.clear()

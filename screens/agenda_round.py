@@ -5,15 +5,21 @@ The round itself is a screen of its own (`screens/round.py`); this step only sum
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
 
+from screens.agenda_budget import proposal_text
 from screens.agenda_step import AgendaStep
 from screens.widgets import MISSING, styled
 from xcircle.domain import PHASE_TITLES
+
+if TYPE_CHECKING:
+    from xcircle.timebudget import TimeBudget
 
 
 class RoundStep(AgendaStep):
@@ -23,6 +29,7 @@ class RoundStep(AgendaStep):
     SHORT = "Feedback round"
     HINT = "Enter opens the round: each member in turn in the hot seat."
     can_focus = True
+    WRITES = frozenset({"fit"})
     BINDINGS = [
         Binding(
             "enter",
@@ -31,16 +38,31 @@ class RoundStep(AgendaStep):
             tooltip="Run the feedback round (it resumes where it was)",
             id="meeting.round.open",
         ),
+        Binding(
+            "t",
+            "fit",
+            "Fit timeboxes",
+            tooltip="Use the proposed timeboxes, so the round fits the meeting",
+            id="meeting.round.fit",
+        ),
     ]
+
+    budget: TimeBudget | None = None
 
     class OpenRound(Message):
         """The facilitator wants to run the round."""
 
     def body(self) -> ComposeResult:
         yield Static(id="round-summary")
+        yield Static(id="round-budget")
 
     def reload(self) -> None:
-        state = self.services.rounds.state(self.circle, self.meeting)
+        rounds = self.services.rounds
+        self.update_read_only()
+        self.budget = rounds.budget(self.circle, self.meeting)
+        self.query_one("#round-budget", Static).update(proposal_text(self.budget))
+        self.refresh_bindings()
+        state = rounds.state(self.circle, self.meeting)
         names = self.services.members.names(self.circle)
         order: list[str] = state["order"] if state["started"] else state["derived_order"]
         if not state["started"]:
@@ -68,5 +90,26 @@ class RoundStep(AgendaStep):
     def focus_body(self) -> None:
         self.focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "fit":
+            budget = getattr(self, "budget", None)
+            return not self.read_only and bool(budget and budget.proposed_timeboxes)
+        return super().check_action(action, parameters)
+
     def action_open_round(self) -> None:
+        if self.services.meetings.get(self.circle, self.meeting)["status"] == "planned":
+            self.notify("The round runs once the meeting has started: s starts it.", markup=False)
+            return
         self.post_message(self.OpenRound())
+
+    def action_fit(self) -> None:
+        """Use the budget's timeboxes: set on a running round, or start it with them."""
+        boxes = self.budget.proposed_timeboxes if self.budget else None
+        if not boxes:
+            return
+        rounds, proposal = self.services.rounds, dict(boxes)
+        if rounds.state(self.circle, self.meeting)["started"]:
+            self.attempt(lambda: rounds.set_timeboxes(self.circle, self.meeting, proposal))
+        else:
+            self.attempt(lambda: rounds.start(self.circle, self.meeting, timeboxes=proposal))
+        self.notify("The round's timeboxes now fit the meeting.", timeout=3, markup=False)

@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Label, Static
 
+from screens.undo import UndoSlot
 from screens.widgets import CursorTable, attempt, services_of
 
 if TYPE_CHECKING:
@@ -34,6 +35,10 @@ class AgendaStep(Vertical):
     HINT: ClassVar[str] = ""
     EMPTY: ClassVar[str] = ""
     COLUMNS: ClassVar[tuple[str, ...]] = ()
+    # The step's actions that write: hidden and refused while the meeting is closed,
+    # and before it starts unless the step belongs before the start (the check-in).
+    WRITES: ClassVar[frozenset[str]] = frozenset()
+    BEFORE_START: ClassVar[bool] = False
 
     class Changed(Message):
         """Something the meeting's sidebar shows may have changed (attendance…)."""
@@ -41,6 +46,7 @@ class AgendaStep(Vertical):
     def __init__(self, circle: str, meeting: str, *, id: str) -> None:
         super().__init__(id=id, classes="step")
         self.circle, self.meeting = circle, meeting
+        self.read_only = False  # the meeting is closed (until a facilitator reopens it)
 
     @property
     def services(self) -> Services:
@@ -60,21 +66,54 @@ class AgendaStep(Vertical):
         return self.query_one(StepTable)
 
     def on_mount(self) -> None:
+        # Textual calls `on_mount` of every class in the MRO: steps extend `prepare`
+        # instead, or their table would get its columns twice.
         if self.COLUMNS:
             self.table.add_columns(*self.COLUMNS)
         self.reload()
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Set up what the step shows besides its rows, once, after the first reload."""
 
     def reload(self) -> None:
         """Read the step's data again from the services and show it."""
+        self.update_read_only()
         rows = list(self.rows())
         self.table.fill(rows)
         self.query_one(".empty").display = not rows and bool(self.EMPTY)
+
+    def update_read_only(self) -> None:
+        """Whether the step's keys write now: not in a closed meeting, nor before the
+        start (except on the check-in)."""
+        status = self.services.meetings.get(self.circle, self.meeting)["status"]
+        read_only = status == "closed" or (status == "planned" and not self.BEFORE_START)
+        if read_only != self.read_only:
+            self.read_only = read_only
+            self.refresh_bindings()
 
     def rows(self) -> Iterable[tuple[str, Sequence[object]]]:
         return ()
 
     def focus_body(self) -> None:
         self.table.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (self.read_only and action in self.WRITES)
+
+    def unsaved(self) -> list[str]:
+        """What was typed on this step and not saved yet, in words (nothing, mostly)."""
+        return []
+
+    def discard(self) -> None:
+        """Drop what `unsaved` lists (the user chose to lose it)."""
+
+    def remember(self, done: str, undo: Callable[[], object]) -> None:
+        """Offer `undo` for the action just done (one slot per meeting screen)."""
+        slot = getattr(self.screen, "undo", None)
+        if isinstance(slot, UndoSlot):
+            slot.remember(done, undo)
+            self.screen.refresh_bindings()
 
     def attempt(self, action: Callable[[], object]) -> None:
         """Run one use case, then show the step again and tell the meeting's sidebar;

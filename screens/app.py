@@ -10,19 +10,25 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from textual import events
+from textual.actions import ActionParseResult
 from textual.app import App
 from textual.binding import Binding
 from textual.command import Provider
+from textual.dom import DOMNode
+from textual.filter import LineFilter
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from screens.home import HomeScreen
 from screens.sync import SYNC_INTERVAL_S, SyncController
-from xcircle.errors import XCircleError
+from screens.widgets import TerminalSafe
+from xcircle import safetext
+from xcircle.errors import StoreError, XCircleError
 from xcircle.services import Services, local_now
 from xcircle.store import Store, open_store
 
@@ -90,6 +96,7 @@ class XCircleApp(App[None]):
         self.store: Store = services.store
         self.owns_store = owns_store
         self.ready_at: float | None = None
+        self._terminal_safe = TerminalSafe()
         # One sync controller for the app's lifetime: the home screen (the root of the
         # "circles" mode, alive as long as the app) mounts it; every TopBar shows its state.
         self.sync = SyncController(services, interval=sync_interval(self.store))
@@ -100,9 +107,52 @@ class XCircleApp(App[None]):
         if isinstance(keymap, dict):
             self.set_keymap({str(k): str(v) for k, v in keymap.items()})
 
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters plus `TerminalSafe`: no control character or bidi override
+        in any rendered line, whichever widget drew it."""
+        return [*super().get_line_filters(), self._terminal_safe]
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification is literal text (it often holds a name or an exchange's
+        message): never markup, never a control character or bidi override."""
+        super().notify(
+            safetext.block(message),
+            title=safetext.line(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
     def on_mount(self) -> None:
         for notice in self.store.notices:
             self.notify(notice.message, severity="warning", timeout=15, markup=False)
+        # Damage found while running (a table parsed on first use) is told at once;
+        # `notify` posts a message, so a worker thread may call it too.
+        self.store.on_notice = lambda notice: self.notify(
+            notice.message, severity="warning", timeout=15, markup=False
+        )
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """Every key's action; a store that cannot save (a full disk…) is a notice, and
+        the app keeps running, whichever screen's action met it."""
+        try:
+            return await super().run_action(action, default_namespace, namespaces)
+        except StoreError as exc:
+            self.notify(str(exc), severity="error", timeout=15, markup=False)
+            return True
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if not self.cursor_blink and hasattr(event.widget, "cursor_blink"):
@@ -115,7 +165,10 @@ class XCircleApp(App[None]):
     def watch_theme(self, theme: str) -> None:
         """Persist the chosen theme (from the palette or a key) for the next start."""
         if theme != self.store.setting("theme"):
-            self.store.save_setting("theme", theme)
+            try:
+                self.store.save_setting("theme", theme)
+            except StoreError as exc:
+                self.notify(str(exc), severity="error", timeout=15, markup=False)
 
     def action_sync(self) -> None:
         from sync.state import credentials

@@ -26,6 +26,8 @@ from screens.widgets import (
     LabelledSparkline,
     Table,
     TopBar,
+    WrappedList,
+    attempt,
     bar,
     cell,
     counts_text,
@@ -37,9 +39,11 @@ from screens.widgets import (
     zone_of,
 )
 from xcircle.domain import HELD_STATUSES
+from xcircle.errors import XCircleError
 from xcircle.services import Services
 
 TABS = ("overview", "members", "meetings", "goals", "insights")
+PERCENT, RATING = (0, 100), (1, 5)  # the absolute scales of the trends
 ROW_LIMIT = 200  # DataTable measures every row on the event loop (~0.17 ms each)
 
 
@@ -115,14 +119,12 @@ class CircleScreen(Screen[None]):
     def build(tab: str) -> list[Widget]:
         """The widgets of one tab's pane."""
         if tab == "overview":
-            agreements = Table(id="agreements")
-            agreements.add_columns("Agreement", "What we agree")
             return [
                 VerticalScroll(
                     Static(id="purpose"),
                     Static(id="outcomes"),
                     Label("Agreements", classes="section"),
-                    agreements,
+                    WrappedList(id="agreements"),
                     Static(id="acks"),
                 )
             ]
@@ -143,10 +145,10 @@ class CircleScreen(Screen[None]):
         return [
             VerticalScroll(
                 Label("Trends per meeting held", classes="section"),
-                LabelledSparkline("Attendance", unit="%", id="attendance"),
-                LabelledSparkline("Support", id="support"),
-                LabelledSparkline("Confidence", id="confidence"),
-                LabelledSparkline("Learning", id="learning"),
+                LabelledSparkline("Attendance", scale=PERCENT, unit="%", id="attendance"),
+                LabelledSparkline("Support", scale=RATING, unit="/5", id="support"),
+                LabelledSparkline("Confidence", scale=RATING, unit="/5", id="confidence"),
+                LabelledSparkline("Learning", scale=RATING, unit="/5", id="learning"),
                 Label("Commitments", classes="section"),
                 Static(id="commitments"),
             )
@@ -165,9 +167,20 @@ class CircleScreen(Screen[None]):
     def reload(self) -> None:
         """Read the circle again in a thread; `show` fills the screen from it."""
         worker = get_current_worker()
-        view = read_circle(self.services, self.circle)
+        try:
+            view = read_circle(self.services, self.circle)
+        except XCircleError as exc:  # the circle was deleted or never synced whole
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self.gone, str(exc))
+            return
         if not worker.is_cancelled:
             self.app.call_from_thread(self.show, view)
+
+    def gone(self, reason: str) -> None:
+        """The circle cannot be shown (any more): say why and go back."""
+        self.notify(reason, severity="warning")
+        if self.is_current:
+            self.dismiss()
 
     def show(self, view: CircleView) -> None:
         """Show a freshly read view: the header, the overview and the visible tab."""
@@ -200,7 +213,7 @@ class CircleScreen(Screen[None]):
     def focus_tab(self) -> None:
         """Focus the visible tab's table, so Enter and arrows act on what is shown."""
         pane = self.query_one(TabbedContent).active_pane
-        widgets = [*pane.query(Table), *pane.query("*")] if pane else []
+        widgets = [*pane.query(Table), *pane.query(WrappedList), *pane.query("*")] if pane else []
         target = next((w for w in widgets if w.focusable), None)
         if target is None or target.has_focus:
             self.refresh_bindings()  # the footer follows the tab even without a focus move
@@ -230,8 +243,9 @@ class CircleScreen(Screen[None]):
         self.query_one("#outcomes", Static).update(
             styled("[b]Intended outcomes[/b]\n$outcomes", outcomes=outcomes)
         )
-        self.query_one("#agreements", Table).fill(
-            (a["id"], (cell(a["title"], "bold"), cell(a["text"]))) for a in view.agreements
+        self.query_one("#agreements", WrappedList).fill(
+            (a["id"], styled("[b]$title[/b] — $text", title=a["title"], text=a["text"]))
+            for a in view.agreements
         )
         names = view.names
         acked = [names[m] for m in names if m in view.acknowledged]
@@ -308,15 +322,14 @@ class CircleScreen(Screen[None]):
         self.query_one("#attendance", LabelledSparkline).set_data(view.attendance)
         for aspect in ("support", "confidence", "learning"):
             self.query_one(f"#{aspect}", LabelledSparkline).set_data(view.pulse.get(aspect, []))
-        counts = view.commitments
-        total = sum(counts.values())
-        kept = 100 * counts.get("kept", 0) / total if total else 0
+        kept = view.kept  # of those reviewed: an open one is neither kept nor missed yet
         self.query_one("#commitments", Static).update(
             styled(
-                "[$success]$bar[/] $pct% kept\n$counts",
-                bar=bar(kept, 20),
-                pct=round(kept),
-                counts=counts_text(counts),
+                "[$success]$bar[/] $pct kept of $reviewed reviewed\n$counts",
+                bar=bar(kept.percent or 0, 20),
+                pct=MISSING if kept.percent is None else f"{kept.percent}%",
+                reviewed=kept.reviewed,
+                counts=counts_text(view.commitments),
             )
         )
 
@@ -332,7 +345,9 @@ class CircleScreen(Screen[None]):
         self.query_one(TabbedContent).active = tab
 
     def key_of(self, table: str) -> str | None:
-        return self.query_one(f"#{table}", Table).current_key
+        widget = self.query_one(f"#{table}")
+        assert isinstance(widget, Table | WrappedList)
+        return widget.current_key
 
     def action_edit_circle(self) -> None:
         from screens.forms import CircleForm
@@ -363,8 +378,8 @@ class CircleScreen(Screen[None]):
         )
 
         def answer(yes: bool | None) -> None:
-            if yes:
-                self.services.circles.remove_agreement(self.circle, agreement)
+            circles = self.services.circles
+            if yes and attempt(self, lambda: circles.remove_agreement(self.circle, agreement)):
                 self.notify("Agreement removed", timeout=2)
             self.reload()
 
@@ -391,8 +406,8 @@ class CircleScreen(Screen[None]):
         )
 
         def answer(yes: bool | None) -> None:
-            if yes:
-                self.services.members.remove(self.circle, member)
+            members = self.services.members
+            if yes and attempt(self, lambda: members.remove(self.circle, member)):
                 self.notify(f"{names[member]} removed", timeout=2, markup=False)
                 if shared and (controller := sync_of(self)):
                     controller.remove_member(self.circle, member)
@@ -431,13 +446,16 @@ class CircleScreen(Screen[None]):
         if goal := self.key_of("goal-table"):
             self.app.push_screen(CheckinForm(self.circle, goal), notify_saved(self))
 
+    @on(WrappedList.OptionSelected, "#agreements")
+    def _agreement_opened(self, event: WrappedList.OptionSelected) -> None:
+        if event.option.id:
+            self.action_add_agreement(event.option.id)
+
     @on(Table.RowSelected)
     def _row_opened(self, event: Table.RowSelected) -> None:
         key = str(event.row_key.value)
         table = event.data_table.id
-        if table == "agreements":
-            self.action_add_agreement(key)
-        elif table == "member-table":
+        if table == "member-table":
             self.action_add_member(key)
         elif table == "meeting-table":
             self.action_run_meeting(key)

@@ -13,6 +13,7 @@ from datetime import datetime
 from xcircle.merge import Record
 from xcircle.services import Services
 from xcircle.services.meetings import is_upcoming
+from xcircle.services.views import KeptRatio
 
 
 @dataclass
@@ -33,6 +34,7 @@ class CircleView:
     commitments: dict[str, int]
     roles: dict[str, str]  # member id → convener | member
     fingerprints: dict[str, str]  # member id → its devices' fingerprints, comma-separated
+    kept: KeptRatio
 
     @property
     def names(self) -> dict[str, str]:
@@ -62,6 +64,7 @@ def read_circle(services: Services, circle: str) -> CircleView:
         fingerprints={
             member: ", ".join(d["fingerprint"] for d in rows) for member, rows in devices.items()
         },
+        kept=services.insights.kept(circle),
     )
 
 

@@ -5,6 +5,7 @@ app is reachable without knowing its key.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from xcircle.services import Services
 
 Action = tuple[str, str, Callable[[], object]]  # (name, help, callback)
+
+log = logging.getLogger(__name__)
 
 
 class DomainCommands(Provider):
@@ -127,8 +130,8 @@ class MeetingCommands(DomainCommands):
             )
             if nxt := self.services.meetings.next(cid):
                 yield (
-                    f"Start meeting: {c['name']}",
-                    "Run the next meeting: check-in, round, commitments, pulse",
+                    f"Run meeting: {c['name']}",
+                    "The next meeting: s starts it, then check-in, round, commitments, pulse",
                     push(app, partial(run, cid, nxt["id"])),
                 )
 
@@ -180,18 +183,22 @@ def export_circle(app: App[object], circle: str, fmt: str, table: str, suffix: s
     def work() -> None:
         from xcircle.export import render, write_private
 
-        detail = services.detail(circle)
-        data = render(detail, fmt, table=table, now=services.now())
-        slug = re.sub(r"[^a-z0-9]+", "-", detail["circle"]["name"].lower()).strip("-") or "circle"
         folder = export_dir(services)
-        path = folder / f"{slug}-{services.now():%Y%m%d}.{suffix}"
         try:
+            detail = services.detail(circle)
+            data = render(detail, fmt, table=table, now=services.now())
+            name = detail["circle"]["name"].lower()
+            slug = re.sub(r"[^a-z0-9]+", "-", name).strip("-") or "circle"
+            path = folder / f"{slug}-{services.now():%Y%m%d}.{suffix}"
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             write_private(path, data)
         except OSError as exc:
             say(f"cannot create {folder}: {exc.strerror}", "Export failed", "error")
         except XCircleError as exc:
             say(str(exc), "Export failed", "error")
+        except Exception as exc:  # a worker's error is otherwise silent: always say it
+            log.exception("export of circle %s failed", circle[:8])
+            say(f"could not export this circle ({type(exc).__name__})", "Export failed", "error")
         else:
             say(f"Exported to {path}", "Export", "information")
 

@@ -21,6 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from screens.widgets import Footer, literal, services_of
+from xcircle import safetext
 from xcircle.domain import DEFAULT_AGREEMENTS, FREQUENCIES, MODES, SENIORITIES
 from xcircle.errors import InvalidInput, XCircleError
 
@@ -37,6 +38,40 @@ def field(label: str, widget: Widget, hint: str = "") -> Vertical:
         parts.append(Static(hint, classes="hint", markup=False))
     parts.append(Static("", id=f"error-{widget.id}", classes="error"))
     return Vertical(*parts, classes="field")
+
+
+def canonical(value: str, known: Sequence[str]) -> str:
+    """`value` spelled as the known name it matches but for case and outer spaces."""
+    folded = value.strip().casefold()
+    return next((k for k in known if k.casefold() == folded), value)
+
+
+class KnownNameInput(Input):
+    """An input that completes from known names (an organization, say): Tab takes the
+    suggestion shown before moving on, and a known name typed in another case takes the
+    known spelling, so it never becomes a second one."""
+
+    BINDINGS = [
+        Binding(
+            "tab",
+            "accept_and_next",
+            "Accept",
+            show=False,
+            tooltip="Take the suggestion and go to the next field",
+            id="form.accept_suggestion",
+        ),
+    ]
+
+    def __init__(self, value: str, known: Sequence[str], *, id: str) -> None:
+        suggester = SuggestFromList(known, case_sensitive=False)
+        super().__init__(value, id=id, compact=True, suggester=suggester)
+        self.known = list(known)
+
+    def action_accept_and_next(self) -> None:
+        self.action_end()
+        self.action_cursor_right()  # takes the suggestion when one is shown
+        self.value = canonical(self.value, self.known)
+        self.screen.focus_next()
 
 
 def options(values: Sequence[str]) -> list[tuple[str, str]]:
@@ -59,7 +94,10 @@ class FormScreen(ModalScreen[T]):
     CSS_PATH = "forms.tcss"
     TITLE_TEXT = "Form"
     SAVE_LABEL = "Save"
-    # Substrings of a service's error message -> the field it is about (first match wins).
+    CANCEL_LABEL = "Cancel"
+    # A service error's `field` -> the id of this form's input for it (when they differ).
+    FIELD_IDS: ClassVar[dict[str, str]] = {}
+    # For errors without a field: substrings of the message -> the field (first match).
     ERROR_FIELDS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @property
@@ -73,7 +111,7 @@ class FormScreen(ModalScreen[T]):
                 yield from self.fields()
             with Horizontal(id="buttons"):
                 yield Button(self.SAVE_LABEL, variant="primary", id="save", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(self.CANCEL_LABEL, id="cancel", compact=True)
         yield Footer()
 
     def fields(self) -> ComposeResult:
@@ -104,11 +142,13 @@ class FormScreen(ModalScreen[T]):
         try:
             return int(raw)
         except ValueError:
-            raise InvalidInput(f"{what} must be a whole number") from None
+            raise InvalidInput(f"{what} must be a whole number", field=name) from None
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str, field: str = "") -> None:
         """Show `message` under the field it is about and move the focus there."""
-        name = next((f for word, f in self.ERROR_FIELDS if word in message), None)
+        name = self.FIELD_IDS.get(field, field) if field else None
+        if name is None or not self.query(f"#error-{name}"):
+            name = next((f for word, f in self.ERROR_FIELDS if word in message), None)
         # The field may not be in this form (a fixed owner, say): then the form's own line.
         errors = list(self.query(f"#error-{name}")) if name else []
         target = errors[0] if errors else self.query_one("#error-form")
@@ -129,7 +169,7 @@ class FormScreen(ModalScreen[T]):
         try:
             result = self.save()
         except XCircleError as exc:
-            self.fail(str(exc))
+            self.fail(str(exc), getattr(exc, "field", ""))
             return
         self.dismiss(result)
 
@@ -195,9 +235,15 @@ class CircleForm(FormScreen[str | None]):
             if self.circle
             else {"frequency": "biweekly", "duration": 90, "mode": "online"}
         )
-        yield field("Name", Input(rec.get("name", ""), id="name", compact=True))
-        yield field("Purpose", Input(rec.get("purpose", ""), id="purpose", compact=True))
-        outcomes = TextArea("\n".join(rec.get("outcomes", [])), id="outcomes", compact=True)
+        yield field("Name", Input(safetext.line(rec.get("name", "")), id="name", compact=True))
+        yield field(
+            "Purpose", Input(safetext.line(rec.get("purpose", "")), id="purpose", compact=True)
+        )
+        outcomes = TextArea(
+            "\n".join(safetext.line(o) for o in rec.get("outcomes", [])),
+            id="outcomes",
+            compact=True,
+        )
         yield field("Intended outcomes (one per line)", outcomes)
         with Horizontal(classes="row"):
             yield field("Cadence", choice("frequency", options(FREQUENCIES), rec["frequency"]))
@@ -238,8 +284,10 @@ class AgreementForm(FormScreen[bool | None]):
         rec = {a["id"]: a for a in self.services.circles.agreements(self.circle)}.get(
             self.agreement or "", {}
         )
-        yield field("Title", Input(rec.get("title", ""), id="title", compact=True))
-        yield field("What we agree", Input(rec.get("text", ""), id="body", compact=True))
+        yield field("Title", Input(safetext.line(rec.get("title", "")), id="title", compact=True))
+        yield field(
+            "What we agree", Input(safetext.line(rec.get("text", "")), id="body", compact=True)
+        )
         yield form_error()
 
     def save(self) -> bool:
@@ -257,6 +305,7 @@ class MemberForm(FormScreen[str | None]):
     def __init__(self, circle: str, member: str | None = None) -> None:
         super().__init__()
         self.circle, self.member = circle, member
+        self.orgs: list[str] = []
         self.TITLE_TEXT = "Add a member" if member is None else "Edit member"
 
     def fields(self) -> ComposeResult:
@@ -265,9 +314,10 @@ class MemberForm(FormScreen[str | None]):
             svc.ctx.record(self.circle, "member", self.member, "member") if self.member else {}
         )
         orgs = sorted({m["org"] for c in svc.circles.ids() for m in svc.members.all(c)})
-        yield field("Name", Input(rec.get("name", ""), id="name", compact=True))
-        org = Input(rec.get("org", ""), id="org", compact=True, suggester=SuggestFromList(orgs))
-        yield field("Organization", org, "→ accepts a suggestion")
+        yield field("Name", Input(safetext.line(rec.get("name", "")), id="name", compact=True))
+        self.orgs = orgs
+        org = KnownNameInput(safetext.line(rec.get("org", "")), orgs, id="org")
+        yield field("Organization", org, "Tab or → takes the suggestion")
         levels = [("Not set", ""), *options(SENIORITIES)]
         yield field("Seniority", choice("seniority", levels, rec.get("seniority") or ""))
         topics = ", ".join(rec.get("topics", []))
@@ -275,7 +325,8 @@ class MemberForm(FormScreen[str | None]):
         yield form_error()
 
     def save(self) -> str | None:
-        name, org, seniority = self.text("name"), self.text("org"), self.text("seniority")
+        name, seniority = self.text("name"), self.text("seniority")
+        org = canonical(self.text("org"), self.orgs)
         topics = [t.strip() for t in self.text("topics").split(",")]
         members = self.services.members
         if self.member is None:

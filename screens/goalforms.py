@@ -15,6 +15,7 @@ from textual.widgets import Input, Select, Static
 
 from screens.forms import FormScreen, choice, field, form_error, options
 from screens.widgets import date_text, literal, styled
+from xcircle import safetext
 from xcircle.domain import GOAL_STATUSES
 from xcircle.errors import InvalidInput
 
@@ -63,10 +64,15 @@ class GoalForm(FormScreen[str | None]):
             yield field("Circle", choice("circle", items, circle or ""))
         owners = self.owners(circle)
         owner = rec.get("owner", owners[0][1])
-        yield field("Goal", Input(rec.get("title", ""), id="title", compact=True))
+        yield field("Goal", Input(safetext.line(rec.get("title", "")), id="title", compact=True))
         yield field("Whose", choice("owner", owners, owner or GROUP))
-        yield field("Why it matters", Input(rec.get("why", ""), id="why", compact=True))
-        yield field("How we will know", Input(rec.get("measure", ""), id="measure", compact=True))
+        yield field(
+            "Why it matters", Input(safetext.line(rec.get("why", "")), id="why", compact=True)
+        )
+        yield field(
+            "How we will know",
+            Input(safetext.line(rec.get("measure", "")), id="measure", compact=True),
+        )
         due = Input(rec.get("due") or "", id="due", compact=True, placeholder="YYYY-MM-DD")
         yield field("Due (optional)", due)
         if self.goal:
@@ -98,9 +104,10 @@ class GoalForm(FormScreen[str | None]):
 
 
 class CheckinForm(FormScreen[str | None]):
-    """Record progress on a goal: pre-filled from the last check-in, focus on the note."""
+    """Record progress on a goal: pre-filled from the last check-in, focus on the progress
+    (what a check-in is for), its value selected so typing replaces it."""
 
-    AUTO_FOCUS = "#note"
+    AUTO_FOCUS = "#progress"
     TITLE_TEXT = "Check in"
     ERROR_FIELDS = (("progress", "progress"), ("confidence", "confidence"), ("note", "note"))
 

@@ -158,6 +158,9 @@ class GoalsScreen(Screen[None]):
     def action_new_goal(self) -> None:
         from screens.goalforms import GoalForm
 
+        if not self.services.circles.ids(include_archived=False):
+            self.notify("A goal belongs to a circle: create a circle first.", severity="warning")
+            return
         self.app.push_screen(GoalForm(), notify_saved(self))
 
     @on(Table.RowSelected)
@@ -193,8 +196,8 @@ class GoalDetailScreen(Screen[None]):
         yield TopBar()
         with Vertical(id="body"):
             yield Static(id="about")
-            yield LabelledSparkline("Progress", unit="%", id="progress")
-            yield LabelledSparkline("Confidence", id="confidence")
+            yield LabelledSparkline("Progress", scale=(0, 100), unit="%", id="progress")
+            yield LabelledSparkline("Confidence", scale=(1, 5), unit="/5", id="confidence")
             yield Label("Check-ins, newest first", classes="section")
             yield Table(id="checkins")
         yield Footer()

@@ -99,7 +99,7 @@ class HelpScreen(ModalScreen[None]):
                 yield Label("Everything by name, and your own keys", classes="section")
                 yield Static(
                     "ctrl+p opens the command palette: new circle, open a circle, plan or "
-                    "start a meeting, check in on a goal, export, switch theme. The chosen "
+                    "run a meeting, check in on a goal, export, switch theme. The chosen "
                     "theme is saved. Keys are remapped by binding id with the `keymap` "
                     'setting, e.g. {"home.new": "ctrl+n"}.',
                     classes="para",

@@ -8,8 +8,10 @@ ones stay hidden until shown with `v`. Data loads in a thread so the UI never wa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,6 +25,7 @@ from screens.widgets import (
     Footer,
     Table,
     TopBar,
+    attempt,
     cell,
     date_text,
     notify_saved,
@@ -33,6 +36,7 @@ from screens.widgets import (
 )
 from xcircle.merge import Record
 from xcircle.services import Services
+from xcircle.services.views import DueCommitment
 
 
 @dataclass
@@ -40,7 +44,7 @@ class HomeData:
     """What the home shows, read in a worker thread in one go."""
 
     circles: list[Record] = field(default_factory=list)
-    due: list[Record] = field(default_factory=list)
+    due: list[DueCommitment] = field(default_factory=list)
     profile: Record | None = None
 
 
@@ -48,14 +52,15 @@ def read_home(services: Services, *, include_archived: bool) -> HomeData:
     """Everything the home screen shows (called off the event loop)."""
     return HomeData(
         circles=services.overview(include_archived=include_archived),
-        due=services.commitments.mine_due(),
+        due=services.commitments.due_soon(),
         profile=services.profile(),
     )
 
 
-def overdue(commitment: Record, today: str) -> bool:
-    """An open commitment whose due date has passed."""
-    return bool(commitment.get("due")) and str(commitment["due"]) < today
+def due_cell(commitment: DueCommitment) -> Text:
+    """The due date, saying "overdue" (in bold) once it has passed."""
+    shown = date_text(commitment.due)
+    return cell(f"{shown} · overdue", "bold") if commitment.overdue else cell(shown)
 
 
 class HomeScreen(Screen[None]):
@@ -79,6 +84,13 @@ class HomeScreen(Screen[None]):
             "Archived",
             tooltip="Show or hide archived circles",
             id="home.show_archived",
+        ),
+        Binding(
+            "j",
+            "journal",
+            "Journal",
+            tooltip="My private reflections (never synced)",
+            id="home.journal",
         ),
         Binding(
             "g",
@@ -146,21 +158,13 @@ class HomeScreen(Screen[None]):
         shown = "all circles" if self.show_archived else "active circles"
         self.query_one(TopBar).show("xcircle", f"{who}  ({shown})")
         names = {c["id"]: c["name"] for c in data.circles}
-        today = self.services.now().date().isoformat()
         self.query_one("#circles", Table).fill(
-            (c["id"], self.circle_row(c, zone)) for c in data.circles
+            (c["id"], self.circle_row(c, zone, self.services.now())) for c in data.circles
         )
         self.query_one("#due", Table).fill(
-            (
-                f"{c['circle']}/{c['id']}",
-                (
-                    cell(date_text(c.get("due")), "bold" if overdue(c, today) else ""),
-                    cell(c["text"]),
-                    cell(names.get(c["circle"], "")),
-                ),
-            )
+            (f"{c.circle}/{c.id}", (due_cell(c), cell(c.text), cell(names[c.circle])))
             for c in data.due
-            if c["circle"] in names
+            if c.circle in names
         )
         empty = self.query_one("#empty", Static)
         empty.display = not data.circles
@@ -170,14 +174,14 @@ class HomeScreen(Screen[None]):
             self.call_after_refresh(self.app.mark_ready)  # type: ignore[attr-defined]
 
     @staticmethod
-    def circle_row(circle: Record, zone: str) -> tuple[Any, ...]:
+    def circle_row(circle: Record, zone: str, now: datetime) -> tuple[Any, ...]:
         nxt = circle.get("next_meeting")
         name = cell(circle["name"])
         if circle.get("archived"):
             name.append(" (archived)", style="dim italic")
         return (
             name,
-            when_text(nxt["at"], zone) if nxt else MISSING,
+            when_text(nxt["at"], zone, now=now) if nxt else MISSING,
             circle["members"],
             cell(", ".join(circle["organizations"]) or MISSING),
             circle["open_goals"],
@@ -221,9 +225,10 @@ class HomeScreen(Screen[None]):
         if circle is None:
             return
         cid = circle["id"]
+        circles = self.services.circles
         if circle.get("archived"):
-            self.services.circles.archive(cid, False)
-            self.notify("Circle restored", timeout=2)
+            if attempt(self, lambda: circles.archive(cid, False)):
+                self.notify("Circle restored", timeout=2)
             self.reload()
             return
         question = styled(
@@ -233,12 +238,16 @@ class HomeScreen(Screen[None]):
         )
 
         def answer(yes: bool | None) -> None:
-            if yes:
-                self.services.circles.archive(cid, True)
+            if yes and attempt(self, lambda: circles.archive(cid, True)):
                 self.notify("Circle archived", timeout=2)
             self.reload()
 
         self.app.push_screen(ConfirmScreen(question, yes="Archive"), answer)
+
+    def action_journal(self) -> None:
+        from screens.journal import JournalScreen
+
+        self.app.push_screen(JournalScreen())
 
     def action_toggle_archived(self) -> None:
         self.show_archived = not self.show_archived

@@ -1,9 +1,11 @@
-"""One meeting: plan it, run it step by step along its agenda, and close it.
+"""One meeting: plan it, start it, run it step by step along its agenda, close it.
 
 The agenda (check-in → review or agreements → round → commitments → pulse) is walked
-with `]` and `[`; the step is saved with the meeting, so a closed app resumes at the
-same step. Leaving the check-in starts the meeting, which records the facilitator the
-rotation picks from who is present (the facilitator can be changed with `f`).
+with `]` and `[`. In a running meeting the step is saved, so a closed app resumes at
+the same step; in a planned or closed one `]` and `[` only look (nothing is written).
+Starting is its own, confirmed step (`s`), and fixes the facilitator. A closed meeting
+is read-only until a facilitator reopens it (`R`); closing asks about anything unsaved
+and then offers to plan the next meeting and to export the minutes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ from screens.agenda import (
     ReviewStep,
     RoundStep,
 )
+from screens.agenda_budget import budget_text
+from screens.forms import ConfirmScreen
+from screens.meeting_close import AfterCloseScreen
 from screens.meetingforms import CloseMeetingForm, FacilitatorForm, PlanMeetingScreen
+from screens.undo import UndoSlot
 from screens.widgets import (
     MISSING,
     Footer,
@@ -64,7 +70,7 @@ class MeetingScreen(Screen[None]):
             "right_square_bracket",
             "step(1)",
             "Next step",
-            tooltip="Go to the next agenda step (leaving the check-in starts the meeting)",
+            tooltip="Go to the next agenda step (in a planned meeting: only to look)",
             id="meeting.next",
         ),
         Binding(
@@ -76,6 +82,9 @@ class MeetingScreen(Screen[None]):
             id="meeting.previous",
         ),
         Binding(
+            "s", "start", "Start", tooltip="Start the meeting (asks first)", id="meeting.start"
+        ),
+        Binding(
             "f", "facilitator", "Facilitator", tooltip="Change the facilitator", id="meeting.fac"
         ),
         Binding(
@@ -85,20 +94,33 @@ class MeetingScreen(Screen[None]):
             tooltip="Change the date, time, zone, length or themes",
             id="meeting.reschedule",
         ),
+        Binding("x", "close", "Close", tooltip="Close the meeting with notes", id="meeting.close"),
         Binding(
-            "x",
-            "close",
-            "Close meeting",
-            tooltip="Close the meeting with notes",
-            id="meeting.close",
+            "R",
+            "reopen",
+            "Reopen",
+            tooltip="Reopen the closed meeting to correct it (asks first)",
+            id="meeting.reopen",
         ),
+        Binding("u", "undo", "Undo", tooltip="Undo the last correction", id="meeting.undo"),
         Binding("escape", "leave", "Back", tooltip="Back to the circle", id="meeting.back"),
     ]
+    # Which meeting status each action needs (others: any).
+    NEEDS = {
+        "start": ("planned",),
+        "facilitator": ("planned", "running"),
+        "reschedule": ("planned",),
+        "close": ("running",),
+        "reopen": ("closed",),
+    }
 
     def __init__(self, circle: str, meeting: str) -> None:
         super().__init__()
         self.circle, self.meeting = circle, meeting
         self.agenda: tuple[str, ...] = ()
+        self.viewing = 0  # the step shown (saved as the meeting's step only while running)
+        self.status = ""
+        self.undo = UndoSlot()
 
     @property
     def services(self) -> Services:
@@ -113,6 +135,7 @@ class MeetingScreen(Screen[None]):
                 yield Static(id="info")
                 yield Label("Agenda", classes="section")
                 yield Static(id="agenda")
+                yield Static(id="budget")
             with ContentSwitcher(id="steps", initial=f"step-{self.agenda[0]}"):
                 for name in self.agenda:
                     yield STEPS[name](self.circle, self.meeting, id=f"step-{name}")
@@ -126,17 +149,12 @@ class MeetingScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
-            self.show_step(self.record["step"])
+            rec = self.record
+            self.show_step(rec["step"] if rec["status"] == "running" else self.viewing)
 
     @property
     def record(self) -> Record:
         return self.services.meetings.get(self.circle, self.meeting)
-
-    def rotation_pick(self) -> str | None:
-        """The rotation's facilitator among those present (everyone, before attendance)."""
-        meetings = self.services.meetings
-        present = meetings.present(self.circle, self.meeting) or None
-        return meetings.next_facilitator(self.circle, present)
 
     @property
     def current_step(self) -> AgendaStep:
@@ -146,8 +164,8 @@ class MeetingScreen(Screen[None]):
         return step
 
     def show_step(self, index: int) -> None:
-        """Show agenda step `index` (already saved), reloaded, with the focus on it."""
-        index = max(0, min(index, len(self.agenda) - 1))
+        """Show agenda step `index`, reloaded, with the focus on it."""
+        self.viewing = index = max(0, min(index, len(self.agenda) - 1))
         self.query_one(ContentSwitcher).current = f"step-{self.agenda[index]}"
         step = self.current_step
         step.reload()
@@ -155,38 +173,50 @@ class MeetingScreen(Screen[None]):
         self.refresh_sidebar()
 
     def refresh_sidebar(self) -> None:
-        """The meeting's status, time, facilitator and themes, and where the agenda is."""
-        rec = self.record
+        """The meeting's status, time, facilitator, themes, time budget, and where the
+        agenda is; the keys follow the status."""
+        view = self.services.meetings.view(self.circle, self.meeting)
+        self.status = view.status
         names = self.services.members.names(self.circle)
-        if rec.get("facilitator"):
-            facilitator = names.get(rec["facilitator"], MISSING)
-            fac_label = "Facilitator"
-        else:
-            nxt = self.rotation_pick()
-            facilitator = names.get(nxt, MISSING) if nxt else MISSING
-            fac_label = "Facilitator (rotation)"
-        themes = ", ".join(rec.get("themes", [])) or MISSING
+        facilitator = names.get(view.facilitator or "", MISSING)
+        fac_label = "Facilitator" if view.facilitator_fixed else "Facilitator (rotation)"
+        themes = ", ".join(view.themes) or MISSING
+        status = view.status.capitalize() + (" · read-only" if view.read_only else "")
         info = styled(
             "[b]$status[/b]\n$when\n$minutes min\n\n[$text-muted]$fac_label[/]\n$facilitator\n\n"
             "[$text-muted]Themes[/]\n$themes",
-            status=rec["status"].capitalize(),
-            when=when_text(rec["at"], zone_of(self)),
-            minutes=rec["duration"],
+            status=status,
+            when=when_text(view.at, zone_of(self), now=self.services.now()),
+            minutes=view.duration,
             fac_label=fac_label,
             facilitator=facilitator,
             themes=themes,
         )
-        if rec["status"] == "closed" and rec.get("notes"):
-            info += styled("\n\n[$text-muted]Notes[/]\n$notes", notes=rec["notes"])
+        if view.read_only and view.notes:
+            info += styled("\n\n[$text-muted]Notes[/]\n$notes", notes=view.notes)
         self.query_one("#info", Static).update(info)
+        self.query_one("#budget", Static).update(
+            budget_text(self.services, self.circle, self.meeting)
+        )
         lines = []
         for i, name in enumerate(self.agenda):
             title = STEPS[name].SHORT
-            if i == rec["step"]:
+            if i == self.viewing:
                 lines.append(styled("[b $text-accent]▶ $n $title[/]", n=i + 1, title=title))
             else:
                 lines.append(styled("  $n $title", n=i + 1, title=title))
         self.query_one("#agenda", Static).update(Content("\n").join(lines))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "undo":
+            return self.undo.last is not None and self.status != "closed"
+        needs = self.NEEDS.get(action)
+        return needs is None or self.status in needs
+
+    def action_undo(self) -> None:
+        self.undo.undo(self)
+        self.show_step(self.viewing)
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -194,25 +224,42 @@ class MeetingScreen(Screen[None]):
         self.dismiss(None)
 
     def action_step(self, delta: int) -> None:
-        meetings = self.services.meetings
-        rec = self.record
-        index = rec["step"] + delta
+        index = self.viewing + delta
         if index >= len(self.agenda):
-            self.notify("This is the last step: x closes the meeting.", markup=False)
+            if self.status == "running":
+                self.notify("This is the last step: x closes the meeting.", markup=False)
             return
         if index < 0:
             return
-        if delta > 0 and rec["status"] == "planned":
-            if not attempt(self, lambda: meetings.start(self.circle, self.meeting)):
-                return
-            facilitator = self.record.get("facilitator", "")
-            name = self.services.members.names(self.circle).get(facilitator)
-            self.notify(f"Meeting started. {name or 'Nobody'} facilitates.", markup=False)
+        if self.status != "running":  # planned or closed: only looking
+            self.show_step(index)
+            return
+        meetings = self.services.meetings
         if attempt(self, lambda: meetings.set_step(self.circle, self.meeting, index)):
             self.show_step(index)
 
+    def action_start(self) -> None:
+        meetings = self.services.meetings
+        facilitator = meetings.facilitator_of(self.circle, self.meeting)
+        name = self.services.members.names(self.circle).get(facilitator or "", "nobody")
+        question = styled(
+            "Start the meeting now?\n\n[b]$name[/b] facilitates (press f first to choose "
+            "someone else); from the start on, the facilitator stays fixed.",
+            name=name,
+        )
+
+        def start() -> None:
+            meetings.start(self.circle, self.meeting, step=self.viewing)
+
+        def answer(yes: bool | None) -> None:
+            if yes and attempt(self, start):
+                self.notify(f"Meeting started. {name} facilitates.", markup=False)
+                self.show_step(self.viewing)
+
+        self.app.push_screen(ConfirmScreen(question, yes="Start"), answer)
+
     def action_facilitator(self) -> None:
-        current = self.record.get("facilitator") or self.rotation_pick()
+        current = self.services.meetings.facilitator_of(self.circle, self.meeting)
         form = FacilitatorForm(self.circle, self.meeting, current)
         self.app.push_screen(form, lambda _: self.refresh_sidebar())
 
@@ -220,13 +267,56 @@ class MeetingScreen(Screen[None]):
         form = PlanMeetingScreen(self.circle, self.meeting)
         self.app.push_screen(form, lambda _: self.refresh_sidebar())
 
+    def unsaved(self) -> list[str]:
+        """What was typed on this screen but not saved (a half-entered pulse…)."""
+        return [line for step in self.query(AgendaStep) for line in step.unsaved()]
+
     def action_close(self) -> None:
+        unsaved = self.unsaved()
+        if not unsaved:
+            self.close_with_notes()
+            return
+        question = styled(
+            "Not saved yet:\n$items\n\nClose the meeting anyway and lose it?",
+            items="\n".join(f"• {line}" for line in unsaved),
+        )
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                for step in self.query(AgendaStep):
+                    step.discard()
+                self.close_with_notes()
+            else:  # back to where it was left, to finish it
+                pending = [i for i, n in enumerate(self.agenda) if self.step(n).unsaved()]
+                if pending:
+                    self.action_step(pending[0] - self.viewing)
+
+        self.app.push_screen(ConfirmScreen(question, yes="Close anyway"), answer)
+
+    def step(self, name: str) -> AgendaStep:
+        return self.query_one(f"#step-{name}", AgendaStep)
+
+    def close_with_notes(self) -> None:
         def closed(done: bool | None) -> None:
+            self.show_step(self.viewing)
             if done:
-                self.notify("Meeting closed. Thank you for facilitating.", markup=False)
-            self.refresh_sidebar()
+                self.app.push_screen(AfterCloseScreen(self.circle, self.meeting))
 
         self.app.push_screen(CloseMeetingForm(self.circle, self.meeting), closed)
+
+    def action_reopen(self) -> None:
+        question = Content(
+            "Reopen this meeting to correct it?\n\nIt runs again until it is closed; "
+            "everything recorded stays."
+        )
+
+        def answer(yes: bool | None) -> None:
+            meetings = self.services.meetings
+            if yes and attempt(self, lambda: meetings.reopen(self.circle, self.meeting)):
+                self.notify("Meeting reopened.", markup=False)
+                self.show_step(self.viewing)
+
+        self.app.push_screen(ConfirmScreen(question, yes="Reopen"), answer)
 
     @on(AgendaStep.Changed)
     def _step_changed(self) -> None:

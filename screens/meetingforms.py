@@ -25,7 +25,7 @@ from screens.forms import FormScreen, field, form_error
 from screens.widgets import MISSING, cell, literal, styled, to_local, zone_of
 from xcircle.domain import FEEDBACK_KINDS
 from xcircle.errors import InvalidInput
-from xcircle.services import parse_date, parse_when
+from xcircle.services import parse_date
 
 if TYPE_CHECKING:
     from xcircle.merge import Record
@@ -55,7 +55,9 @@ def parse_time(text: str) -> time:
     try:
         return time.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(f"{text.strip()!r} is not a time: use HH:MM, e.g. 18:30") from None
+        raise InvalidInput(
+            f"{text.strip()!r} is not a time: use HH:MM, e.g. 18:30", field="time"
+        ) from None
 
 
 def member_choice(name: str, members: list[Record], value: str | None) -> Select[str]:
@@ -79,6 +81,7 @@ class MeetingForm(FormScreen[T]):
 class PlanMeetingScreen(MeetingForm[str | None]):
     """Plan a meeting of a circle, or reschedule one; dismisses with the meeting's id."""
 
+    FIELD_IDS = {"at": "date"}
     ERROR_FIELDS = (
         ("time zone", "zone"),
         ("date", "date"),
@@ -122,17 +125,16 @@ class PlanMeetingScreen(MeetingForm[str | None]):
     def save(self) -> str | None:
         day = parse_date(self.text("date"))
         if day is None:
-            raise InvalidInput("a meeting needs a date: use YYYY-MM-DD")
-        zone = self.text("zone").strip()
-        at = parse_when(f"{day}T{parse_time(self.text('time')):%H:%M}", zone or None)
-        duration = self.number("duration", "the duration (minutes)")
-        themes = [t.strip() for t in self.text("themes").split(",")]
-        svc = self.services.meetings
-        if self.meeting is None:
-            rec = svc.plan(self.circle, at, themes=themes, duration=duration, zone=zone)
-        else:
-            fields = {"at": at, "zone": zone, "themes": themes, "duration": duration}
-            rec = svc.update(self.circle, self.meeting, **fields)
+            raise InvalidInput("a meeting needs a date: use YYYY-MM-DD", field="date")
+        at = f"{day}T{parse_time(self.text('time')):%H:%M}"
+        rec = self.services.meetings.schedule(  # the one place a zone is applied
+            self.circle,
+            at,
+            zone=self.text("zone"),
+            meeting=self.meeting,
+            themes=[t.strip() for t in self.text("themes").split(",")],
+            duration=self.number("duration", "the duration (minutes)"),
+        )
         return str(rec["id"])
 
 

@@ -25,6 +25,7 @@ from screens.meetingforms import (
     ReorderForm,
     TurnTextForm,
 )
+from screens.undo import UndoSlot
 from screens.widgets import (
     MISSING,
     Footer,
@@ -112,6 +113,14 @@ class RoundScreen(Screen[None]):
             id="round.reorder",
         ),
         Binding(
+            "k",
+            "correct",
+            "Correct",
+            tooltip="Edit or remove feedback given in this turn (u undoes)",
+            id="round.correct",
+        ),
+        Binding("u", "undo", "Undo", tooltip="Undo the last correction", id="round.undo"),
+        Binding(
             "escape",
             "leave",
             "Meeting",
@@ -125,6 +134,8 @@ class RoundScreen(Screen[None]):
         self.circle, self.meeting = circle, meeting
         self.state: Record = {"started": False}
         self._shown: dict[str, tuple[str, tuple[object, ...]]] = {}
+        self.undo = UndoSlot()
+        self.read_only = False  # the meeting is closed: the round is only shown
 
     @property
     def services(self) -> Services:
@@ -151,7 +162,9 @@ class RoundScreen(Screen[None]):
 
     def on_mount(self) -> None:
         rounds = self.services.rounds
-        if not rounds.state(self.circle, self.meeting)["started"]:
+        status = self.services.meetings.get(self.circle, self.meeting)["status"]
+        self.read_only = status == "closed"
+        if status == "running" and not rounds.state(self.circle, self.meeting)["started"]:
             self.attempt(lambda: rounds.start(self.circle, self.meeting))
         self.refresh_view()
         self.set_interval(1.0, self.tick)
@@ -309,7 +322,13 @@ class RoundScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Show the keys that fit the phase; feedback keys always work (`q` never quits)."""
         state = self.state
-        if not state.get("started") or action in ("leave", "feedback", "back", "reorder"):
+        if action == "leave":
+            return True
+        if self.read_only or not state.get("started"):
+            return False  # a closed meeting's round is only shown
+        if action == "undo":
+            return self.undo.last is not None
+        if action in ("feedback", "back", "reorder", "correct"):
             return True
         if state["done"]:
             return False  # nothing left to advance, time or write down
@@ -359,3 +378,17 @@ class RoundScreen(Screen[None]):
             return
         form = ReorderForm(self.circle, self.meeting, self.state["order"])
         self.app.push_screen(form, lambda _: self.refresh_view())
+
+    def action_correct(self) -> None:
+        from screens.round_edit import CorrectFeedbackScreen
+
+        if not self.state.get("started") or self.state["done"]:
+            return
+        screen = CorrectFeedbackScreen(
+            self.circle, self.meeting, self.state["presenter"], self.undo
+        )
+        self.app.push_screen(screen, lambda _: self.refresh_view())
+
+    def action_undo(self) -> None:
+        self.undo.undo(self)
+        self.refresh_view()

@@ -78,6 +78,10 @@ def describe(status: dict[str, Any], *, syncing: bool = False) -> tuple[str, str
         return "syncing", "syncing…"
     error = status.get("last_error")
     pending = int(status.get("pending") or 0)
+    from sync.protocol import CERT_UNTRUSTED  # not on the start-up path
+
+    if error and str(error).startswith(CERT_UNTRUSTED):
+        return "error", CERT_UNTRUSTED
     if error and str(error).startswith("cannot reach"):
         return "offline", f"offline · {pending} pending" if pending else "offline"
     if error:

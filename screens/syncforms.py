@@ -11,7 +11,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Input, Static
+from textual.widgets import Input, Static, TextArea
 
 from screens.forms import FormScreen, field, form_error
 from screens.widgets import literal
@@ -75,10 +75,16 @@ class ShareModal(SyncModal):
 
 
 class InviteModal(SyncModal):
-    """Show an invite code to copy; OK copies it to the clipboard."""
+    """Show an invite code whole, selectable; Copy puts it on the clipboard through the
+    terminal (OSC 52, which also works over ssh and in tmux) and says so."""
 
     TITLE_TEXT = "Invite code (single use)"
     SAVE_LABEL = "Copy"
+    CANCEL_LABEL = "Close"
+    AUTO_FOCUS = "#code"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Copy", tooltip="Copy the code to the clipboard", id="form.save")
+    ]
 
     def __init__(self, code: str) -> None:
         super().__init__()
@@ -86,12 +92,26 @@ class InviteModal(SyncModal):
 
     def fields(self) -> ComposeResult:
         yield Static("Send this code to the person you invite:", id="sync-text")
-        yield Input(self.code, id="code", compact=True)
+        # Read-only and wrapped: the whole code stays visible and can be selected.
+        area = TextArea(self.code, id="code", read_only=True, soft_wrap=True, compact=True)
+        area.show_cursor = False
+        yield area
+        yield Static("", id="copied", markup=False)
         yield form_error()
 
     def save(self) -> str:
-        self.app.copy_to_clipboard(self.code)
         return self.code
+
+    def action_save(self) -> None:
+        """Copy, and stay open: the code is still there to select if the terminal
+        does not pass OSC 52 on to the clipboard."""
+        self.app.copy_to_clipboard(self.code)
+        said = (
+            "Copied through the terminal (OSC 52). If pasting gives nothing, your terminal "
+            "does not allow it: select the code above instead."
+        )
+        self.query_one("#copied", Static).update(said)
+        self.notify("Invite code copied to the clipboard (OSC 52)", timeout=4, markup=False)
 
 
 class AcceptModal(SyncModal):

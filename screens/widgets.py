@@ -12,15 +12,21 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.color import Color
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.filter import LineFilter
 from textual.widget import Widget
-from textual.widgets import DataTable, Label, Sparkline, Static
+from textual.widgets import DataTable, Label, OptionList, Static
 from textual.widgets import Footer as TextualFooter
+from textual.widgets._footer import FooterKey
+from textual.widgets.option_list import Option
 
+from xcircle import safetext
 from xcircle.errors import XCircleError
 
 if TYPE_CHECKING:
@@ -34,18 +40,39 @@ MISSING = "—"
 
 
 def literal(text: object) -> Content:
-    """User text as plain content: `[b]` in a member's name stays `[b]`."""
-    return Content(str(text))
+    """User text as plain content: `[b]` in a member's name stays `[b]`, and control
+    characters and bidi overrides are dropped (`xcircle.safetext`)."""
+    return Content(safetext.block(text))
 
 
 def cell(text: object, style: str = "") -> Text:
-    """A DataTable cell of user text: a Rich `Text`, so it is measured and never parsed."""
-    return Text(str(text), style=style, no_wrap=True)
+    """A DataTable cell of user text: a Rich `Text`, so it is measured and never parsed;
+    one line, without control characters or bidi overrides."""
+    return Text(safetext.line(text), style=style, no_wrap=True)
 
 
 def styled(markup: str, **values: object) -> Content:
-    """Our own markup with `$name` slots filled by user text, inserted literally."""
-    return Content.from_markup(markup, **{k: str(v) for k, v in values.items()})
+    """Our own markup with `$name` slots filled by user text, inserted literally and
+    without control characters or bidi overrides."""
+    return Content.from_markup(markup, **{k: safetext.block(v) for k, v in values.items()})
+
+
+class TerminalSafe(LineFilter):
+    """The last line of defence: drops control characters and bidi overrides from every
+    rendered line, whatever widget (an Input, a title, a toast) let them through.
+
+    Every such character is zero cells wide, so a line keeps its width."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        if not any(safetext.needs_strip(seg.text) for seg in segments):
+            return segments
+        out = []
+        for seg in segments:
+            if seg.control or not safetext.needs_strip(seg.text):
+                out.append(seg)
+            elif text := safetext.strip_all(seg.text):
+                out.append(Segment(text, seg.style))
+        return out
 
 
 def to_local(iso: str, zone: str = "") -> datetime:
@@ -59,11 +86,16 @@ def to_local(iso: str, zone: str = "") -> datetime:
     return when.astimezone()
 
 
-def when_text(iso: str | None, zone: str = "", *, year: bool = False) -> str:
-    """A meeting time as people say it: `Thu 26 Nov 18:00` in the local zone."""
+def when_text(
+    iso: str | None, zone: str = "", *, year: bool = False, now: datetime | None = None
+) -> str:
+    """A meeting time as people say it: `Thu 26 Nov 18:00` in the local zone, with the
+    year when asked, or when it is not the year of `now`."""
     if not iso:
         return MISSING
     local = to_local(iso, zone)
+    if now is not None and to_local(now.isoformat(), zone).year != local.year:
+        year = True
     return local.strftime("%a %d %b %Y %H:%M" if year else "%a %d %b %H:%M")
 
 
@@ -132,6 +164,33 @@ class Table(CursorTable):
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
 
 
+class WrappedList(OptionList):
+    """A list of keyed items whose long text wraps (a table row would cut it off at
+    80 columns); Enter selects the highlighted one."""
+
+    DEFAULT_CSS = """
+    WrappedList { height: auto; background: $surface; }
+    """
+
+    def fill(self, items: Iterable[tuple[str, Content]]) -> None:
+        """Replace the items, keeping the highlight's place when it still exists."""
+        keep = self.highlighted or 0
+        self.set_options(Option(text, id=key) for key, text in items)
+        if self.option_count:
+            self.highlighted = min(keep, self.option_count - 1)
+
+    @property
+    def current_key(self) -> str | None:
+        """The key of the highlighted item, or None for an empty list."""
+        if self.highlighted is None or not self.option_count:
+            return None
+        return self.get_option_at_index(self.highlighted).id
+
+    @property
+    def keys(self) -> list[str]:
+        return [str(self.get_option_at_index(i).id) for i in range(self.option_count)]
+
+
 class TopBar(Horizontal):
     """The screen's title line: where you are, in words, with user text kept literal,
     and on the right the sync state (when this device has joined an exchange)."""
@@ -165,8 +224,41 @@ class TopBar(Horizontal):
         return str(self.query_one(".title", Static).render())
 
 
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def trend(data: Sequence[float], low: float, high: float, width: int) -> str:
+    """The last `width` values as bars on the fixed scale `low`–`high`.
+
+    A fixed scale, not the series' own min–max: attendance falling from 100% to 80%
+    is a small step down, not full to empty.
+    """
+    span = (high - low) or 1
+    top = len(BARS) - 1
+    points = list(data)[-max(width, 0) :] if width > 0 else []
+    each = max(1, min(3, width // len(points))) if points else 1  # a few points: wider bars
+    return "".join(BARS[round((min(max(v, low), high) - low) / span * top)] * each for v in points)
+
+
+class Trend(Widget):
+    """One bar per value on a fixed scale, the latest on the right."""
+
+    DEFAULT_CSS = """
+    Trend { height: 1; color: $success; }
+    """
+
+    def __init__(self, low: float, high: float) -> None:
+        super().__init__()
+        self.low, self.high = low, high
+        self.data: list[float] = []
+
+    def render(self) -> Content:
+        return Content(trend(self.data, self.low, self.high, self.size.width))
+
+
 class LabelledSparkline(Widget):
-    """A trend with its name and its latest value, e.g. `Attendance ▂▅▇ 83%`."""
+    """A trend with its name and its latest value, e.g. `Attendance ▂▅▇ 83%`, drawn on
+    the absolute scale of what it measures (`scale`, e.g. 0–100 % or a 1–5 rating)."""
 
     DEFAULT_CSS = """
     LabelledSparkline {
@@ -174,7 +266,7 @@ class LabelledSparkline(Widget):
         height: 1;
         margin: 0 0 1 0;
         & > .name { width: 14; color: $text-muted; }
-        & > Sparkline { width: 1fr; height: 1; }
+        & > Trend { width: 1fr; height: 1; }
         & > .value { width: 10; padding: 0 0 0 1; text-align: right; }
     }
     """
@@ -184,17 +276,21 @@ class LabelledSparkline(Widget):
         title: str,
         data: Sequence[float] = (),
         *,
+        scale: tuple[float, float],
         unit: str = "",
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.label = title
         self.unit = unit
+        self.scale = scale
         self._data = list(data)
 
     def compose(self) -> ComposeResult:
         yield Label(self.label, classes="name")
-        yield Sparkline(self._data)
+        line = Trend(*self.scale)
+        line.data = self._data
+        yield line
         yield Label(self._value_text(), classes="value")
 
     def _value_text(self) -> str:
@@ -204,11 +300,19 @@ class LabelledSparkline(Widget):
         shown = f"{last:.0f}" if float(last).is_integer() else f"{last:.1f}"
         return f"{shown}{self.unit}"
 
+    @property
+    def bars(self) -> str:
+        """The bars as drawn now."""
+        line = self.query_one(Trend)
+        return trend(self._data, line.low, line.high, line.size.width)
+
     def set_data(self, data: Sequence[float]) -> None:
         """Replace the series (and the latest value shown beside it)."""
         self._data = list(data)
         if self.is_mounted:
-            self.query_one(Sparkline).data = self._data
+            line = self.query_one(Trend)
+            line.data = self._data
+            line.refresh()
             self.query_one(".value", Label).update(self._value_text())
 
 
@@ -278,3 +382,32 @@ class Footer(TextualFooter):
         if self.is_attached and (shown := self._signature()) != self._shown:
             self._shown = shown
             await self.recompose()
+            self.fit()
+
+    def on_resize(self) -> None:
+        self.fit()
+
+    def fit(self) -> None:
+        """Show only the keys that fit whole: the last ones (the app's) go first, but
+        Help stays, since it lists every key. A truncated key teaches nothing.
+
+        Widths are measured from the keys' text and styles, not from a layout, so the
+        keys are right from the first frame."""
+        every = list(self.query(FooterKey))
+        keys = [k for k in every if not k.has_class("-command-palette")]
+        room = (self.size.width or self.app.size.width) - sum(
+            self.width_of(k) for k in every if k not in keys
+        )
+        widths = [self.width_of(k) for k in keys]
+        room += keys[0].styles.margin.right if keys else 0  # the last key's margin may go
+        for i in reversed(range(len(keys))):
+            if sum(widths) <= room:
+                break
+            if keys[i].action not in ("help", "app.help"):
+                widths[i] = 0
+        for k, width in zip(keys, widths, strict=True):
+            k.display = width > 0
+
+    def width_of(self, key: FooterKey) -> int:
+        size = self.app.size
+        return key.get_content_width(size, size) + key.styles.gutter.width + key.styles.margin.width

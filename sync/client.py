@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,16 +22,20 @@ import orjson
 
 from sync.protocol import (
     API,
+    CERT_UNTRUSTED,
     STATUS_ERRORS,
     AuthFailed,
+    CertificateUntrusted,
     ExchangeUnreachable,
     InvalidRequest,
     ProtocolError,
     RateLimited,
     ServerError,
     SyncError,
+    check_transport,
     normalize_url,
 )
+from xcircle import safetext
 from xcircle.hlc import wall_ms
 
 log = logging.getLogger(__name__)
@@ -58,8 +63,11 @@ class ExchangeClient:
         max_backoff_s: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
         now_ms: Callable[[], int] = wall_ms,
+        insecure_http: bool = False,
+        ca_file: str | None = None,
     ) -> None:
         self.base_url = normalize_url(base_url)
+        check_transport(self.base_url, insecure_http=insecure_http)
         self.token = token
         self.retries = retries
         self.backoff_s = backoff_s
@@ -72,6 +80,7 @@ class ExchangeClient:
         self._http = httpx.Client(
             base_url=self.base_url + API,
             transport=transport,
+            verify=tls_context(ca_file),
             timeout=timeout,
             headers={"User-Agent": "xcircle-sync/1", "Accept": "application/json"},
         )
@@ -139,6 +148,16 @@ class ExchangeClient:
         """Append envelopes to a circle's log; safe to repeat (idempotent by op id)."""
         return self._call("POST", f"/circles/{circle}/ops", {"ops": envelopes})
 
+    def rotate_token(self) -> str:
+        """Replace this device's token: the exchange revokes the old one as it answers.
+        Never retried once sent (a second rotation with the old token would fail)."""
+        answer = self._call("POST", "/me/token", idempotent=False)
+        token = answer.get("token")
+        if not isinstance(token, str) or not token:
+            raise ProtocolError(f"{self.base_url} answered the rotation without a token")
+        self.token = token
+        return token
+
     def pull(self, cursors: dict[str, int], limit: int) -> dict[str, Any]:
         """Ops after each cursor, `limit` in total, in one request."""
         return self._call("POST", "/pull", {"cursors": cursors, "limit": limit})
@@ -169,6 +188,12 @@ class ExchangeClient:
             try:
                 response = self._http.request(method, path, content=content, headers=headers)
             except httpx.TransportError as exc:
+                if untrusted := _certificate_problem(exc):
+                    # Not transient: retrying would fail the same way.
+                    raise CertificateUntrusted(
+                        f"{CERT_UNTRUSTED}: {self.base_url} ({untrusted}); add its CA to the "
+                        "system's trust store or `xcircle setting ca_file PATH`"
+                    ) from None
                 sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 error = ExchangeUnreachable(f"cannot reach {self.base_url}: {_reason(exc)}")
                 if attempt < self.retries and (idempotent or not sent):
@@ -236,7 +261,9 @@ def _error(response: httpx.Response, url: str) -> SyncError:
             code = body.get("error") if isinstance(body.get("error"), str) else None
     except orjson.JSONDecodeError:
         pass
-    message = (message.splitlines() or [""])[0][:200] or response.reason_phrase.lower()
+    # The exchange's words reach a terminal: first line only, no control characters.
+    message = safetext.line((message.splitlines() or [""])[0][:200])
+    message = message or safetext.line(response.reason_phrase.lower())
     kind = STATUS_ERRORS.get(status)
     if kind is None:
         kind = ServerError if status >= 500 else InvalidRequest
@@ -249,6 +276,33 @@ def _error(response: httpx.Response, url: str) -> SyncError:
     error = kind(message)
     error.code = code  # the exchange's stable error code (`epoch_retired`…), or None
     return error
+
+
+def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """TLS that trusts what the operating system trusts (`truststore`: a company CA
+    installed on the machine works) plus `ca_file` when given, with hostname checks."""
+    import truststore
+
+    ctx: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_file:
+        try:
+            ctx.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidRequest(f"cannot use ca_file {ca_file}: {exc}") from None
+    return ctx
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """Why the exchange's certificate was refused, if that is what `exc` is."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message or cause.reason or "verification failed")
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "verification failed"
+    return None
 
 
 def _reason(exc: httpx.TransportError) -> str:

@@ -16,6 +16,7 @@ import logging
 import platform
 import re
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from sync.engine import connect, my_member_id
 from sync.engine import sync as run_sync
 from sync.protocol import (
     ENROLL_PREFIX,
+    AuthFailed,
     ExchangeUnreachable,
     InvalidRequest,
     NotMember,
@@ -43,11 +45,13 @@ from sync.state import (
     credentials,
     direct,
     mark_shared,
+    move_exchange,
     queue_removal,
     require_credentials,
     save_credentials,
 )
 from sync.state import status as sync_status
+from xcircle import safetext
 from xcircle.errors import InvalidInput
 from xcircle.ops import new_id
 from xcircle.store import Store
@@ -58,7 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INVITE_TTL = "7d"
+DEFAULT_INVITE_TTL = "72h"  # the exchange accepts at most 7 days
 _TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -87,11 +91,21 @@ def enroll(
         raise InvalidRequest("an enrollment token starts with xce_ (ask your organization)")
     url = normalize_url(url)
     device = _device_name(name)
+    insecure = options.get("insecure_http") is True
+    if "ca_file" not in options:
+        ca_file = on_store(partial(store.setting, "ca_file"))
+        options["ca_file"] = ca_file if isinstance(ca_file, str) and ca_file else None
     public = on_store(partial(_public_keys, store))
     with ExchangeClient(url, token, **options) as client:
-        answer = client.enroll(device, public)
+        try:
+            answer = client.enroll(device, public)
+        except AuthFailed:
+            raise AuthFailed(
+                "the exchange did not accept this enrollment token: it was already used, "
+                "has expired or was revoked; ask your organization for a new one"
+            ) from None
     try:
-        creds = Credentials(url, answer["token"], answer["device_id"], answer["org_name"])
+        creds = Credentials(url, answer["token"], answer["device_id"], answer["org_name"], insecure)
     except KeyError:
         raise ProtocolError("the exchange answered the enrollment without a token") from None
     on_store(partial(save_credentials, store, creds))
@@ -254,19 +268,33 @@ def set_role_remote(
     return True
 
 
+def rotate_token(store: Store, client: ExchangeClient, *, on_store: Gate = direct) -> Credentials:
+    """Get a new token for this device and keep it; the old one stops working at once."""
+    creds = on_store(partial(require_credentials, store))
+    token = client.rotate_token()
+    new = replace(creds, token=token)  # kept where the token lives: the keystore
+    on_store(partial(save_credentials, store, new))
+    return new
+
+
+def set_exchange_url(store: Store, url: str) -> Credentials:
+    """`xcircle setting exchange_url URL`: the exchange moved; keep the token."""
+    return move_exchange(store, normalize_url(url))
+
+
 def _device_name(name: str) -> str:
     name = re.sub(r"[\x00-\x1f\x7f]", "", name or platform.node() or "device").strip()
     return name[:100] or "device"
 
 
 def parse_ttl(text: str) -> int:
-    """`90m`, `12h`, `7d`, `3600` → seconds (the exchange accepts 60 s … 30 days)."""
+    """`90m`, `12h`, `7d`, `3600` → seconds (the exchange accepts 60 s … 7 days)."""
     m = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text)
     if not m:
         raise InvalidInput(f"invalid duration {text!r} (use e.g. 90m, 12h, 7d)")
     seconds = int(m.group(1)) * _TTL_UNITS[m.group(2)]
-    if not 60 <= seconds <= 30 * 86400:
-        raise InvalidInput("an invite is valid between 60s and 30d")
+    if not 60 <= seconds <= 7 * 86400:
+        raise InvalidInput("an invite is valid between 60s and 7d")
     return seconds
 
 
@@ -280,12 +308,9 @@ _json_option = click.option(
 
 
 def _out(as_json: bool, value: Any, text: str) -> None:
-    from xcircle.cli import emit_json
+    from xcircle.cli.common import out
 
-    if as_json:
-        emit_json(value)
-    else:
-        click.echo(text)
+    out(as_json, value, text)
 
 
 def _warn_report(report: SyncReport) -> None:
@@ -312,14 +337,20 @@ def _when(ms: int | None) -> str:
 @click.argument("url")
 @click.argument("token", metavar="ENROLLMENT-TOKEN")
 @click.option("--name", default="", help="This device's name (default: the host name).")
+@click.option(
+    "--insecure-http",
+    is_flag=True,
+    hidden=True,
+    help="Allow a plain http:// exchange that is not on this machine (tests only).",
+)
 @_json_option
-def join(url: str, token: str, name: str, as_json: bool) -> None:
+def join(url: str, token: str, name: str, insecure_http: bool, as_json: bool) -> None:
     """Enroll this device with the exchange at URL (token from your organization)."""
     from xcircle.cli import session
 
     with session(need_profile=False) as svc:
         secrets = device_secrets(svc.store)
-        creds = enroll(svc.store, url, token, name=name)
+        creds = enroll(svc.store, url, token, name=name, insecure_http=insecure_http)
     value = {
         "exchange": creds.url,
         "org": creds.org,
@@ -412,29 +443,41 @@ def sync(as_json: bool) -> None:
     _out(as_json, report.to_dict(), text)
 
 
+@click.command("rotate-token")
+@_json_option
+def rotate_token_command(as_json: bool) -> None:
+    """Replace this device's exchange token with a new one (the old one stops working)."""
+    from xcircle.cli import session
+
+    with session(need_profile=False) as svc, connect(svc.store) as client:
+        creds = rotate_token(svc.store, client)
+    value = {"exchange": creds.url, "device_id": creds.device_id}
+    _out(as_json, value, f"New token saved for {creds.url}; the old one no longer works.")
+
+
 @click.command()
 @_json_option
 def status(as_json: bool) -> None:
     """Show the exchange, the last sync and what waits to sync (no network)."""
-    from xcircle.cli import session, table
+    from xcircle.cli.common import echo, session, table
 
-    with session(need_profile=False) as svc:
+    with session(need_profile=False, read_only=True) as svc:
         value = sync_status(svc.store)
     if as_json:
         _out(True, value, "")
         return
     if value["secrets"]:
-        click.echo(f"Secrets: kept {value['secrets']['detail']}")
-        click.echo(f"Fingerprint: {value['fingerprint'] or 'no keys yet (xcircle init)'}")
+        echo(f"Secrets: kept {value['secrets']['detail']}")
+        echo(f"Fingerprint: {value['fingerprint'] or 'no keys yet (xcircle init)'}")
     else:
-        click.echo("Secrets: none yet (xcircle init makes this device's keys)")
+        echo("Secrets: none yet (xcircle init makes this device's keys)")
     if not value["joined"]:
-        click.echo("Not joined to an exchange (xcircle join URL TOKEN).")
+        echo("Not joined to an exchange (xcircle join URL TOKEN).")
         return
-    click.echo(f"Exchange: {value['exchange']} ({value['org']})")
-    click.echo(f"Last sync: {_when(value['last_sync'])}")
+    echo(f"Exchange: {value['exchange']} ({value['org']})")
+    echo(f"Last sync: {_when(value['last_sync'])}")
     if value["last_error"]:
-        click.echo(f"Last error: {value['last_error']}")
+        echo(f"Last error: {safetext.line(value['last_error'])}")
     rows = [
         (
             c["id"][:8],

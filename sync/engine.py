@@ -102,7 +102,13 @@ def connect(store: Store, **client_options: Any) -> ExchangeClient:
     from sync.client import ExchangeClient
 
     creds = require_credentials(store)
-    return ExchangeClient(creds.url, creds.token, **client_options)
+    ca_file = store.setting("ca_file")
+    options: dict[str, Any] = {
+        "insecure_http": creds.insecure_http,
+        "ca_file": ca_file if isinstance(ca_file, str) and ca_file else None,
+        **client_options,
+    }
+    return ExchangeClient(creds.url, creds.token, **options)
 
 
 def my_member_id(client: ExchangeClient, circle: str, device_id: str) -> str | None:
@@ -433,6 +439,7 @@ class _Run:
         envelopes, nxt = batch.get("ops"), batch.get("next")
         if not isinstance(envelopes, list) or not isinstance(nxt, int):
             rep.gap = "the exchange sent a malformed batch"
+            self._stopped(cid, rep.gap, after)
             return False
         payloads: list[tuple[str, bytes]] = []
         rejected: list[tuple[str, str]] = []
@@ -469,11 +476,15 @@ class _Run:
             rep.merged += result.merged
             rep.quarantined.extend(result.quarantined)
         if rep.gap:
-            log.warning("circle %s: %s; stopped at seq %d", cid[:8], rep.gap, last)
-            self.report.warnings.append(
-                f"circle {cid[:8]}: {rep.gap}; stopped at seq {last}, will retry next sync"
-            )
+            self._stopped(cid, rep.gap, last)
         return rep.gap is None
+
+    def _stopped(self, cid: str, why: str, last: int) -> None:
+        """Say that the circle stopped at `last` (the exchange's page did not hold up)."""
+        log.warning("circle %s: %s; stopped at seq %d", cid[:8], why, last)
+        self.report.warnings.append(
+            f"circle {cid[:8]}: {why}; stopped at seq {last}, will retry next sync"
+        )
 
     def _check_skew(self) -> None:
         skew = self.client.skew_ms

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -42,6 +43,14 @@ class NotJoined(SyncError):
 
 class ExchangeUnreachable(SyncError):
     """No answer from the exchange: connection refused, DNS, timeout, dropped connection."""
+
+
+class CertificateUntrusted(SyncError):
+    """The exchange's TLS certificate is not trusted by this device (an unknown CA: add
+    it to the system's trust store or the `ca_file` setting), or does not match its name."""
+
+
+CERT_UNTRUSTED = "certificate not trusted"
 
 
 class AuthFailed(SyncError):
@@ -206,6 +215,33 @@ def normalize_url(url: str) -> str:
     if url.endswith(API):  # people paste the API root; the client adds /v1 itself
         url = url[: -len(API)]
     return url
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "::1"})
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: a connection that never leaves this machine."""
+    host = host.lower().strip("[]")
+    if host in LOOPBACK_HOSTS or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport(url: str, *, insecure_http: bool = False) -> None:
+    """Refuse a plain `http://` exchange that is not on this machine: the device token
+    (and every op) would cross the network unencrypted. `insecure_http` allows it, for
+    tests and a lab only."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not insecure_http and not is_loopback(parts.hostname or ""):
+        raise InvalidRequest(
+            f"refusing plain http:// to {parts.hostname}: the device token and every op "
+            "would travel unencrypted; use https:// (http:// is accepted only for an "
+            "exchange on this machine: localhost, 127.0.0.1, ::1)"
+        )
 
 
 def make_invite_code(code: str, url: str) -> str:

@@ -95,6 +95,7 @@ class Credentials:
     token: str
     device_id: str
     org: str
+    insecure_http: bool = False  # joined with --insecure-http (tests, a lab): kept for syncs
 
 
 def credentials(store: Store) -> Credentials | None:
@@ -111,8 +112,8 @@ def credentials(store: Store) -> Credentials | None:
     return Credentials(raw["url"], token, *_device(raw))
 
 
-def _device(raw: dict[str, Any]) -> tuple[str, str]:
-    return raw.get("device_id", ""), raw.get("org", "")
+def _device(raw: dict[str, Any]) -> tuple[str, str, bool]:
+    return raw.get("device_id", ""), raw.get("org", ""), raw.get("insecure_http") is True
 
 
 def require_credentials(store: Store) -> Credentials:
@@ -140,6 +141,15 @@ def secrets_info(store: Store) -> dict[str, Any]:
     ks = keystore_of(store)
     keys = ks.device_keys() if ks.has_device_keys() else None
     return {"secrets": ks.info(), "fingerprint": keys.public.fingerprint if keys else None}
+
+
+def move_exchange(store: Store, url: str) -> Credentials:
+    """Point this device at its exchange's new URL (same exchange, same token: the
+    operator moved it). `url` is already normalized by the caller."""
+    creds = require_credentials(store)
+    moved = Credentials(url, creds.token, creds.device_id, creds.org)
+    save_credentials(store, moved)
+    return moved
 
 
 def shared_circles(store: Store) -> dict[str, dict[str, Any]]:

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from xcircle.cli import TUI_MISSING, cli
+from xcircle.errors import StoreError
 from xcircle.services import Services
 from xcircle.store import Store
 
@@ -231,10 +232,54 @@ def test_usage_errors_exit_2_as_click_does(run: Run, circle: str) -> None:
 
 def test_a_second_process_gets_a_clear_error(run: Run, circle: str, home: Path) -> None:
     with Store(home):  # another xcircle holds the home
-        result = run("circle", "list", code=1)
-    assert "in use by another xcircle" in one_error_line(result)
+        result = run("member", "add", "lead", "Cy", "--org", "Gamma", code=1)
+    line = one_error_line(result)
+    assert "in use by another xcircle" in line and "commands that only read work" in line
     assert result.stdout == ""
-    run("circle", "list")  # and once it is gone, the home opens again
+    run("member", "add", "lead", "Cy", "--org", "Gamma")  # once it is gone, it opens again
+
+
+READ_ONLY_COMMANDS = [
+    ["circle", "list"],
+    ["circle", "show", "lead"],
+    ["member", "list", "lead"],
+    ["meeting", "list", "lead"],
+    ["goal", "list"],
+    ["commitment", "list", "lead"],
+    ["journal", "list"],
+    ["setting", "theme"],
+    ["export", "lead", "--format", "json"],
+    ["meeting", "budget", "2099-12-01"],
+    ["meeting", "minutes", "2099-12-01"],
+    ["meeting", "show", "2099-12-01"],
+    ["agreement", "list", "lead"],
+    ["status"],
+]
+
+
+@pytest.mark.parametrize("args", READ_ONLY_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_reads_work_while_the_app_has_the_home_open(
+    run: Run, circle: str, home: Path, args: list[str]
+) -> None:
+    with Store(home) as app:  # the app holds the home, and writes while we read
+        Services(app).members.add(circle, "Dee", org="Delta")
+        result = run(*args)
+        assert result.stderr == ""
+        if args[:2] == ["member", "list"]:
+            assert "Dee" in result.stdout  # the app's latest write is seen
+        Services(app).members.add(circle, "Eli", org="Delta")  # the app still writes
+    assert [m["name"] for m in js(run("member", "list", "lead", "--json"))][-2:] == ["Dee", "Eli"]
+
+
+def test_a_read_only_home_refuses_writes_and_changes_no_file(circle: str, home: Path) -> None:
+    files = {p: p.read_bytes() for p in home.rglob("*") if p.is_file() and p.name != "lock"}
+    with Store(home, read_only=True) as reader:
+        with pytest.raises(StoreError, match="open read-only here: nothing was saved"):
+            Services(reader).members.add(circle, "Zed", org="Zeta")
+        with pytest.raises(StoreError, match="read-only"):
+            Services(reader).circles.create("Another")
+    assert {p: p.read_bytes() for p in files} == files
+    assert {p for p in home.rglob("*") if p.is_file() and p.name != "lock"} == set(files)
 
 
 def test_a_damaged_file_is_a_warning_on_every_command(run: Run, circle: str, home: Path) -> None:
@@ -459,6 +504,8 @@ def test_settings_are_shown_set_and_checked(run: Run, home: Path) -> None:
     assert js(run("setting", "keymap", '{"home.new": "ctrl+n"}')) == {"home.new": "ctrl+n"}
     assert "number of seconds" in run("setting", "sync_interval", "soon", code=1).stderr
     assert js(run("setting", "--json")) == {
+        "ca_file": None,
+        "exchange_url": None,  # not joined yet
         "export_dir": None,
         "keymap": {"home.new": "ctrl+n"},
         "sync_interval": 30,

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import NOW
 from xcircle.demo import seed_demo
+from xcircle.errors import InvalidInput
 from xcircle.export import (
     ATTENDANCE_COLUMNS,
     GOAL_COLUMNS,
@@ -25,6 +26,7 @@ from xcircle.export import (
     to_json,
     to_markdown,
 )
+from xcircle.export_minutes import minutes_markdown
 from xcircle.services import Services
 from xcircle.store import Store
 
@@ -41,15 +43,17 @@ def detail(svc: Services) -> dict[str, Any]:
     eve = svc.members.add(cid, '=HYPERLINK("x")', org="Acme")["id"]
     me = svc.ctx.me(cid)
     assert me
-    kickoff = svc.meetings.plan(
-        cid, datetime(2026, 11, 10, 18, 0, tzinfo=PARIS), themes=["Trust"], zone="Europe/Paris"
-    )["id"]
+    then = datetime(2026, 11, 10, 18, 0, tzinfo=PARIS)
+    svc.ctx.clock = lambda: then  # the kick-off is planned and held on its day
+    kickoff = svc.meetings.plan(cid, then, themes=["Trust"], zone="Europe/Paris")["id"]
     for member, present in ((me, True), (bob, True), (eve, False)):
         svc.meetings.mark(cid, kickoff, member, present)
     svc.meetings.start(cid, kickoff)
     svc.meetings.acknowledge(cid, bob, kickoff)
     svc.pulses.record(cid, kickoff, bob, support=4, confidence=3, learning=5)
+    svc.commitments.add(cid, bob, "Say no once", due="2026-12-01", meeting=kickoff)
     svc.meetings.close(cid, kickoff, notes="Good start.\n# not a heading")
+    svc.ctx.clock = lambda: NOW
     svc.meetings.plan(cid, NOW + timedelta(days=14), themes=["Energy", "Focus"])
     gone = svc.meetings.plan(cid, NOW + timedelta(days=28))["id"]
     svc.meetings.cancel(cid, gone)
@@ -57,7 +61,6 @@ def detail(svc: Services) -> dict[str, Any]:
     svc.goals.checkin(cid, goal, progress=30, confidence=3, note="first")
     svc.goals.checkin(cid, goal, progress=55, confidence=4, note="-1 setback | fixed")
     svc.goals.add(cid, "Group habit", why="Together")
-    svc.commitments.add(cid, bob, "Say no once", due="2026-12-01", meeting=kickoff)
     return svc.detail(cid)
 
 
@@ -182,9 +185,104 @@ def test_ics_is_rfc_5545(detail: dict[str, Any]) -> None:
     assert "Energy, Focus" in str(planned["description"])
 
 
-def test_ics_of_a_circle_without_meetings(svc: Services) -> None:
-    cal = icalendar.Calendar.from_ical(to_ics(svc.detail(svc.circles.create("New")["id"])))
-    assert cal.walk("VEVENT") == []
+def test_ics_of_a_circle_without_meetings_is_refused(svc: Services) -> None:
+    """RFC 5545 forbids a calendar without a component: a clear refusal, not a bad file."""
+    with pytest.raises(InvalidInput, match="New has no meetings to put in a calendar"):
+        to_ics(svc.detail(svc.circles.create("New")["id"]))
+
+
+def test_ics_survives_a_hostile_circle_name(detail: dict[str, Any]) -> None:
+    """A name from before the schema refused line breaks (or from an old peer): no crash,
+    no injected line, `X-WR-CALNAME` escaped like any text value."""
+    hostile = "Evil\r\nX-INJECTED:1;a,b\\c\x1b]0;t\x07\u202e"
+    data = to_ics({**detail, "circle": {**detail["circle"], "name": hostile}}, stamp=NOW)
+    unfolded = data.replace(b"\r\n ", b"")
+    assert not any(line.startswith(b"X-INJECTED") for line in unfolded.split(b"\r\n"))
+    assert b"X-WR-CALNAME:Evil X-INJECTED:1\\;a\\,b\\\\c]0\\;t\r\n" in unfolded
+    assert b"\x1b" not in data and b"\x07" not in data and "\u202e".encode() not in data
+    cal = icalendar.Calendar.from_ical(data)
+    summaries = {str(e["summary"]) for e in cal.walk("VEVENT")}
+    assert summaries == {"Evil X-INJECTED:1;a,b\\c]0;t", "Evil X-INJECTED:1;a,b\\c]0;t (kick-off)"}
+
+
+def test_exports_strip_terminal_controls(detail: dict[str, Any]) -> None:
+    """Markdown and CSV may be printed on a terminal: no control character gets through;
+    JSON keeps the value but writes such characters as escapes."""
+    members = [{**m, "name": "Bo\x1b[2Jb\u202e\x9b"} for m in detail["members"]]
+    hostile = {**detail, "members": members}
+    for data in (to_markdown(hostile).encode(), to_csv(hostile, "attendance").encode()):
+        assert re.search(rb"Bo\\?\[2Jb", data)  # shown literally (escaped in Markdown)
+        assert not re.search(rb"[\x00-\x08\x0b-\x1f\x7f]", data.replace(b"\r\n", b"\n"))
+        assert "\u202e".encode() not in data and "\x9b".encode() not in data
+    encoded = to_json(hostile)
+    assert b"\x1b" not in encoded and "\u202e".encode() not in encoded
+    assert b"\\u202e" in encoded and b"\\u009b" in encoded
+    assert orjson.loads(encoded)["members"][0]["name"] == "Bo\x1b[2Jb\u202e\x9b"
+
+
+def test_ics_events_carry_attendees_organizer_and_a_reminder(detail: dict[str, Any]) -> None:
+    cal = icalendar.Calendar.from_ical(to_ics(detail, stamp=NOW))
+    kickoff, planned = sorted(cal.walk("VEVENT"), key=lambda e: e.decoded("dtstart"))
+    names = {f"urn:uuid:{m['id'][:8]}": m["name"] for m in detail["members"]}
+    held = detail["meetings"][0]
+
+    def people(event: Any) -> dict[str, tuple[str, str, str]]:
+        return {
+            names[str(a)[:17]]: (str(a.params["CN"]), a.params["ROLE"], a.params["PARTSTAT"])
+            for a in event.get("attendee")
+        }
+
+    facilitator = next(m["name"] for m in detail["members"] if m["id"] == held["facilitator"])
+    assert str(kickoff["organizer"].params["CN"]) == facilitator
+    assert people(kickoff) == {
+        "Ada Lovelace": ("Ada Lovelace", "CHAIR", "ACCEPTED"),
+        "Bob | Stone": ("Bob | Stone", "REQ-PARTICIPANT", "ACCEPTED"),
+        '=HYPERLINK("x")': ('=HYPERLINK("x")', "REQ-PARTICIPANT", "DECLINED"),
+    }
+    nxt = next(m["name"] for m in detail["members"] if m["id"] == detail["next_facilitator"])
+    assert str(planned["organizer"].params["CN"]) == nxt  # the rotation's pick
+    assert {p[2] for p in people(planned).values()} == {"NEEDS-ACTION"}
+    for event in (kickoff, planned):
+        (alarm,) = event.walk("VALARM")
+        assert str(alarm["action"]) == "DISPLAY"
+        assert alarm.decoded("trigger") == -timedelta(minutes=30)
+
+
+def test_minutes_leave_feedback_out_unless_an_agreement_allows_it(svc: Services) -> None:
+    cid = svc.circles.create("Leaders | Pipes")["id"]
+    bob = svc.members.add(cid, "Bob | Stone", org="Beta")["id"]
+    eve = svc.members.add(cid, "Eve", org="Acme")["id"]
+    me = svc.ctx.me(cid)
+    assert me
+    mid = svc.meetings.schedule(cid, "2026-12-01T18:00", zone="Europe/Paris")["id"]
+    svc.meetings.start(cid, mid, facilitator=bob)
+    svc.meetings.mark_many(cid, mid, [me, bob], True)
+    svc.meetings.mark(cid, mid, eve, False)
+    order = svc.rounds.start(cid, mid)["order"]
+    svc.rounds.feedback(cid, mid, order[0], order[1], "challenge", "Secret *words*")
+    svc.commitments.add(cid, bob, "Ask | twice", due="2026-12-10", meeting=mid)
+    svc.pulses.record(cid, mid, bob, support=4, confidence=3, learning=5)
+    svc.pulses.record(cid, mid, me, support=5, confidence=4, learning=4)
+    svc.meetings.close(cid, mid, notes="# Good\n- energy")
+    minutes = svc.minutes(cid, mid)
+    assert (minutes.facilitator, minutes.present, minutes.absent) == (
+        "Bob | Stone",
+        ("Ada Lovelace", "Bob | Stone"),
+        ("Eve",),
+    )
+    assert len(minutes.presenters) == 2 and minutes.feedback == ()
+    text = minutes_markdown(minutes)
+    assert text.startswith(r"# Leaders \| Pipes: minutes of Tue 01 Dec 2026 18:00 CET")
+    assert r"- Facilitator: Bob \| Stone" in text
+    assert r"| Bob \| Stone | Ask \| twice | 2026-12-10 | open |" in text
+    rated = "2 members rated the meeting (1–5): support 4.50, confidence 3.50, learning 4.50."
+    assert rated in text
+    assert r"\# Good" in text and r"\- energy" in text
+    assert "Secret" not in text and "Left out: what is said in the circle" in text
+    svc.meetings.reopen(cid, mid)
+    svc.circles.set_agreement(cid, "feedback in MINUTES", "We share feedback in minutes.")
+    allowed = minutes_markdown(svc.minutes(cid, mid))
+    assert r"Secret \*words\*" in allowed and "| Presenter | From | Kind | Feedback |" in allowed
 
 
 # -- JSON and the whole demo -------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import NOW
+from xcircle import osfs
 from xcircle.errors import StoreLocked
 from xcircle.services import Services
 from xcircle.storage import CorruptFile, Database
@@ -23,6 +23,9 @@ def _home_with_circles(home: Path, names: list[str]) -> dict[str, str]:
         return {name: svc.circles.create(name)["id"] for name in names}
 
 
+@pytest.mark.skipif(
+    osfs.PLATFORM == "win32", reason="Windows: the profile's ACL, not modes (see osfs)"
+)
 def test_files_are_private(tmp_path: Path) -> None:
     home = tmp_path / "home"
     _home_with_circles(home, ["One"])
@@ -66,7 +69,28 @@ def test_a_torn_last_line_is_dropped_and_the_rest_loads(tmp_path: Path) -> None:
     with Store(home) as store:
         assert Services(store).circles.get(cid)["name"] == "One"
         assert not store.notices
-    assert journal.read_bytes() == good
+        assert journal.read_bytes() == good
+        Services(store, clock=lambda: NOW).goals.add(cid, "After the torn line")
+    with Store(home) as store:  # the next write appended cleanly after the cut
+        assert not store.notices
+        assert [g["title"] for g in Services(store).goals.all(cid)] == ["After the torn line"]
+
+
+def test_the_journal_is_compacted_into_a_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xcircle.storage as storage
+
+    monkeypatch.setattr(storage, "MIN_JOURNAL_BYTES_BEFORE_SNAPSHOT", 4096)
+    base = tmp_path / "db"
+    db = Database(base)
+    for i in range(400):
+        db.commit([("t", f"k{i}", {"v": i, "pad": "x" * 40})])
+    journal = tmp_path / "db.journal"
+    assert (tmp_path / "db.json").exists()
+    assert journal.stat().st_size <= max(4096, (tmp_path / "db.json").stat().st_size) + 200
+    db.close()
+    assert len(Database(base).records("t")) == 400
 
 
 def test_a_damaged_circle_is_moved_aside_and_the_others_still_open(tmp_path: Path) -> None:
@@ -123,15 +147,24 @@ def test_fsync_failure_is_a_clear_error_and_nothing_half_applied(
         svc = Services(store, clock=lambda: NOW)
         before = store.canonical(cid)
 
+        journal = home / "circles" / f"{cid}.journal"
+        size = journal.stat().st_size
+
         def full_disk(fd: int) -> None:
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(os, "fdatasync", full_disk)
-        from xcircle.errors import StoreError
+        with monkeypatch.context() as m:
+            m.setattr(osfs, "flush", full_disk)
+            from xcircle.errors import StoreError
 
-        with pytest.raises(StoreError, match="No space left"):
-            svc.goals.add(cid, "Ship")
+            with pytest.raises(StoreError, match=r"is full; nothing was lost; free space"):
+                svc.goals.add(cid, "Ship")
         assert store.canonical(cid) == before
+        assert journal.stat().st_size == size  # the unflushed line was cut back off
+        svc.goals.add(cid, "Ship again")  # space is back: the next action saves
+    with Store(home) as store:
+        assert not store.notices
+        assert [g["title"] for g in Services(store).goals.all(cid)] == ["Ship again"]
 
 
 def test_the_outbox_gives_back_exactly_the_ops_of_local_actions(tmp_path: Path) -> None:

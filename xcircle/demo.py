@@ -191,7 +191,12 @@ def _hold_meeting(
             svc.meetings.acknowledge(cid, m, mid)
     for c in svc.commitments.to_review(cid, mid):
         status = rng.choice(["kept", "kept", "renegotiated", "dropped"])
-        svc.commitments.review(cid, c["id"], status, meeting=mid)
+        if status == "renegotiated":
+            due = (clock() + timedelta(days=14)).date().isoformat()
+            text = f"{c['text'].rstrip('.')}, one step at a time."
+            svc.commitments.review(cid, c["id"], status, meeting=mid, text=text, due=due)
+        else:
+            svc.commitments.review(cid, c["id"], status, meeting=mid)
     state = svc.rounds.start(cid, mid)
     for presenter in state["order"][:3]:
         svc.rounds.set_challenge(cid, mid, presenter, rng.choice(CHALLENGES))

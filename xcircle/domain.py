@@ -14,8 +14,10 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from xcircle.errors import InvalidOp
+from xcircle.safetext import is_safe, problem
 
 FREQUENCIES: Final = ("weekly", "biweekly", "monthly")
+CADENCE_DAYS: Final = {"weekly": 7, "biweekly": 14}  # monthly: the same day next month
 MODES: Final = ("in-person", "online", "hybrid")
 SENIORITIES: Final = ("junior", "mid", "senior")
 # Conveners add and remove members, change roles and amend agreements; anyone may leave.
@@ -66,13 +68,26 @@ DEFAULT_AGREEMENTS: Final = (
     ("Candour with care", "We ask before we advise, and we challenge the idea, not the person."),
 )
 
+# A circle allows feedback text in its meetings' minutes only when one of its agreements
+# has this title (case aside): the default agreements keep what is said in the circle.
+MINUTES_FEEDBACK_AGREEMENT: Final = "Feedback in minutes"
+
 Validator = Callable[[Any], bool]
 
 
-def text(max_len: int = 2000, *, required: bool = False) -> Validator:
-    if required:
-        return lambda v: type(v) is str and len(v) <= max_len and not v.isspace() and v != ""
-    return lambda v: type(v) is str and len(v) <= max_len
+def text(max_len: int = 2000, *, required: bool = False, multiline: bool = False) -> Validator:
+    """A string of at most `max_len` characters that cannot drive a terminal: no control
+    characters (newline and tab only if `multiline`) and no bidi overrides."""
+
+    def check(v: Any) -> bool:
+        return (
+            type(v) is str
+            and len(v) <= max_len
+            and not (required and (v == "" or v.isspace()))
+            and is_safe(v, multiline=multiline)
+        )
+
+    return check
 
 
 def one_of(values: tuple[str, ...]) -> Validator:
@@ -95,7 +110,7 @@ def text_list(max_items: int = 50, max_len: int = 500) -> Validator:
     return lambda v: (
         isinstance(v, list)
         and len(v) <= max_items
-        and all(isinstance(x, str) and len(x) <= max_len for x in v)
+        and all(isinstance(x, str) and len(x) <= max_len and is_safe(x) for x in v)
     )
 
 
@@ -161,7 +176,7 @@ ENTITIES: Final[dict[str, Entity]] = {
             False,
             {
                 "name": text(120, required=True),
-                "purpose": text(2000),
+                "purpose": text(2000, multiline=True),
                 "outcomes": text_list(),
                 "frequency": one_of(FREQUENCIES),
                 "duration": integer(15, 480),
@@ -173,7 +188,11 @@ ENTITIES: Final[dict[str, Entity]] = {
         Entity(
             "agreement",
             False,
-            {"title": text(120, required=True), "text": text(1000), "position": integer(0, 999)},
+            {
+                "title": text(120, required=True),
+                "text": text(1000, multiline=True),
+                "position": integer(0, 999),
+            },
         ),
         Entity(
             "member",
@@ -211,7 +230,7 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "themes": text_list(20, 200),
                 "facilitator": optional(ref),
                 "status": one_of(MEETING_STATUSES),
-                "notes": text(20000),
+                "notes": text(20000, multiline=True),
                 "kickoff": boolean,
                 "step": integer(0, 10),
             },
@@ -223,8 +242,8 @@ ENTITIES: Final[dict[str, Entity]] = {
             False,
             {
                 "title": text(200, required=True),
-                "why": text(2000),
-                "measure": text(1000),
+                "why": text(2000, multiline=True),
+                "measure": text(1000, multiline=True),
                 "due": optional(iso_date),
                 "status": one_of(GOAL_STATUSES),
                 "owner": optional(ref),
@@ -239,7 +258,7 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "member": optional(ref),
                 "progress": integer(0, 100),
                 "confidence": optional(integer(1, 5)),
-                "note": text(4000),
+                "note": text(4000, multiline=True),
                 "at": iso_datetime,
             },
         ),
@@ -248,13 +267,14 @@ ENTITIES: Final[dict[str, Entity]] = {
             False,
             {
                 "owner": ref,
-                "text": text(1000, required=True),
+                "text": text(1000, required=True, multiline=True),
                 "due": optional(iso_date),
                 "status": one_of(COMMITMENT_STATUSES),
                 "meeting": optional(ref),
                 "reviewed_in": optional(ref),
-                "note": text(1000),
+                "note": text(1000, multiline=True),
                 "created": iso_datetime,
+                "replaces": optional(ref),  # the commitment it renegotiates
             },
         ),
         Entity(
@@ -290,8 +310,8 @@ ENTITIES: Final[dict[str, Entity]] = {
             {
                 "meeting": ref,
                 "presenter": ref,
-                "challenge": text(2000),
-                "reflection": text(4000),
+                "challenge": text(2000, multiline=True),
+                "reflection": text(4000, multiline=True),
             },
         ),
         Entity(
@@ -302,20 +322,87 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "presenter": ref,
                 "giver": ref,
                 "kind": one_of(FEEDBACK_KINDS),
-                "text": text(4000, required=True),
+                "text": text(4000, required=True, multiline=True),
                 "at": iso_datetime,
             },
         ),
         Entity(
             "reflection",
             True,
-            {"text": text(20000, required=True), "meeting": optional(ref), "at": iso_datetime},
+            {
+                "text": text(20000, required=True, multiline=True),
+                "meeting": optional(ref),
+                "at": iso_datetime,
+            },
             private=True,
         ),
     )
 }
 
+# What a screen may rely on. Ops merge per field, so a schema-valid record can lack any
+# field (a peer's op set only some, or its creating op is not here yet). Reads fill the
+# missing ones from DEFAULTS; a record lacking one of its REQUIRED fields means nothing
+# (feedback for no meeting) and is left out of what services return.
+_EPOCH: Final = "1970-01-01T00:00:00+00:00"
+DEFAULTS: Final[dict[str, dict[str, Any]]] = {
+    "circle": {"name": "(unnamed circle)", "purpose": "", "outcomes": [],
+               "frequency": "monthly", "duration": 90, "mode": "online", "archived": False,
+               "created": _EPOCH},
+    "agreement": {"title": "(untitled)", "text": "", "position": 999},
+    "member": {"name": "(unnamed)", "org": "", "seniority": None, "topics": [],
+               "joined": _EPOCH},
+    "meeting": {"at": _EPOCH, "tz": "", "duration": 90, "themes": [], "facilitator": None,
+                "status": "planned", "notes": "", "kickoff": False, "step": 0},
+    "attendance": {"present": False},
+    "ack": {"meeting": None, "at": _EPOCH},
+    "goal": {"title": "(untitled)", "why": "", "measure": "", "due": None,
+             "status": "active", "owner": None, "created": _EPOCH},
+    "checkin": {"member": None, "progress": 0, "confidence": None, "note": "", "at": _EPOCH},
+    "commitment": {"text": "(no text)", "due": None, "status": "open", "meeting": None,
+                   "reviewed_in": None, "note": "", "created": _EPOCH},
+    "pulse": {},
+    "round": {"order_reason": "", "turn": 0, "phase": PHASES[0], "peer": 0, "elapsed": 0,
+              "started_at": None, "paused": False, "timeboxes": {}, "done": False},
+    "turn": {"challenge": "", "reflection": ""},
+    "feedback": {"at": _EPOCH},
+    "reflection": {"meeting": None, "at": _EPOCH},
+}  # fmt: skip
+REQUIRED: Final[dict[str, tuple[str, ...]]] = {
+    "attendance": ("meeting", "member"),
+    "ack": ("member",),
+    "checkin": ("goal",),
+    "commitment": ("owner",),
+    "pulse": ("meeting", "member", *PULSE_ASPECTS),
+    "round": ("order",),
+    "turn": ("meeting", "presenter"),
+    "feedback": ("meeting", "presenter", "giver", "kind", "text"),
+    "reflection": ("text",),
+}
+
+
+def complete(entity: str, record: dict[str, Any]) -> dict[str, Any] | None:
+    """`record` with every field its entity defines (defaults for the missing ones), or
+    None when it lacks a field it cannot mean anything without. A whole record (the usual
+    case) is returned as it is: no copy on the screens' hot paths."""
+    if any(name not in record for name in REQUIRED.get(entity, ())):
+        return None
+    defaults = DEFAULTS.get(entity, {})
+    if defaults.keys() <= record.keys():
+        return record
+    filled = {k: v.copy() if isinstance(v, list | dict) else v for k, v in defaults.items()}
+    return {**filled, **record}
+
+
 SYNCED_ENTITIES: Final = tuple(name for name, e in ENTITIES.items() if not e.private)
+
+
+def _unsafe_in(value: Any) -> str | None:
+    """The terminal-driving character a text (or list of texts) holds, if any."""
+    texts = value if isinstance(value, list) else [value]
+    for t in texts:
+        if isinstance(t, str) and (found := problem(t, multiline=True)):
+            return found
+    return None
 
 
 def validate_fields(entity: str, fields: Mapping[str, Any]) -> Entity:
@@ -333,5 +420,8 @@ def validate_fields(entity: str, fields: Mapping[str, Any]) -> Entity:
                 return spec  # a delete
             raise InvalidOp(f"{entity} has no field {name!r}")
         if not check(value):
+            unsafe = _unsafe_in(value)
+            if unsafe:
+                raise InvalidOp(f"{entity}.{name} holds {unsafe}")
             raise InvalidOp(f"{entity}.{name} has an invalid value")
     return spec

@@ -16,7 +16,23 @@ class Ambiguous(XCircleError):
 
 
 class InvalidInput(XCircleError):
-    """A value the user gave is out of range or malformed (a date, a progress of 140…)."""
+    """A value the user gave is out of range or malformed (a date, a progress of 140…).
+
+    `field` names the input it belongs to (`"due"`, `"support"`…), so a form shows the
+    message under that field and the CLI can name the option; "" when it is no one field.
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MeetingClosed(InvalidInput):
+    """A change to a closed meeting: it is read-only until a facilitator reopens it."""
+
+
+class NotYours(InvalidInput):
+    """A change to feedback or a commitment that belongs to someone else."""
 
 
 class StoreLocked(XCircleError):

@@ -16,15 +16,15 @@ import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from xcircle import osfs, safetext
 from xcircle.domain import COMMITMENT_STATUSES, HELD_STATUSES, PULSE_ASPECTS
-from xcircle.errors import StoreError
+from xcircle.export_ics import to_ics
 
 Detail = Mapping[str, Any]
 
@@ -97,7 +97,7 @@ _MD_LINE_START = re.compile(r"^(?:[+\-=]|\d+(?=[.)]))")
 
 def md(text: str) -> str:
     """`text` escaped to read literally in Markdown, on one line (tables, headings, lists)."""
-    line = " ".join(str(text).split())
+    line = " ".join(safetext.line(text).split())
     line = _MD_INLINE.sub(r"\\\1", line)
     return _MD_LINE_START.sub(_escape_start, line)
 
@@ -110,7 +110,8 @@ def _escape_start(match: re.Match[str]) -> str:
 
 def md_block(text: str, prefix: str = "") -> list[str]:
     """Multi-line `text` escaped line by line (notes), each line after `prefix`."""
-    return [f"{prefix}{md(line)}".rstrip() for line in str(text).strip().splitlines()]
+    text = safetext.block(text).strip()
+    return [f"{prefix}{md(line)}".rstrip() for line in text.splitlines()]
 
 
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -317,7 +318,9 @@ def _md_pulse(detail: Detail, zone: tzinfo | None) -> list[str]:
 
 
 def safe_cell(text: str) -> str:
-    """Defuse spreadsheet formulas in user text (OWASP CSV injection): a leading `'`."""
+    """Defuse spreadsheet formulas in user text (OWASP CSV injection): a leading `'`;
+    control characters (but newline and tab) and bidi overrides dropped."""
+    text = safetext.block(text)
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -393,70 +396,13 @@ def to_csv(detail: Detail, table: str) -> str:
     raise ValueError(f"no CSV table {table!r}; choose from {', '.join(CSV_TABLES)}")
 
 
-# -- iCalendar ---------------------------------------------------------------------------
-
-
-def _zone(name: str) -> ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def to_ics(detail: Detail, *, stamp: datetime | None = None) -> bytes:
-    """RFC 5545 calendar of the circle's meetings (cancelled ones left out).
-
-    A meeting planned in an IANA zone keeps it (TZID plus a VTIMEZONE), so calendars
-    follow daylight saving; one with only an offset is given in UTC.
-    """
-    import icalendar  # ~40 ms: only when exporting a calendar
-
-    circle = detail["circle"]
-    stamp = (stamp or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    cal = icalendar.Calendar()
-    cal.add("prodid", "-//xcircle//xcircle circle calendar//EN")
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", circle["name"])
-    days: list[date] = []
-    for m in detail["meetings"]:
-        if m["status"] == "cancelled":
-            continue
-        start = datetime.fromisoformat(m["at"])
-        zone = _zone(m.get("tz", ""))
-        start = start.astimezone(zone) if zone else start.astimezone(UTC)
-        days.append(start.date())
-        event = icalendar.Event()
-        event.add("uid", f"{m['id']}@xcircle")
-        event.add("dtstamp", stamp)
-        event.add("dtstart", start)
-        event.add("duration", timedelta(minutes=int(m["duration"])))
-        kickoff = " (kick-off)" if m.get("kickoff") else ""
-        event.add("summary", f"{circle['name']}{kickoff}")
-        themes = m.get("themes", [])
-        lines = [f"Themes: {', '.join(themes)}" if themes else "Themes: open round"]
-        if circle.get("mode"):
-            lines.append(f"Mode: {circle['mode']}")
-        event.add("description", "\n".join(lines))
-        event.add("status", "CONFIRMED")
-        cal.add_component(event)
-    if days:
-        # A VTIMEZONE spanning just the meetings, not 1970–2038 (kilobytes per zone).
-        cal.add_missing_timezones(
-            first_date=min(days) - timedelta(days=366), last_date=max(days) + timedelta(days=366)
-        )
-    return bytes(cal.to_ical())
-
-
 # -- JSON --------------------------------------------------------------------------------
 
 
 def to_json(detail: Detail) -> bytes:
     """Everything `circle show --json` prints, as one JSON document."""
-    return orjson.dumps(dict(detail), option=orjson.OPT_INDENT_2) + b"\n"
+    encoded = orjson.dumps(dict(detail), option=orjson.OPT_INDENT_2).decode()
+    return safetext.json_safe(encoded).encode() + b"\n"
 
 
 def render(
@@ -484,16 +430,17 @@ def write_private(path: Path, data: bytes) -> None:
     cannot be written is a `StoreError` with the reason in one line."""
     directory = path.parent if str(path.parent) else Path(".")
     try:
+        # mkstemp: a new file (O_EXCL, never through a link), 0600, binary on Windows.
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+        raise osfs.save_error(path, exc, what="cannot write") from None
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        try:
+            osfs.write_all(fd, data)  # a short write is continued or fails, never kept
+            osfs.flush(fd)
+        finally:
+            os.close(fd)
+        osfs.replace(Path(tmp), path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+        raise osfs.save_error(path, exc, what="cannot write") from None

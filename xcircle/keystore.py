@@ -24,7 +24,7 @@ from xcircle.export import write_private
 
 KEYRING_ENV = "XCIRCLE_KEYRING"
 SERVICE = "xcircle"
-META_FILE = "keystore.json"
+META_FILE = "keystore.json"  # these three names are also in store.SECRET_FILES
 SECRETS_FILE = "secrets.bin"
 KEY_FILE = "home.key"
 KEYRING, FILE = "keyring", "file"

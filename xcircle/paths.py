@@ -16,11 +16,11 @@ def home_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) as 0700; tighten it if it already exists."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
-    return path
+    """Create `path` (and parents) as 0700; tighten it if it already exists (per
+    platform: `xcircle.osfs.private_dir`)."""
+    from xcircle.osfs import private_dir
+
+    return private_dir(path, allow_link=True)
 
 
 def demo_home_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -10,11 +10,9 @@ pulled batch and the cursor that covers it are saved in the same write.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import gc
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,12 +22,15 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import orjson
 
 from xcircle.domain import SYNCED_ENTITIES, Entity, validate_fields
-from xcircle.errors import InvalidOp, NotFound, NotInitialized, StoreError, StoreLocked
+from xcircle.errors import InvalidOp, NotFound, NotInitialized, StoreError, XCircleError
 from xcircle.hlc import HLC, WALL_DIGITS, wall_ms
 from xcircle.merge import Record, is_live, merge, public
 from xcircle.ops import Op, new_id
-from xcircle.paths import ensure_private_dir
+from xcircle.osfs import HomeLock, private_dir, tighten_file
 from xcircle.storage import CorruptFile, Database, gc_paused
+
+# The keystore's files (`xcircle.keystore`), tightened with the rest of the home on open.
+SECRET_FILES = ("keystore.json", "secrets.bin", "home.key")
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ META = "meta"
 EAGER_TABLES = frozenset({"circle", "member", "meeting", "goal", "commitment", LOCAL})
 # Ops stamped further ahead of this device's clock are held, not merged (DESIGN).
 MAX_AHEAD_MS = 5 * 60 * 1000
+# ...and beyond a day they are quarantined: no clock worth syncing with is a day off, and
+# an op from year 2286 would otherwise be held (and carried) forever.
+MAX_HELD_MS = 24 * 60 * 60 * 1000
 
 
 @dataclass
@@ -106,18 +110,28 @@ class Store:
     never live iterators).
     """
 
-    def __init__(self, home: Path, *, now_ms: Callable[[], int] = wall_ms) -> None:
-        self.home = ensure_private_dir(home)
+    def __init__(
+        self, home: Path, *, now_ms: Callable[[], int] = wall_ms, read_only: bool = False
+    ) -> None:
+        """`read_only`: for reading alongside the process that holds the home (the app):
+        no lock is taken, nothing on disk changes, and every write is refused."""
+        self.home = private_dir(home, allow_link=True)
         self.now_ms = now_ms
+        self.read_only = read_only
         self._mutex = threading.RLock()
         self.notices: list[Notice] = []
-        self._lock_fd = self._lock()
+        # Told of notices that arise while the home is open (the app shows them).
+        self.on_notice: Callable[[Notice], None] | None = None
+        self._lock = None if read_only else HomeLock(self.home / "lock")
+        if not read_only:
+            for name in SECRET_FILES:  # the keystore's (xcircle.keystore): kept private too
+                tighten_file(self.home / name)
         # Loading builds millions of small objects that live as long as the store: no
         # cyclic GC during the load, then move what was loaded out of its sight.
         try:
             with gc_paused():
                 self._profile_db = self._open(self.home / "profile")
-                self.circles_dir = ensure_private_dir(self.home / "circles")
+                self.circles_dir = private_dir(self.home / "circles")
                 self._circles: dict[str, Database] = {}
                 names = {
                     p.name.split(".")[0]
@@ -130,7 +144,7 @@ class Store:
                         self._circles[cid] = self._open(self.circles_dir / cid, EAGER_TABLES)
                     except _Skip:
                         damaged.append(cid)
-                if damaged:
+                if damaged and not read_only:
                     # Remembered until a sync rebuilds them from the exchange (where shared).
                     self.save_setting("damaged", sorted({*self.damaged_circles(), *damaged}))
         except BaseException:
@@ -144,40 +158,41 @@ class Store:
 
     # -- opening, locking ------------------------------------------------------------
 
-    def _lock(self) -> int:
-        path = self.home / "lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.read(fd, 32).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise StoreLocked(
-                f"{self.home} is in use by another xcircle (pid {other}); close it first"
-            ) from None
-        # Fixed width, so no truncate (a metadata write) is needed on every open.
-        os.pwrite(fd, f"{os.getpid():<16}".encode(), 0)
-        return fd
-
     def _unlock(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._lock_fd)
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                self._lock.release()
 
     def _open(self, base: Path, eager: frozenset[str] | None = None) -> Database:
         try:
-            return Database(base, eager=eager)
+            if self.read_only:
+                return _read_beside_writer(base, eager, self._damaged_later)
+            return Database(base, eager=eager, on_damage=self._damaged_later)
         except CorruptFile as exc:
-            moved = ", ".join(p.name for p in exc.moved_to)
-            what = "your profile" if base.name == "profile" else f"circle {base.name[:8]}"
-            self.notices.append(
-                Notice(
-                    f"{exc.path.name} ({what}) is damaged: {exc.reason}. It was moved aside "
-                    f"as {moved}; sync to rebuild a shared circle from the exchange."
+            if not exc.moved_to:  # read-only: nothing moved, the circle is left out
+                what = "your profile" if base.name == "profile" else f"circle {base.name[:8]}"
+                if base.name == "profile":
+                    raise StoreError(f"{exc.path.name} (your profile) is damaged") from None
+                self.notices.append(
+                    Notice(f"{exc.path.name} ({what}) is damaged: {exc.reason}; left out")
                 )
-            )
+                raise _Skip from None
+            self.notices.append(_damage_notice(base, exc))
             if base.name == "profile":
                 return Database(base)  # files moved aside: start an empty profile
             raise _Skip from None
+
+    def _damaged_later(self, exc: CorruptFile) -> None:
+        """A table parsed on first use was damaged (its files are already moved aside):
+        the circle is remembered as damaged, and the user told now."""
+        base = exc.path.parent / exc.path.name.split(".")[0]
+        notice = _damage_notice(base, exc)
+        self.notices.append(notice)
+        if base.parent == self.circles_dir and not self.read_only:
+            with contextlib.suppress(XCircleError):  # e.g. a full disk: the notice stands
+                self.save_setting("damaged", sorted({*self.damaged_circles(), base.name}))
+        if self.on_notice is not None:
+            self.on_notice(notice)
 
     @_locked
     def close(self) -> None:
@@ -221,6 +236,16 @@ class Store:
     @_locked
     def save_setting(self, name: str, value: Any) -> None:
         self._profile_db.commit([("settings", name, {"value": value})])
+
+    @_locked
+    def save_private(self, table: str, key: str, record: Record) -> None:
+        """Keep a record in the profile's database: this device only, never synced."""
+        self._profile_db.commit([(table, key, record)])
+
+    @_locked
+    def private_records(self, table: str) -> list[Record]:
+        """The records `save_private` kept in `table`, each with its `id`."""
+        return [{**r, "id": k} for k, r in self._profile_db.records(table).items()]
 
     @_locked
     def damaged_circles(self) -> list[str]:
@@ -280,7 +305,12 @@ class Store:
     def create_circle(self, circle: str) -> None:
         """Register an empty database for `circle`; its files appear with the first write."""
         if circle not in self._circles:
-            self._circles[circle] = Database(self.circles_dir / circle, eager=EAGER_TABLES)
+            self._circles[circle] = Database(
+                self.circles_dir / circle,
+                eager=EAGER_TABLES,
+                on_damage=self._damaged_later,
+                read_only=self.read_only,
+            )
 
     # -- ops -----------------------------------------------------------------------------
 
@@ -366,21 +396,37 @@ class Store:
             ok.append((op, spec))
         # Hot path (an initial pull merges 100k ops): each op is validated once, above;
         # its stamp was parsed by `from_bytes`, so the fixed-width wall prefix is an int.
-        horizon = self.now_ms() + MAX_AHEAD_MS
-        for key, held in self._db(circle).records(HELD).items():
+        now = self.now_ms()
+        horizon, limit = now + MAX_AHEAD_MS, now + MAX_HELD_MS
+        # Held ops are written once; each pull re-checks them and touches only the due.
+        db = self._db(circle)
+        held_before = db.records(HELD)
+        for key, held in held_before.items():
             op = Op.from_dict(held)
+            if int(op.hlc[:WALL_DIGITS]) > horizon:
+                result.held += 1
+                continue
             ok.append((op, validate_fields(op.entity, op.fields)))
             tx.remove(HELD, key)
         merged: list[Op] = []
         for op, spec in ok:
-            if int(op.hlc[:WALL_DIGITS]) > horizon:
-                tx.put(HELD, op.id, op.to_dict())
-                result.held += 1
+            wall = int(op.hlc[:WALL_DIGITS])
+            if wall > limit:
+                reason = "stamped more than a day ahead of this device's clock"
+                tx.put(QUARANTINE, op.id, {"reason": reason, "bytes": 0})
+                result.quarantined.append((op.id, reason))
+                continue
+            if wall > horizon:
+                if op.id not in held_before:
+                    tx.put(HELD, op.id, op.to_dict())
+                    result.held += 1
                 continue
             result.merged += merge(tx, op, spec)
             merged.append(op)
         if merged:
             self.hlc.observe(max(op.hlc for op in merged))  # stamps order as strings
+        if not tx.overlay and cursor == (db.get(LOCAL, META) or {}).get("cursor"):
+            return result  # a re-check that changed nothing writes nothing
         self._touch_meta(tx, merged, {"cursor": cursor})
         tx.commit(compact=not more)
         return result
@@ -458,13 +504,46 @@ class Store:
         return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
 
 
+def _damage_notice(base: Path, exc: CorruptFile) -> Notice:
+    moved = ", ".join(p.name for p in exc.moved_to)
+    what = "your profile" if base.name == "profile" else f"circle {base.name[:8]}"
+    return Notice(
+        f"{exc.path.name} ({what}) is damaged: {exc.reason}. It was moved aside "
+        f"as {moved}; sync to rebuild a shared circle from the exchange."
+    )
+
+
+def _read_beside_writer(
+    base: Path, eager: frozenset[str] | None, on_damage: Callable[[CorruptFile], None]
+) -> Database:
+    """Open `base` read-only while a writer may snapshot it: a snapshot replaced between
+    reading it and reading the journal (which the writer then empties) would lose the
+    journal's changes, so such a read is retried."""
+
+    def stamp() -> tuple[int, int, int] | None:
+        try:
+            st = Path(f"{base}.json").stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    for _ in range(5):
+        before = stamp()
+        db = Database(base, eager=eager, on_damage=on_damage, read_only=True)
+        if stamp() == before:
+            return db
+    raise StoreError(f"{base.name} kept changing while being read; try again")
+
+
 class _Skip(Exception):
     """A damaged circle that was moved aside: skip it, the others still open."""
 
 
-def open_store(home: Path, *, now_ms: Callable[[], int] = wall_ms) -> Store:
+def open_store(
+    home: Path, *, now_ms: Callable[[], int] = wall_ms, read_only: bool = False
+) -> Store:
     """Open the home's store, turning OS errors into one clear line."""
     try:
-        return Store(home, now_ms=now_ms)
+        return Store(home, now_ms=now_ms, read_only=read_only)
     except PermissionError as exc:
         raise StoreError(f"cannot open {home}: {exc.strerror}") from None

@@ -13,20 +13,23 @@ from .settings import wall_clock_ms
 from .tokens import ADMIN, ENROLL, PREFIX, hash_token, looks_like_token, new_id, new_token
 
 MIN_TTL_S = 60
-MAX_TTL_S = 30 * 24 * 3600
-DEFAULT_TTL_S = 7 * 24 * 3600
+# Enrollment tokens and invite codes are bearer secrets that travel by mail or chat: they
+# live a week at most. An invite defaults to 72 hours, an enrollment token to the week.
+MAX_TTL_S = 7 * 24 * 3600
+DEFAULT_TTL_S = MAX_TTL_S
+DEFAULT_INVITE_TTL_S = 72 * 3600
 _TTL_RE = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_ttl(text: str) -> int:
-    """`'7d'`, `'12h'`, `'90m'`, `'3600'` → seconds, within 60 s … 30 days."""
+    """`'7d'`, `'12h'`, `'90m'`, `'3600'` → seconds, within 60 s … 7 days."""
     m = _TTL_RE.match(text)
     if not m:
         raise AdminError(f"invalid duration {text!r} (use e.g. 90m, 12h, 7d)")
     seconds = int(m.group(1)) * _UNITS[m.group(2)]
     if not MIN_TTL_S <= seconds <= MAX_TTL_S:
-        raise AdminError("duration must be between 60s and 30d")
+        raise AdminError("duration must be between 60s and 7d")
     return seconds
 
 
@@ -124,3 +127,21 @@ def revoke_device(conn: Connection, device_id: str, now: int) -> str:
         .values(revoked_at=now)
     )
     return f"revoked device {device_id}" if done else f"device {device_id} was already revoked"
+
+
+def rotate_admin(engine: Engine, org: str, now_ms: int | None = None) -> str:
+    """Revoke every admin token of `org` (name or id) and issue a new one, in one
+    transaction: returns the new token (shown once)."""
+    now = _now(now_ms)
+    org_id = find_org(engine, org)
+    token, token_hash = new_token(PREFIX[ADMIN])
+    with write_tx(engine) as conn:
+        conn.execute(
+            update(tokens)
+            .where(tokens.c.org_id == org_id, tokens.c.kind == ADMIN, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        conn.execute(
+            tokens.insert().values(hash=token_hash, kind=ADMIN, org_id=org_id, created=now)
+        )
+    return token

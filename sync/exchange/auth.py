@@ -11,7 +11,6 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select
 
 from .db import circle_members, devices, organizations, tokens
 from .errors import forbidden, not_found, unauthorized
-from .limits import RateLimiter
 from .tokens import DEVICE, hash_token
 
 
@@ -66,11 +65,10 @@ def _hash_or_none(token: str | None) -> str | None:
     return hash_token(token) if token is not None and 0 < len(token) <= 200 else None
 
 
-def _check(
-    row: Any, roles: tuple[str, ...], now: int, fail_limiter: RateLimiter, client_ip: str
-) -> Any:
-    """The row of a live token of one of `roles`; else 401 (or 429 past the failure limit)
-    for a missing or dead token, 403 for a wrong role."""
+def _check(row: Any, roles: tuple[str, ...], now: int) -> Any:
+    """The row of a live token of one of `roles`; else 401 for a missing or dead token,
+    403 for a wrong role. (A 401 is counted against the client's address once its
+    transaction is over: see `app._on_http_error`.)"""
     if (
         row is None
         or row.revoked_at is not None
@@ -78,7 +76,6 @@ def _check(
         or row.device_revoked_at is not None
         or (row.expires_at is not None and row.expires_at <= now)
     ):
-        fail_limiter.check(client_ip, "failed authentications")
         raise unauthorized()
     if row.kind not in roles:
         raise forbidden()
@@ -90,18 +87,15 @@ def authenticate(
     token: str | None,
     roles: tuple[str, ...],
     now: int,
-    fail_limiter: RateLimiter,
-    client_ip: str,
 ) -> Principal:
-    """Resolve the caller or raise 401/403. Failures count against the caller's IP: past the
-    limit a guesser gets 429 instead of 401 (valid tokens are never slowed down).
-    `db` is the engine (a connection just for the lookup) or the caller's transaction."""
+    """Resolve the caller or raise 401/403. `db` is the engine (a connection just for the
+    lookup) or the caller's transaction."""
     row = None
     token_hash = _hash_or_none(token)
     if token_hash is not None:
         with _connection(db) as conn:
             row = conn.execute(_LOOKUP, {"token_hash": token_hash}).first()
-    row = _check(row, roles, now, fail_limiter, client_ip)
+    row = _check(row, roles, now)
     assert token_hash is not None
     return Principal(row.kind, token_hash, row.org_id, row.org_name, row.device_id)
 
@@ -111,8 +105,6 @@ def authenticate_member(
     token: str | None,
     circle_id: str,
     now: int,
-    fail_limiter: RateLimiter,
-    client_ip: str,
 ) -> str:
     """The device id of a device token that belongs to `circle_id`, in one query on the
     caller's transaction: 401/403 exactly as `authenticate`, then 404 for a non-member."""
@@ -122,7 +114,7 @@ def authenticate_member(
         row = conn.execute(
             _MEMBER_LOOKUP, {"token_hash": token_hash, "circle_id": circle_id}
         ).first()
-    row = _check(row, (DEVICE,), now, fail_limiter, client_ip)
+    row = _check(row, (DEVICE,), now)
     if row.member_id is None:
         raise not_found("circle not found")
     return str(row.device_id)

@@ -6,6 +6,7 @@ with a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -41,18 +42,23 @@ def db_options(f: F) -> F:
 
 
 @contextmanager
-def _engine(db_url: str | None, data_dir: str | None) -> Iterator[Any]:
-    """Open (and migrate) the database, turning every failure into one line."""
+def _engine(db_url: str | None, data_dir: str | None, *, create: bool = False) -> Iterator[Any]:
+    """Open (and migrate) the database, turning every failure into one line. Only `serve`
+    passes `create`: an admin command on a mistyped `--db`/`--data-dir` must fail, not
+    issue tokens from a new empty exchange that no server reads."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from .db import open_db
     from .errors import AdminError
+    from .operators import require_exchange_db
     from .settings import ConfigError, resolve_db_url, wall_clock_ms
 
     try:
         url = resolve_db_url(db_url, data_dir)
+        if not create:
+            require_exchange_db(url)
         engine = open_db(url, wall_clock_ms())
-    except ConfigError as exc:
+    except (ConfigError, AdminError) as exc:
         _fail(str(exc))
     except (SQLAlchemyError, OSError, RuntimeError) as exc:
         _fail(f"cannot open the exchange database: {_one_line(exc)}")
@@ -75,6 +81,23 @@ def _one_line(exc: BaseException) -> str:
 @click.group("exchange")
 def exchange() -> None:
     """Run and administer the exchange server that circles sync through."""
+    missing = [m for m in _SERVER_MODULES if not _installed(m)]
+    if missing:
+        _fail(
+            f"the exchange server is not installed ({', '.join(missing)} missing): "
+            "pip install 'xcircle[exchange]'"
+        )
+
+
+# What `xcircle[exchange]` adds to a member's install.
+_SERVER_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "psycopg", "prometheus_client")
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def default_workers(db_url: str) -> int:
@@ -104,8 +127,21 @@ def default_workers(db_url: str) -> int:
     type=click.IntRange(1, 64),
     help="Worker processes [default: 1 on SQLite; one per core, at most 4, on PostgreSQL].",
 )
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    envvar="XCIRCLE_EXCHANGE_FORWARDED_ALLOW_IPS",
+    help="Comma-separated addresses of your reverse proxy, whose X-Forwarded-For and "
+    "X-Forwarded-Proto are believed (per-address rate limits); default: none, the "
+    "connecting address counts.",
+)
 def serve(
-    db_url: str | None, data_dir: str | None, host: str, port: int, workers: int | None
+    db_url: str | None,
+    data_dir: str | None,
+    host: str,
+    port: int,
+    workers: int | None,
+    forwarded_allow_ips: str | None,
 ) -> None:
     """Serve the exchange over HTTP with uvicorn (uvloop + httptools).
 
@@ -114,27 +150,45 @@ def serve(
     most 4) on PostgreSQL (each worker's GIL caps it at about one core)."""
     import uvicorn
 
+    from .operators import log_config, metrics_dir
     from .settings import ENV_DB_URL, ConfigError, resolve_db_url
+    from .supervise import ENV_SUPERVISOR, PortBusy, wait_for_port
 
     try:
         url = resolve_db_url(db_url, data_dir)
     except ConfigError as exc:
         _fail(str(exc))
-    with _engine(url, None):  # create/migrate once up front: clear errors before forking
+    with _engine(url, None, create=True):  # create/migrate once: clear errors before forking
         pass
+    try:  # workers of a killed predecessor may still be closing the port (see supervise)
+        wait_for_port(host, port)
+    except PortBusy as exc:
+        _fail(str(exc))
     os.environ[ENV_DB_URL] = url  # the workers' factory reads its settings from env
-    # uvloop + httptools: with --workers > 1 the default stack leaves Nagle on and every
-    # keep-alive request waits ~40 ms for a delayed ACK (see CONVENTIONS, known traps).
-    uvicorn.run(
-        "sync.exchange.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or default_workers(url),
-        loop="uvloop",
-        http="httptools",
-        log_level="info",
-    )
+    n = workers or default_workers(url)
+    if n > 1:
+        os.environ[ENV_SUPERVISOR] = str(os.getpid())  # they die with this process
+    with metrics_dir(n):
+        # uvloop + httptools: with --workers > 1 the default stack leaves Nagle on and every
+        # keep-alive request waits ~40 ms for a delayed ACK (see CONVENTIONS, known traps).
+        # No proxy headers unless the operator names the proxy; no `server` header; our own
+        # access log (route and path without query string, status, request id).
+        uvicorn.run(
+            "sync.exchange.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=n,
+            # uvloop does not exist on Windows: there, asyncio's loop (uvicorn's "auto").
+            loop="uvloop" if importlib.util.find_spec("uvloop") else "auto",
+            http="httptools",
+            proxy_headers=bool(forwarded_allow_ips),
+            forwarded_allow_ips=forwarded_allow_ips or None,
+            server_header=False,
+            access_log=False,
+            log_config=log_config(),
+            log_level="info",
+        )
 
 
 @exchange.group()
@@ -194,3 +248,20 @@ def revoke(target: str, db_url: str | None, data_dir: str | None) -> None:
 
     with _engine(db_url, data_dir) as engine:
         click.echo(do_revoke(engine, target))
+
+
+@exchange.command("rotate-admin")
+@click.argument("org_ref", metavar="ORG")
+@db_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def rotate_admin(org_ref: str, db_url: str | None, data_dir: str | None, as_json: bool) -> None:
+    """Revoke ORG's admin token(s) and print a new one (shown once)."""
+    from .admin import rotate_admin as do_rotate
+
+    with _engine(db_url, data_dir) as engine:
+        token = do_rotate(engine, org_ref)
+    if as_json:
+        click.echo(json.dumps({"admin_token": token}))
+        return
+    click.echo(f"New admin token: {token}")
+    click.echo("The previous admin token no longer works. Store this one now.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select as _select
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -39,6 +40,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.schema import CreateColumn
 
 from . import schema_v1
@@ -71,7 +73,7 @@ devices = Table(
     Column("created", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
     # Public keys (raw 32 bytes), set once by the device: X25519 receives epoch-secret
-    # wraps, Ed25519 signs ops. Members of a shared circle read them (v2, `_migrate_trust`).
+    # wraps, Ed25519 signs ops. Members of a shared circle read them (v3, `_migrate_trust`).
     Column("x25519", LargeBinary),
     Column("ed25519", LargeBinary),
 )
@@ -172,6 +174,20 @@ joins = Table(
     Index("ix_joins_device", "device_id"),
 )
 
+# Rate-limit and quota counters shared by every worker: one row per (limit, subject), a
+# fixed window (its start, ms) and the count in it. See `ratelimit.py`.
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    Column("key", String(160), primary_key=True),
+    Column("window", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Index("ix_rate_counters_window", "window"),
+)
+
+# Open invites per circle are counted on every invite: index them by circle.
+ix_invites_circle = Index("ix_invites_circle", invites.c.circle_id)
+
 
 def _migrate_v1(conn: Connection) -> None:
     schema_v1.create_v1(conn)
@@ -210,8 +226,14 @@ def _migrate_trust(conn: Connection) -> None:
     )
 
 
+def _v2_limits(conn: Connection) -> None:
+    """Shared rate-limit counters and the index the open-invite quota counts with."""
+    rate_counters.create(conn, checkfirst=True)
+    ix_invites_circle.create(conn, checkfirst=True)  # v1's create_all may have made it
+
+
 # Ordered: index i holds the migration to version i + 1. Append, never reorder.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_v1, _migrate_trust]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_v1, _v2_limits, _migrate_trust]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -247,8 +269,9 @@ DEFAULT_POOL_SIZE = 10
 def make_engine(db_url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     """An engine for `db_url` with the exchange's connection settings applied."""
     url = make_url(db_url)
-    # No pre-ping: a connection the server dropped fails one request, not every request
-    # paying a round trip; pool_recycle bounds the age of idle ones.
+    # No SELECT-1 pre-ping (a round trip on every request): PostgreSQL connections are
+    # checked at checkout without one (`_install_liveness_check`); pool_recycle bounds the
+    # age of idle ones.
     pool: dict[str, Any] = {
         "pool_size": pool_size,
         "max_overflow": 0,
@@ -269,7 +292,42 @@ def make_engine(db_url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     # psycopg prepares a statement server-side after 5 executions on a connection (its
     # default prepare_threshold); the hot statements are module-level constructs, so
     # SQLAlchemy's compiled cache hands psycopg the same SQL text every time.
-    return create_engine(url, connect_args={"connect_timeout": 5}, **pool)
+    engine = create_engine(url, connect_args={"connect_timeout": 5}, **pool)
+    _install_liveness_check(engine)
+    return engine
+
+
+def _install_liveness_check(engine: Engine) -> None:
+    """Hand out no pooled PostgreSQL connection that the server has already closed.
+
+    A restarting server tells every idle backend's client "terminating connection due to
+    administrator command" and closes it; a killed one leaves the socket at EOF. Either way
+    the idle socket turns readable, while a healthy idle connection has nothing to read.
+    So a zero-timeout poll of the socket (one syscall, no round trip) finds the connections
+    a restart left in the pool; raising DisconnectionError makes the pool drop that one and
+    connect afresh, so the first requests after a restart succeed instead of failing.
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_conn.closed or dbapi_conn.broken:
+            raise DisconnectionError("connection closed")
+        try:
+            readable = _readable(dbapi_conn.pgconn.socket)
+        except Exception as exc:  # psycopg raises its own error for a closed socket
+            raise DisconnectionError(f"connection unusable: {exc}") from None
+        if readable:
+            raise DisconnectionError("the server closed the connection")
+
+
+def _readable(fd: int) -> bool:
+    """Whether `fd` has input (or EOF, or an error) pending, without waiting.
+    poll, not select: select cannot watch descriptors past 1023."""
+    if not hasattr(_select, "poll"):  # Windows
+        return bool(_select.select([fd], [], [], 0)[0])
+    poller = _select.poll()
+    poller.register(fd, _select.POLLIN | _select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 def _writer_lock(engine: Engine) -> AbstractContextManager[Any]:

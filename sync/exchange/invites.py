@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from .db import circle_members, devices, invites, joins, write_tx
 from .errors import ExchangeError, not_found
 from .members import MEMBER, caller_row, lock_circle, member_id_held
+from .quotas import Quotas, check_circles_per_device, check_members, check_open_invites
 from .tokens import INVITE_PREFIX, hash_token, new_token
 
 PENDING = "pending"  # redeem status of a join waiting for its confirming rekey
@@ -31,12 +33,17 @@ def _taken() -> ExchangeError:
     return ExchangeError(409, "member_id_taken", "this member id belongs to someone else")
 
 
+def _invite_not_found() -> ExchangeError:
+    return ExchangeError(404, "invite_not_found", "invite code unknown, used or expired")
+
+
 def create_invite(
     engine: Engine,
     device_id: str,
     circle_id: str,
     ttl_s: int,
     now: int,
+    q: Quotas,
     *,
     token: str | None = None,
     member_id: str | None = None,
@@ -59,6 +66,7 @@ def create_invite(
             and member_id_held(conn, circle_id, member_id, now)
         ):
             raise _taken()
+        check_open_invites(conn, circle_id, now, q)
         if conn.execute(select(invites.c.hash).where(invites.c.hash == code_hash)).first():
             raise ExchangeError(409, "conflict", "this invite token is already in use")
         conn.execute(
@@ -104,18 +112,43 @@ def redeem_invite(
     proposed: str | None,
     bundle: bytes | None,
     now: int,
+    q: Quotas,
 ) -> tuple[str, str, str]:
     """Redeem an invite: `(circle_id, member_id, status)` with status `member` (a plaintext
     circle: in at once) or `pending` (an encrypted circle: waits for a confirming rekey).
     Redeeming again while already in (or pending) answers the same and leaves the code
-    unused."""
+    unused.
+
+    Single use is one conditional UPDATE under the circle's row lock: of any number of
+    concurrent redeems of one code, exactly one matches the unused, unexpired row; the
+    others answer 404."""
     code_hash = hash_token(code)
+    try:
+        return _redeem(engine, device_id, code_hash, proposed, bundle, now, q)
+    except IntegrityError:
+        # The same device joining the same circle in two transactions at once: the loser
+        # rolls back (its invite unused) and the client may simply retry.
+        raise ExchangeError(
+            409, "conflict", "a concurrent request changed this membership; retry"
+        ) from None
+
+
+def _redeem(
+    engine: Engine,
+    device_id: str,
+    code_hash: str,
+    proposed: str | None,
+    bundle: bytes | None,
+    now: int,
+    q: Quotas,
+) -> tuple[str, str, str]:
     with write_tx(engine) as conn:
-        inv = _open_invite(conn, code_hash, now)
-        if inv is None:
-            raise ExchangeError(404, "invite_not_found", "invite code unknown, used or expired")
-        circle_id = str(inv.circle_id)
-        epoch = lock_circle(conn, circle_id)
+        found = conn.execute(select(invites.c.circle_id).where(invites.c.hash == code_hash))
+        circle_id = found.scalar()
+        if circle_id is None:
+            raise _invite_not_found()
+        circle_id = str(circle_id)
+        epoch = lock_circle(conn, circle_id)  # concurrent joins of one circle queue here
         assert epoch is not None  # invites reference their circle
         row = conn.execute(
             select(circle_members.c.member_id, circle_members.c.removed_at).where(
@@ -131,16 +164,27 @@ def redeem_invite(
         ).first()
         if waiting is not None:
             return circle_id, str(waiting.member_id), PENDING
+        inv = _open_invite(conn, code_hash, now)  # read after the lock: current
+        if inv is None:
+            raise _invite_not_found()
         member_id = _member_id(conn, inv, row, proposed, circle_id, now)
+        check_members(conn, circle_id, q)
+        check_circles_per_device(conn, device_id, q)
         # The conditional UPDATE is the single-use check: of racing redeems, exactly one
         # sees rowcount 1 (PostgreSQL re-checks `used_at` after the first commits).
         used = conn.execute(
             update(invites)
-            .where(invites.c.hash == code_hash, invites.c.used_at.is_(None))
+            .where(
+                and_(
+                    invites.c.hash == code_hash,
+                    invites.c.used_at.is_(None),
+                    invites.c.expires_at > now,
+                )
+            )
             .values(used_at=now)
         ).rowcount
         if used != 1:
-            raise ExchangeError(404, "invite_not_found", "invite code unknown, used or expired")
+            raise _invite_not_found()
         if epoch > 0:
             _pending_join(conn, circle_id, device_id, member_id, inv.created_by, bundle, now)
             return circle_id, member_id, PENDING

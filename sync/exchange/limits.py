@@ -8,11 +8,21 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import metrics
 from .errors import ExchangeError, error_body
 
 log = logging.getLogger(__name__)
 
 NOW_KEY = "xcircle.now"  # scope key: the request's exchange time (ms), header and body agree
+REQUEST_ID_KEY = "xcircle.request_id"  # scope key: the id logged and sent as X-Request-Id
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/v1/circles/{circle_id}`), never the raw path:
+    for logs and metric labels (bounded, and free of ids)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 def too_large() -> ExchangeError:
@@ -46,11 +56,20 @@ class ExchangeTimeMiddleware:
 
         try:
             await self.app(scope, receive, send_stamped)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            await _send_error(send_stamped, ExchangeError(500, "internal", "internal server error"))
+        except Exception as exc:
+            # The class and the request id only: a traceback or the exception's text would
+            # carry SQL, its parameters and whatever the request held.
+            log.error(
+                "unhandled %s on %s %s (request %s)",
+                type(exc).__name__,
+                scope.get("method"),
+                route_template(scope),
+                scope.get(REQUEST_ID_KEY, "-"),
+            )
+            if not started:
+                await _send_error(
+                    send_stamped, ExchangeError(500, "internal", "internal server error")
+                )
 
 
 class BodyLimitMiddleware:
@@ -125,10 +144,11 @@ async def _send_error(send: Send, exc: ExchangeError, *headers: tuple[bytes, byt
 
 
 class RateLimiter:
-    """Token buckets per key (token hash or client IP), `per_minute` capacity and refill.
+    """Token buckets per key (a token hash), `per_minute` capacity and refill.
 
-    In-process: with several uvicorn workers or hosts, each limits separately, so the
-    effective limit is N times this; good enough to stop a runaway client or a guesser.
+    In-process, for pulls only (the read path takes no database write): with several
+    uvicorn workers or hosts each limits separately, so the effective limit is N times
+    this. Every other limit is shared through the database (`ratelimit.py`).
     """
 
     MAX_KEYS = 100_000  # bound memory against a flood of distinct keys
@@ -159,6 +179,7 @@ class RateLimiter:
         """Take a token or raise 429 with Retry-After."""
         wait = self.take(key)
         if wait:
+            metrics.refused(what.replace(" ", "_"))
             raise ExchangeError(
                 429, "rate_limited", f"too many {what}; retry later", {"Retry-After": str(wait)}
             )

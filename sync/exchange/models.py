@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from .admin import DEFAULT_TTL_S, MAX_TTL_S, MIN_TTL_S
+from .admin import DEFAULT_INVITE_TTL_S, DEFAULT_TTL_S, MAX_TTL_S, MIN_TTL_S
 
 MAX_INT = 2**53 - 1  # JSON-safe and fits BIGINT; bigger values would be a 5xx in the DB
 IDENT_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -52,7 +52,6 @@ Bundle = Annotated[
     str, Field(min_length=4, max_length=4 * ((MAX_BUNDLE_BYTES + 2) // 3), pattern=_STRICT_B64)
 ]
 Role = Literal["convener", "member"]
-INVITE_TTL_S = 72 * 3600  # an invite lives three days unless its maker says otherwise
 
 
 class _Body(BaseModel):
@@ -115,6 +114,17 @@ class Me(BaseModel):
     time: int
 
 
+class TokenOut(BaseModel):
+    """A fresh device token; the one that asked for it no longer works."""
+
+    token: str
+    time: int
+
+
+class Ready(BaseModel):
+    ok: bool
+
+
 class CircleIn(_Body):
     circle_id: Ident
     member_id: Ident
@@ -171,7 +181,7 @@ class RoleOut(BaseModel):
 
 
 class InviteIn(_Body):
-    ttl_seconds: Ttl = INVITE_TTL_S
+    ttl_seconds: Ttl = DEFAULT_INVITE_TTL_S
     token: InviteToken | None = None  # the client's token; the exchange keeps its hash
     member_id: Ident | None = None  # what the joiner gets: fresh, or the inviter's own
 

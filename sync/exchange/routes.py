@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
-from . import invites, members, store
+from . import invites, members, ratelimit, store
 from .admin import create_enrollment
 from .auth import Principal, authenticate, authenticate_member, require_device
 from .errors import ExchangeError
@@ -42,7 +42,10 @@ from .models import (
     PushOut,
     RedeemIn,
     RedeemOut,
+    TokenOut,
 )
+from .quotas import Quotas
+from .ratelimit import IpLimits
 from .settings import ExchangeSettings
 from .tokens import ADMIN, DEVICE, ENROLL
 
@@ -53,8 +56,9 @@ class Context:
 
     engine: Engine
     settings: ExchangeSettings
-    pull_limiter: RateLimiter
-    ip_limiter: RateLimiter  # enrollments, redeems and auth failures, per client IP
+    pull_limiter: RateLimiter  # per process: pulls take no write
+    ip_limits: IpLimits  # enrollments, redeems and auth failures, per client IP, shared
+    quotas: Quotas
 
 
 def decode_keys(keys: DeviceKeys) -> tuple[bytes, bytes]:
@@ -93,14 +97,7 @@ class Call:
     def auth(self, *roles: str, db: Connection | None = None) -> Principal:
         """The caller, looked up on `db` (a transaction of the route) or on a connection
         of its own."""
-        return authenticate(
-            self.ctx.engine if db is None else db,
-            self.token,
-            roles,
-            self.now,
-            self.ctx.ip_limiter,
-            self.ip,
-        )
+        return authenticate(self.ctx.engine if db is None else db, self.token, roles, self.now)
 
     def device(self, db: Connection | None = None) -> tuple[Principal, str]:
         p = self.auth(DEVICE, db=db)
@@ -126,7 +123,7 @@ def create_enrollment_route(body: EnrollmentIn, request: Request, creds: Creds) 
 def enroll_device(body: DeviceIn, request: Request, creds: Creds) -> dict[str, Any]:
     """Enrollment token: register this device (consumes the token) and get its device token."""
     call = Call(request, creds)
-    call.ctx.ip_limiter.check(call.ip, "enrollment attempts")
+    call.ctx.ip_limits.take(call.ip, call.now)
     p = call.auth(ENROLL)
     keys = decode_keys(body.keys) if body.keys is not None else None
     device_id, token = store.enroll_device(call.ctx.engine, p, body.name, call.now, keys)
@@ -137,6 +134,14 @@ def enroll_device(body: DeviceIn, request: Request, creds: Creds) -> dict[str, A
         "token": token,
         "time": call.now,
     }
+
+
+@router.post("/me/token", status_code=201, response_model=TokenOut, responses=_errors())
+def rotate_token(request: Request, creds: Creds) -> dict[str, Any]:
+    """Device: replace this device's token with a new one; the old one stops working."""
+    call = Call(request, creds)
+    p, _ = call.device()
+    return {"token": store.rotate_device_token(call.ctx.engine, p, call.now), "time": call.now}
 
 
 @router.delete("/devices/{device_id}", status_code=204, responses=_errors(404))
@@ -177,7 +182,7 @@ def create_circle(
     call = Call(request, creds)
     _, device_id = call.device()
     if not store.create_circle(
-        call.ctx.engine, device_id, body.circle_id, body.member_id, call.now
+        call.ctx.engine, device_id, body.circle_id, body.member_id, call.now, call.ctx.quotas
     ):
         response.status_code = 200
     return {"circle_id": body.circle_id, "time": call.now}
@@ -211,6 +216,7 @@ def create_invite(
         circle_id,
         body.ttl_seconds,
         call.now,
+        call.ctx.quotas,
         token=body.token,
         member_id=body.member_id,
     )
@@ -228,11 +234,11 @@ def redeem_invite(body: RedeemIn, request: Request, creds: Creds) -> dict[str, A
     """Device: join a circle with an invite code (rate limited per IP against guessing):
     a member at once in a plaintext circle, a pending join in an encrypted one."""
     call = Call(request, creds)
-    call.ctx.ip_limiter.check(call.ip, "invite attempts")
+    call.ctx.ip_limits.take(call.ip, call.now)
     _, device_id = call.device()
     bundle = None if body.bundle is None else base64.b64decode(body.bundle)
     circle_id, member_id, status = invites.redeem_invite(
-        call.ctx.engine, device_id, body.code, body.member_id, bundle, call.now
+        call.ctx.engine, device_id, body.code, body.member_id, bundle, call.now, call.ctx.quotas
     )
     return {"circle_id": circle_id, "member_id": member_id, "status": status, "time": call.now}
 
@@ -266,13 +272,19 @@ def push_ops(circle_id: Ident, body: PushIn, request: Request, creds: Creds) -> 
             raise ExchangeError(
                 413, "too_large", f"at most {ctx.settings.max_ops_per_push} ops per push"
             )
-        decoded = store.decode_ops(body.ops)
+        decoded = store.decode_ops(body.ops, ctx.settings.max_op_bytes)
     except ExchangeError:
         call.device()  # as on every route, a bad token answers before a bad body
         raise
 
+    q = ctx.quotas
+
     def caller(conn: Connection) -> str:
-        return authenticate_member(conn, call.token, circle_id, call.now, ctx.ip_limiter, call.ip)
+        device_id = authenticate_member(conn, call.token, circle_id, call.now)
+        # Shared counters, on the push's own transaction: a refused push rolls back whole.
+        hits = [(q.push_limit, device_id, 1), (q.ops_limit, device_id, len(body.ops))]
+        ratelimit.count(conn, hits, call.now)
+        return device_id
 
     results, next_seq = store.push(ctx.engine, caller, circle_id, body.ops, decoded, call.now)
     return OrjsonResponse({"results": results, "next_seq": next_seq, "time": call.now})
@@ -290,5 +302,7 @@ def pull(body: PullIn, request: Request, creds: Creds) -> Response:
         call.ctx.pull_limiter.check(p.token_hash, "pulls")
         return device_id
 
-    circles, denied = store.pull(call.ctx.engine, caller, body.cursors, body.limit)
+    circles, denied = store.pull(
+        call.ctx.engine, caller, body.cursors, body.limit, call.ctx.settings.max_pull_bytes
+    )
     return OrjsonResponse({"circles": circles, "denied": denied, "time": call.now})

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from .db import DEFAULT_POOL_SIZE
+from .quotas import Quotas
 
 ENV_HOME = "XCIRCLE_EXCHANGE_HOME"
 ENV_DB_URL = "XCIRCLE_EXCHANGE_DB_URL"
@@ -20,6 +21,14 @@ ENV_MAX_OPS = "XCIRCLE_EXCHANGE_MAX_OPS_PER_PUSH"
 ENV_PULL_LIMIT = "XCIRCLE_EXCHANGE_PULLS_PER_MINUTE"
 ENV_AUTH_LIMIT = "XCIRCLE_EXCHANGE_AUTH_FAILS_PER_MINUTE"
 ENV_POOL_SIZE = "XCIRCLE_EXCHANGE_DB_POOL_SIZE"
+ENV_PUSH_LIMIT = "XCIRCLE_EXCHANGE_PUSHES_PER_MINUTE"
+ENV_MAX_OP = "XCIRCLE_EXCHANGE_MAX_OP_BYTES"
+ENV_MAX_PULL = "XCIRCLE_EXCHANGE_MAX_PULL_BYTES"
+ENV_OPS_PER_DAY = "XCIRCLE_EXCHANGE_OPS_PER_DEVICE_PER_DAY"
+ENV_CIRCLES = "XCIRCLE_EXCHANGE_CIRCLES_PER_DEVICE"
+ENV_MEMBERS = "XCIRCLE_EXCHANGE_MEMBERS_PER_CIRCLE"
+ENV_INVITES = "XCIRCLE_EXCHANGE_OPEN_INVITES_PER_CIRCLE"
+ENV_FORWARDED = "XCIRCLE_EXCHANGE_FORWARDED_ALLOW_IPS"
 
 
 class ConfigError(Exception):
@@ -38,10 +47,33 @@ class ExchangeSettings:
     db_url: str
     max_body_bytes: int = 1024 * 1024
     max_ops_per_push: int = 500
+    # Per worker process (the read path takes no write); every other limit is shared.
     pull_limit_per_minute: int = 120
+    # Per client address: enrollment attempts, invite redeems and failed authentications.
     auth_fail_limit_per_minute: int = 20
     db_pool_size: int = DEFAULT_POOL_SIZE  # database connections per worker process
+    # Per device. A first share pushes at most 500 ops per request: 120/min is 60k ops/min.
+    push_limit_per_minute: int = 120
+    # The client's own cap on an op (64 KiB) plus room for the end-to-end envelope.
+    max_op_bytes: int = 65 * 1024
+    max_pull_bytes: int = 4 * 1024 * 1024  # op bytes in one pull answer (at least one op)
+    ops_per_device_per_day: int = 100_000
+    circles_per_device: int = 200
+    members_per_circle: int = 200  # active member devices
+    open_invites_per_circle: int = 50
     clock: Callable[[], int] = field(default=wall_clock_ms)
+
+    def quotas(self) -> Quotas:
+        """The bounds the store enforces."""
+        return Quotas(
+            max_op_bytes=self.max_op_bytes,
+            max_pull_bytes=self.max_pull_bytes,
+            pushes_per_minute=self.push_limit_per_minute,
+            ops_per_day=self.ops_per_device_per_day,
+            circles_per_device=self.circles_per_device,
+            members_per_circle=self.members_per_circle,
+            open_invites_per_circle=self.open_invites_per_circle,
+        )
 
     @classmethod
     def from_env(cls) -> ExchangeSettings:
@@ -63,6 +95,13 @@ class ExchangeSettings:
             pull_limit_per_minute=num(ENV_PULL_LIMIT, cls.pull_limit_per_minute),
             auth_fail_limit_per_minute=num(ENV_AUTH_LIMIT, cls.auth_fail_limit_per_minute),
             db_pool_size=max(1, num(ENV_POOL_SIZE, cls.db_pool_size)),
+            push_limit_per_minute=num(ENV_PUSH_LIMIT, cls.push_limit_per_minute),
+            max_op_bytes=num(ENV_MAX_OP, cls.max_op_bytes),
+            max_pull_bytes=num(ENV_MAX_PULL, cls.max_pull_bytes),
+            ops_per_device_per_day=num(ENV_OPS_PER_DAY, cls.ops_per_device_per_day),
+            circles_per_device=num(ENV_CIRCLES, cls.circles_per_device),
+            members_per_circle=num(ENV_MEMBERS, cls.members_per_circle),
+            open_invites_per_circle=num(ENV_INVITES, cls.open_invites_per_circle),
         )
 
 

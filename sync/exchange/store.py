@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from . import metrics
 from .admin import revoke_device
 from .auth import Principal
 from .db import (
@@ -27,6 +28,7 @@ from .errors import ExchangeError, forbidden, not_found, unauthorized
 from .invites import pending_circles
 from .members import CONVENER
 from .models import Envelope
+from .quotas import Quotas, check_circles_per_device
 from .tokens import ADMIN, DEVICE, PREFIX, new_id, new_token
 
 
@@ -88,6 +90,27 @@ def enroll_device(
     return device_id, token
 
 
+def rotate_device_token(engine: Engine, p: Principal, now: int) -> str:
+    """Replace the calling device's token `p` with a new one, in one transaction: the old
+    token stops working at once. Of two concurrent rotations with one token exactly one
+    succeeds (the conditional UPDATE); the other gets 401."""
+    token, token_hash = new_token(PREFIX[DEVICE])
+    with write_tx(engine) as conn:
+        done = conn.execute(
+            update(tokens)
+            .where(tokens.c.hash == p.token_hash, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        ).rowcount
+        if done != 1:
+            raise unauthorized()
+        conn.execute(
+            tokens.insert().values(
+                hash=token_hash, kind=DEVICE, org_id=p.org_id, device_id=p.device_id, created=now
+            )
+        )
+    return token
+
+
 def delete_device(engine: Engine, p: Principal, device_id: str, now: int) -> None:
     """Revoke `device_id`: allowed to the device itself and to its organization's admin."""
     with write_tx(engine) as conn:
@@ -111,36 +134,52 @@ def my_circles(engine: Engine, device_id: str) -> tuple[list[str], list[str]]:
         return [r.circle_id for r in rows], pending_circles(conn, device_id)
 
 
-def create_circle(engine: Engine, device_id: str, circle_id: str, member_id: str, now: int) -> bool:
+def create_circle(
+    engine: Engine, device_id: str, circle_id: str, member_id: str, now: int, q: Quotas
+) -> bool:
     """Create a circle with the caller as first member. True if created, False if the caller
     already had it (idempotent retry). A circle the caller cannot see answers 409: ids are
-    random 128-bit hex chosen by clients, so a collision reveals nothing worth hiding."""
-    with write_tx(engine) as conn:
-        exists = conn.execute(select(circles.c.id).where(circles.c.id == circle_id)).first()
-        if exists is not None:
-            if _is_member(conn, circle_id, device_id):
-                return False
-            raise ExchangeError(409, "circle_exists", "a circle with this id already exists")
-        conn.execute(
-            circles.insert().values(id=circle_id, created_by=device_id, next_seq=1, created=now)
-        )
-        conn.execute(
-            circle_members.insert().values(
-                circle_id=circle_id,
-                device_id=device_id,
-                member_id=member_id,
-                joined=now,
-                role=CONVENER,
+    random 128-bit hex chosen by clients, so a collision reveals nothing worth hiding; so
+    does the loser of two concurrent creates of one id (never a 500)."""
+    try:
+        with write_tx(engine) as conn:
+            # The device's row lock (quota) comes first: a device's own concurrent creates
+            # queue here, and the later one sees the earlier one's circle.
+            check_circles_per_device(conn, device_id, q)
+            exists = conn.execute(select(circles.c.id).where(circles.c.id == circle_id)).first()
+            if exists is not None:
+                if _is_member(conn, circle_id, device_id):
+                    return False
+                raise _circle_exists()
+            conn.execute(
+                circles.insert().values(id=circle_id, created_by=device_id, next_seq=1, created=now)
             )
-        )
+            conn.execute(
+                circle_members.insert().values(
+                    circle_id=circle_id,
+                    device_id=device_id,
+                    member_id=member_id,
+                    joined=now,
+                    role=CONVENER,
+                )
+            )
+    except IntegrityError:
+        raise _circle_exists() from None
     return True
 
 
-def decode_ops(envs: Sequence[Envelope]) -> list[tuple[bytes, bytes]]:
-    """`(nonce, payload)` bytes of each envelope, or 422 naming the first bad one. Done
-    before any transaction, so no lock is held while decoding."""
+def _circle_exists() -> ExchangeError:
+    return ExchangeError(409, "circle_exists", "a circle with this id already exists")
+
+
+def decode_ops(envs: Sequence[Envelope], max_op_bytes: int) -> list[tuple[bytes, bytes]]:
+    """`(nonce, payload)` bytes of each envelope, or 422 naming the first bad one, or 413
+    for an op over `max_op_bytes`. Done before any transaction, so no lock is held while
+    decoding."""
     out = []
     for i, env in enumerate(envs):
+        if len(env.payload) + len(env.nonce) > 4 * ((max_op_bytes + 2) // 3) + 4:
+            raise _op_too_large(i, max_op_bytes)  # refused before decoding: no copy made
         try:
             out.append(
                 (
@@ -152,7 +191,13 @@ def decode_ops(envs: Sequence[Envelope]) -> list[tuple[bytes, bytes]]:
             raise ExchangeError(
                 422, "invalid_request", f"ops[{i}]: nonce and payload must be base64"
             ) from None
+        if len(out[-1][0]) + len(out[-1][1]) > max_op_bytes:
+            raise _op_too_large(i, max_op_bytes)
     return out
+
+
+def _op_too_large(i: int, max_op_bytes: int) -> ExchangeError:
+    return ExchangeError(413, "too_large", f"ops[{i}]: an op is at most {max_op_bytes} bytes")
 
 
 def _op_conflict() -> ExchangeError:
@@ -278,6 +323,7 @@ def _push(
             if look_first:
                 conn.execute(_SET_NEXT, {"circle": circle_id, "next": next_seq})
         assert look_first or len(rows) == reserve, "reserved seqs must all be used"
+    metrics.stored(len(rows))
     return results, next_seq
 
 
@@ -290,13 +336,18 @@ _PULL = (
 
 
 def pull(
-    engine: Engine, caller: Callable[[Connection], str], cursors: dict[str, int], limit: int
+    engine: Engine,
+    caller: Callable[[Connection], str],
+    cursors: dict[str, int],
+    limit: int,
+    max_bytes: int,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Ops after each cursor, `limit` in total shared across circles, plus the circles the
-    caller may not read (unknown, never joined or removed look alike). `caller` resolves
-    the pulling device on the same transaction, as for `push`. One query for the caller,
-    one for the memberships, then one per circle that has something new; nothing new
-    costs no more."""
+    """Ops after each cursor, at most `limit` ops and about `max_bytes` op bytes in total
+    (always at least one op, so a client moves on), plus the circles the caller may not
+    read (unknown, never joined or removed look alike). `caller` resolves the pulling
+    device on the same transaction, as for `push`. One query for the caller, one for the
+    memberships, then per circle with something new a few range reads sized to the byte
+    budget, so a page of large ops never loads more than about one budget."""
     b64 = base64.b64encode
     out: dict[str, Any] = {}
     with read_tx(engine) as conn:
@@ -325,38 +376,36 @@ def pull(
                 )
             )
         }
-        budget = limit
+        budget = _Budget(limit, max_bytes)
         for circle_id, after in cursors.items():
             seen = allowed.get(circle_id)
             if seen is None:
                 continue
             last, epoch, waiting_joins = seen
-            # Seqs are contiguous from 1, so (after, last] holds exactly last - after ops.
-            n = min(budget, last - after)
-            if n <= 0:
-                out[circle_id] = {
-                    "ops": [],
-                    "next": after,
-                    "more": after < last,
-                    "epoch": epoch,
-                    "joins": waiting_joins,
-                }
-                continue
-            rows = conn.execute(_PULL, {"c": circle_id, "after": after, "n": n}).all()
-            budget -= len(rows)
-            nxt = rows[-1][0] if rows else after
+            page: list[dict[str, Any]] = []
+            nxt = after
+            while nxt < last and budget.open():
+                # Seqs are contiguous from 1, so (nxt, last] holds exactly last - nxt ops.
+                n = min(budget.ops, last - nxt, budget.chunk())
+                rows = conn.execute(_PULL, {"c": circle_id, "after": nxt, "n": n}).all()
+                if not rows:
+                    break
+                for s, o, e, nc, p, d in rows:
+                    if not budget.take(len(nc) + len(p)):
+                        break
+                    page.append(
+                        {
+                            "seq": s,
+                            "op_id": o,
+                            "epoch": e,
+                            "nonce": b64(nc).decode(),
+                            "payload": b64(p).decode(),
+                            "device_id": d,
+                        }
+                    )
+                    nxt = s
             out[circle_id] = {
-                "ops": [
-                    {
-                        "seq": s,
-                        "op_id": o,
-                        "epoch": e,
-                        "nonce": b64(nc).decode(),
-                        "payload": b64(p).decode(),
-                        "device_id": d,
-                    }
-                    for s, o, e, nc, p, d in rows
-                ],
+                "ops": page,
                 "next": nxt,
                 "more": nxt < last,
                 "epoch": epoch,
@@ -364,3 +413,34 @@ def pull(
             }
     denied = [c for c in cursors if c not in allowed]
     return out, denied
+
+
+class _Budget:
+    """What is left of one pull's op count and byte budget."""
+
+    def __init__(self, ops: int, max_bytes: int) -> None:
+        self.ops = ops
+        self.bytes = max_bytes
+        self.taken = 0
+        self.seen_bytes = 0
+
+    def open(self) -> bool:
+        return self.ops > 0 and self.bytes > 0
+
+    def chunk(self) -> int:
+        # Rows to read next: as many as the byte budget holds at the sizes seen so far
+        # (64 before any is seen), between 16 and 1000.
+        avg = self.seen_bytes // self.taken if self.taken else self.bytes // 64
+        return max(16, min(1000, self.bytes // max(avg, 1)))
+
+    def take(self, size: int) -> bool:
+        """Count one op of `size` bytes; False (and the budget closed) if it does not fit,
+        unless it is the pull's first op."""
+        if self.taken and size > self.bytes:
+            self.bytes = 0
+            return False
+        self.ops -= 1
+        self.bytes -= size
+        self.taken += 1
+        self.seen_bytes += size
+        return True

@@ -100,7 +100,7 @@ def reseed_ops(circle_id: Ident, body: PushIn, request: Request, creds: Creds) -
         raise ExchangeError(
             413, "too_large", f"at most {call.ctx.settings.max_ops_per_push} ops per push"
         )
-    decoded = store.decode_ops(body.ops)
+    decoded = store.decode_ops(body.ops, call.ctx.settings.max_op_bytes)
     results, next_seq = reseed.reseed(
         call.ctx.engine, device_id, circle_id, body.ops, decoded, call.now
     )

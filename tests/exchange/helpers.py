@@ -14,7 +14,6 @@ from sqlalchemy import Engine
 
 from sync.exchange import admin, store
 from sync.exchange.auth import authenticate
-from sync.exchange.limits import RateLimiter
 from sync.exchange.tokens import ENROLL
 
 T0 = 1_800_000_000_000  # a fixed "now" for deterministic tests
@@ -45,8 +44,7 @@ def enroll_device(engine: Engine, org_id: str, now: int = T0) -> tuple[str, str]
     """A device of `org_id` enrolled without HTTP, as `POST /v1/devices` would:
     `(device_id, device_token)`."""
     enroll_token, _ = admin.create_enrollment(engine, org_id, 3600, now)
-    limiter = RateLimiter(1000, lambda: now)
-    p = authenticate(engine, enroll_token, (ENROLL,), now, limiter, "test")
+    p = authenticate(engine, enroll_token, (ENROLL,), now)
     return store.enroll_device(engine, p, "d", now)
 
 
@@ -62,10 +60,11 @@ class Device:
 class Api:
     """Thin async client for the in-process app, tokens passed per call."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, client_ip: str = "127.0.0.1") -> None:
         self.app = app
         self.engine = app.state.ctx.engine
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x")
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
+        self.http = httpx.AsyncClient(transport=transport, base_url="http://x")
 
     async def call(
         self, method: str, path: str, token: str | None = None, **kwargs: Any

@@ -6,11 +6,15 @@ import json
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from sync.exchange.admin import add_org, find_org, revoke
+from sync.exchange.auth import authenticate
 from sync.exchange.cli import exchange
 from sync.exchange.db import open_db
+from sync.exchange.errors import ExchangeError
+from sync.exchange.tokens import ADMIN
 
 from .helpers import enroll_device
 
@@ -20,8 +24,14 @@ def _run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def _serve_once(db: str) -> None:
+    """What `serve` does first: create the database (admin commands never do)."""
+    open_db(db, 0).dispose()
+
+
 def test_org_add_and_enroll_token(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'ex' / 'exchange.db'}"
+    _serve_once(db)
     code, out, _ = _run("org", "add", "Acme", "--db", db)
     assert code == 0 and "xca_" in out and "will not be shown again" in out
     code, out, _ = _run("org", "add", "Globex", "--db", db, "--json")
@@ -35,6 +45,7 @@ def test_org_add_and_enroll_token(tmp_path: Path) -> None:
 
 
 def test_default_db_lives_in_the_data_dir(tmp_path: Path) -> None:
+    _serve_once(f"sqlite:///{tmp_path / 'home' / 'exchange.db'}")
     code, _, _ = _run("org", "add", "Acme", "--data-dir", str(tmp_path / "home"))
     assert code == 0
     engine = open_db(f"sqlite:///{tmp_path / 'home' / 'exchange.db'}", 0)
@@ -44,6 +55,7 @@ def test_default_db_lives_in_the_data_dir(tmp_path: Path) -> None:
 
 def test_errors_are_one_line(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'exchange.db'}"
+    _serve_once(db)
     assert _run("org", "add", "Acme", "--db", db)[0] == 0
     cases = [
         ("org", "add", "Acme", "--db", db),  # duplicate
@@ -70,3 +82,40 @@ def test_revoke_device(tmp_path: Path) -> None:
     assert code == 0 and device_id in out
     assert "already revoked" in revoke(engine, device_id)
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_admin_commands_refuse_a_database_that_does_not_exist(
+    tmp_path: Path, fresh_pg_url: str
+) -> None:
+    typo = tmp_path / "exchnage.db"
+    for args in (
+        ("org", "add", "Acme", "--db", f"sqlite:///{typo}"),
+        ("org", "add", "Acme", "--data-dir", str(tmp_path / "nowhere")),
+        ("enroll-token", "Acme", "--db", f"sqlite:///{typo}"),
+        ("rotate-admin", "Acme", "--db", f"sqlite:///{typo}"),
+        ("revoke", "xcd_x", "--db", f"sqlite:///{typo}"),
+        ("org", "add", "Acme", "--db", fresh_pg_url),  # exists, but holds no exchange
+    ):
+        code, _, err = _run(*args)
+        assert code == 1 and err.count("\n") == 1, (args, err)
+        assert "serve` creates" in err, err
+    assert not typo.exists() and not (tmp_path / "nowhere").exists()
+
+
+def test_rotate_admin(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'exchange.db'}"
+    _serve_once(db)
+    old = json.loads(_run("org", "add", "Acme", "--db", db, "--json")[1])["admin_token"]
+    code, out, _ = _run("rotate-admin", "Acme", "--db", db, "--json")
+    new = json.loads(out)["admin_token"]
+    assert code == 0 and new.startswith("xca_") and new != old
+    engine = open_db(db, 0)
+    try:
+        with pytest.raises(ExchangeError) as refused:
+            authenticate(engine, old, (ADMIN,), 1)
+        assert refused.value.status_code == 401
+        assert authenticate(engine, new, (ADMIN,), 1).org_id == find_org(engine, "Acme")
+    finally:
+        engine.dispose()
+    assert _run("rotate-admin", "Nope", "--db", db)[0] == 1

@@ -199,26 +199,6 @@ async def test_a_rekey_may_leave_a_pending_joiner_out(api: Api) -> None:
     assert (await _epoch(api, bea, cid))["epoch"] == 3
 
 
-async def test_twenty_parallel_redeems_of_one_invite_admit_one(api: Api) -> None:
-    """SEC-08: single use under parallel redeems."""
-    _, admin_token = api.org()
-    ada = await api.device(admin_token)
-    cid = await api.circle(ada, "m0")
-    joiners = [await api.device(admin_token) for _ in range(20)]
-    code = (await api.call("POST", f"/v1/circles/{cid}/invites", ada.token, json={})).json()["code"]
-    answers = await asyncio.gather(
-        *(
-            api.call(
-                "POST", "/v1/invites/redeem", j.token, json={"code": code, "member_id": f"j{i}"}
-            )
-            for i, j in enumerate(joiners)
-        )
-    )
-    assert sorted(r.status_code for r in answers) == [200] + [404] * 19
-    info = (await api.call("GET", f"/v1/circles/{cid}", ada.token)).json()
-    assert len(info["members"]) == 2
-
-
 # -- push under epochs --------------------------------------------------------------------
 
 

@@ -18,12 +18,12 @@ from sqlalchemy.exc import OperationalError
 from sync.exchange import admin, members, store
 from sync.exchange.auth import authenticate_member
 from sync.exchange.db import is_postgres, open_db
-from sync.exchange.limits import RateLimiter
 from sync.exchange.models import Envelope
+from sync.exchange.settings import ExchangeSettings
 
 from .helpers import T0, enroll_device, envelope, uid
 
-_LIMITER = RateLimiter(1000, lambda: T0)  # only failures take from it; there are none
+QUOTAS = ExchangeSettings(db_url="sqlite://").quotas()
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def _member(engine: Engine) -> tuple[str, str, str]:
     org_id, _ = admin.add_org(engine, uid("org-"), now_ms=T0)
     device_id, token = enroll_device(engine, org_id)
     circle_id = uid()
-    assert store.create_circle(engine, device_id, circle_id, "m1", T0)
+    assert store.create_circle(engine, device_id, circle_id, "m1", T0, QUOTAS)
     return device_id, token, circle_id
 
 
@@ -46,9 +46,11 @@ def _push(engine: Engine, token: str, circle_id: str, op_ids: list[str]) -> list
     envs = [Envelope.model_validate(envelope(op_id)) for op_id in op_ids]
 
     def caller(conn: Any) -> str:
-        return authenticate_member(conn, token, circle_id, T0, _LIMITER, "test")
+        return authenticate_member(conn, token, circle_id, T0)
 
-    results, _ = store.push(engine, caller, circle_id, envs, store.decode_ops(envs), T0)
+    results, _ = store.push(
+        engine, caller, circle_id, envs, store.decode_ops(envs, QUOTAS.max_op_bytes), T0
+    )
     return [r["seq"] for r in results]
 
 
@@ -126,6 +128,8 @@ def test_retried_push_leaves_no_gap(engine: Engine) -> None:
     # Nothing was reserved by the failed attempts: the sequence goes on without a gap.
     assert _push(engine, token, circle_id, ["v"]) == [5]
     assert members.circle_view(engine, device_id, circle_id)["next_seq"] == 6
-    pulled, _ = store.pull(engine, lambda _conn: device_id, {circle_id: 0}, 100)
+    pulled, _ = store.pull(
+        engine, lambda _conn: device_id, {circle_id: 0}, 100, QUOTAS.max_pull_bytes
+    )
     assert [op["seq"] for op in pulled[circle_id]["ops"]] == [1, 2, 3, 4, 5]
     assert [op["op_id"] for op in pulled[circle_id]["ops"]] == ["x", "y", "z", "w", "v"]

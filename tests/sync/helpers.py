@@ -24,7 +24,7 @@ from xcircle.hlc import wall_ms
 from xcircle.services import Services
 from xcircle.store import Store
 
-URL = "http://exchange.test"
+URL = "http://127.0.0.1:9"  # loopback: plain http is refused anywhere else
 ORGS = ("Acme", "Beta")  # the organizations every test exchange starts with
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

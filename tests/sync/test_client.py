@@ -29,7 +29,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def _client(handler: Handler, **kw: object) -> tuple[ExchangeClient, list[float]]:
     sleeps: list[float] = []
     client = ExchangeClient(
-        "http://ex.test/",
+        "http://127.0.0.1:9/",
         TOKEN,
         transport=httpx.MockTransport(handler),
         sleep=sleeps.append,
@@ -82,7 +82,7 @@ def test_connect_errors_are_retried_then_one_line() -> None:
     with pytest.raises(ExchangeUnreachable) as err:
         client.me()
     assert client.requests == 4
-    assert str(err.value).startswith("cannot reach http://ex.test: ")
+    assert str(err.value).startswith("cannot reach http://127.0.0.1:9: ")
     assert "\n" not in str(err.value)
 
 

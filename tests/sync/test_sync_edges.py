@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 from sync.commands import remove_member_remote
 from sync.engine import status
@@ -41,7 +42,12 @@ def _env(op_id: str, blob: bytes, epoch: int = 0) -> dict[str, object]:
     return {"op_id": op_id, "epoch": epoch, "nonce": "", "payload": base64.b64encode(blob).decode()}
 
 
-def test_bad_ops_are_quarantined_with_reasons_and_never_block(make_device: MakeDevice) -> None:
+def test_bad_ops_are_quarantined_with_reasons_and_never_block(
+    make_device: MakeDevice, exchange: Exchange
+) -> None:
+    # An exchange that, unlike a default one, stores ops over the client's 64 KiB cap.
+    ctx = exchange.app.state.ctx
+    ctx.settings = replace(ctx.settings, max_op_bytes=100_000)
     ada, bob, cid = pair(make_device)
     other = ada.services.circles.create("Other")["id"]
     ada.share(other)

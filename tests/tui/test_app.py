@@ -77,7 +77,7 @@ async def test_command_palette_lists_main_actions(demo_home: Path) -> None:
         for action in ("New circle", "Open circle: Leading Through Change", "New goal"):
             assert action in prompts
         assert any(p.startswith("Plan meeting: ") for p in prompts)
-        assert any(p.startswith("Start meeting: ") for p in prompts)
+        assert any(p.startswith("Run meeting: ") for p in prompts)
         assert any(p.startswith("Check in: ") for p in prompts)
         assert any(p.startswith("Export Markdown report: ") for p in prompts)
         assert any(p.startswith("Theme: ") for p in prompts)
@@ -124,6 +124,21 @@ async def test_an_export_that_cannot_be_written_says_why(demo_home: Path) -> Non
         errors = [n for n in app._notifications if n.severity == "error"]
         assert len(errors) == 1 and errors[0].title == "Export failed"
         assert str(blocker / "exports") in errors[0].message
+
+
+async def test_an_export_that_cannot_be_made_says_why(profile_home: Path) -> None:
+    """A calendar of a circle without meetings is refused (RFC 5545): the member hears it."""
+    from screens.commands import export_circle
+
+    app = make_test_app(profile_home)
+    async with app.run_test(size=SIZE) as pilot:
+        circle = app.services.circles.create("Quiet")["id"]
+        await settle(pilot)
+        export_circle(app, circle, "ics", "goals", "ics")
+        await settle(pilot)
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert len(errors) == 1 and errors[0].title == "Export failed"
+        assert "Quiet has no meetings to put in a calendar" in errors[0].message
 
 
 async def test_damaged_files_are_reported_at_start(demo_home: Path) -> None:

@@ -10,7 +10,7 @@ from textual.widgets import Input, Select, TabbedContent
 from screens.circle import CircleScreen
 from screens.forms import AgreementForm, ConfirmScreen, MemberForm
 from screens.goals import GoalDetailScreen
-from screens.widgets import LabelledSparkline, Table, TopBar
+from screens.widgets import LabelledSparkline, Table, TopBar, WrappedList
 from tests.tui.conftest import SIZE, make_test_app, screen_text, settle
 from xcircle.domain import DEFAULT_AGREEMENTS
 
@@ -36,8 +36,8 @@ async def test_open_circle_shows_overview(demo_home: Path) -> None:
         screen = await open_leading(pilot)
         assert screen.loaded.is_set()
         assert LEADING in screen.query_one(TopBar).text
-        agreements = screen.query_one("#agreements", Table)
-        assert agreements.row_count == len(DEFAULT_AGREEMENTS)
+        agreements = screen.query_one("#agreements", WrappedList)
+        assert agreements.option_count == len(DEFAULT_AGREEMENTS)
         text = screen_text(app)
         assert "Acknowledged by 6 of 6" in text
         assert "Each of us has a plan for one hard conversation a month" in text
@@ -151,7 +151,7 @@ async def test_remove_agreement_asks_first(demo_home: Path) -> None:
         left = app.services.circles.agreements(screen.circle)
         assert first["id"] not in {a["id"] for a in left}
         assert len(left) == len(DEFAULT_AGREEMENTS) - 1
-        assert first["id"] not in keys(screen.query_one("#agreements", Table))
+        assert first["id"] not in screen.query_one("#agreements", WrappedList).keys
 
 
 async def test_remove_member_leaves_the_rotation(demo_home: Path) -> None:
@@ -243,3 +243,22 @@ async def test_members_tab_shows_roles_and_my_fingerprint(demo_home: Path) -> No
         mine = keystore_of(app.services.store).device_keys().public.fingerprint
         text = screen_text(app)
         assert mine in text and "convener" in text
+
+
+async def test_a_name_with_an_escape_sequence_is_refused_under_its_field(demo_home: Path) -> None:
+    app = make_test_app(demo_home)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_leading(pilot)
+        await pilot.press("2", "a")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, MemberForm)
+        form.query_one("#name", Input).value = "Mallory\x1b]0;owned\x07"
+        form.query_one("#org", Input).value = "Harbour Trust"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is form  # refused: the form stays open
+        error = str(form.query_one("#error-name").render())
+        assert "the member's name contains U+001B (a control character)" in error
+        names = [m["name"] for m in app.services.members.all(screen.circle)]
+        assert not any(n.startswith("Mallory") for n in names)

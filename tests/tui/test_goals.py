@@ -30,7 +30,7 @@ async def test_mine_lists_my_and_group_goals_across_circles(demo_home: Path) -> 
         assert not isinstance(app.screen, GoalsScreen)
 
 
-async def test_checkin_in_two_keystrokes_plus_text(demo_home: Path) -> None:
+async def test_checkin_opens_in_progress_and_typing_replaces_it(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -45,14 +45,15 @@ async def test_checkin_in_two_keystrokes_plus_text(demo_home: Path) -> None:
         await pilot.press("c")
         await settle(pilot)
         assert isinstance(app.screen, CheckinForm)
-        assert app.screen.query_one("#progress", Input).value == str(last["progress"])
-        await pilot.press(*"Ran it", "enter")
+        progress = app.screen.query_one("#progress", Input)
+        assert progress.value == str(last["progress"]) and progress.has_focus
+        await pilot.press("9", "7", "tab", "tab", *"Ran it", "enter")
         await settle(pilot)
         assert isinstance(app.screen, GoalsScreen)
         saved = app.services.goals.checkins(circle, goal)[-1]
         assert (saved["note"], saved["progress"], saved["confidence"]) == (
             "Ran it",
-            last["progress"],
+            97,
             last["confidence"],
         )
 

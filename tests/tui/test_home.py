@@ -31,7 +31,7 @@ async def test_home_lists_circles_with_next_meeting_and_due(demo_home: Path) -> 
         ]
         text = screen_text(app)
         assert "Thu 26 Nov 18:00" in text  # the next meeting, in the local zone (UTC here)
-        assert "Ask two team members what drains their energy" in text
+        assert "Draft a one-page plan and share it with the circle" in text  # due soon
         assert app.ready_at is not None
 
 

@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, Input, TextArea
 
 from screens.meeting import MeetingScreen, PlanMeetingScreen
+from screens.meeting_close import AfterCloseScreen
 from screens.meetingforms import CommitmentForm
 from screens.round import RoundScreen
 from tests.tui.conftest import FIXED_NOW, SIZE, make_test_app, next_meeting
@@ -95,15 +96,30 @@ async def test_run_a_whole_meeting(demo_home: Path) -> None:
         await pilot.press("a", *["down"] * (len(members) - 1), "space")
         absent = members[-1]
         assert svc.meetings.present(circle, meeting) == members[:-1]
-        # Leaving the check-in starts the meeting with the rotation's facilitator.
-        await pilot.press("right_square_bracket")
+        # Starting is its own, confirmed step; it fixes the rotation's facilitator.
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
         started = svc.meetings.get(circle, meeting)
         assert started["status"] == "running" and started["facilitator"] in members
-        assert started["step"] == 1
-        # Review: kept, renegotiated, dropped with single keys.
-        await pilot.press("k", "down", "r", "down", "d")
+        await pilot.press("right_square_bracket")
+        assert svc.meetings.get(circle, meeting)["step"] == 1
+        # Review: kept, renegotiated (new wording and date), dropped with single keys.
+        await pilot.press("k", "down", "r")
+        await pilot.pause()
+        app.screen.query_one("#text", Input).value = "Delegate one decision a week"
+        app.screen.query_one("#due", Input).value = "2026-12-14"
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("down", "d")
         statuses = {c["id"]: c["status"] for c in svc.commitments.to_review(circle, meeting)}
         assert [statuses[c["id"]] for c in to_review[:3]] == ["kept", "renegotiated", "dropped"]
+        renegotiated = [c for c in svc.commitments.all(circle) if c.get("replaces")]
+        assert any(
+            c["text"] == "Delegate one decision a week" and c["due"] == "2026-12-14"
+            for c in renegotiated
+        )
         # The round: every phase and every peer for every presenter.
         await pilot.press("right_square_bracket", "enter")
         await pilot.pause()
@@ -156,6 +172,9 @@ async def test_run_a_whole_meeting(demo_home: Path) -> None:
         app.screen.query_one("#notes", TextArea).load_text("A calm, useful round.")
         await pilot.press("ctrl+s")
         await pilot.pause()
+        assert isinstance(app.screen, AfterCloseScreen)  # plan the next one, minutes
+        await pilot.press("escape")
+        await pilot.pause()
         assert isinstance(app.screen, MeetingScreen)
 
     with reopened(demo_home) as (store, svc):
@@ -175,7 +194,11 @@ async def test_run_a_whole_meeting(demo_home: Path) -> None:
         assert {f["presenter"] for f in feedback} == {first_presenter}
         turn = store.get(circle, "turn", f"{meeting}:{first_presenter}")
         assert turn is not None and turn["reflection"] == "Ask before I advise."
-        made = [c for c in svc.commitments.all(circle) if c.get("meeting") == meeting]
+        made = [
+            c
+            for c in svc.commitments.all(circle)
+            if c.get("meeting") == meeting and not c.get("replaces")  # not renegotiated
+        ]
         assert len(made) == len(order) + 1
         by_owner = {c["owner"]: c for c in made if c["text"].startswith("Commitment")}
         assert set(by_owner) == set(order)
@@ -207,6 +230,7 @@ async def test_commitment_from_the_round_is_reviewed_next_meeting(demo_home: Pat
         svc.meetings.close(circle, first)
         later = FIXED_NOW.replace(day=30)
         second = svc.meetings.plan(circle, later)["id"]
+        svc.meetings.start(circle, second)
         await app.push_screen(MeetingScreen(circle, second))
         await pilot.pause()
         await pilot.press("right_square_bracket")
@@ -228,6 +252,7 @@ async def test_kickoff_agreements_step_records_acknowledgements(demo_home: Path)
     meeting = svc.meetings.next(circle)
     assert meeting is not None and meeting["kickoff"]
     members = [m["id"] for m in svc.members.all(circle)]
+    svc.meetings.start(circle, meeting["id"])  # agreements are read together, once started
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(MeetingScreen(circle, meeting["id"]))
         await pilot.pause()
@@ -244,6 +269,7 @@ async def test_kickoff_agreements_step_records_acknowledgements(demo_home: Path)
 async def test_agenda_step_survives_a_restart(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     circle, planned = next_meeting(app.services, "Leading")
+    app.services.meetings.start(circle, planned)
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(MeetingScreen(circle, planned))
         await pilot.pause()

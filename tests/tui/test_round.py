@@ -32,6 +32,7 @@ async def test_round_resumes_after_a_restart(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
     circle, mid = next_meeting(svc, "Leading")
+    svc.meetings.start(circle, mid)  # a round runs in a running meeting
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(RoundScreen(circle, mid))
         await pilot.pause()
@@ -62,6 +63,7 @@ async def test_reorder_needs_a_reason(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
     circle, mid = next_meeting(svc, "Leading")
+    svc.meetings.start(circle, mid)  # a round runs in a running meeting
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(RoundScreen(circle, mid))
         await pilot.pause()
@@ -94,6 +96,7 @@ async def test_countdown_runs_over_and_pauses(demo_home: Path) -> None:
     clock = Clock()
     app = make_test_app(demo_home, clock)
     circle, mid = next_meeting(app.services, "Leading")
+    app.services.meetings.start(circle, mid)  # a round runs in a running meeting
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(RoundScreen(circle, mid))
         await pilot.pause()
@@ -120,6 +123,7 @@ async def test_member_text_is_shown_literally(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     svc = app.services
     circle, mid = next_meeting(svc, "Leading")
+    svc.meetings.start(circle, mid)  # a round runs in a running meeting
     order = svc.rounds.start(circle, mid)["order"]
     svc.members.update(circle, order[0], name="[bold]x[/]")
     svc.members.update(circle, order[1], name="[link=https://e.x]y[/link]")

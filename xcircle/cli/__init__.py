@@ -9,9 +9,13 @@ Start-up stays light: the TUI (textual), the sync client (httpx) and the exchang
 (fastapi) are imported only when their command runs; the services when a command opens
 the store. Sync commands live in `sync/` and are registered lazily by name (`lazy.py`).
 
-One module per command group (`circles`, `members`, `meetings`, `goals`, `export`,
-`demo`, `profile`), the shared helpers in `common`; this module assembles the `cli`
-group and re-exports the helpers other packages use (`sync/commands.py`, the tests).
+One module per command group (`circles`, `agreements`, `members`, `meetings`, `feedback`,
+`commitments`, `pulses`, `journal`, `goals`, `export`, `demo`, `profile`), the shared
+helpers in `common`; this module assembles the `cli` group and re-exports the helpers
+other packages use (`sync/commands.py`, the tests).
+
+Commands that only read open the home read-only (no lock), so they work while the app
+has it open; a command that writes then says why it cannot.
 """
 
 from __future__ import annotations
@@ -22,7 +26,20 @@ from typing import Any
 
 import click
 
-from xcircle.cli import circles, demo, export, goals, meetings, members, profile
+from xcircle.cli import (
+    agreements,
+    circles,
+    commitments,
+    demo,
+    export,
+    feedback,
+    goals,
+    journal,
+    meetings,
+    members,
+    profile,
+    pulses,
+)
 from xcircle.cli.common import Settings, UserError, emit_json, session, table, warn
 from xcircle.cli.lazy import LAZY_COMMANDS, LazyGroup
 from xcircle.cli.tui import TUI_MISSING, open_tui
@@ -65,8 +82,13 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 cli.add_command(profile.init)
 cli.add_command(profile.setting)
 cli.add_command(circles.circle)
+cli.add_command(agreements.agreement)
 cli.add_command(members.member)
 cli.add_command(meetings.meeting)
+cli.add_command(feedback.feedback)
+cli.add_command(commitments.commitment)
+cli.add_command(pulses.pulse)
+cli.add_command(journal.journal)
 cli.add_command(goals.goal)
 cli.add_command(export.export)
 cli.add_command(demo.demo)

@@ -7,7 +7,18 @@ from typing import Any
 
 import click
 
-from xcircle.cli.common import F, emit_json, json_option, out, session, short, table, when
+from xcircle import safetext
+from xcircle.cli.common import (
+    F,
+    echo,
+    emit_json,
+    json_option,
+    out,
+    session,
+    short,
+    table,
+    when,
+)
 from xcircle.cli.lazy import LAZY_CIRCLE_COMMANDS, LazyGroup
 from xcircle.domain import FREQUENCIES, HELD_STATUSES, MODES
 
@@ -73,13 +84,13 @@ def circle_create(
 @json_option
 def circle_list(include_archived: bool, as_json: bool) -> None:
     """List your circles with their next meeting."""
-    with session() as svc:
+    with session(read_only=True) as svc:
         circles = svc.overview(include_archived=include_archived)
     if as_json:
         emit_json(circles)
         return
     if not circles:
-        click.echo("No circles yet: xcircle circle create NAME")
+        echo("No circles yet: xcircle circle create NAME")
         return
     rows = [
         (
@@ -100,7 +111,7 @@ def circle_list(include_archived: bool, as_json: bool) -> None:
 @json_option
 def circle_show(circle_ref: str, as_json: bool) -> None:
     """Show a circle: settings, members, meetings, goals, commitments."""
-    with session() as svc:
+    with session(read_only=True) as svc:
         detail = svc.detail(svc.circles.resolve(circle_ref))
         next_meeting = svc.meetings.next(detail["circle"]["id"])
     if as_json:
@@ -113,13 +124,13 @@ def print_circle(detail: Mapping[str, Any], next_meeting: Mapping[str, Any] | No
     """The human view of `circle show`."""
     c = detail["circle"]
     names = {m["id"]: m["name"] for m in detail["members"]}
-    click.secho(c["name"] + (" (archived)" if c.get("archived") else ""), bold=True)
+    click.secho(safetext.line(c["name"]) + (" (archived)" if c.get("archived") else ""), bold=True)
     if c.get("purpose"):
-        click.echo(c["purpose"])
-    click.echo(f"{c['frequency']}, {c['duration']} minutes, {c['mode']}  ·  id {c['id']}")
+        echo(c["purpose"])
+    echo(f"{c['frequency']}, {c['duration']} minutes, {c['mode']}  ·  id {c['id']}")
     for outcome in c.get("outcomes", []):
-        click.echo(f"  outcome: {outcome}")
-    click.echo()
+        echo(f"  outcome: {safetext.line(outcome)}")
+    echo()
     acked = set(detail["acknowledged"])
     table(
         ("MEMBER", "ORGANIZATION", "SENIORITY", "AGREEMENTS"),
@@ -128,15 +139,15 @@ def print_circle(detail: Mapping[str, Any], next_meeting: Mapping[str, Any] | No
             for m in detail["members"]
         ],
     )
-    click.echo()
+    echo()
     held = [m for m in detail["meetings"] if m["status"] in HELD_STATUSES]
-    click.echo(f"Meetings held: {len(held)}")
+    echo(f"Meetings held: {len(held)}")
     if next_meeting:
-        click.echo(f"Next meeting: {when(next_meeting['at'])}")
+        echo(f"Next meeting: {when(next_meeting['at'])}")
     if detail.get("next_facilitator"):
-        click.echo(f"Next facilitator: {names.get(detail['next_facilitator'], '?')}")
+        echo(f"Next facilitator: {names.get(detail['next_facilitator'], '?')}")
     if detail["goals"]:
-        click.echo()
+        echo()
         table(
             ("GOAL", "OWNER", "PROGRESS", "STATUS"),
             [
@@ -151,7 +162,7 @@ def print_circle(detail: Mapping[str, Any], next_meeting: Mapping[str, Any] | No
         )
     open_items = [x for x in detail["commitments"] if x["status"] == "open"]
     if open_items:
-        click.echo()
+        echo()
         table(
             ("OPEN COMMITMENT", "OWNER", "DUE"),
             [(x["text"], names.get(x["owner"], "?"), x.get("due") or "-") for x in open_items],

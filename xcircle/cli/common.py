@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from xcircle import safetext
+
 if TYPE_CHECKING:
     from xcircle.services import Services
 
@@ -24,13 +26,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 # -- errors and output -------------------------------------------------------------------
 
 
+def echo(text: object = "", *, err: bool = False) -> None:
+    """Text for people on stdout (or stderr), without any character that could drive
+    the terminal: names and messages may come from other organizations or the exchange
+    (`xcircle.safetext`). Every line a command prints goes through here."""
+    click.echo(safetext.block(text), err=err)
+
+
 class UserError(click.ClickException):
     """An error the user can fix: one line `xcircle: error: …` on stderr, exit code 1."""
 
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"xcircle: error: {self.format_message()}", err=True)
+        echo(f"xcircle: error: {safetext.line(self.format_message())}", err=True)
 
 
 def fail(message: str) -> NoReturn:
@@ -38,14 +47,20 @@ def fail(message: str) -> NoReturn:
 
 
 def warn(message: str) -> None:
-    click.echo(f"xcircle: warning: {message}", err=True)
+    echo(f"xcircle: warning: {safetext.line(message)}", err=True)
+
+
+def json_text(value: Any) -> str:
+    """One JSON document, indented, with terminal-driving characters escaped."""
+    import orjson
+
+    encoded = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    return safetext.json_safe(encoded.decode())
 
 
 def emit_json(value: Any) -> None:
     """Exactly one JSON value on stdout."""
-    import orjson
-
-    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    click.echo(json_text(value))
 
 
 def out(as_json: bool, value: Any, text: str) -> None:
@@ -53,12 +68,13 @@ def out(as_json: bool, value: Any, text: str) -> None:
     if as_json:
         emit_json(value)
     else:
-        click.echo(text)
+        echo(text)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Aligned columns for people; the last column is never padded."""
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    """Aligned columns for people; the last column is never padded. A cell is one line
+    (a line break in a name would shift every column after it)."""
+    cells = [[str(h) for h in headers], *[[safetext.line(c) for c in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for i, row in enumerate(cells):
         line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
@@ -99,13 +115,18 @@ class Settings:
 
 
 @contextmanager
-def session(*, need_profile: bool = True, home: Path | None = None) -> Iterator[Services]:
-    """Open the store for one command: notices become warnings, the lock always released."""
+def session(
+    *, need_profile: bool = True, home: Path | None = None, read_only: bool = False
+) -> Iterator[Services]:
+    """Open the store for one command: notices become warnings, the lock always released.
+    `read_only`: a command that only reads opens the home without its lock, so it works
+    while the app has the home open."""
     from xcircle.services import Services
     from xcircle.store import open_store
 
     settings = click.get_current_context().find_object(Settings)
-    store = open_store(home or (settings.home if settings else Settings(None).home))
+    home = home or (settings.home if settings else Settings(None).home)
+    store = open_store(home, read_only=read_only)
     try:
         for notice in store.notices:
             warn(notice.message)

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import orjson
 
-from xcircle.cli.common import emit_json, json_option, session
+from xcircle.cli.common import echo, emit_json, json_option, session
 
 
 @click.command()
@@ -49,7 +50,7 @@ def export(circle_ref: str, fmt: str, what: str, output: Path | None, as_json: b
 
     if fmt == "csv" and what == "all" and output is None and not as_json:
         raise click.UsageError("CSV on stdout is one table: add --what goals|attendance or -o")
-    with session() as svc:
+    with session(read_only=True) as svc:
         cid = svc.circles.resolve(circle_ref)
         detail = svc.detail(cid)
         now = svc.now()
@@ -57,10 +58,14 @@ def export(circle_ref: str, fmt: str, what: str, output: Path | None, as_json: b
     outputs = {t: render(detail, fmt, table=t or "goals", now=now) for t in tables}
     if output is None:
         if as_json:
-            contents = {t: b.decode() for t, b in outputs.items()}
+            # A JSON export is a value inside the answer, not a string holding JSON text.
+            contents = {
+                t: orjson.loads(b) if fmt == "json" else b.decode() for t, b in outputs.items()
+            }
             content = contents if fmt == "csv" and what == "all" else next(iter(contents.values()))
             emit_json({"circle": cid, "format": fmt, "content": content})
         else:
+            # Exports are already terminal-safe: escaped (JSON, ICS) or stripped (Markdown, CSV).
             click.echo(next(iter(outputs.values())), nl=False)
         return
     written = []
@@ -72,7 +77,7 @@ def export(circle_ref: str, fmt: str, what: str, output: Path | None, as_json: b
         emit_json({"circle": cid, "format": fmt, "files": written})
     else:
         for path_text in written:
-            click.echo(f"Wrote {path_text}")
+            echo(f"Wrote {path_text}")
 
 
 def csv_path(output: Path, table_name: str) -> Path:

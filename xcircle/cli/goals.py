@@ -56,7 +56,7 @@ def goal_add(
 @json_option
 def goal_list(circle_ref: str | None, include_archived: bool, as_json: bool) -> None:
     """List goals with their latest progress: one circle's, or all circles'."""
-    with session() as svc:
+    with session(read_only=True) as svc:
         if circle_ref:
             cids = [svc.circles.resolve(circle_ref)]
         else:

@@ -23,6 +23,7 @@ LAZY_COMMANDS = {
     "accept": "sync.commands:accept",
     "sync": "sync.commands:sync",
     "status": "sync.commands:status",
+    "rotate-token": "sync.commands:rotate_token_command",
 }
 LAZY_CIRCLE_COMMANDS = {"share": "sync.commands:share", "encrypt": "sync.commands:encrypt"}
 # `--help` lists lazy commands with these lines instead of importing their modules.
@@ -33,6 +34,7 @@ LAZY_HELP = {
     "accept": "Accept an invite code and join its circle.",
     "sync": "Push and pull changes with the exchange.",
     "status": "Show what is waiting to sync.",
+    "rotate-token": "Replace this device's exchange token.",
     "share": "Share a circle through the exchange.",
     "encrypt": "Encrypt a shared circle end to end (conveners).",
 }

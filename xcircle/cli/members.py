@@ -46,7 +46,7 @@ def member_add(
 @json_option
 def member_list(circle_ref: str, as_json: bool) -> None:
     """List a circle's members in the order they joined."""
-    with session() as svc:
+    with session(read_only=True) as svc:
         cid = svc.circles.resolve(circle_ref)
         devices = svc.members.devices(cid)
         members = [

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import click
 
-from xcircle.cli.common import UserError, check_zone, emit_json, json_option, out, session
+from xcircle.cli.common import (
+    UserError,
+    check_zone,
+    echo,
+    emit_json,
+    json_option,
+    out,
+    session,
+)
 from xcircle.domain import SENIORITIES
+from xcircle.store import Store
 
 
 @click.command()
@@ -35,7 +44,20 @@ SETTINGS = {
     "sync_interval": "seconds between automatic syncs in the app; 0 turns them off",
     "keymap": 'JSON object of binding id -> keys, e.g. {"home.new": "ctrl+n"}',
     "export_dir": "where the app writes exports (default: <home>/exports)",
+    "ca_file": "a PEM file of CAs to trust for the exchange, besides the system's",
+    "exchange_url": "the URL of the exchange this device joined (when the exchange moves)",
 }
+EXCHANGE_URL = "exchange_url"  # kept inside the exchange credentials, not on its own
+
+
+# The app's themes (Textual's built-in ones; `tests/test_cli.py` checks the two lists
+# agree), named here so that `setting theme` never imports textual.
+THEMES = (
+    "ansi-dark", "ansi-light", "atom-one-dark", "atom-one-light", "catppuccin-frappe",
+    "catppuccin-latte", "catppuccin-macchiato", "catppuccin-mocha", "dracula", "flexoki",
+    "gruvbox", "monokai", "nord", "rose-pine", "rose-pine-dawn", "rose-pine-moon",
+    "solarized-dark", "solarized-light", "textual-dark", "textual-light", "tokyo-night",
+)  # fmt: skip
 
 
 def _parse_setting(name: str, text: str) -> object:
@@ -61,7 +83,22 @@ def _parse_setting(name: str, text: str) -> object:
         return keymap
     if not text.strip():
         raise UserError(f"{name} cannot be empty")
+    if name == "ca_file":
+        from pathlib import Path
+
+        path = Path(text.strip()).expanduser().resolve()
+        if not path.is_file():
+            raise UserError(f"ca_file must be a PEM file of CA certificates; {path} is not a file")
+        return str(path)
+    if name == "theme" and text.strip() not in THEMES:
+        raise UserError(f"no theme {text.strip()!r}; choose one of {', '.join(THEMES)}")
     return text.strip()
+
+
+def _exchange_url(store: Store) -> str | None:
+    raw = store.setting("exchange")  # sync.state.EXCHANGE_SETTING, read without sync
+    url = raw.get("url") if isinstance(raw, dict) else None
+    return url if isinstance(url, str) else None
 
 
 @click.command()
@@ -76,13 +113,18 @@ def setting(name: str | None, value: str | None, as_json: bool) -> None:
     sync_interval  seconds between automatic syncs in the app; 0 turns them off
     keymap         JSON object of binding id -> keys (ids are in the app's help)
     export_dir     where the app writes exports
+    exchange_url   the exchange this device joined (set it when the exchange moves)
     """
-    with session(need_profile=False) as svc:
+    with session(need_profile=False, read_only=value is None) as svc:
         store = svc.store
-        if name is not None and value is not None:
+        if name == EXCHANGE_URL and value is not None:
+            from sync.commands import set_exchange_url
+
+            set_exchange_url(store, value)
+        elif name is not None and value is not None:
             store.save_setting(name, _parse_setting(name, value))
         names = [name] if name else sorted(SETTINGS)
-        values = {n: store.setting(n) for n in names}
+        values = {n: _exchange_url(store) if n == EXCHANGE_URL else store.setting(n) for n in names}
     if as_json:
         emit_json(values if name is None else values[name])
         return
@@ -90,4 +132,4 @@ def setting(name: str | None, value: str | None, as_json: bool) -> None:
 
     for n, v in values.items():
         shown = "(default)" if v is None else v if isinstance(v, str) else orjson.dumps(v).decode()
-        click.echo(f"{n:<14} {shown}" if name is None else shown)
+        echo(f"{n:<14} {shown}" if name is None else shown)

@@ -19,6 +19,7 @@ from xcircle.services.goals import Goals, parse_date
 from xcircle.services.insights import Insights
 from xcircle.services.meetings import Meetings, parse_when
 from xcircle.services.members import Members
+from xcircle.services.minutes import MinutesOf
 from xcircle.services.pulses import Pulses, Reflections
 from xcircle.services.rounds import Rounds
 from xcircle.store import Store
@@ -38,9 +39,12 @@ class Services:
         self.rounds = Rounds(self.ctx, self.meetings)
         self.goals = Goals(self.ctx)
         self.commitments = Commitments(self.ctx, self.meetings)
-        self.pulses = Pulses(self.ctx)
+        self.pulses = Pulses(self.ctx, self.meetings)
         self.reflections = Reflections(self.ctx)
         self.insights = Insights(self.ctx, self.meetings)
+        self.minutes = MinutesOf(
+            self.ctx, self.circles, self.meetings, self.rounds, self.commitments, self.pulses
+        )
 
     def now(self) -> datetime:
         return self.ctx.now()
@@ -52,10 +56,12 @@ class Services:
     ) -> Record:
         """Create or update this member's profile."""
         if seniority and seniority not in SENIORITIES:
-            raise InvalidInput(f"seniority must be one of {', '.join(SENIORITIES)}")
+            raise InvalidInput(
+                f"seniority must be one of {', '.join(SENIORITIES)}", field="seniority"
+            )
         profile = self.store.save_profile(
-            name=clean(name, "your name", 120, required=True),
-            org=clean(org, "your organization", 120, required=True),
+            name=clean(name, "your name", 120, required=True, field="name"),
+            org=clean(org, "your organization", 120, required=True, field="org"),
             seniority=seniority,
             tz=zone,
         )
@@ -116,7 +122,7 @@ class Services:
                 {
                     **m,
                     "attendance": attendance.get(mid, {}),
-                    "round": self.store.get(circle, "round", mid),
+                    "round": self.ctx.store.get(circle, "round", mid),
                     "feedback": feedback.get(mid, []),
                     "pulses": sorted(pulses.get(mid, {}).values(), key=lambda p: p["id"]),
                 }
@@ -130,5 +136,5 @@ class Services:
             "next_facilitator": self.meetings.next_facilitator(circle),
             "goals": self.goals.with_checkins(circle),
             "commitments": self.commitments.all(circle),
-            "turns": sorted(self.store.records(circle, "turn"), key=lambda t: t["id"]),
+            "turns": sorted(self.ctx.store.records(circle, "turn"), key=lambda t: t["id"]),
         }

@@ -31,6 +31,7 @@ class Circles:
     ) -> Record:
         """Create a circle with me as its first member; one durable write."""
         profile = self.ctx.store.require_profile()
+        self._unique_name(name)
         fields = self._validated(
             name=name,
             purpose=purpose,
@@ -62,8 +63,12 @@ class Circles:
                     cid,
                     "agreement",
                     new_id(),
-                    title=clean(title, "an agreement's title", 120, required=True),
-                    text=clean(text, "an agreement's text", 1000),
+                    title=clean(
+                        title, "an agreement's title", 120, required=True, field="agreements"
+                    ),
+                    text=clean(
+                        text, "an agreement's text", 1000, multiline=True, field="agreements"
+                    ),
                     position=position,
                 )
             )
@@ -83,9 +88,23 @@ class Circles:
         fields = {"member": me, "node": node, **public.to_json(), "name": ""}
         return [self.ctx.op(circle, "device", public.key_id, **fields)]
 
+    def _unique_name(self, name: str, circle: str | None = None) -> None:
+        """Refuse a second circle of the same name (case and spaces aside): names are
+        how the CLI and the palette find a circle."""
+        wanted = " ".join(name.split()).casefold()
+        for cid in self.ctx.store.circle_ids():
+            rec = self.ctx.store.get(cid, "circle", cid)
+            if cid != circle and rec and " ".join(rec["name"].split()).casefold() == wanted:
+                raise InvalidInput(
+                    f"a circle named {rec['name']!r} exists already: choose another name",
+                    field="name",
+                )
+
     def update(self, circle: str, **changes: Any) -> Record:
         """Change some settings of a circle (only the fields given)."""
         self.get(circle)
+        if "name" in changes:
+            self._unique_name(changes["name"], circle)
         fields = self._validated(**changes)
         if fields:
             self.ctx.commit([self.ctx.op(circle, "circle", circle, **fields)])
@@ -99,21 +118,29 @@ class Circles:
     def _validated(self, **fields: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if "name" in fields:
-            out["name"] = clean(fields["name"], "the circle's name", 120, required=True)
+            out["name"] = clean(
+                fields["name"], "the circle's name", 120, required=True, field="name"
+            )
         if "purpose" in fields:
-            out["purpose"] = clean(fields["purpose"], "the purpose", 2000)
+            out["purpose"] = clean(
+                fields["purpose"], "the purpose", 2000, multiline=True, field="purpose"
+            )
         if "outcomes" in fields:
-            outcomes = [clean(o, "an outcome", 500) for o in fields["outcomes"]]
+            outcomes = [clean(o, "an outcome", 500, field="outcomes") for o in fields["outcomes"]]
             out["outcomes"] = [o for o in outcomes if o]
         if "frequency" in fields:
             if fields["frequency"] not in FREQUENCIES:
-                raise InvalidInput(f"cadence must be one of {', '.join(FREQUENCIES)}")
+                raise InvalidInput(
+                    f"cadence must be one of {', '.join(FREQUENCIES)}", field="frequency"
+                )
             out["frequency"] = fields["frequency"]
         if "duration" in fields:
-            out["duration"] = in_range(fields["duration"], "the duration (minutes)", 15, 480)
+            out["duration"] = in_range(
+                fields["duration"], "the duration (minutes)", 15, 480, field="duration"
+            )
         if "mode" in fields:
             if fields["mode"] not in MODES:
-                raise InvalidInput(f"mode must be one of {', '.join(MODES)}")
+                raise InvalidInput(f"mode must be one of {', '.join(MODES)}", field="mode")
             out["mode"] = fields["mode"]
         return out
 
@@ -131,8 +158,8 @@ class Circles:
         self._require_convener(circle)
         key = agreement or new_id()
         fields: dict[str, Any] = {
-            "title": clean(title, "an agreement's title", 120, required=True),
-            "text": clean(text, "an agreement's text", 1000),
+            "title": clean(title, "an agreement's title", 120, required=True, field="title"),
+            "text": clean(text, "an agreement's text", 1000, multiline=True, field="text"),
         }
         if agreement is None:
             fields["position"] = len(self.agreements(circle))

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from xcircle.errors import Ambiguous, InvalidInput, NotFound
+from xcircle.domain import complete
+from xcircle.errors import Ambiguous, InvalidInput, NotFound, NotYours
 from xcircle.merge import Record
 from xcircle.ops import Op
+from xcircle.safetext import problem
 from xcircle.store import Store
 
 
@@ -18,12 +20,42 @@ def local_now() -> datetime:
     return datetime.now().astimezone()
 
 
+class CompleteRecords:
+    """The store as services read it: every record complete (`domain.complete`), so no
+    use case or screen indexes a field a peer's op never set. Writes and everything
+    else go to the store itself."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, circle: str, entity: str, key: str) -> Record | None:
+        record = self._store.get(circle, entity, key)
+        return None if record is None else complete(entity, record)
+
+    def records(self, circle: str, entity: str) -> list[Record]:
+        out = []
+        for record in self._store.records(circle, entity):
+            full = complete(entity, record)
+            if full is not None:
+                out.append(full)
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
 @dataclass
 class Context:
-    """The store plus an injectable clock (tests and snapshots fix it)."""
+    """The store plus an injectable clock (tests and snapshots fix it). `store` reads
+    complete records (see `CompleteRecords`)."""
 
     store: Store
     clock: Callable[[], datetime] = field(default=local_now)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.store, CompleteRecords):
+            # Duck-typed: it has every Store method, reads made total.
+            self.store = cast(Store, CompleteRecords(self.store))
 
     def now(self) -> datetime:
         return self.clock()
@@ -51,9 +83,33 @@ class Context:
     def members(self, circle: str) -> list[Record]:
         """A circle's members in the order they joined (ties by id): every replica agrees,
         and rotations start from it."""
-        return sorted(
-            self.store.records(circle, "member"), key=lambda m: (m.get("joined", ""), m["id"])
-        )
+        return sorted(self.store.records(circle, "member"), key=lambda m: self._join_key(circle, m))
+
+    def _join_key(self, circle: str, member: Record) -> tuple[str, str, str]:
+        # `joined` has a one-second grain: members added in the same second are ordered
+        # by the stamp of their `joined` field (this device's clock is monotonic, and
+        # stamps order totally across devices), never by their random ids alone.
+        raw = self.store.raw(circle, "member", member["id"]) or {}
+        stamp = raw.get("_h", {}).get("joined", "")
+        return member.get("joined", ""), stamp, member["id"]
+
+    def node(self) -> str:
+        """This device's node id (the author of the ops it makes)."""
+        return str(self.store.require_profile()["node"])
+
+    def check_mine(self, circle: str, entity: str, key: str, owner: str | None, what: str) -> None:
+        """Refuse to change someone else's `what`: it is mine when `owner` (the giver,
+        the owner) is my member id in the circle, or when this device recorded it (the
+        facilitator who typed it in)."""
+        if owner is not None and owner == self.me(circle):
+            return
+        raw = self.store.raw(circle, entity, key) or {}
+        author = raw.get("_author")
+        if author is None:  # a mutable record: who stamped its creation
+            stamp = str(raw.get("_h", {}).get("created", ""))
+            author = stamp.split("-", 2)[2] if stamp.count("-") >= 2 else None
+        if author != self.node():
+            raise NotYours(f"only whoever gave or recorded this {what} can change it", field=what)
 
     def record(self, circle: str, entity: str, key: str, what: str) -> Record:
         record = self.store.get(circle, entity, key)
@@ -76,6 +132,12 @@ class Context:
         return pick(hits, ref, what, label)
 
 
+def join_ranks(members: list[Record]) -> dict[str, str]:
+    """Member id -> a sortable rank in join order (`Context.members` order), for the
+    rotation's tie-break: members who joined in the same second keep a fixed order."""
+    return {m["id"]: f"{i:06d}" for i, m in enumerate(members)}
+
+
 def pick(hits: list[Record], ref: str, what: str, label: str = "name") -> Record:
     """The one match of `ref`, or a clear error naming the candidates."""
     if not ref:
@@ -88,19 +150,35 @@ def pick(hits: list[Record], ref: str, what: str, label: str = "name") -> Record
     return hits[0]
 
 
-def clean(text: str, what: str, max_len: int, *, required: bool = False) -> str:
-    """Strip `text` and check it against the length the schema allows."""
+def clean(
+    text: str,
+    what: str,
+    max_len: int,
+    *,
+    required: bool = False,
+    multiline: bool = False,
+    field: str = "",
+) -> str:
+    """Strip `text` and check it against what the schema allows: its length, and no
+    character that could drive a terminal (control characters, newline and tab only
+    where `multiline`, bidi overrides), refused here naming what it is (`what`, for the
+    message; `field`, for the form), so the CLI and the app say the same."""
     text = text.strip()
+    if multiline:
+        text = text.replace("\r\n", "\n")  # pasted Windows line ends are line ends
     if required and not text:
-        raise InvalidInput(f"{what} cannot be empty")
+        raise InvalidInput(f"{what} cannot be empty", field=field)
     if len(text) > max_len:
-        raise InvalidInput(f"{what} is longer than {max_len} characters")
+        raise InvalidInput(f"{what} is longer than {max_len} characters", field=field)
+    unsafe = problem(text, multiline=multiline)
+    if unsafe:
+        raise InvalidInput(f"{what} contains {unsafe}, which is not allowed here", field=field)
     return text
 
 
-def in_range(value: int | None, what: str, lo: int, hi: int) -> int | None:
+def in_range(value: int | None, what: str, lo: int, hi: int, *, field: str = "") -> int | None:
     if value is None:
         return None
     if not lo <= value <= hi:
-        raise InvalidInput(f"{what} must be between {lo} and {hi}, not {value}")
+        raise InvalidInput(f"{what} must be between {lo} and {hi}, not {value}", field=field)
     return value

@@ -12,14 +12,16 @@ from xcircle.ops import new_id
 from xcircle.services.context import Context, clean, in_range
 
 
-def parse_date(text: str | None) -> str | None:
+def parse_date(text: str | None, field: str = "due") -> str | None:
     """An ISO date (YYYY-MM-DD) or None; a clear error for anything else."""
     if text is None or not text.strip():
         return None
     try:
         return date.fromisoformat(text.strip()).isoformat()
     except ValueError:
-        raise InvalidInput(f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-12-31") from None
+        raise InvalidInput(
+            f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-12-31", field=field
+        ) from None
 
 
 class Goals:
@@ -43,9 +45,11 @@ class Goals:
             self.ctx.record(circle, "member", owner, "member")
         key = new_id()
         fields = {
-            "title": clean(title, "the goal's title", 200, required=True),
-            "why": clean(why, "why", 2000),
-            "measure": clean(measure, "the measure of success", 1000),
+            "title": clean(title, "the goal's title", 200, required=True, field="title"),
+            "why": clean(why, "why", 2000, multiline=True, field="why"),
+            "measure": clean(
+                measure, "the measure of success", 1000, multiline=True, field="measure"
+            ),
             "due": parse_date(due),
             "status": "active",
             "owner": owner,
@@ -63,12 +67,21 @@ class Goals:
             ("measure", 1000, False),
         ):
             if name in changes:
-                fields[name] = clean(changes[name], name, max_len, required=required)
+                fields[name] = clean(
+                    changes[name],
+                    name,
+                    max_len,
+                    required=required,
+                    multiline=name != "title",
+                    field=name,
+                )
         if "due" in changes:
             fields["due"] = parse_date(changes["due"])
         if "status" in changes:
             if changes["status"] not in GOAL_STATUSES:
-                raise InvalidInput(f"a goal's status is one of {', '.join(GOAL_STATUSES)}")
+                raise InvalidInput(
+                    f"a goal's status is one of {', '.join(GOAL_STATUSES)}", field="status"
+                )
             fields["status"] = changes["status"]
         if "owner" in changes:
             if changes["owner"] is not None:
@@ -90,8 +103,8 @@ class Goals:
     ) -> Record:
         """Record progress (0–100), confidence (1–5) and a note on a goal."""
         self.get(circle, goal)
-        in_range(progress, "progress", 0, 100)
-        in_range(confidence, "confidence", 1, 5)
+        in_range(progress, "progress", 0, 100, field="progress")
+        in_range(confidence, "confidence", 1, 5, field="confidence")
         op = self.ctx.add(
             circle,
             "checkin",
@@ -99,7 +112,7 @@ class Goals:
             member=member or self.ctx.me(circle),
             progress=progress,
             confidence=confidence,
-            note=clean(note, "the note", 4000),
+            note=clean(note, "the note", 4000, multiline=True, field="note"),
             at=self.ctx.now_iso(),
         )
         self.ctx.commit([op])

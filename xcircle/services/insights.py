@@ -8,6 +8,7 @@ from xcircle.domain import COMMITMENT_STATUSES, PULSE_ASPECTS
 from xcircle.merge import Record
 from xcircle.services.context import Context
 from xcircle.services.meetings import Meetings
+from xcircle.services.views import KeptRatio
 
 
 class Insights:
@@ -45,6 +46,13 @@ class Insights:
             for aspect in PULSE_ASPECTS:
                 out[aspect].append(round(sum(p[aspect] for p in pulses) / len(pulses), 2))
         return out
+
+    def kept(self, circle: str) -> KeptRatio:
+        """Commitments kept among those reviewed: an open commitment is neither kept nor
+        missed yet, so it never lowers (or raises) the figure."""
+        counts = self.commitments(circle)
+        reviewed = sum(n for status, n in counts.items() if status != "open")
+        return KeptRatio(counts["kept"], reviewed)
 
     def commitments(self, circle: str) -> dict[str, int]:
         counts = Counter(c["status"] for c in self.ctx.store.records(circle, "commitment"))

@@ -1,7 +1,10 @@
-"""Meetings: plan, run (attendance, agreements, agenda steps) and close them.
+"""Meetings: plan, run (attendance, agreements, agenda steps), close and reopen them.
 
 The facilitator is never stored ahead of time: the rotation derives who is next from
-the meetings held so far; starting a meeting records who actually facilitates.
+the meetings held so far; starting a meeting (an explicit step) records who actually
+facilitates, and marking attendance afterwards never moves it. A closed meeting is
+read-only until a facilitator reopens it: every service that writes to a meeting asks
+`Meetings.writable` first.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from xcircle.domain import AGENDA, HELD_STATUSES, KICKOFF_AGENDA
-from xcircle.errors import InvalidInput
+from xcircle.domain import AGENDA, CADENCE_DAYS, HELD_STATUSES, KICKOFF_AGENDA
+from xcircle.errors import InvalidInput, MeetingClosed
 from xcircle.merge import Record
 from xcircle.ops import new_id
 from xcircle.rotation import Served, next_server
-from xcircle.services.context import Context, clean, in_range
+from xcircle.services.context import Context, clean, in_range, join_ranks
+from xcircle.services.views import MeetingView
 
 
 def parse_when(text: str, zone: str | None = None) -> datetime:
@@ -25,7 +29,7 @@ def parse_when(text: str, zone: str | None = None) -> datetime:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(
-            f"{text!r} is not a date-time: use ISO 8601, e.g. 2026-12-01T18:00"
+            f"{text!r} is not a date-time: use ISO 8601, e.g. 2026-12-01T18:00", field="at"
         ) from None
     if when.tzinfo is None:
         return when.replace(tzinfo=zone_info(zone)) if zone else when.astimezone()
@@ -38,8 +42,24 @@ def zone_info(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidInput(
-            f"unknown time zone {name!r}: use an IANA name like Europe/Paris"
+            f"unknown time zone {name!r}: use an IANA name like Europe/Paris", field="zone"
         ) from None
+
+
+def add_cadence(at: datetime, frequency: str) -> datetime:
+    """`at` moved one cadence later, at the same wall time in its zone (a monthly circle
+    meets on the same day of the next month, or that month's last day)."""
+    days = CADENCE_DAYS.get(frequency)
+    if days is not None:
+        return at + timedelta(days=days)
+    month = at.month % 12 + 1
+    year = at.year + (at.month == 12)
+    for day in (at.day, 30, 29, 28):
+        try:
+            return at.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("every month has 28 days")  # pragma: no cover
 
 
 # A planned meeting stays "upcoming" this long after its start (it may be running late).
@@ -81,15 +101,18 @@ class Meetings:
     ) -> Record:
         """Plan a meeting; the first one of a circle is its kick-off."""
         if at.tzinfo is None:
-            raise InvalidInput("a meeting's time needs a time zone")
+            raise InvalidInput("a meeting's time needs a time zone", field="at")
+        self._not_past(at)
         circle_rec = self.ctx.record(circle, "circle", circle, "circle")
         key = new_id()
         kickoff = not any(m["status"] != "cancelled" for m in self.all(circle))
         fields: dict[str, Any] = {
             "at": at.isoformat(timespec="minutes"),
             "tz": zone,
-            "duration": in_range(duration or circle_rec.get("duration", 90), "duration", 15, 480),
-            "themes": [t for t in (clean(t, "a theme", 200) for t in themes) if t],
+            "duration": in_range(
+                duration or circle_rec.get("duration", 90), "duration", 15, 480, field="duration"
+            ),
+            "themes": [t for t in (clean(t, "a theme", 200, field="themes") for t in themes) if t],
             "status": "planned",
             "notes": "",
             "kickoff": kickoff,
@@ -98,38 +121,144 @@ class Meetings:
         self.ctx.commit([self.ctx.op(circle, "meeting", key, **fields)])
         return self.get(circle, key)
 
+    def schedule(
+        self,
+        circle: str,
+        at: str,
+        *,
+        zone: str | None = None,
+        meeting: str | None = None,
+        themes: Sequence[str] | None = None,
+        duration: int | None = None,
+    ) -> Record:
+        """Plan a meeting (or reschedule `meeting`) at `at`, ISO 8601 text read in `zone`
+        (an IANA name; empty: the profile's zone, else this machine's). The one place
+        where a meeting's time zone is applied, for the form and the CLI alike."""
+        profile = self.ctx.store.profile or {}
+        zone = (zone or "").strip() or str(profile.get("tz") or "")
+        when = parse_when(at, zone or None)
+        if zone:
+            when = when.astimezone(zone_info(zone))
+        if meeting is None:
+            return self.plan(circle, when, themes=themes or (), duration=duration, zone=zone)
+        fields: dict[str, Any] = {"at": when, "zone": zone}
+        if themes is not None:
+            fields["themes"] = themes
+        if duration is not None:
+            fields["duration"] = duration
+        return self.update(circle, meeting, **fields)
+
+    def _not_past(self, at: datetime) -> None:
+        today = self.ctx.now().astimezone(at.tzinfo).date()
+        if at.date() < today:
+            raise InvalidInput(
+                f"{at.date().isoformat()} is in the past: plan a meeting from today on",
+                field="date",
+            )
+
     def update(self, circle: str, meeting: str, **fields: Any) -> Record:
         """Reschedule (`at`, `zone`), change themes, duration or notes of a meeting."""
-        self.get(circle, meeting)
+        self.writable(circle, meeting)
         changes: dict[str, Any] = {}
         if "at" in fields:
             at = fields["at"]
             if not isinstance(at, datetime) or at.tzinfo is None:
-                raise InvalidInput("a meeting's time needs a time zone")
+                raise InvalidInput("a meeting's time needs a time zone", field="at")
+            self._not_past(at)
             changes["at"] = at.isoformat(timespec="minutes")
         if "zone" in fields:
-            changes["tz"] = clean(fields["zone"], "the time zone", 64)
+            changes["tz"] = clean(fields["zone"], "the time zone", 64, field="zone")
         if "themes" in fields:
             changes["themes"] = [
-                t for t in (clean(t, "a theme", 200) for t in fields["themes"]) if t
+                t for t in (clean(t, "a theme", 200, field="themes") for t in fields["themes"]) if t
             ]
         if "notes" in fields:
-            changes["notes"] = clean(fields["notes"], "the notes", 20000)
+            changes["notes"] = clean(
+                fields["notes"], "the notes", 20000, multiline=True, field="notes"
+            )
         if "duration" in fields:
-            changes["duration"] = in_range(fields["duration"], "duration", 15, 480)
+            changes["duration"] = in_range(
+                fields["duration"], "duration", 15, 480, field="duration"
+            )
         if changes:
             self.ctx.commit([self.ctx.op(circle, "meeting", meeting, **changes)])
         return self.get(circle, meeting)
 
     def cancel(self, circle: str, meeting: str) -> Record:
-        self.get(circle, meeting)
+        self.writable(circle, meeting)
         self.ctx.commit([self.ctx.op(circle, "meeting", meeting, status="cancelled")])
         return self.get(circle, meeting)
+
+    def next_date(self, circle: str, after: str | None = None) -> datetime:
+        """When the meeting after `after` (default: the circle's latest) falls by the
+        circle's cadence: one cadence later, at the same wall time in its zone, moved on
+        by whole cadences until it is not in the past."""
+        rec = self.ctx.record(circle, "circle", circle, "circle")
+        frequency = str(rec.get("frequency", "biweekly"))
+        meetings = [m for m in self.all(circle) if m["status"] != "cancelled"]
+        base = self.get(circle, after) if after else (meetings[-1] if meetings else None)
+        now = self.ctx.now()
+        if base is None:
+            return add_cadence(now.replace(hour=18, minute=0, second=0, microsecond=0), frequency)
+        at = datetime.fromisoformat(base["at"])
+        if base.get("tz"):
+            at = at.astimezone(zone_info(base["tz"]))
+        at = add_cadence(at, frequency)
+        while at.date() < now.astimezone(at.tzinfo).date():
+            at = add_cadence(at, frequency)
+        return at
+
+    def plan_next(self, circle: str, after: str | None = None) -> Record:
+        """Plan the next meeting from the circle's cadence (see `next_date`), with the
+        same zone and duration as the meeting it follows."""
+        at = self.next_date(circle, after)
+        base = self.get(circle, after) if after else None
+        zone = str(base.get("tz", "")) if base else ""
+        duration = int(base["duration"]) if base else None
+        return self.plan(circle, at, duration=duration, zone=zone)
 
     # -- reading -------------------------------------------------------------------------
 
     def get(self, circle: str, meeting: str) -> Record:
         return self.ctx.record(circle, "meeting", meeting, "meeting")
+
+    def find(self, ref: str) -> tuple[str, str]:
+        """(circle, meeting) of a meeting named by its id, an id prefix, or a unique
+        start prefix such as `2026-12-01` (the CLI's MEETING), in any circle."""
+        rec = self.ctx.find_record("meeting", ref, "meeting", label="at")
+        return str(rec["circle"]), str(rec["id"])
+
+    def view(self, circle: str, meeting: str) -> MeetingView:
+        """One meeting as the meeting screen and `xcircle meeting show` read it."""
+        rec = self.get(circle, meeting)
+        marks = self.attendance(circle, meeting)
+        order = [m["id"] for m in self.ctx.members(circle)]
+        return MeetingView(
+            circle=circle,
+            id=meeting,
+            at=rec["at"],
+            zone=rec.get("tz", ""),
+            duration=rec["duration"],
+            status=rec["status"],
+            kickoff=bool(rec.get("kickoff")),
+            step=rec.get("step", 0),
+            themes=tuple(rec.get("themes", [])),
+            notes=rec.get("notes", ""),
+            facilitator=self.facilitator_of(circle, meeting),
+            facilitator_fixed=bool(rec.get("facilitator")),
+            present=tuple(m for m in order if marks.get(m) is True),
+            absent=tuple(m for m in order if marks.get(m) is False),
+        )
+
+    def writable(self, circle: str, meeting: str) -> Record:
+        """The meeting, if it may change: a closed meeting is read-only until reopened."""
+        rec = self.get(circle, meeting)
+        if rec["status"] == "closed":
+            raise MeetingClosed(
+                f"the meeting of {rec['at'][:10]} is closed: a facilitator reopens it to change it",
+                field="meeting",
+            )
+        return rec
 
     def all(self, circle: str) -> list[Record]:
         """Every meeting of the circle, in chronological order."""
@@ -180,8 +309,9 @@ class Meetings:
         self.mark_many(circle, meeting, [member], present)
 
     def mark_many(self, circle: str, meeting: str, members: Iterable[str], present: bool) -> None:
-        """Record several members' attendance in one durable write: all or nothing."""
-        self.get(circle, meeting)
+        """Record several members' attendance in one durable write: all or nothing.
+        Never moves the facilitator: that is fixed when the meeting starts."""
+        self.writable(circle, meeting)
         ops = []
         for member in members:
             self.ctx.record(circle, "member", member, "member")
@@ -199,50 +329,90 @@ class Meetings:
             for i, m in enumerate(self.held(circle))
             if m.get("facilitator")
         ]
-        joined = {m["id"]: m.get("joined", "") for m in members}
-        return next_server([m["id"] for m in members], history, present, joined)
+        return next_server([m["id"] for m in members], history, present, join_ranks(members))
+
+    def facilitator_of(self, circle: str, meeting: str) -> str | None:
+        """Who facilitates `meeting`: the one fixed when it started, else the rotation's
+        pick among the members not marked absent (marking someone present never makes
+        them the facilitator; once started, nothing but `set_facilitator` changes it)."""
+        rec = self.get(circle, meeting)
+        if rec.get("facilitator"):
+            return str(rec["facilitator"])
+        return self.next_facilitator(circle, self._available(circle, meeting))
+
+    def _available(self, circle: str, meeting: str) -> list[str] | None:
+        """Who can facilitate before the start: everyone not marked absent (marking
+        someone present first must not make them the facilitator)."""
+        marks = self.attendance(circle, meeting)
+        available = [m["id"] for m in self.ctx.members(circle) if marks.get(m["id"]) is not False]
+        return available or None
 
     # -- running -------------------------------------------------------------------------
 
-    def start(self, circle: str, meeting: str, facilitator: str | None = None) -> Record:
-        """Start running a meeting: the facilitator is the rotation's pick unless given."""
-        rec = self.get(circle, meeting)
-        if rec["status"] == "closed":
-            raise InvalidInput("this meeting is already closed")
-        chosen = (
-            facilitator
-            or rec.get("facilitator")
-            or self.next_facilitator(circle, self.present(circle, meeting) or None)
-        )
-        fields: dict[str, Any] = {"status": "running"}
+    def start(
+        self, circle: str, meeting: str, facilitator: str | None = None, *, step: int = 0
+    ) -> Record:
+        """Start a planned meeting, one durable write: status, facilitator and agenda step
+        together. The facilitator is `facilitator` if given, else `facilitator_of`; it
+        is fixed from here on (attendance never moves it)."""
+        rec = self.writable(circle, meeting)
+        if rec["status"] != "planned":
+            raise InvalidInput(f"this meeting is {rec['status']}, not planned", field="meeting")
+        if facilitator is not None:
+            self.ctx.record(circle, "member", facilitator, "member")
+        chosen = facilitator or self.facilitator_of(circle, meeting)
+        fields: dict[str, Any] = {"status": "running", "step": self._step(rec, step)}
         if chosen:
             fields["facilitator"] = chosen
         self.ctx.commit([self.ctx.op(circle, "meeting", meeting, **fields)])
         return self.get(circle, meeting)
 
     def set_facilitator(self, circle: str, meeting: str, member: str) -> Record:
+        """The facilitator changes hands explicitly (never as a side effect)."""
+        self.writable(circle, meeting)
         self.ctx.record(circle, "member", member, "member")
         self.ctx.commit([self.ctx.op(circle, "meeting", meeting, facilitator=member)])
         return self.get(circle, meeting)
 
     def set_step(self, circle: str, meeting: str, step: int) -> Record:
-        rec = self.get(circle, meeting)
-        step = max(0, min(step, len(self.agenda(rec)) - 1))
-        self.ctx.commit([self.ctx.op(circle, "meeting", meeting, step=step)])
+        """Move through a running meeting's agenda (a planned one is started first)."""
+        rec = self.writable(circle, meeting)
+        if rec["status"] == "planned":
+            raise InvalidInput("start the meeting first", field="meeting")
+        self.ctx.commit([self.ctx.op(circle, "meeting", meeting, step=self._step(rec, step))])
         return self.get(circle, meeting)
 
+    def _step(self, rec: Record, step: int) -> int:
+        return max(0, min(step, len(self.agenda(rec)) - 1))
+
     def close(self, circle: str, meeting: str, notes: str | None = None) -> Record:
-        self.get(circle, meeting)
+        """Close a running meeting: from here on it is read-only until reopened."""
+        rec = self.writable(circle, meeting)
+        if rec["status"] != "running":
+            raise InvalidInput(
+                f"only a running meeting can be closed; this one is {rec['status']}",
+                field="meeting",
+            )
         fields: dict[str, Any] = {"status": "closed"}
         if notes is not None:
-            fields["notes"] = clean(notes, "the notes", 20000)
+            fields["notes"] = clean(notes, "the notes", 20000, multiline=True, field="notes")
         self.ctx.commit([self.ctx.op(circle, "meeting", meeting, **fields)])
+        return self.get(circle, meeting)
+
+    def reopen(self, circle: str, meeting: str) -> Record:
+        """A facilitator reopens a closed meeting to correct it (it runs again)."""
+        rec = self.get(circle, meeting)
+        if rec["status"] != "closed":
+            raise InvalidInput(f"this meeting is {rec['status']}, not closed", field="meeting")
+        self.ctx.commit([self.ctx.op(circle, "meeting", meeting, status="running")])
         return self.get(circle, meeting)
 
     # -- agreements at the kick-off ------------------------------------------------------
 
     def acknowledge(self, circle: str, member: str, meeting: str | None = None) -> None:
         """Record that `member` acknowledges the circle's agreements."""
+        if meeting is not None:
+            self.writable(circle, meeting)
         self.ctx.record(circle, "member", member, "member")
         self.ctx.commit(
             [self.ctx.add(circle, "ack", member=member, meeting=meeting, at=self.ctx.now_iso())]

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from xcircle.domain import CONVENER, ROLES, SENIORITIES, ref
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
 from xcircle.ops import new_id
 from xcircle.services.context import Context, clean, pick
+
+# The circle's meta key listing removals the exchange has not heard of yet (the sync
+# engine tells it and takes them off; `sync.state.queue_removal` edits the same list).
+REMOVE_PENDING = "remove_pending"
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A member removed from a circle; `shared`: the exchange is to be told."""
+
+    circle: str
+    member: str
+    name: str
+    shared: bool
 
 
 class Members:
@@ -30,7 +45,7 @@ class Members:
         """Add a member; `key` gives the member id when it is already known elsewhere
         (joining a shared circle: the id the exchange knows this device by)."""
         if key is not None and not ref(key):
-            raise InvalidInput("a member id is 32 lowercase hex characters")
+            raise InvalidInput("a member id is 32 lowercase hex characters", field="member")
         key = key or new_id()
         self._require_convener_unless_me(circle, key, "add a member")
         fields = self._fields(name=name, org=org, seniority=seniority, topics=topics)
@@ -60,14 +75,24 @@ class Members:
         if me is not None and member != me and not self.is_convener(circle, me):
             raise InvalidInput(f"only a convener can {what}")
 
-    def remove(self, circle: str, member: str) -> None:
+    def remove(self, circle: str, member: str) -> Removal:
         """Remove a member from the circle (a sticky tombstone: they never reappear).
-        Conveners remove anyone; anyone may leave (remove themselves)."""
-        self.ctx.record(circle, "member", member, "member")
+        Conveners remove anyone; anyone may leave (remove themselves).
+
+        One durable write: in a shared circle the same write puts the member on the
+        removals the exchange must hear of (`remove_pending`, read by the sync), so the
+        screen and the CLI cannot forget it and a crash cannot split the two."""
+        rec = self.ctx.record(circle, "member", member, "member")
         me = self.ctx.me(circle)
         if member != me and me is not None and not self.is_convener(circle, me):
             raise InvalidInput("only a convener can remove someone else (anyone may leave)")
-        self.ctx.commit([self.ctx.op(circle, "member", member, _deleted=True)])
+        shared = bool(self.ctx.store.meta(circle).get("shared"))
+        meta = None
+        if shared:
+            pending = self.ctx.store.meta(circle).get(REMOVE_PENDING) or []
+            meta = {REMOVE_PENDING: [*(m for m in pending if m != member), member]}
+        self.ctx.commit([self.ctx.op(circle, "member", member, _deleted=True)], meta=meta)
+        return Removal(circle, member, rec["name"], shared)
 
     def set_role(self, circle: str, member: str, role: str) -> Record:
         """Make `member` a convener or a member; only a convener may, and a circle keeps
@@ -128,15 +153,19 @@ class Members:
     ) -> dict[str, object]:
         fields: dict[str, object] = {}
         if name is not None:
-            fields["name"] = clean(name, "the member's name", 120, required=True)
+            fields["name"] = clean(name, "the member's name", 120, required=True, field="name")
         if org is not None:
-            fields["org"] = clean(org, "the organization", 120, required=True)
+            fields["org"] = clean(org, "the organization", 120, required=True, field="org")
         if seniority is not None:
             if seniority and seniority not in SENIORITIES:
-                raise InvalidInput(f"seniority must be one of {', '.join(SENIORITIES)}")
+                raise InvalidInput(
+                    f"seniority must be one of {', '.join(SENIORITIES)}", field="seniority"
+                )
             fields["seniority"] = seniority or None
         if topics is not None:
-            fields["topics"] = [t for t in (clean(t, "a topic", 80) for t in topics) if t]
+            fields["topics"] = [
+                t for t in (clean(t, "a topic", 80, field="topics") for t in topics) if t
+            ]
         return fields
 
     def all(self, circle: str) -> list[Record]:

@@ -8,15 +8,17 @@ countdown is derived from the clock, never ticked into the store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from xcircle.domain import DEFAULT_TIMEBOXES, FEEDBACK_KINDS, PHASE_TITLES, PHASES
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
 from xcircle.rotation import Served, rotation_order
-from xcircle.services.context import Context, clean
+from xcircle.services.context import Context, clean, in_range, join_ranks
 from xcircle.services.meetings import Meetings
+from xcircle.services.views import RoundState
+from xcircle.timebudget import TimeBudget, budget
 
 
 def turn_key(meeting: str, presenter: str) -> str:
@@ -26,6 +28,28 @@ def turn_key(meeting: str, presenter: str) -> str:
 def peers_of(order: Sequence[str], turn: int) -> list[str]:
     """The peers who give feedback in a turn, in order, starting after the presenter."""
     return [*order[turn + 1 :], *order[:turn]]
+
+
+def normalized(r: Record) -> Record:
+    """A started round's record made consistent, whatever ops built it: every field
+    present, `turn` and `peer` inside the order (a peer's op may say `peer: 64` in a
+    round of 4, or set some fields only). Schema-valid is not enough to index with."""
+    order = list(r["order"])
+    turn = min(max(r.get("turn", 0), 0), len(order) - 1)
+    phase = r.get("phase") if r.get("phase") in PHASES else PHASES[0]
+    last_peer = max(len(peers_of(order, turn)) - 1, 0)
+    return {
+        **r,
+        "order": order,
+        "turn": turn,
+        "phase": phase,
+        "peer": min(max(r.get("peer", 0), 0), last_peer),
+        "elapsed": r.get("elapsed", 0),
+        "started_at": r.get("started_at"),
+        "paused": r.get("paused", False),
+        "timeboxes": r.get("timeboxes", {}),
+        "done": r.get("done", False),
+    }
 
 
 class Rounds:
@@ -49,14 +73,22 @@ class Rounds:
             state = self.ctx.store.get(circle, "round", held["id"])
             if state and state.get("order"):
                 history.append(Served(index, state["order"][0]))
-        joined = {m["id"]: m.get("joined", "") for m in members}
-        return rotation_order(present, history, joined)
+        return rotation_order(present, history, join_ranks(members))
 
     def start(
-        self, circle: str, meeting: str, order: Sequence[str] | None = None, reason: str = ""
+        self,
+        circle: str,
+        meeting: str,
+        order: Sequence[str] | None = None,
+        reason: str = "",
+        *,
+        timeboxes: Mapping[str, int] | None = None,
     ) -> Record:
-        """Start (or restart) the round; an order other than the rotation's needs a reason."""
-        self.meetings.get(circle, meeting)
+        """Start (or restart) the round; an order other than the rotation's needs a reason.
+        `timeboxes` (seconds per phase, e.g. `budget(...).proposed_timeboxes`) replace
+        the defaults for this round."""
+        self.meetings.writable(circle, meeting)
+        boxes = self._timeboxes(timeboxes)
         derived = self.derived_order(circle, meeting)
         chosen = list(order) if order is not None else derived
         self._check_order(circle, chosen, derived, reason)
@@ -67,14 +99,14 @@ class Rounds:
                     "round",
                     meeting,
                     order=chosen,
-                    order_reason=clean(reason, "the reason", 500),
+                    order_reason=clean(reason, "the reason", 500, field="reason"),
                     turn=0,
                     phase=PHASES[0],
                     peer=0,
                     elapsed=0,
                     started_at=self._now_ms(),
                     paused=False,
-                    timeboxes=dict(DEFAULT_TIMEBOXES),
+                    timeboxes=boxes,
                     done=False,
                 )
             ]
@@ -91,20 +123,49 @@ class Rounds:
             circle,
             meeting,
             order=list(order),
-            order_reason=clean(reason, "the reason", 500),
+            order_reason=clean(reason, "the reason", 500, field="reason"),
             turn=turn,
         )
         return self.state(circle, meeting)
 
+    def set_timeboxes(self, circle: str, meeting: str, timeboxes: Mapping[str, int]) -> Record:
+        """Change the round's timeboxes (e.g. to the budget's proposal), one write."""
+        self._round(circle, meeting)
+        self._set(circle, meeting, timeboxes=self._timeboxes(timeboxes))
+        return self.state(circle, meeting)
+
+    def _timeboxes(self, timeboxes: Mapping[str, int] | None) -> dict[str, int]:
+        boxes = {**DEFAULT_TIMEBOXES, **(timeboxes or {})}
+        for phase, seconds in boxes.items():
+            if phase not in PHASES:
+                raise InvalidInput(f"no phase {phase!r} in a turn", field="timeboxes")
+            in_range(seconds, f"the {phase} timebox (seconds)", 10, 7200, field="timeboxes")
+        return boxes
+
+    def budget(self, circle: str, meeting: str) -> TimeBudget:
+        """The meeting's time budget: its agenda, its presenters (the round's order, or
+        the rotation's) and attendees, at the round's timeboxes."""
+        rec = self.meetings.get(circle, meeting)
+        r = self.ctx.store.get(circle, "round", meeting) or {}
+        presenters = r.get("order") or self.derived_order(circle, meeting)
+        present = self.meetings.present(circle, meeting) or presenters
+        return budget(
+            rec["duration"],
+            len(presenters),
+            max(len(present), len(presenters)),
+            r.get("timeboxes"),
+            self.meetings.agenda(rec),
+        )
+
     def _check_order(self, circle: str, order: list[str], derived: list[str], reason: str) -> None:
         if not order:
-            raise InvalidInput("a round needs at least one presenter")
+            raise InvalidInput("a round needs at least one presenter", field="order")
         if len(set(order)) != len(order):
-            raise InvalidInput("a member can present only once per round")
+            raise InvalidInput("a member can present only once per round", field="order")
         for member in order:
             self.ctx.record(circle, "member", member, "member")
         if order != derived and not reason.strip():
-            raise InvalidInput("changing the rotation's order needs a reason")
+            raise InvalidInput("changing the rotation's order needs a reason", field="reason")
 
     # -- moving through the round --------------------------------------------------------
 
@@ -171,27 +232,35 @@ class Rounds:
         return min(int(r["elapsed"] + running), 86_400)
 
     def _set(self, circle: str, meeting: str, **fields: Any) -> None:
+        self.meetings.writable(circle, meeting)
         self.ctx.commit([self.ctx.op(circle, "round", meeting, **fields)])
 
     def _round(self, circle: str, meeting: str) -> Record:
         r = self.ctx.store.get(circle, "round", meeting)
         if r is None or not r.get("order"):
             raise InvalidInput("the feedback round has not started")
-        return r
+        return normalized(r)
 
     # -- what is said in a turn ----------------------------------------------------------
 
     def set_challenge(self, circle: str, meeting: str, presenter: str, challenge: str) -> None:
         self._turn_fields(
-            circle, meeting, presenter, challenge=clean(challenge, "the challenge", 2000)
+            circle,
+            meeting,
+            presenter,
+            challenge=clean(challenge, "the challenge", 2000, multiline=True, field="text"),
         )
 
     def set_reflection(self, circle: str, meeting: str, presenter: str, reflection: str) -> None:
         self._turn_fields(
-            circle, meeting, presenter, reflection=clean(reflection, "the reflection", 4000)
+            circle,
+            meeting,
+            presenter,
+            reflection=clean(reflection, "the reflection", 4000, multiline=True, field="text"),
         )
 
     def _turn_fields(self, circle: str, meeting: str, presenter: str, **fields: Any) -> None:
+        self.meetings.writable(circle, meeting)
         self.ctx.record(circle, "member", presenter, "member")
         key = turn_key(meeting, presenter)
         self.ctx.commit(
@@ -202,9 +271,12 @@ class Rounds:
         self, circle: str, meeting: str, presenter: str, giver: str, kind: str, text: str
     ) -> Record:
         """Capture one peer's question, challenge, support or advice for the presenter."""
-        if kind not in FEEDBACK_KINDS:
-            raise InvalidInput(f"feedback is one of {', '.join(FEEDBACK_KINDS)}")
+        self.meetings.writable(circle, meeting)
+        self._check_kind(kind)
+        self.ctx.record(circle, "member", presenter, "member")
         self.ctx.record(circle, "member", giver, "member")
+        if giver == presenter:
+            raise InvalidInput("the presenter does not give feedback to themselves", field="giver")
         op = self.ctx.add(
             circle,
             "feedback",
@@ -212,11 +284,58 @@ class Rounds:
             presenter=presenter,
             giver=giver,
             kind=kind,
-            text=clean(text, "the feedback", 4000, required=True),
+            text=clean(text, "the feedback", 4000, required=True, multiline=True, field="text"),
             at=self.ctx.now_iso(),
         )
         self.ctx.commit([op])
         return self.ctx.record(circle, "feedback", op.key, "feedback")
+
+    def _check_kind(self, kind: str) -> None:
+        if kind not in FEEDBACK_KINDS:
+            raise InvalidInput(f"feedback is one of {', '.join(FEEDBACK_KINDS)}", field="kind")
+
+    def edit_feedback(
+        self, circle: str, feedback: str, *, text: str | None = None, kind: str | None = None
+    ) -> Record:
+        """Correct one's own feedback (its words or its kind), one durable write.
+
+        Feedback is an append-only record, so an edit is a tombstone on the old item
+        plus the corrected item with the same meeting, presenter, giver and time (it
+        keeps its place); both sync. The corrected item has a new id, returned here."""
+        old = self._own_feedback(circle, feedback)
+        fields = {k: v for k, v in old.items() if k not in ("id", "stamp")}
+        if text is not None:
+            fields["text"] = clean(
+                text, "the feedback", 4000, required=True, multiline=True, field="text"
+            )
+        if kind is not None:
+            self._check_kind(kind)
+            fields["kind"] = kind
+        op = self.ctx.add(circle, "feedback", **fields)
+        self.ctx.commit([self.ctx.op(circle, "feedback", feedback, _deleted=True), op])
+        return self.ctx.record(circle, "feedback", op.key, "feedback")
+
+    def remove_feedback(self, circle: str, feedback: str) -> Record:
+        """Remove one's own feedback: a tombstone that syncs. Returns what was removed
+        (for an undo, `restore_feedback`)."""
+        old = self._own_feedback(circle, feedback)
+        self.ctx.commit([self.ctx.op(circle, "feedback", feedback, _deleted=True)])
+        return old
+
+    def restore_feedback(self, circle: str, removed: Record) -> Record:
+        """Undo a removal: the same feedback again (tombstones are sticky, so as a new
+        item with the removed one's fields and time)."""
+        self.meetings.writable(circle, removed["meeting"])
+        fields = {k: v for k, v in removed.items() if k not in ("id", "stamp")}
+        op = self.ctx.add(circle, "feedback", **fields)
+        self.ctx.commit([op])
+        return self.ctx.record(circle, "feedback", op.key, "feedback")
+
+    def _own_feedback(self, circle: str, feedback: str) -> Record:
+        old = self.ctx.record(circle, "feedback", feedback, "feedback")
+        self.meetings.writable(circle, old["meeting"])
+        self.ctx.check_mine(circle, "feedback", feedback, old["giver"], "feedback")
+        return old
 
     def feedback_for(self, circle: str, meeting: str, presenter: str | None = None) -> list[Record]:
         items = self.feedback_by_meeting(circle).get(meeting, [])
@@ -225,20 +344,33 @@ class Rounds:
     def feedback_by_meeting(self, circle: str) -> dict[str, list[Record]]:
         """Each meeting's feedback in the order it was given (one pass over the records)."""
         out: dict[str, list[Record]] = {}
-        given = sorted(self.ctx.store.records(circle, "feedback"), key=lambda f: (f["at"], f["id"]))
+        given = sorted(
+            self.ctx.store.records(circle, "feedback"), key=lambda f: (f["at"], f["stamp"])
+        )
         for f in given:
             out.setdefault(f["meeting"], []).append(f)
         return out
 
     # -- the view a screen shows ---------------------------------------------------------
 
+    def view(self, circle: str, meeting: str) -> RoundState:
+        """`state` as a typed read model."""
+        s = self.state(circle, meeting)
+        if not s["started"]:
+            return RoundState(False, tuple(s["derived_order"]))
+        fields = {k: v for k, v in s.items() if k not in ("started", "order", "peers")}
+        fields["feedback"] = tuple(s["feedback"])
+        fields["commitments"] = tuple(s["commitments"])
+        return RoundState(True, tuple(s["order"]), peers=tuple(s["peers"]), **fields)
+
     def state(self, circle: str, meeting: str) -> Record:
         """Everything the round screen shows, derived from the stored round and the clock."""
         r = self.ctx.store.get(circle, "round", meeting)
         if r is None or not r.get("order"):
             return {"started": False, "derived_order": self.derived_order(circle, meeting)}
+        r = normalized(r)
         order: list[str] = r["order"]
-        turn = min(r["turn"], len(order) - 1)
+        turn = r["turn"]
         presenter = order[turn]
         peers = peers_of(order, turn)
         boxes = {**DEFAULT_TIMEBOXES, **r.get("timeboxes", {})}
