@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from xcircle.services import Services
 from xcircle.store import Store
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+# Mutation runs (bench/mutation.sh) run each test once per mutant: fewer examples, the
+# same ones every time (a mutant is killed or not, never by luck), and no example
+# database carried from one mutant to the next. Fixed examples cover the rare branches.
+settings.register_profile(
+    "mutation", max_examples=20, derandomize=True, database=None, deadline=None
+)
+if os.environ.get("XCIRCLE_HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["XCIRCLE_HYPOTHESIS_PROFILE"])
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,14 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.conftest import NOW
-from xcircle import osfs
-from xcircle.errors import StoreLocked
+from xcircle import osfs, storage
+from xcircle.errors import StoreError, StoreLocked
 from xcircle.services import Services
-from xcircle.storage import CorruptFile, Database
+from xcircle.storage import CorruptFile, Database, _frame
 from xcircle.store import Store
 
 
@@ -79,8 +80,6 @@ def test_a_torn_last_line_is_dropped_and_the_rest_loads(tmp_path: Path) -> None:
 def test_the_journal_is_compacted_into_a_snapshot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import xcircle.storage as storage
-
     monkeypatch.setattr(storage, "MIN_JOURNAL_BYTES_BEFORE_SNAPSHOT", 4096)
     base = tmp_path / "db"
     db = Database(base)
@@ -266,3 +265,184 @@ def test_a_worker_thread_may_read_while_the_ui_thread_writes(tmp_path: Path) -> 
             done.set()
             reader.join()
     assert not errors
+
+
+# -- fixed examples of each storage branch ----------------------------------------------
+
+
+def test_a_snapshot_taken_with_a_table_still_unparsed_keeps_every_table(tmp_path: Path) -> None:
+    base = tmp_path / "db"
+    db = Database(base)
+    db.commit([("hot", "a", {"v": 1}), ("cold", "x", {"v": 1}), ("idle", "z", {"v": 9})])
+    db.snapshot()
+    db.close()
+    lazy = Database(base, eager={"hot"})
+    lazy.commit([("hot", "b", {"v": 2})], compact=False)
+    lazy.snapshot()  # "cold" and "idle" are written back from their bytes, unparsed
+    assert lazy._cold.keys() == {"cold", "idle"}
+    lazy.close()
+    assert (tmp_path / "db.journal").read_bytes() == b""
+    lines = (tmp_path / "db.json").read_bytes().split(b"\n")
+    assert lines[0] == b'{"v":2,"n":2}' and lines[-1] == b""
+    assert Database(base).data == {
+        "hot": {"a": {"v": 1}, "b": {"v": 2}},
+        "cold": {"x": {"v": 1}},
+        "idle": {"z": {"v": 9}},
+    }
+
+
+def test_replay_skips_journal_lines_already_in_the_snapshot(tmp_path: Path) -> None:
+    """A crash between the snapshot's rename and the journal's truncation leaves lines
+    the snapshot already holds: replaying them would bring back older values."""
+    base = tmp_path / "db"
+    (tmp_path / "db.json").write_bytes(b'{"v":2,"n":2}\n"t"\t{"k":{"v":"new"}}\n')
+    old = [_frame(orjson.dumps({"n": n, "c": [["t", "k", {"v": f"old{n}"}]]})) for n in (1, 2)]
+    new = _frame(orjson.dumps({"n": 3, "c": [["t", "j", {"v": "three"}]]}))
+    (tmp_path / "db.journal").write_bytes(b"".join(old) + new)
+    db = Database(base)
+    assert db.data == {"t": {"k": {"v": "new"}, "j": {"v": "three"}}}
+    db.commit([("t", "k", None)])  # numbered after the journal's last line
+    db.close()
+    assert Database(base).data == {"t": {"j": {"v": "three"}}}
+
+
+def test_a_torn_last_line_is_cut_and_the_next_commit_follows_it(tmp_path: Path) -> None:
+    base = tmp_path / "db"
+    db = Database(base)
+    db.commit([("t", "a", {"v": 1})])
+    db.commit([("t", "b", {"v": 2})])
+    db.close()
+    journal = tmp_path / "db.journal"
+    good = journal.read_bytes()
+    journal.write_bytes(good + b'0badf00d {"n": 3, "c": [["t", "c"')
+    reopened = Database(base)
+    assert journal.read_bytes() == good  # the torn line is cut off the file
+    assert reopened.records("t") == {"a": {"v": 1}, "b": {"v": 2}}
+    reopened.commit([("t", "d", {"v": 4})])  # numbered 3, appended right after line 2
+    reopened.close()
+    assert journal.read_bytes().startswith(good)
+    assert journal.read_bytes().count(b"\n") == 3
+    assert Database(base).records("t") == {"a": {"v": 1}, "b": {"v": 2}, "d": {"v": 4}}
+
+
+def test_compaction_starts_once_the_journal_outgrows_its_floor_and_the_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "MIN_JOURNAL_BYTES_BEFORE_SNAPSHOT", 1000)
+    base = tmp_path / "db"
+    snapshot, journal = tmp_path / "db.json", tmp_path / "db.journal"
+    db = Database(base)
+    keys: list[str] = []
+
+    def commit_until_compacted(**kwargs: bool) -> int:
+        """Commit until the journal is emptied; its size before the compacting commit."""
+        before = 0
+        while True:
+            keys.append(f"k{len(keys)}")
+            db.commit([("t", keys[-1], {"pad": "x" * 50})], **kwargs)
+            if journal.stat().st_size == 0:
+                return before
+            before = journal.stat().st_size
+
+    before = commit_until_compacted()
+    assert before <= 1000 < before + 90  # the first commit over the floor compacted
+    for _ in range(60):  # a bulk load: the journal grows past the floor, uncompacted
+        keys.append(f"k{len(keys)}")
+        db.commit([("t", keys[-1], {"pad": "x" * 50})], compact=False)
+    assert journal.stat().st_size > 3000 and snapshot.stat().st_size < 1000
+    db.commit([("t", "bulk done", {})])
+    keys.append("bulk done")
+    assert journal.stat().st_size == 0
+    grown = snapshot.stat().st_size
+    before = commit_until_compacted()  # over the floor, but the snapshot is bigger: wait
+    assert 1000 < before <= grown < before + 90
+    db.close()
+    assert sorted(Database(base).records("t")) == sorted(keys)
+
+
+def test_a_failed_compaction_does_not_fail_the_action_and_is_retried_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "MIN_JOURNAL_BYTES_BEFORE_SNAPSHOT", 1000)
+    base = tmp_path / "db"
+    journal = tmp_path / "db.journal"
+    db = Database(base)
+
+    def no_space(src: Path, dst: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(osfs, "replace", no_space)
+        db.commit([("t", "k0", {"pad": "x" * 50})])
+        i = 1
+        while journal.stat().st_size <= 1000:
+            db.commit([("t", f"k{i}", {"pad": "x" * 50})])  # saved, never raises
+            i += 1
+        failed_at = journal.stat().st_size
+        assert not (tmp_path / "db.json").exists()
+        assert not list(tmp_path.glob("*.tmp"))  # the temp file is removed
+    while journal.stat().st_size > 0:
+        assert journal.stat().st_size <= failed_at + 1000  # not retried at every commit…
+        before = journal.stat().st_size
+        db.commit([("t", f"k{i}", {"pad": "x" * 50})])
+        i += 1
+    assert before > failed_at + 1000 - 100  # …but once the journal grew by the floor again
+    db.close()
+    assert len(Database(base).records("t")) == i
+
+
+def test_close_compacts_a_journal_over_64_kib_only(tmp_path: Path) -> None:
+    for records, compact, snapshotted in [
+        (20, True, False),
+        (1200, True, True),
+        (1200, False, False),
+    ]:
+        base = tmp_path / f"db{records}{compact}"
+        db = Database(base)
+        db.commit([("t", f"k{i}", {"pad": "x" * 50}) for i in range(records)], compact=False)
+        db.close(compact=compact)
+        assert Path(f"{base}.json").exists() is snapshotted
+        assert (Path(f"{base}.journal").stat().st_size == 0) is snapshotted
+        assert len(Database(base).records("t")) == records
+
+
+def test_a_stale_temp_file_left_by_a_crash_is_replaced(tmp_path: Path) -> None:
+    base = tmp_path / "db"
+    stale = tmp_path / "db.json.tmp"
+    stale.write_bytes(b"half a snapshot from a crash")
+    db = Database(base)
+    db.commit([("t", "k", {"v": 1})])
+    db.snapshot()
+    db.close()
+    assert not stale.exists()
+    assert Database(base).records("t") == {"k": {"v": 1}}
+    if osfs.PLATFORM != "win32":
+        assert stat.S_IMODE((tmp_path / "db.json").stat().st_mode) == 0o600
+
+
+def test_read_only_leaves_a_torn_line_and_damage_where_they_are(tmp_path: Path) -> None:
+    """Reading beside the app (which may be appending right now): a torn last line is
+    skipped, not cut; damage is reported with its file and reason, nothing moved; and a
+    write is refused, saying why."""
+    base = tmp_path / "c"
+    db = Database(base)
+    db.commit([["goal", "g1", {"title": "kept"}]])
+    db.close()
+    journal = Path(f"{base}.journal")
+    torn = journal.read_bytes() + b'0badf00d {"n": 9, "c": [["goal"'
+    journal.write_bytes(torn)
+    reader = Database(base, read_only=True)
+    assert reader.get("goal", "g1") == {"title": "kept"}
+    assert journal.read_bytes() == torn  # the writer may still finish that line
+    with pytest.raises(StoreError, match=r"^c is open read-only here: nothing was saved$"):
+        reader.commit([["goal", "g2", {"title": "no"}]])
+    assert journal.read_bytes() == torn
+
+    snapshot = Path(f"{base}.json")
+    snapshot.write_bytes(b"not a snapshot\n")
+    with pytest.raises(CorruptFile) as caught:
+        Database(base, read_only=True)
+    assert (caught.value.path, caught.value.moved_to) == (snapshot, [])
+    assert caught.value.reason and "moved" not in str(caught.value)
+    assert snapshot.read_bytes() == b"not a snapshot\n" and journal.read_bytes() == torn
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.journal", "c.json"]

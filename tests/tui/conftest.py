@@ -29,12 +29,14 @@ SIZE = (100, 32)
 
 @pytest.fixture(autouse=True)
 def _utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Local times in UTC for every TUI test (restored afterwards)."""
+    """Local times in UTC for every TUI test (restored afterwards). Windows has no
+    `tzset`: there the tests rely on the runner being in UTC, as GitHub's runners are."""
+    tzset = getattr(time, "tzset", lambda: None)
     monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
+    tzset()
     yield
     monkeypatch.undo()
-    time.tzset()
+    tzset()
 
 
 @pytest.fixture(scope="session")
