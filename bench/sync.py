@@ -5,7 +5,11 @@ Against a real uvicorn exchange (uvloop + httptools) on 127.0.0.1, SQLite databa
 1. Initial pull: `sync.engine.sync` of a new member into a real Store (ops/s), beside
    the floor measured in the same run: downloading the very same JSON pages from a
    static endpoint of the same server and decoding them (JSON + base64), nothing else.
-2. No-change sync of a member in 20 circles: requests per sync (must be 1) and time.
+   Then the same circle end-to-end encrypted (sealed, batch-signed envelopes), pulled
+   the same way: decrypt, verify, check the author, store. Target: ≤ 1.5× plain.
+2. Push of 10k local ops, plain and encrypted (sealing and signing included).
+   Target: ≤ 1.5× plain.
+3. No-change sync of a member in 20 circles: requests per sync (must be 1) and time.
 
 The database is seeded through the exchange's SQL layer (one bulk insert), so setup
 takes seconds. Loopback only; bounded in time.
@@ -119,7 +123,7 @@ def seed(db_url: str, url: str, n_ops: int) -> dict[str, Any]:
         r = httpx.post(f"{url}/v1/devices", json={"name": name}, headers=_auth(token))
         devices.append((r.json()["token"], r.json()["device_id"]))
 
-    def circle(device: tuple[str, str], count: int) -> str:
+    def circle(device: tuple[str, str], count: int, sealed: bool = False) -> str:
         token, device_id = device
         cid = new_id()
         r = httpx.post(
@@ -137,18 +141,24 @@ def seed(db_url: str, url: str, n_ops: int) -> dict[str, Any]:
             made.append(
                 Op(new_id(), cid, "checkin", new_id(), stamp(now, i + 2, author), author, fields)
             )
+        envelopes = [(0, b"", op.to_bytes()) for op in made]
+        ids = [op.id for op in made]
+        if sealed:
+            envelopes, ids = seal(cid, author, made, now)
         rows = [
             {
                 "circle_id": cid,
                 "seq": seq,
-                "op_id": op.id,
-                "epoch": 0,
-                "nonce": b"",
-                "payload": op.to_bytes(),
+                "op_id": op_id,
+                "epoch": epoch,
+                "nonce": nonce,
+                "payload": payload,
                 "device_id": device_id,
                 "received_at": now,
             }
-            for seq, op in enumerate(made, 1)
+            for seq, (op_id, (epoch, nonce, payload)) in enumerate(
+                zip(ids, envelopes, strict=True), 1
+            )
         ]
         with write_tx(engine) as conn:
             for start in range(0, len(rows), 20_000):
@@ -157,9 +167,45 @@ def seed(db_url: str, url: str, n_ops: int) -> dict[str, Any]:
         return cid
 
     big = circle(devices[0], n_ops)
+    sealed = circle(devices[0], n_ops, sealed=True)
     small = [circle(devices[1], 50) for _ in range(20)]
     engine.dispose()
-    return {"puller": devices[0][0], "member": devices[1][0], "big": big, "small": small}
+    return {
+        "puller": devices[0],
+        "member": devices[1][0],
+        "big": big,
+        "sealed": sealed,
+        "small": small,
+    }
+
+
+EPOCH_SECRET = bytes(range(32))  # the bench's circle key (a bench, not a secret)
+
+
+def seal(
+    cid: str, author: str, made: list[Any], now: int
+) -> tuple[list[tuple[int, bytes, bytes]], list[str]]:
+    """The circle's ops as an encrypted circle holds them: the signer's device record
+    first (its first device: trusted on first use), then every op, in signed batches of
+    500 like a push, each sealed under epoch 1."""
+    from xcircle import crypto
+    from xcircle.hlc import Stamp
+    from xcircle.ops import Op, new_id
+
+    keys = crypto.DeviceKeys.generate()
+    member = new_id()
+    record = {"member": member, "node": author, **keys.public.to_json(), "name": "bench"}
+    device = Op(
+        new_id(), cid, "device", keys.public.key_id, str(Stamp(now, 0, author)), author, record
+    )
+    ops = [device, *made[:-1]]  # the same count as the plain circle
+    key = crypto.EpochKey(cid, 1, EPOCH_SECRET)
+    out: list[tuple[int, bytes, bytes]] = []
+    for start in range(0, len(ops), 500):
+        batch = ops[start : start + 500]
+        sealed = crypto.seal_batch(key, keys, [(op.id, op.to_bytes()) for op in batch])
+        out += [(1, e.nonce, e.payload) for e in sealed]
+    return out, [op.id for op in ops]
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -195,16 +241,24 @@ def floor(url: str, n_pages: int) -> tuple[float, int]:
     return time.perf_counter() - started, count
 
 
-def engine_pull(url: str, token: str, cid: str, home: Path) -> tuple[float, int, int]:
+def engine_pull(
+    url: str, device: tuple[str, str], cid: str, home: Path, *, sealed: bool = False
+) -> tuple[float, int, int]:
     """`sync.engine.sync` into a fresh Store: (seconds, ops merged, requests)."""
     from sync.client import ExchangeClient
     from sync.engine import sync
+    from sync.state import Credentials, save_credentials
+    from xcircle.keystore import keystore_of
     from xcircle.store import Store
 
+    token = device[0]
     store = Store(home)
     store.save_profile(name="Bench", org="Acme")
     store.create_circle(cid)
     store.set_meta(cid, shared=True, cursor=0, me=None)
+    if sealed:  # a member device: its credentials, and the circle's key as if unwrapped
+        save_credentials(store, Credentials(url, token, device[1], "Acme"))
+        keystore_of(store).save_epoch(cid, 1, EPOCH_SECRET)
     try:
         with ExchangeClient(url, token) as client:
             started = time.perf_counter()
@@ -214,6 +268,59 @@ def engine_pull(url: str, token: str, cid: str, home: Path) -> tuple[float, int,
         return elapsed, report.circles[cid].pulled, report.requests
     finally:
         store.close()
+
+
+PUSH_OPS = 10_000
+
+
+def push(url: str, home: Path, sealed: bool) -> float:
+    """Seconds for `sync` to push PUSH_OPS local check-ins of a new shared circle (a new
+    device and circle each time), plain or encrypted (epoch 1 started first)."""
+    from sync.commands import enroll
+    from sync.e2e import start_epoch
+    from sync.engine import connect, sync
+    from xcircle.services import Services
+    from xcircle.store import Store
+
+    store = Store(home)
+    svc = Services(store)
+    svc.init_profile("Pusher", "Acme")
+    token = _enrollment(url)
+    enroll(store, url, token, name=home.name)
+    cid = svc.circles.create("Push")["id"]
+    goal = svc.goals.add(cid, "G")["id"]
+    me = store.meta(cid)["me"]
+    try:
+        with connect(store) as client:
+            client.create_circle(cid, me)
+            store.set_meta(cid, shared=True, cursor=0)
+            sync(store, client)  # the circle's first ops, and this device's record
+            if sealed:
+                device = client.me()["device_id"]
+                start_epoch(store, client, cid, device_id=device, on_store=lambda f: f())
+            ops = [
+                store.op(cid, "checkin", None, {"goal": goal, "progress": i % 101, "note": f"n{i}"})
+                for i in range(PUSH_OPS)
+            ]
+            store.apply(ops)
+            started = time.perf_counter()
+            report = sync(store, client)
+            elapsed = time.perf_counter() - started
+        assert report.circles[cid].pushed == PUSH_OPS, report.to_dict()
+        return elapsed
+    finally:
+        store.close()
+
+
+ENROLL: dict[str, Any] = {}
+
+
+def _enrollment(url: str) -> str:
+    from sync.exchange import admin
+    from sync.exchange.db import open_db
+
+    engine = ENROLL.setdefault("engine", open_db(ENROLL["db_url"], int(time.time() * 1000)))
+    return admin.issue_enrollment(engine, "Acme")[0]
 
 
 def no_change(
@@ -252,18 +359,22 @@ def main() -> None:
         pages = root / "pages"
         pages.mkdir()
         db_url = f"sqlite:///{root / 'exchange.db'}"
+        ENROLL["db_url"] = db_url
         with server(db_url, pages) as url:
             t0 = time.perf_counter()
             s = seed(db_url, url, args.ops)
             t1 = time.perf_counter()
-            n_pages = capture_pages(url, s["puller"], s["big"], pages)
+            n_pages = capture_pages(url, s["puller"][0], s["big"], pages)
             t2 = time.perf_counter()
             print(f"setup: {args.ops:,} ops in {n_pages} pages, {t2 - t0:.1f}s")
             print(f"  the exchange answering those {n_pages} pulls alone: {t2 - t1:.2f}s")
-            floors, pulls = [], []
+            floors, pulls, sealed = [], [], []
             for i in range(args.repeat):
                 floors.append(floor(url, n_pages))
                 pulls.append(engine_pull(url, s["puller"], s["big"], root / f"home-{i}"))
+                sealed.append(
+                    engine_pull(url, s["puller"], s["sealed"], root / f"sealed-{i}", sealed=True)
+                )
             f_s = min(t for t, _ in floors)
             p_s, merged, reqs = min(pulls)
             f_rate, p_rate = floors[0][1] / f_s, merged / p_s
@@ -272,6 +383,19 @@ def main() -> None:
             print(
                 f"  engine (pull + check + Store)       : {p_rate:>10,.0f} ops/s  {p_s:.2f}s"
                 f"  {reqs} requests  = {p_rate / f_rate:.0%} of the floor"
+            )
+            e_s, e_merged, e_reqs = min(sealed)
+            print(
+                f"  engine, encrypted circle            : {e_merged / e_s:>10,.0f} ops/s  "
+                f"{e_s:.2f}s  {e_reqs} requests  = {e_s / p_s:.2f}x plain (target <= 1.5x)"
+            )
+            plain_push = min(push(url, root / f"push-{i}", False) for i in range(args.repeat))
+            sealed_push = min(push(url, root / f"spush-{i}", True) for i in range(args.repeat))
+            print(f"push of {PUSH_OPS:,} local ops (best of {args.repeat})")
+            print(f"  plain    : {plain_push:.2f}s")
+            print(
+                f"  encrypted: {sealed_push:.2f}s  = {sealed_push / plain_push:.2f}x plain "
+                "(target <= 1.5x)"
             )
             times, requests = no_change(url, s["member"], s["small"], root / "member", 50)
             print("no-change sync, member of 20 circles (50 runs)")

@@ -130,7 +130,9 @@ class CircleScreen(Screen[None]):
             ]
         if tab == "members":
             table = Table(id="member-table")
-            table.add_columns("Name", "Organization", "Seniority", "Topics", "Agreements")
+            table.add_columns(
+                "Name", "Organization", "Role", "Seniority", "Agreements", "Fingerprint", "Topics"
+            )
             return [Static(id="mix"), table]
         if tab == "meetings":
             table = Table(id="meeting-table")
@@ -274,7 +276,10 @@ class CircleScreen(Screen[None]):
                 name.append(" (me)", style="dim")
             acked = "✓ acknowledged" if m["id"] in view.acknowledged else MISSING
             topics = ", ".join(m.get("topics", []))
-            row = (name, cell(m["org"]), m.get("seniority") or MISSING, cell(topics), acked)
+            role = view.roles.get(m["id"], "member")
+            fingerprint = view.fingerprints.get(m["id"]) or MISSING
+            seniority = m.get("seniority") or MISSING
+            row = (name, cell(m["org"]), role, seniority, acked, fingerprint, cell(topics))
             rows.append((m["id"], row))
         self.query_one("#member-table", Table).fill(rows)
 

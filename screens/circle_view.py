@@ -32,6 +32,8 @@ class CircleView:
     attendance: list[int]
     pulse: dict[str, list[float]]
     commitments: dict[str, int]
+    roles: dict[str, str]  # member id → convener | member
+    fingerprints: dict[str, str]  # member id → its devices' fingerprints, comma-separated
     kept: KeptRatio
 
     @property
@@ -43,11 +45,13 @@ def read_circle(services: Services, circle: str) -> CircleView:
     """Read one circle for the screen, counting attendance once."""
     present = services.insights.present_counts(circle)
     meetings = [{**m, "present": present[m["id"]]} for m in services.meetings.all(circle)]
+    members = services.members.all(circle)
+    devices = services.members.devices(circle)
     return CircleView(
         circle=services.circles.get(circle),
         agreements=services.circles.agreements(circle),
         acknowledged=services.meetings.acknowledged(circle),
-        members=services.members.all(circle),
+        members=members,
         mix=services.insights.mix(circle),
         meetings=meetings,
         next_facilitator=services.meetings.next_facilitator(circle),
@@ -56,6 +60,10 @@ def read_circle(services: Services, circle: str) -> CircleView:
         attendance=services.insights.attendance(circle, present),
         pulse=services.insights.pulse(circle),
         commitments=services.insights.commitments(circle),
+        roles={m["id"]: services.members.role(circle, m["id"]) for m in members},
+        fingerprints={
+            member: ", ".join(d["fingerprint"] for d in rows) for member, rows in devices.items()
+        },
         kept=services.insights.kept(circle),
     )
 

@@ -372,4 +372,7 @@ class ProfileForm(FormScreen[bool | None]):
     def save(self) -> bool:
         seniority = self.text("seniority") or None
         self.services.init_profile(self.text("name"), self.text("org"), seniority=seniority)
+        notice = self.services.secrets()["notice"]
+        if notice:  # the first run says where secrets are kept (SEC-27)
+            self.app.notify(notice, title="Your keys", markup=False, timeout=12)
         return True

@@ -100,9 +100,31 @@ class ExchangeClient:
         """`GET /v1/health` (no auth): cheap, and it tells the exchange's time."""
         return self._call("GET", "/health", auth=False)
 
-    def enroll(self, name: str) -> dict[str, Any]:
-        """Enrol this device with an enrolment token; returns its device token (shown once)."""
-        return self._call("POST", "/devices", {"name": name}, idempotent=False)
+    def enroll(self, name: str, keys: dict[str, str] | None = None) -> dict[str, Any]:
+        """Enrol this device with an enrolment token (and its public keys); returns its
+        device token (shown once)."""
+        body: dict[str, Any] = {"name": name}
+        if keys is not None:
+            body["keys"] = keys
+        return self._call("POST", "/devices", body, idempotent=False)
+
+    def put_keys(self, keys: dict[str, str]) -> dict[str, Any]:
+        """Register this device's public keys (once; the same keys again is fine)."""
+        return self._call("PUT", "/devices/me/keys", keys)
+
+    def epoch(self, circle: str) -> dict[str, Any]:
+        """The circle's current epoch and this device's own wraps (never anyone else's)."""
+        return self._call("GET", f"/circles/{circle}/epoch")
+
+    def rekey(self, circle: str, expected: int, wraps: dict[str, str]) -> dict[str, Any]:
+        """Start epoch `expected + 1` (compare-and-swap: 409 `epoch_conflict` if another
+        device was first)."""
+        return self._call(
+            "POST", f"/circles/{circle}/epochs", {"expected": expected, "wraps": wraps}
+        )
+
+    def set_role(self, circle: str, member_id: str, role: str) -> dict[str, Any]:
+        return self._call("PUT", f"/circles/{circle}/members/{member_id}/role", {"role": role})
 
     def me(self) -> dict[str, Any]:
         return self._call("GET", "/me")
@@ -231,11 +253,12 @@ def _retry_after(response: httpx.Response) -> float:
 def _error(response: httpx.Response, url: str) -> SyncError:
     """One line from an error answer: our type for the status, the exchange's message."""
     status = response.status_code
-    message = ""
+    message, code = "", None
     try:
         body = orjson.loads(response.content)
         if isinstance(body, dict):
             message = str(body.get("message") or body.get("error") or "")
+            code = body.get("error") if isinstance(body.get("error"), str) else None
     except orjson.JSONDecodeError:
         pass
     # The exchange's words reach a terminal: first line only, no control characters.
@@ -250,7 +273,9 @@ def _error(response: httpx.Response, url: str) -> SyncError:
         message = f"{message} (retry after {_retry_after(response):.0f}s)"
     elif kind is ServerError:
         message = f"{url} failed: {message} ({status})"
-    return kind(message)
+    error = kind(message)
+    error.code = code  # the exchange's stable error code (`epoch_retired`…), or None
+    return error
 
 
 def tls_context(ca_file: str | None = None) -> ssl.SSLContext:

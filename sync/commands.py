@@ -16,12 +16,14 @@ import logging
 import platform
 import re
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from sync.e2e import encrypt_circle, rekey_if_encrypted
 from sync.engine import connect, my_member_id
 from sync.engine import sync as run_sync
 from sync.protocol import (
@@ -93,9 +95,10 @@ def enroll(
     if "ca_file" not in options:
         ca_file = on_store(partial(store.setting, "ca_file"))
         options["ca_file"] = ca_file if isinstance(ca_file, str) and ca_file else None
+    public = on_store(partial(_public_keys, store))
     with ExchangeClient(url, token, **options) as client:
         try:
-            answer = client.enroll(device)
+            answer = client.enroll(device, public)
         except AuthFailed:
             raise AuthFailed(
                 "the exchange did not accept this enrollment token: it was already used, "
@@ -107,6 +110,22 @@ def enroll(
         raise ProtocolError("the exchange answered the enrollment without a token") from None
     on_store(partial(save_credentials, store, creds))
     return creds
+
+
+def _public_keys(store: Store) -> dict[str, str]:
+    from xcircle.keystore import keystore_of
+
+    return keystore_of(store).device_keys().public.to_json()
+
+
+def device_secrets(store: Store) -> dict[str, Any]:
+    """This device's keys (made on first use, at `join` as at `init`), where secrets
+    are kept, and the first run's notice saying so (None after it)."""
+    from xcircle.keystore import keystore_of
+
+    ks = keystore_of(store)
+    keys = ks.device_keys()
+    return {**ks.info(), "fingerprint": keys.public.fingerprint, "notice": ks.first_run_notice()}
 
 
 def share_circle(
@@ -213,13 +232,39 @@ def remove_member_remote(
     on_store(partial(queue_removal, store, circle, member_id, queued=True))
     try:
         with nullcontext(client) if client else connect(store) as link:
-            link.remove_member(circle, member_id)
-    except NotMember:
-        pass  # never on the exchange (a member added by hand), or already removed
+            try:
+                link.remove_member(circle, member_id)
+            except NotMember:
+                pass  # never on the exchange (a member added by hand), or already removed
+            on_store(partial(queue_removal, store, circle, member_id, queued=False))
+            # An encrypted circle: what is said from now on is for the remaining devices.
+            rekey_if_encrypted(store, link, circle, on_store=on_store)
     except ExchangeUnreachable as exc:
         log.warning("member removal queued for the next sync: %s", exc)
         return False
-    on_store(partial(queue_removal, store, circle, member_id, queued=False))
+    return True
+
+
+def set_role_remote(
+    store: Store,
+    circle: str,
+    member_id: str,
+    role: str,
+    *,
+    client: ExchangeClient | None = None,
+    on_store: Gate = direct,
+) -> bool:
+    """Tell the exchange a member's new role in a shared circle (it enforces who may
+    remove whom from it); True if told. A member the exchange does not know (added by
+    hand, never joined) is fine: receivers check roles from the signed ops anyway."""
+    meta = on_store(partial(store.meta, circle))
+    if not meta.get("shared") or on_store(partial(credentials, store)) is None:
+        return False
+    with nullcontext(client) if client else connect(store) as link:
+        try:
+            link.set_role(circle, member_id, role)
+        except NotMember:
+            return False
     return True
 
 
@@ -227,7 +272,7 @@ def rotate_token(store: Store, client: ExchangeClient, *, on_store: Gate = direc
     """Get a new token for this device and keep it; the old one stops working at once."""
     creds = on_store(partial(require_credentials, store))
     token = client.rotate_token()
-    new = Credentials(creds.url, token, creds.device_id, creds.org)
+    new = replace(creds, token=token)  # kept where the token lives: the keystore
     on_store(partial(save_credentials, store, new))
     return new
 
@@ -304,9 +349,19 @@ def join(url: str, token: str, name: str, insecure_http: bool, as_json: bool) ->
     from xcircle.cli import session
 
     with session(need_profile=False) as svc:
+        secrets = device_secrets(svc.store)
         creds = enroll(svc.store, url, token, name=name, insecure_http=insecure_http)
-    value = {"exchange": creds.url, "org": creds.org, "device_id": creds.device_id}
-    _out(as_json, value, f"Joined {creds.url} as a device of {creds.org}.")
+    value = {
+        "exchange": creds.url,
+        "org": creds.org,
+        "device_id": creds.device_id,
+        "fingerprint": secrets["fingerprint"],
+        "secrets": secrets["where"],
+    }
+    text = f"Joined {creds.url} as a device of {creds.org}."
+    if secrets["notice"]:
+        text += "\n" + secrets["notice"]
+    _out(as_json, value, text + f"\nThis device's fingerprint: {secrets['fingerprint']}")
 
 
 @click.command()
@@ -323,6 +378,20 @@ def share(circle_ref: str, as_json: bool) -> None:
     _warn_report(report)
     pushed = report.circles[cid].pushed
     _out(as_json, {"circle": cid, **report.to_dict()}, f"Shared; pushed {pushed} change(s).")
+
+
+@click.command()
+@click.argument("circle_ref", metavar="CIRCLE")
+@_json_option
+def encrypt(circle_ref: str, as_json: bool) -> None:
+    """Encrypt a shared circle end to end from now on (conveners)."""
+    from xcircle.cli import session
+
+    with session() as svc:
+        cid = svc.circles.resolve(circle_ref)
+        with connect(svc.store) as client:
+            epoch = encrypt_circle(svc.store, client, cid, on_store=direct)
+    _out(as_json, {"circle": cid, "epoch": epoch}, f"Encrypted from epoch {epoch} on.")
 
 
 @click.command()
@@ -397,6 +466,11 @@ def status(as_json: bool) -> None:
     if as_json:
         _out(True, value, "")
         return
+    if value["secrets"]:
+        echo(f"Secrets: kept {value['secrets']['detail']}")
+        echo(f"Fingerprint: {value['fingerprint'] or 'no keys yet (xcircle init)'}")
+    else:
+        echo("Secrets: none yet (xcircle init makes this device's keys)")
     if not value["joined"]:
         echo("Not joined to an exchange (xcircle join URL TOKEN).")
         return

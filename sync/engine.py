@@ -62,6 +62,13 @@ from xcircle.store import MAX_AHEAD_MS, Store
 
 if TYPE_CHECKING:
     from sync.client import ExchangeClient
+    from sync.e2e import E2E
+    from xcircle.crypto import EpochKey
+
+# The exchange's codes for a push under an epoch that is not the circle's current one.
+EPOCH_CODES = ("epoch_retired", "epoch_unknown")
+# What sealing adds to an op's JSON in an envelope, at most (header, path, tag, base64).
+SEALED_OVERHEAD = 700
 
 __all__ = [
     "EXCHANGE_SETTING",
@@ -186,6 +193,7 @@ class _Run:
         self.report = SyncReport(started=now_ms())
         self._first_request = client.requests
         self._written: set[str] = set()  # circles that got an `apply_pulled` this run
+        self.e2e: E2E | None = None
 
     def go(self, only: Iterable[str] | None) -> None:
         store, gate = self.store, self.gate
@@ -195,6 +203,7 @@ class _Run:
         if only is not None:
             wanted = set(only)
             metas = {cid: meta for cid, meta in metas.items() if cid in wanted}
+        self.e2e = self._encryption(metas)
         for cid, meta in metas.items():
             self._push_circle(cid, meta)
         # Pushing moves no cursor: the metas read above still hold them.
@@ -210,6 +219,18 @@ class _Run:
         self._check_skew()
         self.report.requests = self.client.requests - self._first_request
         self.report.finished = self.now_ms()
+
+    def _encryption(self, metas: dict[str, dict[str, Any]]) -> E2E | None:
+        """This device's end of the encryption (its keys, the circles' epochs), and its
+        device record in every shared circle, so others can check what it signs."""
+        from sync.e2e import E2E, publish_device
+
+        creds = self.gate(partial(credentials, self.store))
+        if creds is None:
+            return None
+        for cid in metas:
+            self.gate(partial(publish_device, self.store, cid))
+        return E2E(self.store, self.client, self.gate, creds.device_id)
 
     def _rebuild(self, cid: str) -> None:
         """A circle whose local files were damaged (and moved aside): if this device is
@@ -261,15 +282,43 @@ class _Run:
                 "reaches them"
             )
         try:
-            for batch in self._batches(ready):
-                self._push_batch(cid, batch)
+            self._push_ops(cid, ready)
         except NotMember:
             rep.denied = True
         except Conflict as exc:
             rep.error = f"push refused: {exc}"
             self.report.warnings.append(f"circle {cid[:8]}: {rep.error}")
 
-    def _batches(self, ops: list[Op]) -> Iterable[list[tuple[Op, dict[str, Any]]]]:
+    def _push_ops(self, cid: str, ops: list[Op]) -> None:
+        """Push under the circle's current epoch (plain if it has none); when the
+        exchange says the epoch moved on, fetch the new wraps and seal what is left of
+        the outbox again (nothing lost)."""
+        e2e = self.e2e
+        key = e2e.current(cid) if e2e else None
+        try:
+            for batch in self._batches(ops, key):
+                self._push_batch(cid, batch)
+        except Conflict as exc:
+            if e2e is None or exc.code not in EPOCH_CODES:
+                raise
+            e2e.fetch_wraps(cid)
+            fresh = e2e.current(cid)
+            if fresh is None or (key is not None and fresh.epoch == key.epoch):
+                raise Conflict(f"no key for the circle's current epoch: {exc}") from None
+            left = {op.id for op in self.gate(partial(self.store.outbox, cid))}
+            for batch in self._batches([op for op in ops if op.id in left], fresh):
+                self._push_batch(cid, batch)
+
+    def _batches(
+        self, ops: list[Op], key: EpochKey | None = None
+    ) -> Iterable[list[tuple[Op, dict[str, Any]]]]:
+        """Push batches under the exchange's limits: plain envelopes, or, with an epoch
+        key, sealed ones (one signature per batch)."""
+        e2e = self.e2e
+        if key is not None and e2e is not None:
+            for group in self._groups(ops, lambda op: len(op.to_bytes()) + SEALED_OVERHEAD):
+                yield list(zip(group, e2e.seal(key, group), strict=True))
+            return
         batch: list[tuple[Op, dict[str, Any]]] = []
         size = 0
         for op in ops:
@@ -282,6 +331,19 @@ class _Run:
             size += n
         if batch:
             yield batch
+
+    def _groups(self, ops: list[Op], raw_size: Callable[[Op], int]) -> Iterable[list[Op]]:
+        group: list[Op] = []
+        size = 0
+        for op in ops:
+            n = raw_size(op) * 4 // 3 + 64  # base64 and the JSON around it
+            if group and (len(group) >= self.push_ops or size + n > self.push_bytes):
+                yield group
+                group, size = [], 0
+            group.append(op)
+            size += n
+        if group:
+            yield group
 
     def _push_batch(self, cid: str, batch: list[tuple[Op, dict[str, Any]]]) -> None:
         try:
@@ -382,9 +444,10 @@ class _Run:
         payloads: list[tuple[str, bytes]] = []
         rejected: list[tuple[str, str]] = []
         last = after
+        decode = self.e2e.decoder(cid) if self.e2e else decode_envelope
         try:
             for env in envelopes:
-                d = decode_envelope(env)
+                d = decode(env)
                 if d.seq != last + 1:
                     rep.gap = f"expected seq {last + 1}, got {d.seq}"
                     break

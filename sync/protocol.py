@@ -34,6 +34,8 @@ MAX_PAYLOAD_B64 = 4 * ((MAX_OP_BYTES + 2) // 3)
 class SyncError(XCircleError):
     """Something went wrong talking to the exchange; the message is one line."""
 
+    code: str | None = None  # the exchange's stable error code, when it gave one
+
 
 class NotJoined(SyncError):
     """This device has no exchange credentials yet (`xcircle join URL TOKEN` first)."""
@@ -86,6 +88,40 @@ class ServerError(SyncError):
 class ProtocolError(SyncError):
     """The exchange answered something this client does not understand."""
 
+
+class EpochRetired(Conflict):
+    """409 `epoch_retired`/`epoch_unknown`: a pushed op is sealed under another epoch than
+    the circle's current one; re-seal the outbox under the current epoch and push again."""
+
+
+class EpochConflict(Conflict):
+    """409 `epoch_conflict`: another device rekeyed first; read the epoch and retry."""
+
+
+class WrapSetMismatch(InvalidRequest):
+    """422 `wrap_set_mismatch`: a rekey's wraps are not exactly the member devices."""
+
+
+# Stable error codes of the exchange's trust rules (`{"error": code}` in its answers),
+# restated here because the client does not import the server package.
+EPOCH_RETIRED = "epoch_retired"  # 409, op under an older epoch
+EPOCH_UNKNOWN = "epoch_unknown"  # 409, op under an epoch that does not exist yet
+EPOCH_CONFLICT = "epoch_conflict"  # 409, rekey lost the compare-and-swap
+WRAP_SET_MISMATCH = "wrap_set_mismatch"  # 422, rekey wraps ≠ member devices (+ joiners)
+MEMBER_ID_TAKEN = "member_id_taken"  # 409, an invite or redeem names someone else's id
+LAST_CONVENER = "last_convener"  # 409, the circle would be left without a convener
+KEYS_REQUIRED = "keys_required"  # 422, joining an encrypted circle without public keys
+KEYS_ALREADY_SET = "keys_already_set"  # 409, a device's public keys are set once
+DEVICE_MISMATCH = "device_mismatch"  # 403, an envelope names another device as pusher
+INVITE_NOT_FOUND = "invite_not_found"  # 404, unknown, used, expired or dead invite
+
+# Errors more precise than their status, by code (checked before STATUS_ERRORS).
+CODE_ERRORS: dict[str, type[SyncError]] = {
+    EPOCH_RETIRED: EpochRetired,
+    EPOCH_UNKNOWN: EpochRetired,
+    EPOCH_CONFLICT: EpochConflict,
+    WRAP_SET_MISMATCH: WrapSetMismatch,
+}
 
 STATUS_ERRORS: dict[int, type[SyncError]] = {
     401: AuthFailed,

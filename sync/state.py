@@ -17,7 +17,9 @@ from typing import Any, Protocol, TypeVar
 from sync.protocol import NotJoined
 from xcircle.store import QUARANTINE, Store
 
-EXCHANGE_SETTING = "exchange"  # {"url", "token", "device_id", "org"} in the profile DB
+# {"url", "device_id", "org"} in the profile DB; the token is in the keystore (a home from
+# before the keystore still has it here, and `credentials` moves it on first read).
+EXCHANGE_SETTING = "exchange"
 STATE_SETTING = "sync_state"  # {"last_sync", "last_attempt", "last_error", "skew_ms", "denied"}
 
 T = TypeVar("T")
@@ -86,7 +88,8 @@ class SyncReport:
 
 @dataclass(frozen=True)
 class Credentials:
-    """How this device reaches its exchange (kept in the 0600 profile database)."""
+    """How this device reaches its exchange: the URL, device id and organization in the
+    profile database, the token in the keystore (`xcircle.keystore`)."""
 
     url: str
     token: str
@@ -97,15 +100,20 @@ class Credentials:
 
 def credentials(store: Store) -> Credentials | None:
     raw = store.setting(EXCHANGE_SETTING)
-    if not isinstance(raw, dict) or not raw.get("url") or not raw.get("token"):
+    if not isinstance(raw, dict) or not raw.get("url"):
         return None
-    return Credentials(
-        raw["url"],
-        raw["token"],
-        raw.get("device_id", ""),
-        raw.get("org", ""),
-        raw.get("insecure_http") is True,
-    )
+    if raw.get("token"):  # a home from before the keystore: move the token into it
+        save_credentials(store, Credentials(raw["url"], raw["token"], *_device(raw)))
+    from xcircle.keystore import keystore_of  # cryptography: not at the app's start
+
+    token = keystore_of(store).token
+    if not token:
+        return None
+    return Credentials(raw["url"], token, *_device(raw))
+
+
+def _device(raw: dict[str, Any]) -> tuple[str, str, bool]:
+    return raw.get("device_id", ""), raw.get("org", ""), raw.get("insecure_http") is True
 
 
 def require_credentials(store: Store) -> Credentials:
@@ -116,7 +124,23 @@ def require_credentials(store: Store) -> Credentials:
 
 
 def save_credentials(store: Store, creds: Credentials) -> None:
-    store.save_setting(EXCHANGE_SETTING, asdict(creds))
+    """The token into the keystore, the rest into the profile (never the token)."""
+    from xcircle.keystore import keystore_of
+
+    keystore_of(store).set_token(creds.token)
+    public = {k: v for k, v in asdict(creds).items() if k != "token"}
+    store.save_setting(EXCHANGE_SETTING, public)
+
+
+def secrets_info(store: Store) -> dict[str, Any]:
+    """Where this device's secrets are kept and its fingerprint (None before `init`)."""
+    from xcircle.keystore import exists, keystore_of
+
+    if not exists(store.home):
+        return {"secrets": None, "fingerprint": None}
+    ks = keystore_of(store)
+    keys = ks.device_keys() if ks.has_device_keys() else None
+    return {"secrets": ks.info(), "fingerprint": keys.public.fingerprint if keys else None}
 
 
 def move_exchange(store: Store, url: str) -> Credentials:
@@ -183,6 +207,7 @@ def status(store: Store) -> dict[str, Any]:
         "exchange": creds.url if creds else None,
         "org": creds.org if creds else None,
         "device_id": creds.device_id if creds else None,
+        **secrets_info(store),
         "last_sync": state.get("last_sync"),
         "last_attempt": state.get("last_attempt"),
         "last_error": state.get("last_error"),

@@ -31,6 +31,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XCIRCLE_HOME", str(tmp_path / "default-home"))
     monkeypatch.setenv("XCIRCLE_EXCHANGE_HOME", str(tmp_path / "default-exchange"))
     monkeypatch.setenv("XCIRCLE_DEMO_HOME", str(tmp_path / "default-demo"))
+    # Never the machine's real keyring: tests that want one install tests.keyrings'.
+    monkeypatch.setenv("XCIRCLE_KEYRING", "0")
 
 
 @pytest.fixture

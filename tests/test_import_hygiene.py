@@ -28,6 +28,12 @@ def test_importing_the_tui_loads_no_network_stack() -> None:
     assert leaked == []
 
 
+def test_importing_the_tui_loads_no_cryptography() -> None:
+    """Keys are needed for sync and the first run, not to paint the home screen."""
+    modules = loaded_after("import screens.app")
+    assert sorted(m for m in modules if m.split(".")[0] in ("cryptography", "keyring")) == []
+
+
 def test_first_screen_defers_what_it_does_not_show() -> None:
     modules = loaded_after("import screens.app")
     for deferred in ("screens.circle", "screens.forms", "screens.help", "xcircle.demo"):

@@ -20,6 +20,9 @@ FREQUENCIES: Final = ("weekly", "biweekly", "monthly")
 CADENCE_DAYS: Final = {"weekly": 7, "biweekly": 14}  # monthly: the same day next month
 MODES: Final = ("in-person", "online", "hybrid")
 SENIORITIES: Final = ("junior", "mid", "senior")
+# Conveners add and remove members, change roles and amend agreements; anyone may leave.
+ROLES: Final = ("convener", "member")
+CONVENER: Final = "convener"
 GOAL_STATUSES: Final = ("active", "done", "dropped")
 COMMITMENT_STATUSES: Final = ("open", "kept", "renegotiated", "dropped")
 MEETING_STATUSES: Final = ("planned", "running", "closed", "cancelled")
@@ -119,6 +122,14 @@ def ref(v: Any) -> bool:
     return type(v) is str and _KEY.match(v) is not None
 
 
+def public_key(v: Any) -> bool:
+    """A raw 32-byte public key in standard base64 (a device record's keys)."""
+    return type(v) is str and len(v) == 44 and _B64_KEY.match(v) is not None
+
+
+_B64_KEY = re.compile(r"[A-Za-z0-9+/]{43}=")
+
+
 def ref_list(v: Any) -> bool:
     return isinstance(v, list) and len(v) <= 64 and all(ref(x) for x in v)
 
@@ -192,6 +203,21 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "seniority": optional(one_of(SENIORITIES)),
                 "topics": text_list(20, 80),
                 "joined": iso_datetime,
+                "role": one_of(ROLES),
+            },
+        ),
+        # A device that speaks for a member: its public keys (key = the device's key id,
+        # `xcircle.crypto` derives it from the keys). Receivers check every op's signer
+        # against these records (sync.e2e).
+        Entity(
+            "device",
+            False,
+            {
+                "member": ref,
+                "node": text(64, required=True),  # the ops' `author` this device stamps
+                "x25519": public_key,
+                "ed25519": public_key,
+                "name": text(100),
             },
         ),
         Entity(

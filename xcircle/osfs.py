@@ -201,6 +201,15 @@ def read_private(path: Path) -> bytes | None:
         os.close(fd)
 
 
+def tighten_file(path: Path) -> None:
+    """Tighten an existing file of the home to 0600 (never through a link); none: fine."""
+    try:
+        fd = open_private(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    os.close(fd)
+
+
 def tighten_fd(fd: int) -> None:
     """A file of the home readable by its owner only (POSIX; see the module docstring)."""
     if _posix() and stat.S_IMODE(os.fstat(fd).st_mode) & ~FILE_MODE:

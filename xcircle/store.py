@@ -26,8 +26,11 @@ from xcircle.errors import InvalidOp, NotFound, NotInitialized, StoreError, XCir
 from xcircle.hlc import HLC, WALL_DIGITS, wall_ms
 from xcircle.merge import Record, is_live, merge, public
 from xcircle.ops import Op, new_id
-from xcircle.osfs import HomeLock, private_dir
+from xcircle.osfs import HomeLock, private_dir, tighten_file
 from xcircle.storage import CorruptFile, Database, gc_paused
+
+# The keystore's files (`xcircle.keystore`), tightened with the rest of the home on open.
+SECRET_FILES = ("keystore.json", "secrets.bin", "home.key")
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +123,9 @@ class Store:
         # Told of notices that arise while the home is open (the app shows them).
         self.on_notice: Callable[[Notice], None] | None = None
         self._lock = None if read_only else HomeLock(self.home / "lock")
+        if not read_only:
+            for name in SECRET_FILES:  # the keystore's (xcircle.keystore): kept private too
+                tighten_file(self.home / name)
         # Loading builds millions of small objects that live as long as the store: no
         # cyclic GC during the load, then move what was loaded out of its sight.
         try:

@@ -25,6 +25,7 @@ from .ratelimit import IpLimits
 from .routes import Context, router
 from .settings import ExchangeSettings
 from .supervise import die_with_supervisor
+from .trust_routes import router as trust_router
 from .unavailable import install as install_unavailable
 from .unavailable import wait_for_database
 
@@ -130,6 +131,7 @@ def create_app(settings: ExchangeSettings) -> FastAPI:
         quotas=settings.quotas(),
     )
     app.include_router(router)
+    app.include_router(trust_router)
     app.include_router(observe_router)
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

@@ -34,11 +34,16 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    exists,
     select,
     text,
+    update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.schema import CreateColumn
+
+from . import schema_v1
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,10 @@ devices = Table(
     Column("name", String(100), nullable=False),
     Column("created", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
+    # Public keys (raw 32 bytes), set once by the device: X25519 receives epoch-secret
+    # wraps, Ed25519 signs ops. Members of a shared circle read them (v3, `_migrate_trust`).
+    Column("x25519", LargeBinary),
+    Column("ed25519", LargeBinary),
 )
 
 tokens = Table(
@@ -90,6 +99,9 @@ circles = Table(
     Column("created_by", String(32), ForeignKey("devices.id"), nullable=False),
     Column("next_seq", BigInteger, nullable=False),  # the per-circle counter row, see push
     Column("created", BigInteger, nullable=False),
+    # The current key epoch (0 = plaintext, not yet upgraded). On the counter row, so a push
+    # reads it under the same lock a rekey takes (v2).
+    Column("epoch", BigInteger, nullable=False, server_default="0"),
 )
 
 circle_members = Table(
@@ -100,6 +112,8 @@ circle_members = Table(
     Column("member_id", String(64), nullable=False),  # one member may use several devices
     Column("joined", BigInteger, nullable=False),
     Column("removed_at", BigInteger),
+    # convener | member, per member: every device row of one member carries the same (v2).
+    Column("role", String(16), nullable=False, server_default="member"),
     PrimaryKeyConstraint("circle_id", "device_id"),
     Index("ix_members_device", "device_id"),
 )
@@ -113,6 +127,8 @@ invites = Table(
     Column("expires_at", BigInteger, nullable=False),
     Column("used_at", BigInteger),
     Column("created", BigInteger, nullable=False),
+    # The member id the joiner gets (chosen by the inviter, v2); NULL on legacy invites.
+    Column("member_id", String(64)),
 )
 
 ops = Table(
@@ -130,7 +146,33 @@ ops = Table(
     UniqueConstraint("circle_id", "op_id", name="uq_ops_circle_op"),
 )
 
-V1_TABLES = [organizations, devices, tokens, circles, circle_members, invites, ops]
+# One epoch secret wrapped for one device (opaque HPKE bytes); a device reads only its own.
+wraps = Table(
+    "wraps",
+    metadata,
+    Column("circle_id", String(64), ForeignKey("circles.id"), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("device_id", String(32), ForeignKey("devices.id"), nullable=False),
+    Column("wrap", LargeBinary, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    PrimaryKeyConstraint("circle_id", "epoch", "device_id"),
+    Index("ix_wraps_device", "circle_id", "device_id"),
+)
+
+# A redeemed invite of an encrypted circle, waiting for a member's device to check the
+# joiner's MAC'd bundle (opaque here) and confirm it with a rekey that includes it.
+joins = Table(
+    "joins",
+    metadata,
+    Column("circle_id", String(64), ForeignKey("circles.id"), nullable=False),
+    Column("device_id", String(32), ForeignKey("devices.id"), nullable=False),
+    Column("member_id", String(64), nullable=False),
+    Column("invited_by", String(32), ForeignKey("devices.id"), nullable=False),
+    Column("bundle", LargeBinary),
+    Column("created", BigInteger, nullable=False),
+    PrimaryKeyConstraint("circle_id", "device_id"),
+    Index("ix_joins_device", "device_id"),
+)
 
 # Rate-limit and quota counters shared by every worker: one row per (limit, subject), a
 # fixed window (its start, ms) and the count in it. See `ratelimit.py`.
@@ -148,9 +190,40 @@ ix_invites_circle = Index("ix_invites_circle", invites.c.circle_id)
 
 
 def _migrate_v1(conn: Connection) -> None:
-    # v1 is the initial schema. When v2 alters a table, freeze v1's DDL here first so that a
-    # fresh database still replays v1 then v2.
-    metadata.create_all(conn, tables=V1_TABLES)
+    schema_v1.create_v1(conn)
+
+
+def _add_column(conn: Connection, table: Table, name: str) -> None:
+    spec = CreateColumn(table.c[name]).compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {spec}"))
+
+
+def _migrate_trust(conn: Connection) -> None:
+    """Trust across organizations: device keys, roles, epochs and wraps, pending joins,
+    invites made for a member id. Existing circles stay at epoch 0 (plaintext); the
+    member who created a circle becomes its convener."""
+    for table, name in [
+        (devices, "x25519"),
+        (devices, "ed25519"),
+        (circles, "epoch"),
+        (circle_members, "role"),
+        (invites, "member_id"),
+    ]:
+        _add_column(conn, table, name)
+    metadata.create_all(conn, tables=[wraps, joins])
+    creator = circle_members.alias("creator")
+    conn.execute(
+        update(circle_members)
+        .where(
+            exists().where(
+                creator.c.circle_id == circle_members.c.circle_id,
+                creator.c.member_id == circle_members.c.member_id,
+                creator.c.device_id == circles.c.created_by,
+                circles.c.id == creator.c.circle_id,
+            )
+        )
+        .values(role="convener")
+    )
 
 
 def _v2_limits(conn: Connection) -> None:
@@ -160,7 +233,7 @@ def _v2_limits(conn: Connection) -> None:
 
 
 # Ordered: index i holds the migration to version i + 1. Append, never reorder.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_v1, _v2_limits]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_v1, _v2_limits, _migrate_trust]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -274,6 +347,10 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Overwrite freed content with zeros, so a purged plaintext op leaves no copy in
+        # free pages (the exchange rarely deletes; the cost is on those few writes). Some
+        # builds (Debian's) have it on already; SQLite's own default is off.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")

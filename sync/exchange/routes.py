@@ -6,6 +6,7 @@ SQLAlchemy calls belong, and each request makes a single hop to that pool.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
-from . import ratelimit, store
+from . import invites, members, ratelimit, store
 from .admin import create_enrollment
 from .auth import Principal, authenticate, authenticate_member, require_device
 from .errors import ExchangeError
@@ -25,6 +26,7 @@ from .models import (
     CircleOut,
     CircleRef,
     DeviceIn,
+    DeviceKeys,
     DeviceOut,
     EnrollmentIn,
     EnrollmentOut,
@@ -39,6 +41,7 @@ from .models import (
     PushIn,
     PushOut,
     RedeemIn,
+    RedeemOut,
     TokenOut,
 )
 from .quotas import Quotas
@@ -56,6 +59,11 @@ class Context:
     pull_limiter: RateLimiter  # per process: pulls take no write
     ip_limits: IpLimits  # enrollments, redeems and auth failures, per client IP, shared
     quotas: Quotas
+
+
+def decode_keys(keys: DeviceKeys) -> tuple[bytes, bytes]:
+    """The raw `(x25519, ed25519)` public keys (the model already checked their shape)."""
+    return base64.b64decode(keys.x25519), base64.b64decode(keys.ed25519)
 
 
 class OrjsonResponse(JSONResponse):
@@ -117,7 +125,8 @@ def enroll_device(body: DeviceIn, request: Request, creds: Creds) -> dict[str, A
     call = Call(request, creds)
     call.ctx.ip_limits.take(call.ip, call.now)
     p = call.auth(ENROLL)
-    device_id, token = store.enroll_device(call.ctx.engine, p, body.name, call.now)
+    keys = decode_keys(body.keys) if body.keys is not None else None
+    device_id, token = store.enroll_device(call.ctx.engine, p, body.name, call.now, keys)
     return {
         "device_id": device_id,
         "org_id": p.org_id,
@@ -146,14 +155,16 @@ def delete_device(device_id: Ident, request: Request, creds: Creds) -> Response:
 
 @router.get("/me", response_model=Me, responses=_errors())
 def me(request: Request, creds: Creds) -> dict[str, Any]:
-    """Device: who am I, and which circles do I belong to."""
+    """Device: who am I, which circles do I belong to, and where does my join wait."""
     call = Call(request, creds)
     p, device_id = call.device()
+    circles, pending = store.my_circles(call.ctx.engine, device_id)
     return {
         "device_id": device_id,
         "org_id": p.org_id,
         "org_name": p.org_name,
-        "circles": store.my_circles(call.ctx.engine, device_id),
+        "circles": circles,
+        "pending": pending,
         "time": call.now,
     }
 
@@ -179,49 +190,68 @@ def create_circle(
 
 @router.get("/circles/{circle_id}", response_model=CircleOut, responses=_errors(404))
 def get_circle(circle_id: Ident, request: Request, creds: Creds) -> dict[str, Any]:
-    """Member device: the circle's active members and next sequence number."""
+    """Member device: the circle's epoch, next sequence number, current member devices
+    (role, public keys) and pending joins."""
     call = Call(request, creds)
     _, device_id = call.device()
-    members, next_seq = store.get_circle(call.ctx.engine, device_id, circle_id)
-    return {"circle_id": circle_id, "members": members, "next_seq": next_seq, "time": call.now}
+    return {**members.circle_view(call.ctx.engine, device_id, circle_id), "time": call.now}
 
 
 @router.post(
     "/circles/{circle_id}/invites",
     status_code=201,
     response_model=InviteOut,
-    responses=_errors(404),
+    responses=_errors(404, 409),
 )
 def create_invite(
     circle_id: Ident, body: InviteIn, request: Request, creds: Creds
 ) -> dict[str, Any]:
-    """Member device: a single-use, expiring invite code for this circle."""
+    """Member device: a single-use, expiring invite (72 h unless said) for the member id
+    `member_id` (fresh, or the caller's own for its second device)."""
     call = Call(request, creds)
     _, device_id = call.device()
-    code, expires = store.create_invite(
-        call.ctx.engine, device_id, circle_id, body.ttl_seconds, call.now, call.ctx.quotas
+    code, expires = invites.create_invite(
+        call.ctx.engine,
+        device_id,
+        circle_id,
+        body.ttl_seconds,
+        call.now,
+        call.ctx.quotas,
+        token=body.token,
+        member_id=body.member_id,
     )
-    return {"code": code, "circle_id": circle_id, "expires_at": expires, "time": call.now}
+    return {
+        "code": code,
+        "circle_id": circle_id,
+        "member_id": body.member_id,
+        "expires_at": expires,
+        "time": call.now,
+    }
 
 
-@router.post("/invites/redeem", response_model=CircleRef, responses=_errors(404))
+@router.post("/invites/redeem", response_model=RedeemOut, responses=_errors(404, 409))
 def redeem_invite(body: RedeemIn, request: Request, creds: Creds) -> dict[str, Any]:
-    """Device: join a circle with an invite code (rate limited per IP against guessing)."""
+    """Device: join a circle with an invite code (rate limited per IP against guessing):
+    a member at once in a plaintext circle, a pending join in an encrypted one."""
     call = Call(request, creds)
     call.ctx.ip_limits.take(call.ip, call.now)
     _, device_id = call.device()
-    circle_id = store.redeem_invite(
-        call.ctx.engine, device_id, body.code, body.member_id, call.now, call.ctx.quotas
+    bundle = None if body.bundle is None else base64.b64decode(body.bundle)
+    circle_id, member_id, status = invites.redeem_invite(
+        call.ctx.engine, device_id, body.code, body.member_id, bundle, call.now, call.ctx.quotas
     )
-    return {"circle_id": circle_id, "time": call.now}
+    return {"circle_id": circle_id, "member_id": member_id, "status": status, "time": call.now}
 
 
-@router.delete("/circles/{circle_id}/members/{member_id}", status_code=204, responses=_errors(404))
+@router.delete(
+    "/circles/{circle_id}/members/{member_id}", status_code=204, responses=_errors(404, 409)
+)
 def remove_member(circle_id: Ident, member_id: Ident, request: Request, creds: Creds) -> Response:
-    """Member device: remove a member (all their devices); removing yourself is leaving."""
+    """Member device: remove a member (all their devices): a convener may remove anyone,
+    anyone may remove themselves (leaving)."""
     call = Call(request, creds)
     _, device_id = call.device()
-    store.remove_member(call.ctx.engine, device_id, circle_id, member_id, call.now)
+    members.remove_member(call.ctx.engine, device_id, circle_id, member_id, call.now)
     return Response(status_code=204)
 
 

@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import metrics
@@ -17,17 +17,19 @@ from .db import (
     circle_members,
     circles,
     devices,
-    invites,
+    joins,
     ops,
-    organizations,
     read_tx,
     tokens,
     write_tx,
 )
+from .epochs import epoch_error
 from .errors import ExchangeError, forbidden, not_found, unauthorized
+from .invites import pending_circles
+from .members import CONVENER
 from .models import Envelope
-from .quotas import Quotas, check_circles_per_device, check_members, check_open_invites, lock_circle
-from .tokens import ADMIN, DEVICE, INVITE_PREFIX, PREFIX, hash_token, new_id, new_token
+from .quotas import Quotas, check_circles_per_device
+from .tokens import ADMIN, DEVICE, PREFIX, new_id, new_token
 
 
 def _active(circle_id: Any, device_id: str) -> Any:
@@ -43,13 +45,15 @@ def _is_member(conn: Connection, circle_id: str, device_id: str) -> bool:
     return row.first() is not None
 
 
-def _require_member(conn: Connection, circle_id: str, device_id: str) -> None:
-    if not _is_member(conn, circle_id, device_id):
-        raise not_found("circle not found")
-
-
-def enroll_device(engine: Engine, p: Principal, name: str, now: int) -> tuple[str, str]:
-    """Consume the enrollment token `p` and register a device: `(device_id, device_token)`."""
+def enroll_device(
+    engine: Engine,
+    p: Principal,
+    name: str,
+    now: int,
+    keys: tuple[bytes, bytes] | None = None,
+) -> tuple[str, str]:
+    """Consume the enrollment token `p` and register a device: `(device_id, device_token)`,
+    with its public `keys` (X25519, Ed25519) when given."""
     device_id = new_id()
     token, token_hash = new_token(PREFIX[DEVICE])
     with write_tx(engine) as conn:
@@ -67,7 +71,17 @@ def enroll_device(engine: Engine, p: Principal, name: str, now: int) -> tuple[st
         ).rowcount
         if used != 1:
             raise unauthorized()
-        conn.execute(devices.insert().values(id=device_id, org_id=p.org_id, name=name, created=now))
+        x25519, ed25519 = keys if keys is not None else (None, None)
+        conn.execute(
+            devices.insert().values(
+                id=device_id,
+                org_id=p.org_id,
+                name=name,
+                created=now,
+                x25519=x25519,
+                ed25519=ed25519,
+            )
+        )
         conn.execute(
             tokens.insert().values(
                 hash=token_hash, kind=DEVICE, org_id=p.org_id, device_id=device_id, created=now
@@ -108,15 +122,16 @@ def delete_device(engine: Engine, p: Principal, device_id: str, now: int) -> Non
         revoke_device(conn, device_id, now)
 
 
-def my_circles(engine: Engine, device_id: str) -> list[str]:
-    """Ids of the circles this device currently belongs to."""
+def my_circles(engine: Engine, device_id: str) -> tuple[list[str], list[str]]:
+    """Ids of the circles this device belongs to, and of those where its join waits for
+    confirmation."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(circle_members.c.circle_id)
             .where(circle_members.c.device_id == device_id, circle_members.c.removed_at.is_(None))
             .order_by(circle_members.c.circle_id)
         )
-        return [r.circle_id for r in rows]
+        return [r.circle_id for r in rows], pending_circles(conn, device_id)
 
 
 def create_circle(
@@ -141,7 +156,11 @@ def create_circle(
             )
             conn.execute(
                 circle_members.insert().values(
-                    circle_id=circle_id, device_id=device_id, member_id=member_id, joined=now
+                    circle_id=circle_id,
+                    device_id=device_id,
+                    member_id=member_id,
+                    joined=now,
+                    role=CONVENER,
                 )
             )
     except IntegrityError:
@@ -151,140 +170,6 @@ def create_circle(
 
 def _circle_exists() -> ExchangeError:
     return ExchangeError(409, "circle_exists", "a circle with this id already exists")
-
-
-def get_circle(engine: Engine, device_id: str, circle_id: str) -> tuple[list[dict[str, Any]], int]:
-    """Active members and the circle's next sequence number, for a member device."""
-    with read_tx(engine) as conn:
-        members = [
-            dict(r._mapping)
-            for r in conn.execute(
-                select(
-                    circle_members.c.member_id,
-                    circle_members.c.device_id,
-                    organizations.c.name.label("org_name"),
-                    circle_members.c.joined,
-                )
-                .join(devices, devices.c.id == circle_members.c.device_id)
-                .join(organizations, organizations.c.id == devices.c.org_id)
-                .where(
-                    circle_members.c.circle_id == circle_id, circle_members.c.removed_at.is_(None)
-                )
-                .order_by(circle_members.c.joined, circle_members.c.member_id)
-            )
-        ]
-        # The active members are the membership check: the caller must be one of them.
-        if not any(m["device_id"] == device_id for m in members):
-            raise not_found("circle not found")
-        next_seq = conn.execute(
-            select(circles.c.next_seq).where(circles.c.id == circle_id)
-        ).scalar_one()
-        return members, int(next_seq)
-
-
-def create_invite(
-    engine: Engine, device_id: str, circle_id: str, ttl_s: int, now: int, q: Quotas
-) -> tuple[str, int]:
-    """A single-use invite code for a circle the caller belongs to: `(code, expires_at)`."""
-    code, code_hash = new_token(INVITE_PREFIX)
-    expires = now + ttl_s * 1000
-    with write_tx(engine) as conn:
-        _require_member(conn, circle_id, device_id)
-        lock_circle(conn, circle_id)
-        check_open_invites(conn, circle_id, now, q)
-        conn.execute(
-            invites.insert().values(
-                hash=code_hash,
-                circle_id=circle_id,
-                created_by=device_id,
-                expires_at=expires,
-                created=now,
-            )
-        )
-    return code, expires
-
-
-def _invite_not_found() -> ExchangeError:
-    return ExchangeError(404, "invite_not_found", "invite code unknown, used or expired")
-
-
-def _membership(conn: Connection, circle_id: str, device_id: str) -> Any:
-    return conn.execute(
-        select(circle_members.c.removed_at).where(
-            circle_members.c.circle_id == circle_id, circle_members.c.device_id == device_id
-        )
-    ).first()
-
-
-def redeem_invite(
-    engine: Engine, device_id: str, code: str, member_id: str, now: int, q: Quotas
-) -> str:
-    """Join the invite's circle as `member_id`; returns the circle id. A device that is already
-    an active member keeps its membership (and an unused code stays unused).
-
-    Single use is one conditional UPDATE: of any number of concurrent redeems of one code,
-    exactly one matches the unused, unexpired row; the others answer 404."""
-    code_hash = hash_token(code)
-    live = and_(
-        invites.c.hash == code_hash, invites.c.used_at.is_(None), invites.c.expires_at > now
-    )
-    try:
-        with write_tx(engine) as conn:
-            circle_id = conn.execute(
-                select(invites.c.circle_id).where(invites.c.hash == code_hash)
-            ).scalar()
-            if circle_id is None:
-                raise _invite_not_found()
-            circle_id = str(circle_id)
-            lock_circle(conn, circle_id)  # concurrent joins of one circle queue here
-            row = _membership(conn, circle_id, device_id)  # read after the lock: current
-            if row is not None and row.removed_at is None:
-                # Already in (a retry whose answer was lost, or a race with itself): the
-                # same answer, whatever became of the code since.
-                return circle_id
-            check_members(conn, circle_id, q)
-            check_circles_per_device(conn, device_id, q)
-            if conn.execute(update(invites).where(live).values(used_at=now)).rowcount != 1:
-                raise _invite_not_found()
-            if row is None:
-                conn.execute(
-                    circle_members.insert().values(
-                        circle_id=circle_id, device_id=device_id, member_id=member_id, joined=now
-                    )
-                )
-            else:  # removed earlier, invited again
-                conn.execute(
-                    update(circle_members)
-                    .where(
-                        circle_members.c.circle_id == circle_id,
-                        circle_members.c.device_id == device_id,
-                    )
-                    .values(member_id=member_id, joined=now, removed_at=None)
-                )
-    except IntegrityError:
-        # The same device joining the same circle in two transactions at once: the loser
-        # rolls back (its invite unused) and the client may simply retry.
-        raise ExchangeError(
-            409, "conflict", "a concurrent request changed this membership; retry"
-        ) from None
-    return circle_id
-
-
-def remove_member(engine: Engine, device_id: str, circle_id: str, member_id: str, now: int) -> None:
-    """Remove every device of `member_id` from the circle (the caller may remove itself)."""
-    with write_tx(engine) as conn:
-        _require_member(conn, circle_id, device_id)
-        done = conn.execute(
-            update(circle_members)
-            .where(
-                circle_members.c.circle_id == circle_id,
-                circle_members.c.member_id == member_id,
-                circle_members.c.removed_at.is_(None),
-            )
-            .values(removed_at=now)
-        ).rowcount
-        if not done:
-            raise not_found("member not found")
 
 
 def decode_ops(envs: Sequence[Envelope], max_op_bytes: int) -> list[tuple[bytes, bytes]]:
@@ -327,7 +212,7 @@ _RESERVE = (
     update(circles)
     .where(circles.c.id == bindparam("circle"))
     .values(next_seq=circles.c.next_seq + bindparam("n"))
-    .returning(circles.c.next_seq)
+    .returning(circles.c.next_seq, circles.c.epoch)
 )
 _SET_NEXT = (
     update(circles).where(circles.c.id == bindparam("circle")).values(next_seq=bindparam("next"))
@@ -357,13 +242,17 @@ def push(
     constraint; the push then runs again, looking the known ids up under the lock first."""
     try:
         return _push(engine, caller, circle_id, envs, decoded, now, look_first=False)
-    except IntegrityError:
+    except (IntegrityError, _LookFirst):
         pass  # rolled back, nothing reserved: retry the careful way
     try:
         return _push(engine, caller, circle_id, envs, decoded, now, look_first=True)
     except IntegrityError:
         # Unreachable while the lock holds; answer as a conflict rather than a 500 if not.
         raise _op_conflict() from None
+
+
+class _LookFirst(Exception):
+    """The optimistic push met an op it cannot judge without looking the log up first."""
 
 
 def _push(
@@ -378,6 +267,8 @@ def _push(
 ) -> tuple[list[dict[str, Any]], int]:
     with write_tx(engine) as conn:
         device_id = caller(conn)
+        if any(e.device_id not in (None, device_id) for e in envs):
+            raise ExchangeError(403, "device_mismatch", "an op names another device as its pusher")
         ids = list({e.op_id: None for e in envs})
         # THE invariant: seqs are assigned under the circle's counter-row lock and the
         # counter moves in the same transaction, so pushes to one circle commit in seq
@@ -386,8 +277,12 @@ def _push(
         # them all, or fails and rolls the reservation back; the careful path reserves
         # nothing until it knows which ids are new.
         reserve = 0 if look_first else len(ids)
-        next_seq = conn.execute(_RESERVE, {"circle": circle_id, "n": reserve}).scalar_one()
+        next_seq, epoch = conn.execute(_RESERVE, {"circle": circle_id, "n": reserve}).one()
         next_seq -= reserve
+        if not look_first and any(e.epoch != epoch for e in envs):
+            # An op under another epoch may be a retry of one already stored (which keeps
+            # its seq) or new (refused): only the careful path can tell.
+            raise _LookFirst
         known: dict[str, tuple[int, int, bytes, bytes]] = {}
         if look_first:
             known = {
@@ -399,10 +294,14 @@ def _push(
         for env, (nonce, payload) in zip(envs, decoded, strict=True):
             seen = known.get(env.op_id)
             if seen is not None:
-                if seen[1:] != (env.epoch, nonce, payload):
+                # Encrypted ops are sealed with a random nonce, so a client's retry after a
+                # lost answer differs in bytes: the first write wins and keeps its seq.
+                if seen[1:] != (env.epoch, nonce, payload) and seen[1] == env.epoch == 0:
                     raise _op_conflict()
                 results.append({"op_id": env.op_id, "seq": seen[0]})
                 continue
+            if env.epoch != epoch:
+                raise epoch_error(env.epoch, epoch)
             seq = next_seq
             next_seq += 1
             known[env.op_id] = (seq, env.epoch, nonce, payload)  # duplicates within a push
@@ -429,7 +328,7 @@ def _push(
 
 
 _PULL = (
-    select(ops.c.seq, ops.c.op_id, ops.c.epoch, ops.c.nonce, ops.c.payload)
+    select(ops.c.seq, ops.c.op_id, ops.c.epoch, ops.c.nonce, ops.c.payload, ops.c.device_id)
     .where(ops.c.circle_id == bindparam("c"), ops.c.seq > bindparam("after"))
     .order_by(ops.c.seq)
     .limit(bindparam("n"))
@@ -453,10 +352,22 @@ def pull(
     out: dict[str, Any] = {}
     with read_tx(engine) as conn:
         device_id = caller(conn)
+        # Each circle's last seq, current epoch and number of pending joins (a sync knows
+        # when to look at them without asking).
+        waiting = (
+            select(func.count())
+            .where(joins.c.circle_id == circle_members.c.circle_id)
+            .scalar_subquery()
+        )
         allowed = {
-            r.circle_id: int(r.next_seq) - 1
+            r.circle_id: (int(r.next_seq) - 1, int(r.epoch), int(r.joins))
             for r in conn.execute(
-                select(circle_members.c.circle_id, circles.c.next_seq)
+                select(
+                    circle_members.c.circle_id,
+                    circles.c.next_seq,
+                    circles.c.epoch,
+                    waiting.label("joins"),
+                )
                 .join(circles, circles.c.id == circle_members.c.circle_id)
                 .where(
                     circle_members.c.device_id == device_id,
@@ -467,9 +378,10 @@ def pull(
         }
         budget = _Budget(limit, max_bytes)
         for circle_id, after in cursors.items():
-            last = allowed.get(circle_id)
-            if last is None:
+            seen = allowed.get(circle_id)
+            if seen is None:
                 continue
+            last, epoch, waiting_joins = seen
             page: list[dict[str, Any]] = []
             nxt = after
             while nxt < last and budget.open():
@@ -478,7 +390,7 @@ def pull(
                 rows = conn.execute(_PULL, {"c": circle_id, "after": nxt, "n": n}).all()
                 if not rows:
                     break
-                for s, o, e, nc, p in rows:
+                for s, o, e, nc, p, d in rows:
                     if not budget.take(len(nc) + len(p)):
                         break
                     page.append(
@@ -488,10 +400,17 @@ def pull(
                             "epoch": e,
                             "nonce": b64(nc).decode(),
                             "payload": b64(p).decode(),
+                            "device_id": d,
                         }
                     )
                     nxt = s
-            out[circle_id] = {"ops": page, "next": nxt, "more": nxt < last}
+            out[circle_id] = {
+                "ops": page,
+                "next": nxt,
+                "more": nxt < last,
+                "epoch": epoch,
+                "joins": waiting_joins,
+            }
     denied = [c for c in cursors if c not in allowed]
     return out, denied
 

@@ -24,6 +24,8 @@ async def _members(api: Api, n: int, admin_token: str) -> list[Device]:
 async def test_an_invite_admits_exactly_one_of_20_parallel_redeems(
     make_app: Callable[..., FastAPI],
 ) -> None:
+    """SEC-08: single use under parallel redeems (fresh member ids: the owner's `m1` would
+    be refused as taken)."""
     api = Api(make_app(db_pool_size=25))
     _, admin_token = api.org()
     owner = await api.device(admin_token)
@@ -35,7 +37,7 @@ async def test_an_invite_admits_exactly_one_of_20_parallel_redeems(
     answers = await asyncio.gather(
         *(
             api.call(
-                "POST", "/v1/invites/redeem", d.token, json={"code": code, "member_id": f"m{i}"}
+                "POST", "/v1/invites/redeem", d.token, json={"code": code, "member_id": f"j{i}"}
             )
             for i, d in enumerate(devices)
         )

@@ -70,6 +70,11 @@ def test_a_device_rotates_its_token(ada: Device, exchange: Exchange) -> None:
     with ada.client() as client:
         new = rotate_token(ada.store, client)
     assert new.token != old.token and credentials(ada.store) == new
+    # Kept where the token lives: the keystore, never the profile.
+    from xcircle.keystore import keystore_of
+
+    assert keystore_of(ada.store).token == new.token
+    assert "token" not in ada.store.setting("exchange")
     cid = ada.services.circles.create("Leaders")["id"]
     assert ada.share(cid).circles[cid].pushed > 0  # the new token works
     ada.store.save_setting("exchange", {**new.__dict__, "token": old.token})

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
 
-from sync.exchange import admin, store
+from sync.exchange import admin, members, store
 from sync.exchange.auth import authenticate_member
 from sync.exchange.db import is_postgres, open_db
 from sync.exchange.models import Envelope
@@ -127,8 +127,7 @@ def test_retried_push_leaves_no_gap(engine: Engine) -> None:
     assert _push(engine, token, circle_id, ["z", "x", "z", "w"]) == [3, 1, 3, 4]
     # Nothing was reserved by the failed attempts: the sequence goes on without a gap.
     assert _push(engine, token, circle_id, ["v"]) == [5]
-    _, next_seq = store.get_circle(engine, device_id, circle_id)
-    assert next_seq == 6
+    assert members.circle_view(engine, device_id, circle_id)["next_seq"] == 6
     pulled, _ = store.pull(
         engine, lambda _conn: device_id, {circle_id: 0}, 100, QUOTAS.max_pull_bytes
     )

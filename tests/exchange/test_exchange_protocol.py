@@ -85,12 +85,12 @@ async def test_push_is_idempotent_and_conflicts_roll_back(api: Api) -> None:
     _, admin_token = api.org()
     a = await api.device(admin_token)
     circle_id = await api.circle(a)
-    r = await api.push(a, circle_id, [envelope("x"), envelope("y", b"\x00\xff", epoch=2)])
+    r = await api.push(a, circle_id, [envelope("x"), envelope("y", b"\x00\xff")])
     assert r.status_code == 200
     assert r.json()["results"] == [{"op_id": "x", "seq": 1}, {"op_id": "y", "seq": 2}]
     assert r.json()["next_seq"] == 3
     # Re-push (a retry after a lost answer) returns the original seqs, adds nothing.
-    r = await api.push(a, circle_id, [envelope("y", b"\x00\xff", epoch=2), envelope("z")])
+    r = await api.push(a, circle_id, [envelope("y", b"\x00\xff"), envelope("z")])
     assert r.json()["results"] == [{"op_id": "y", "seq": 2}, {"op_id": "z", "seq": 3}]
     # Same id, different bytes: 409, and the whole push (incl. the new op "w") rolls back.
     r = await api.push(a, circle_id, [envelope("w"), envelope("x", b"other")])
@@ -99,7 +99,14 @@ async def test_push_is_idempotent_and_conflicts_roll_back(api: Api) -> None:
     assert r.status_code == 409
     pulled = (await api.pull(a, {circle_id: 0})).json()["circles"][circle_id]
     assert [op["op_id"] for op in pulled["ops"]] == ["x", "y", "z"]
-    assert pulled["ops"][1] == {"seq": 2, "op_id": "y", "epoch": 2, "nonce": "", "payload": "AP8="}
+    assert pulled["ops"][1] == {
+        "seq": 2,
+        "op_id": "y",
+        "epoch": 0,
+        "nonce": "",
+        "payload": "AP8=",
+        "device_id": a.id,
+    }
 
 
 async def test_pull_is_contiguous_with_limit_shared_across_circles(api: Api) -> None:
@@ -111,7 +118,7 @@ async def test_pull_is_contiguous_with_limit_shared_across_circles(api: Api) -> 
     r = await api.pull(a, {c1: 0, c2: 0}, limit=4)
     body = r.json()
     assert body["circles"][c1]["next"] == 4 and body["circles"][c1]["more"] is True
-    assert body["circles"][c2] == {"ops": [], "next": 0, "more": True}
+    assert body["circles"][c2] == {"ops": [], "next": 0, "more": True, "epoch": 0, "joins": 0}
     r = await api.pull(a, {c1: 4, c2: 0}, limit=4)
     body = r.json()
     assert [op["seq"] for op in body["circles"][c1]["ops"]] == [5]
@@ -120,8 +127,8 @@ async def test_pull_is_contiguous_with_limit_shared_across_circles(api: Api) -> 
     # Nothing new: one round trip, empty lists, more false.
     r = await api.pull(a, {c1: 5, c2: 3})
     assert r.json()["circles"] == {
-        c1: {"ops": [], "next": 5, "more": False},
-        c2: {"ops": [], "next": 3, "more": False},
+        c1: {"ops": [], "next": 5, "more": False, "epoch": 0, "joins": 0},
+        c2: {"ops": [], "next": 3, "more": False, "epoch": 0, "joins": 0},
     }
     assert r.json()["denied"] == []
 
@@ -139,7 +146,9 @@ async def test_removed_member_is_denied_and_gets_404(api: Api) -> None:
     r = await api.pull(b, {c1: 0, c2: 0, unknown: 0})
     assert r.status_code == 200
     assert r.json()["denied"] == [c1, unknown]
-    assert r.json()["circles"] == {c2: {"ops": [], "next": 0, "more": False}}
+    assert r.json()["circles"] == {
+        c2: {"ops": [], "next": 0, "more": False, "epoch": 0, "joins": 0}
+    }
     assert (await api.push(b, c1, [envelope("y")])).status_code == 404
     # Leaving: a member may remove itself.
     assert (await api.call("DELETE", f"/v1/circles/{c1}/members/m1", a.token)).status_code == 204

@@ -18,6 +18,7 @@ import pytest
 from textual.pilot import Pilot
 
 from screens.app import XCircleApp, make_app
+from xcircle import crypto
 from xcircle.demo import seed_demo
 from xcircle.services import Services
 from xcircle.store import Store
@@ -42,10 +43,13 @@ def _utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("demo-template") / "home"
     store = Store(home)
-    try:
-        seed_demo(store, now=FIXED_NOW, seed=7)
-    finally:
-        store.close()
+    # Fixed device keys (their fingerprints are on the members tab), never a real keyring.
+    with pytest.MonkeyPatch.context() as mp, crypto.fixed_randomness(b"demo-template"):
+        mp.setenv("XCIRCLE_KEYRING", "0")
+        try:
+            seed_demo(store, now=FIXED_NOW, seed=7)
+        finally:
+            store.close()
     return home
 
 

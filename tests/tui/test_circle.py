@@ -232,6 +232,19 @@ async def test_insights_show_trends(demo_home: Path) -> None:
         assert f"kept {counts['kept']}" in screen_text(app)
 
 
+async def test_members_tab_shows_roles_and_my_fingerprint(demo_home: Path) -> None:
+    app = make_test_app(demo_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_leading(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        from xcircle.keystore import keystore_of
+
+        mine = keystore_of(app.services.store).device_keys().public.fingerprint
+        text = screen_text(app)
+        assert mine in text and "convener" in text
+
+
 async def test_a_name_with_an_escape_sequence_is_refused_under_its_field(demo_home: Path) -> None:
     app = make_test_app(demo_home)
     async with app.run_test(size=SIZE) as pilot:

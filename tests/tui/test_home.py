@@ -145,6 +145,9 @@ async def test_new_home_asks_for_the_profile(tmp_path: Path) -> None:
         assert isinstance(app.screen, HomeScreen)
         assert app.services.profile()["name"] == "Ada"  # type: ignore[index]
         assert "No circles yet" in screen_text(app)
+        # SEC-27: the first run says where this device's secrets are kept
+        told = [n.message for n in app._notifications]
+        assert any("keys and tokens are kept in" in m and "home.key" in m for m in told)
 
 
 async def test_markup_in_names_is_shown_literally(profile_home: Path) -> None:

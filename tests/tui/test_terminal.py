@@ -92,7 +92,7 @@ def test_tui_in_a_real_terminal(entry: str, demo_home: Path, tmp_path: Path, tmu
     tmux.keys("Down", "Enter")
     tmux.wait_for("Acknowledged by")
     tmux.keys("2")
-    screen = tmux.wait_for("Organizations", "Seniority", "Riverside Council")  # members tab
+    screen = tmux.wait_for("Organizations", "Seniority", "Riverside Council", "Priya Shah")
     assert "Priya Shah" in screen
     tmux.keys("Escape")
     tmux.wait_for("My commitments due soon")

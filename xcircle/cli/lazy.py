@@ -25,7 +25,7 @@ LAZY_COMMANDS = {
     "status": "sync.commands:status",
     "rotate-token": "sync.commands:rotate_token_command",
 }
-LAZY_CIRCLE_COMMANDS = {"share": "sync.commands:share"}
+LAZY_CIRCLE_COMMANDS = {"share": "sync.commands:share", "encrypt": "sync.commands:encrypt"}
 # `--help` lists lazy commands with these lines instead of importing their modules.
 LAZY_HELP = {
     "exchange": "Serve and administer the exchange server.",
@@ -36,6 +36,7 @@ LAZY_HELP = {
     "status": "Show what is waiting to sync.",
     "rotate-token": "Replace this device's exchange token.",
     "share": "Share a circle through the exchange.",
+    "encrypt": "Encrypt a shared circle end to end (conveners).",
 }
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from xcircle.cli.common import UserError, emit_json, json_option, out, session, short, table, warn
-from xcircle.domain import SENIORITIES
+from xcircle.domain import ROLES, SENIORITIES
 from xcircle.errors import XCircleError
 
 if TYPE_CHECKING:
@@ -48,7 +48,11 @@ def member_list(circle_ref: str, as_json: bool) -> None:
     """List a circle's members in the order they joined."""
     with session(read_only=True) as svc:
         cid = svc.circles.resolve(circle_ref)
-        members = svc.members.all(cid)
+        devices = svc.members.devices(cid)
+        members = [
+            {**m, "role": svc.members.role(cid, m["id"]), "devices": devices.get(m["id"], [])}
+            for m in svc.members.all(cid)
+        ]
         me = svc.ctx.me(cid)
     if as_json:
         emit_json(members)
@@ -58,12 +62,45 @@ def member_list(circle_ref: str, as_json: bool) -> None:
             short(m["id"]),
             m["name"] + (" (you)" if m["id"] == me else ""),
             m["org"],
+            m["role"],
             m.get("seniority") or "-",
-            ", ".join(m.get("topics", [])) or "-",
+            ", ".join(d["fingerprint"] for d in m["devices"]) or "-",
         )
         for m in members
     ]
-    table(("ID", "NAME", "ORGANIZATION", "SENIORITY", "TOPICS"), rows)
+    table(("ID", "NAME", "ORGANIZATION", "ROLE", "SENIORITY", "FINGERPRINTS"), rows)
+
+
+@member.command("role")
+@click.argument("circle_ref", metavar="CIRCLE")
+@click.argument("member_ref", metavar="MEMBER")
+@click.argument("role", type=click.Choice(ROLES))
+@json_option
+def member_role(circle_ref: str, member_ref: str, role: str, as_json: bool) -> None:
+    """Make a member a convener, or a member again (conveners only)."""
+    with session() as svc:
+        cid = svc.circles.resolve(circle_ref)
+        mid = svc.members.resolve(cid, member_ref)
+        rec = svc.members.set_role(cid, mid, role)
+        exchange = "not shared"
+        if svc.circles.is_shared(cid):
+            exchange = tell_exchange_role(svc, cid, mid, role)
+    value = {**rec, "role": role, "exchange": exchange}
+    out(as_json, value, f"{rec['name']} is now a {role}.")
+
+
+def tell_exchange_role(svc: Services, circle: str, member: str, role: str) -> str:
+    """Tell the exchange a member's new role (it checks removals against it)."""
+    try:
+        from sync.commands import set_role_remote
+    except ImportError:
+        warn("the exchange was not told (sync is not available in this build)")
+        return "not told"
+    try:
+        told = set_role_remote(svc.store, circle, member, role)
+    except XCircleError as exc:
+        raise UserError(f"changed on this device, but the exchange was not told: {exc}") from None
+    return "told" if told else "not on the exchange"
 
 
 @member.command("remove")

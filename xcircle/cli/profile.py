@@ -29,8 +29,12 @@ def init(name: str, org: str, seniority: str | None, zone: str, as_json: bool) -
     with session(need_profile=False) as svc:
         profile = svc.init_profile(name, org, seniority=seniority, zone=zone)
         home = str(svc.store.home)
+        secrets = svc.secrets()
     text = f"Profile saved: {profile['name']} ({profile['org']}) in {home}"
-    out(as_json, {**profile, "home": home}, text)
+    if secrets["notice"]:  # the first run says where secrets are kept: never silently
+        text += "\n" + secrets["notice"]
+    text += f"\nThis device's fingerprint: {secrets['fingerprint']}"
+    out(as_json, {**profile, "home": home, "secrets": secrets}, text)
 
 
 # Settings a member may change by hand; internal ones (exchange credentials, sync state)

@@ -59,12 +59,26 @@ class Services:
             raise InvalidInput(
                 f"seniority must be one of {', '.join(SENIORITIES)}", field="seniority"
             )
-        return self.store.save_profile(
+        profile = self.store.save_profile(
             name=clean(name, "your name", 120, required=True, field="name"),
             org=clean(org, "your organization", 120, required=True, field="org"),
             seniority=seniority,
             tz=zone,
         )
+        from xcircle.keystore import keystore_of  # cryptography: only when needed
+
+        keystore_of(self.store).device_keys()  # this device's keys, made once
+        return profile
+
+    def secrets(self) -> dict[str, Any]:
+        """Where this device's secrets are kept, its fingerprint, and `notice`: the line
+        the first run must show (where secrets are kept: never silently), else None."""
+        from xcircle.keystore import keystore_of
+
+        ks = keystore_of(self.store)
+        keys = ks.device_keys()
+        notice = ks.first_run_notice()
+        return {**ks.info(), "fingerprint": keys.public.fingerprint, "notice": notice}
 
     def profile(self) -> Record | None:
         return self.store.profile

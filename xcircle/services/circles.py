@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from xcircle.domain import DEFAULT_AGREEMENTS, FREQUENCIES, MODES
+from xcircle.domain import CONVENER, DEFAULT_AGREEMENTS, FREQUENCIES, MODES
 from xcircle.errors import InvalidInput, NotFound
 from xcircle.merge import Record
-from xcircle.ops import new_id
+from xcircle.ops import Op, new_id
 from xcircle.services.context import Context, clean, in_range, pick
 
 
@@ -54,6 +54,7 @@ class Circles:
                 seniority=profile.get("seniority"),
                 topics=[],
                 joined=now,
+                role=CONVENER,
             )
         )
         for position, (title, text) in enumerate(agreements):
@@ -71,8 +72,21 @@ class Circles:
                     position=position,
                 )
             )
+        ops.extend(self._my_device(cid, me))
         self.ctx.commit(ops, meta={"me": me})
         return self.get(cid)
+
+    def _my_device(self, circle: str, me: str) -> list[Op]:
+        """This device's record in a new circle (its public keys, so others can check
+        what it signs), when this home has keys (`init` makes them)."""
+        from xcircle.keystore import exists, keystore_of
+
+        if not exists(self.ctx.store.home) or not keystore_of(self.ctx.store).has_device_keys():
+            return []
+        public = keystore_of(self.ctx.store).device_keys().public
+        node = self.ctx.store.require_profile()["node"]
+        fields = {"member": me, "node": node, **public.to_json(), "name": ""}
+        return [self.ctx.op(circle, "device", public.key_id, **fields)]
 
     def _unique_name(self, name: str, circle: str | None = None) -> None:
         """Refuse a second circle of the same name (case and spaces aside): names are
@@ -140,7 +154,8 @@ class Circles:
     def set_agreement(
         self, circle: str, title: str, text: str, agreement: str | None = None
     ) -> Record:
-        """Add an agreement, or edit one when `agreement` (its id) is given."""
+        """Add an agreement, or edit one when `agreement` (its id) is given (conveners)."""
+        self._require_convener(circle)
         key = agreement or new_id()
         fields: dict[str, Any] = {
             "title": clean(title, "an agreement's title", 120, required=True, field="title"),
@@ -154,8 +169,16 @@ class Circles:
         return self.ctx.record(circle, "agreement", key, "agreement")
 
     def remove_agreement(self, circle: str, agreement: str) -> None:
+        self._require_convener(circle)
         self.ctx.record(circle, "agreement", agreement, "agreement")
         self.ctx.commit([self.ctx.op(circle, "agreement", agreement, _deleted=True)])
+
+    def _require_convener(self, circle: str) -> None:
+        from xcircle.services.members import is_convener
+
+        me = self.ctx.me(circle)
+        if me is not None and not is_convener(self.ctx.members(circle), me):
+            raise InvalidInput("only a convener can amend the circle's agreements")
 
     # -- reading -------------------------------------------------------------------------
 

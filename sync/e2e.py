@@ -1,0 +1,379 @@
+"""End-to-end encryption in sync: sealing pushed ops, checking pulled ones, epochs.
+
+A circle is encrypted from the epoch (≥ 1) a convener's device starts for it
+(`start_epoch`); from then on every op travels as an envelope of `xcircle.crypto`,
+sealed under the circle's current epoch and batch-signed by this device. A pulled
+envelope passes, in order: the AEAD (circle, epoch, op id, every byte), the batch
+signature, that the op inside is the envelope's (same id and circle), that the signing
+device belongs to the op's author (device records, themselves signed ops of the
+circle), and that the author may make that change (`Trust`). Anything else is
+quarantined with its reason and the sync goes on.
+
+Epoch secrets come only as wraps for this device (`GET /circles/{c}/epoch`), checked
+against the rekeyer's signature, and are kept in the keystore; a wrap is fetched when
+a pulled op needs an epoch this device lacks, or when the exchange refuses a push as
+under a retired epoch (the outbox is then sealed again under the current one).
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from sync.protocol import PLAIN_EPOCH, Decoded, SyncError, decode_envelope
+from sync.state import Gate, require_credentials
+from xcircle import crypto
+from xcircle.domain import CONVENER
+from xcircle.keystore import Keystore, keystore_of
+from xcircle.ops import Op
+from xcircle.services.members import is_convener
+from xcircle.store import Store
+
+if TYPE_CHECKING:
+    from sync.client import ExchangeClient
+
+log = logging.getLogger(__name__)
+
+REKEY_TRIES = 5
+SEALED_FROM = "sealed_from"  # local meta: seq of the first sealed op pulled
+
+
+class Trust:
+    """Who may sign what in one circle: its members (roles, removals) and devices,
+    read from the store once and updated as checked ops pass, in log order (the same
+    order on every receiver, so every receiver decides alike)."""
+
+    def __init__(self, store: Store, circle: str) -> None:
+        live = store.records(circle, "member")
+        self.members: dict[str, dict[str, Any]] = {
+            m["id"]: {"id": m["id"], "joined": m.get("joined", ""), "role": m.get("role")}
+            for m in live
+        }
+        self.removed: set[str] = set()
+        self._unknown: set[str] = set()
+        self._store, self._circle = store, circle
+        # Ed25519 key (base64) → (member id, node: the `author` its ops carry)
+        self.devices: dict[str, tuple[str, str]] = {}
+        for d in store.records(circle, "device"):
+            self.devices[d["ed25519"]] = (d["member"], d.get("node", ""))
+
+    def _is_removed(self, member: str) -> bool:
+        if member in self.removed:
+            return True
+        if member in self.members or member in self._unknown:
+            return False
+        raw = self._store.raw(self._circle, "member", member)
+        if raw is not None and raw.get("_d"):
+            self.removed.add(member)
+            return True
+        self._unknown.add(member)  # no record (yet): asked once per batch
+        return False
+
+    def convener(self, member: str) -> bool:
+        ordered = sorted(self.members.values(), key=lambda m: (m["joined"], m["id"]))
+        return is_convener(ordered, member)
+
+    def check(self, signer: str, op: Op) -> str | None:
+        """Why `op`, signed by the device key `signer`, is refused; None if accepted
+        (and then the trust state takes it in)."""
+        owner = self.devices.get(signer)
+        if owner is None:
+            member = self._introduces_itself(signer, op)
+            if member is None:
+                return "signed by a device that is not in this circle"
+        else:
+            member, node = owner
+            if node != op.author:
+                return "signed by a device of another author"
+        if self._is_removed(member):
+            return "its author was removed from the circle"
+        reason = self._may(member, op)
+        if reason is None:
+            self._take(op)
+        return reason
+
+    def _introduces_itself(self, signer: str, op: Op) -> str | None:
+        """A member's first device may sign its own record (trust on first use; its
+        fingerprint is what people compare); returns that member. Any later device
+        needs a device the circle already knows."""
+        f = op.fields
+        member = f.get("member")
+        if op.entity != "device" or f.get("ed25519") != signer or f.get("node") != op.author:
+            return None
+        if not isinstance(member, str) or any(m == member for m, _ in self.devices.values()):
+            return None
+        return member
+
+    def _may(self, member: str, op: Op) -> str | None:
+        """`member` (the author, as its device says) may make this change?"""
+        entity, f = op.entity, op.fields
+        if entity == "agreement" and not self.convener(member):
+            return "only a convener may amend agreements"
+        if entity == "device" and f.get("member", member) != member and not self.convener(member):
+            return "only a convener may add another member's device"
+        if entity != "member":
+            return None
+        target = op.key
+        if op.is_delete:
+            if target != member and not self.convener(member):
+                return "only a convener may remove another member"
+            return None
+        if "role" in f and not self.convener(member):
+            nobody = not any(m["role"] == CONVENER for m in self.members.values())
+            if not (target == member and nobody and f["role"] == CONVENER):
+                return "only a convener may change roles"
+        if target != member and not self.convener(member):
+            return "only a convener may add or edit another member"
+        return None
+
+    def _take(self, op: Op) -> None:
+        f = op.fields
+        if op.entity == "device" and isinstance(f.get("ed25519"), str):
+            self.devices[f["ed25519"]] = (str(f.get("member")), str(f.get("node")))
+        elif op.entity == "member":
+            if op.is_delete:
+                self.removed.add(op.key)
+                self.members.pop(op.key, None)
+                return
+            m = self.members.setdefault(op.key, {"id": op.key, "joined": "", "role": None})
+            if "joined" in f:
+                m["joined"] = f["joined"]
+            if "role" in f:
+                m["role"] = f["role"]
+
+
+class E2E:
+    """This device's end of the encryption for one sync (see the module docstring)."""
+
+    def __init__(self, store: Store, client: ExchangeClient, gate: Gate, device_id: str) -> None:
+        self.store, self.client, self.gate, self.device_id = store, client, gate, device_id
+        self.keystore: Keystore = gate(partial(keystore_of, store))
+        self.keys = gate(self.keystore.device_keys)
+        self.verifier = crypto.Verifier()
+        self._fetched: set[str] = set()
+
+    # -- epochs --------------------------------------------------------------------------
+
+    def current(self, cid: str) -> crypto.EpochKey | None:
+        """The newest epoch this device holds for a circle (None: a plain circle)."""
+        epochs = self.gate(partial(self.keystore.epochs, cid))
+        return self.epoch_key(cid, epochs[-1]) if epochs else None
+
+    def epoch_key(self, cid: str, epoch: int) -> crypto.EpochKey | None:
+        secret = self.gate(partial(self.keystore.epoch_secret, cid, epoch))
+        return crypto.EpochKey(cid, epoch, secret) if secret else None
+
+    def fetch_wraps(self, cid: str) -> int:
+        """Ask the exchange for this device's wraps of a circle (once per sync) and
+        keep the secrets whose rekeyer's signature checks out; returns the current
+        epoch as the exchange says."""
+        answer = self.client.epoch(cid)
+        self._fetched.add(cid)
+        devices = self.gate(partial(_device_keys, self.store, cid))
+        for item in answer.get("wraps") or []:
+            if not isinstance(item, dict) or not isinstance(item.get("epoch"), int):
+                continue
+            epoch = item["epoch"]
+            try:
+                wrap = crypto.unb64(item.get("wrap"), None, "wrap")
+                statement = crypto.unwrap_epoch(self.keys, cid, epoch, self.device_id, wrap)
+            except crypto.CryptoError as exc:
+                log.warning("circle %s epoch %d: %s", cid[:8], epoch, exc)
+                continue
+            signer = crypto.b64(statement.signer)
+            if devices and signer not in devices and statement.signer != self.keys.public.ed25519:
+                log.warning("circle %s epoch %d: rekeyed by an unknown device", cid[:8], epoch)
+                continue
+            self.gate(partial(self.keystore.save_epoch, cid, epoch, statement.secret))
+        current = answer.get("epoch")
+        return current if isinstance(current, int) else PLAIN_EPOCH
+
+    # -- push ----------------------------------------------------------------------------
+
+    def seal(self, key: crypto.EpochKey, ops: list[Op]) -> list[dict[str, Any]]:
+        """Envelopes for a push batch: one signature, each op sealed under the epoch."""
+        sealed = crypto.seal_batch(key, self.keys, [(op.id, op.to_bytes()) for op in ops])
+        return [
+            {
+                "op_id": s.op_id,
+                "epoch": s.epoch,
+                "nonce": crypto.b64(s.nonce),
+                "payload": crypto.b64(s.payload),
+            }
+            for s in sealed
+        ]
+
+    # -- pull ----------------------------------------------------------------------------
+
+    def decoder(self, cid: str) -> Callable[[Any], Decoded]:
+        """A `decode_envelope` for one circle's pulled batch, with the trust checks;
+        the circle's trust state is read once and follows the batch."""
+        trust = self.gate(partial(Trust, self.store, cid))
+        # The seq of the circle's first sealed op: the exchange refuses plain pushes once a
+        # circle has an epoch, so a plain op after it was slipped in (quarantined).
+        sealed_from: list[int | None] = [self.gate(partial(self.store.meta, cid)).get(SEALED_FROM)]
+        keys: dict[int, crypto.EpochKey | None] = {}
+
+        def decode(env: Any) -> Decoded:
+            epoch = env.get("epoch") if isinstance(env, dict) else None
+            if epoch == PLAIN_EPOCH or type(epoch) is not int:
+                d = decode_envelope(env)
+                first = sealed_from[0]
+                if d.payload is not None and first is not None and d.seq > first:
+                    return Decoded(d.seq, d.op_id, None, "plain op in an encrypted circle")
+                return d
+            d = decode_envelope({**env, "epoch": PLAIN_EPOCH, "payload": ""})  # shape only
+            if sealed_from[0] is None:
+                sealed_from[0] = d.seq
+                self.gate(partial(self.store.set_meta, cid, **{SEALED_FROM: d.seq}))
+            if epoch not in keys:
+                keys[epoch] = self.epoch_key(cid, epoch)
+                if keys[epoch] is None and cid not in self._fetched:
+                    self.fetch_wraps(cid)
+                    keys[epoch] = self.epoch_key(cid, epoch)
+            key = keys[epoch]
+            if key is None:
+                return Decoded(d.seq, d.op_id, None, f"no key for epoch {epoch} on this device")
+            return self._open(trust, key, d, env)
+
+        return decode
+
+    def _open(self, trust: Trust, key: crypto.EpochKey, d: Decoded, env: Any) -> Decoded:
+        try:
+            nonce = binascii.a2b_base64(env.get("nonce", ""), strict_mode=True)
+            payload = binascii.a2b_base64(env.get("payload", ""), strict_mode=True)
+            opened = self.verifier.open(key, d.op_id, nonce, payload)
+            data = orjson.loads(opened.op_json)
+        except (binascii.Error, ValueError, TypeError, crypto.CryptoError) as exc:
+            return Decoded(d.seq, d.op_id, None, str(exc) or "envelope does not open")
+        # What the checks read; the store validates the whole op (schema, stamp) after.
+        if type(data) is not dict or data.get("id") != d.op_id or data.get("circle") != key.circle:
+            return Decoded(d.seq, d.op_id, None, "op inside is not the envelope's (replayed)")
+        entity, record, author = data.get("entity"), data.get("key"), data.get("author")
+        fields = data.get("fields")
+        if not (
+            isinstance(fields, dict)
+            and isinstance(entity, str)
+            and isinstance(record, str)
+            and isinstance(author, str)
+        ):
+            return Decoded(d.seq, d.op_id, None, "op inside is invalid")
+        op = Op(d.op_id, key.circle, entity, record, "", author, fields)
+        reason = trust.check(crypto.b64(opened.signer), op)
+        if reason is not None:
+            return Decoded(d.seq, d.op_id, None, reason)
+        return Decoded(d.seq, d.op_id, opened.op_json)
+
+
+def _device_keys(store: Store, cid: str) -> dict[str, str]:
+    """A circle's device records: Ed25519 key (base64) → member id."""
+    return {d["ed25519"]: d["member"] for d in store.records(cid, "device")}
+
+
+# -- starting an epoch (encrypting a circle, rekeying after a removal or join) -----------
+
+
+def start_epoch(
+    store: Store, client: ExchangeClient, cid: str, *, device_id: str, on_store: Gate
+) -> int:
+    """Start a new epoch of `cid`, wrapped for exactly the circle's member devices as
+    the exchange lists them, each checked against the circle's signed device records
+    (a device the exchange lists without one is refused: the exchange cannot slip in a
+    reader). Compare-and-swap on the epoch; a lost race re-reads and tries again.
+    Returns the new epoch."""
+    ks: Keystore = on_store(partial(keystore_of, store))
+    keys = on_store(ks.device_keys)
+    for _ in range(REKEY_TRIES):
+        info = client.circle(cid)
+        expected = info.get("epoch")
+        if not isinstance(expected, int):
+            raise SyncError("the exchange did not say the circle's epoch")
+        records = on_store(partial(_device_keys, store, cid))
+        recipients = _recipients(info.get("members") or [], records)
+        epoch = expected + 1
+        secret = crypto.new_epoch_secret()
+        wraps = crypto.wrap_epoch(keys, cid, epoch, secret, recipients)
+        body = {d: crypto.b64(w) for d, w in wraps.items()}
+        try:
+            client.rekey(cid, expected, body)
+        except SyncError as exc:
+            if getattr(exc, "code", None) == "epoch_conflict":
+                continue  # another device rekeyed first: read again
+            raise
+        on_store(partial(ks.save_epoch, cid, epoch, secret))
+        return epoch
+    raise SyncError(f"circle {cid[:8]}: other devices kept rekeying; try again")
+
+
+def _recipients(members: Iterable[Any], records: dict[str, str]) -> dict[str, crypto.PublicKeys]:
+    out: dict[str, crypto.PublicKeys] = {}
+    for m in members:
+        if not isinstance(m, dict):
+            continue
+        device, member = m.get("device_id"), m.get("member_id")
+        try:
+            public = crypto.PublicKeys.from_json(m)
+        except crypto.CryptoError:
+            raise SyncError(
+                f"a device of member {str(member)[:8]} has no keys yet: it must sync once "
+                "after the update before the circle can be encrypted"
+            ) from None
+        if records.get(crypto.b64(public.ed25519)) != member or not isinstance(device, str):
+            raise SyncError(
+                f"the exchange lists a device of member {str(member)[:8]} that the circle's "
+                "signed records do not know: not wrapping the circle key for it"
+            )
+        out[device] = public
+    return out
+
+
+def publish_device(store: Store, cid: str) -> bool:
+    """Put this device's record (its public keys) in a shared circle if it is not there
+    yet, as a local op that the next push carries; True if one was added."""
+    me = store.meta(cid).get("me")
+    if not isinstance(me, str) or store.get(cid, "member", me) is None:
+        return False
+    public = keystore_of(store).device_keys().public
+    if store.get(cid, "device", public.key_id) is not None:
+        return False
+    node = store.require_profile()["node"]
+    fields = {"member": me, "node": node, **public.to_json(), "name": ""}
+    store.apply([store.op(cid, "device", public.key_id, fields)])
+    return True
+
+
+def encrypt_circle(store: Store, client: ExchangeClient, cid: str, *, on_store: Gate) -> int:
+    """Encrypt a shared circle from now on (a convener's action): push this device's
+    record, start a new epoch for every member device, push under it. Returns the epoch."""
+    from sync.engine import sync as run_sync
+
+    meta = on_store(partial(store.meta, cid))
+    me = meta.get("me")
+    if not meta.get("shared") or not isinstance(me, str):
+        raise SyncError("share the circle first: xcircle circle share CIRCLE")
+    members = on_store(partial(store.records, cid, "member"))
+    ordered = sorted(members, key=lambda m: (m.get("joined", ""), m["id"]))
+    if not is_convener(ordered, me):
+        raise SyncError("only a convener can encrypt the circle")
+    device = on_store(partial(require_credentials, store)).device_id
+    run_sync(store, client, circles=[cid], on_store=on_store)  # my device record first
+    epoch = start_epoch(store, client, cid, device_id=device, on_store=on_store)
+    run_sync(store, client, circles=[cid], on_store=on_store)
+    return epoch
+
+
+def rekey_if_encrypted(
+    store: Store, client: ExchangeClient, cid: str, *, on_store: Gate
+) -> int | None:
+    """After a removal (or leave of someone else): a new epoch for exactly the remaining
+    devices, if the circle is encrypted; returns it (None: a plain circle)."""
+    ks: Keystore = on_store(partial(keystore_of, store))
+    if not on_store(partial(ks.epochs, cid)):
+        return None
+    device = on_store(partial(require_credentials, store)).device_id
+    return start_epoch(store, client, cid, device_id=device, on_store=on_store)

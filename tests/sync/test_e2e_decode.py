@@ -1,0 +1,101 @@
+"""The pulled-envelope stages of `sync.e2e` on hand-made envelopes: a valid sealed op
+passes; anything a member with the circle key could forge is a reason, never a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from sync.e2e import E2E
+from sync.state import Credentials, save_credentials
+from xcircle import crypto
+from xcircle.keystore import keystore_of
+from xcircle.store import Store
+
+CID, AUTHOR, MEMBER = "c" * 32, "abcdef0123456789", "m" * 32
+HLC = "1767225600000-000001-" + AUTHOR
+SECRET = bytes(range(32))
+
+
+@pytest.fixture
+def e2e(tmp_path: Path) -> Any:
+    store = Store(tmp_path / "home")
+    store.save_profile(name="B", org="A")
+    store.create_circle(CID)
+    store.set_meta(CID, shared=True, cursor=0)
+    save_credentials(store, Credentials("https://x", "xcd_t", "d", "A"))
+    keystore_of(store).save_epoch(CID, 1, SECRET)
+    yield E2E(store, None, lambda f: f(), "d")  # type: ignore[arg-type]
+    store.close()
+
+
+KEYS = crypto.DeviceKeys.generate()
+
+
+def op(i: int, **over: Any) -> dict[str, Any]:
+    base = {
+        "id": f"{i:032x}",
+        "circle": CID,
+        "entity": "goal",
+        "key": f"{i:032x}",
+        "fields": {"title": "t"},
+        "hlc": HLC,
+        "author": AUTHOR,
+    }
+    return {**base, **over}
+
+
+def device_op() -> dict[str, Any]:
+    fields = {"member": MEMBER, "node": AUTHOR, **KEYS.public.to_json(), "name": ""}
+    return op(0, entity="device", key=KEYS.public.key_id, fields=fields)
+
+
+def envelopes(ops: list[dict[str, Any]], ids: list[str] | None = None) -> list[dict[str, Any]]:
+    key = crypto.EpochKey(CID, 1, SECRET)
+    pairs = [(o["id"] if ids is None else ids[i], orjson.dumps(o)) for i, o in enumerate(ops)]
+    sealed = crypto.seal_batch(key, KEYS, pairs)
+    return [
+        {
+            "seq": n,
+            "op_id": s.op_id,
+            "epoch": 1,
+            "nonce": crypto.b64(s.nonce),
+            "payload": crypto.b64(s.payload),
+        }
+        for n, s in enumerate(sealed, 1)
+    ]
+
+
+def reasons(e2e: Any, envs: list[dict[str, Any]]) -> list[str | None]:
+    decode = e2e.decoder(CID)
+    return [decode(env).reason for env in envs]
+
+
+def test_a_sealed_op_of_a_known_device_passes(e2e: Any) -> None:
+    assert reasons(e2e, envelopes([device_op(), op(1)])) == [None, None]
+
+
+def test_what_a_member_could_forge_is_a_reason(e2e: Any) -> None:
+    envs = envelopes(
+        [device_op(), op(1, fields=["not", "an", "object"]), op(2, author=7), op(3), op(4)],
+        ids=["0" * 32, f"{1:032x}", f"{2:032x}", "f" * 32, f"{4:032x}"],
+    )
+    envs[4]["nonce"] = "not base64!"
+    got = reasons(e2e, envs)
+    assert got[:4] == [
+        None,
+        "op inside is invalid",
+        "op inside is invalid",
+        "op inside is not the envelope's (replayed)",
+    ]
+    assert got[4] is not None  # a damaged nonce: refused, never a crash
+
+
+def test_an_op_under_an_epoch_this_device_lacks_is_a_reason(e2e: Any) -> None:
+    env = envelopes([device_op()])[0]
+    env["epoch"] = 9
+    e2e._fetched.add(CID)  # no exchange here: as if its wraps were already asked for
+    assert reasons(e2e, [env]) == ["no key for epoch 9 on this device"]

@@ -1,0 +1,660 @@
+"""All of xcircle's cryptography, in one module on pyca/cryptography.
+
+The formats are specified in docs/architecture.md ("Confidentiality"); every one has a
+known-answer vector in tests/vectors/. Nothing else in the project imports
+`cryptography` (ruff TID251). Errors are `CryptoError` with a short reason that names
+the stage that failed, never the secret material.
+
+- device keys (X25519 for wraps, Ed25519 for signatures) and their fingerprints;
+- op envelopes: ChaCha20-Poly1305 under a per-op key (HKDF of the epoch secret), the
+  author's batch signature (one Ed25519 signature over a Merkle root) inside;
+- wraps: an epoch secret HPKE-sealed (RFC 9180) for one device, with the rekeyer's
+  signed statement of the epoch inside;
+- invite secrets: the exchange token and the MAC key derived from them, join bundles;
+- the home's sealed secrets file.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import struct
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
+
+from xcircle.errors import XCircleError
+
+VERSION = 1
+KEY_BYTES = 32
+NONCE_BYTES = 12
+SIG_BYTES = 64
+MAX_BATCH = 1 << 16  # leaves per signed batch (a push sends ≤ 500)
+MAX_DEVICES = 1024  # devices named in one epoch statement
+INVITE_PREFIX = "xcs_"  # an invite code's secret part
+TOKEN_PREFIX = "xci_"  # the invite token the exchange sees (its own prefix)
+
+_EPOCH_SALT = b"xcircle-epoch-v1"
+_OP_INFO = b"xcircle-op-v1"
+_BATCH_CONTEXT = b"xcircle-batch-v1"
+_WRAP_INFO = b"xcircle-wrap-v1"
+_EPOCH_CONTEXT = b"xcircle-epoch-v1"
+_INVITE_SALT = b"xcircle-invite-v1"
+_JOIN_CONTEXT = b"xcircle-join-v1"
+_FP_CONTEXT = b"xcircle-fp-v1"
+_HOME_AAD = b"xcircle-home-v1"
+_HEAD = struct.Struct(">B32s64sIIB")  # version, signer, signature, index, size, path length
+_U16 = struct.Struct(">H")
+
+_HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+
+
+class CryptoError(XCircleError):
+    """Something did not decrypt, verify or parse; the message says which stage."""
+
+
+# -- randomness (one source, with a hook that makes the vectors reproducible) -----------
+
+_fixed: Iterator[bytes] | None = None
+
+
+def random_bytes(n: int) -> bytes:
+    """`n` random bytes from the OS (or from `fixed_randomness` inside a test)."""
+    if _fixed is not None:
+        return b"".join(next(_fixed) for _ in range((n + 31) // 32))[:n]
+    return os.urandom(n)
+
+
+@contextmanager
+def fixed_randomness(seed: bytes) -> Iterator[None]:
+    """Test hook: inside the block, every random input (keys, nonces, secrets, HPKE's
+    ephemeral key) is SHA-256(seed | counter). Never used outside tests and vectors."""
+    global _fixed
+
+    def stream() -> Iterator[bytes]:
+        counter = 0
+        while True:
+            yield hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
+            counter += 1
+
+    previous, _fixed = _fixed, stream()
+    try:
+        yield
+    finally:
+        _fixed = previous
+
+
+# -- encodings ---------------------------------------------------------------------------
+
+
+def ctx(*parts: bytes | str | int) -> bytes:
+    """Length-prefixed concatenation (u16 length + bytes; ints as 8-byte big-endian), so
+    that no two different tuples encode to the same bytes."""
+    out = bytearray()
+    for part in parts:
+        if isinstance(part, int):
+            raw = part.to_bytes(8, "big")
+        elif isinstance(part, str):
+            raw = part.encode("utf-8")
+        else:
+            raw = part
+        if len(raw) > 0xFFFF:
+            raise CryptoError("a field is too long to encode")
+        out += _U16.pack(len(raw)) + raw
+    return bytes(out)
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def unb64(text: object, size: int | None = None, what: str = "value") -> bytes:
+    """Strict standard base64 (the exchange's alphabet); `size` checks the decoded length."""
+    if not isinstance(text, str):
+        raise CryptoError(f"{what} is not base64 text")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise CryptoError(f"{what} is not base64") from None
+    if size is not None and len(raw) != size:
+        raise CryptoError(f"{what} has {len(raw)} bytes, expected {size}")
+    return raw
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _unb64url(text: str, size: int, what: str) -> bytes:
+    if len(text) != (size * 4 + 2) // 3:
+        raise CryptoError(f"{what} has the wrong length")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:
+        raise CryptoError(f"{what} is not base64url") from None
+    if len(raw) != size or _b64url(raw) != text:
+        raise CryptoError(f"{what} is not canonical base64url")
+    return raw
+
+
+def _hkdf(secret: bytes, salt: bytes, info: bytes) -> bytes:
+    return HKDF(hashes.SHA256(), KEY_BYTES, salt, info).derive(secret)
+
+
+# -- device keys and fingerprints ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKeys:
+    """A device's public keys (raw 32 bytes each)."""
+
+    x25519: bytes
+    ed25519: bytes
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self)
+
+    @property
+    def key_id(self) -> str:
+        """32 hex characters naming the device in a circle's records (same digest as
+        the fingerprint, more of it)."""
+        return _fp_digest(self)[:16].hex()
+
+    def to_json(self) -> dict[str, str]:
+        return {"x25519": b64(self.x25519), "ed25519": b64(self.ed25519)}
+
+    @classmethod
+    def from_json(cls, data: object) -> PublicKeys:
+        if not isinstance(data, dict):
+            raise CryptoError("device keys are not an object")
+        keys = cls(
+            unb64(data.get("x25519"), KEY_BYTES, "x25519 key"),
+            unb64(data.get("ed25519"), KEY_BYTES, "ed25519 key"),
+        )
+        try:  # refuse what is not a point at all before anyone stores it
+            X25519PublicKey.from_public_bytes(keys.x25519)
+            Ed25519PublicKey.from_public_bytes(keys.ed25519)
+        except ValueError:
+            raise CryptoError("device keys are not valid public keys") from None
+        return keys
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceKeys:
+    """A device's private keys: X25519 (unwraps epoch secrets), Ed25519 (signs ops)."""
+
+    x25519_private: bytes
+    ed25519_private: bytes
+
+    @classmethod
+    def generate(cls) -> DeviceKeys:
+        return cls(random_bytes(KEY_BYTES), random_bytes(KEY_BYTES))
+
+    def _x(self) -> X25519PrivateKey:
+        return X25519PrivateKey.from_private_bytes(self.x25519_private)
+
+    def _ed(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(self.ed25519_private)
+
+    @property
+    def public(self) -> PublicKeys:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        raw = Encoding.Raw, PublicFormat.Raw
+        return PublicKeys(
+            self._x().public_key().public_bytes(*raw), self._ed().public_key().public_bytes(*raw)
+        )
+
+    def sign(self, message: bytes) -> bytes:
+        return self._ed().sign(message)
+
+    def to_json(self) -> dict[str, str]:
+        return {"x25519": b64(self.x25519_private), "ed25519": b64(self.ed25519_private)}
+
+    @classmethod
+    def from_json(cls, data: object) -> DeviceKeys:
+        if not isinstance(data, dict):
+            raise CryptoError("device private keys are not an object")
+        return cls(
+            unb64(data.get("x25519"), KEY_BYTES, "x25519 private key"),
+            unb64(data.get("ed25519"), KEY_BYTES, "ed25519 private key"),
+        )
+
+
+def fingerprint(keys: PublicKeys) -> str:
+    """80 bits of SHA-256 over both public keys, base32, as `ABCD-EFGH-IJKL-MNOP`."""
+    text = base64.b32encode(_fp_digest(keys)[:10]).decode("ascii")
+    return "-".join(text[i : i + 4] for i in range(0, 16, 4))
+
+
+def _fp_digest(keys: PublicKeys) -> bytes:
+    return hashlib.sha256(_FP_CONTEXT + keys.ed25519 + keys.x25519).digest()
+
+
+def verify_signature(public: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+# -- epochs and op envelopes --------------------------------------------------------------
+
+
+def new_epoch_secret() -> bytes:
+    return random_bytes(KEY_BYTES)
+
+
+class EpochKey:
+    """One circle epoch's secret, ready to derive per-op keys (one HMAC each)."""
+
+    __slots__ = ("_aad", "_info", "_prk", "circle", "epoch", "secret")
+
+    def __init__(self, circle: str, epoch: int, secret: bytes) -> None:
+        if len(secret) != KEY_BYTES or epoch < 1:
+            raise CryptoError("an epoch secret is 32 bytes, for an epoch ≥ 1")
+        self.circle, self.epoch, self.secret = circle, epoch, secret
+        self._prk = hmac.digest(_EPOCH_SALT, secret, "sha256")  # HKDF-Extract
+        # ctx(circle, epoch, op id) = ctx(circle, epoch) + ctx(op id): the prefix once.
+        prefix = ctx(circle, epoch)
+        self._info, self._aad = _OP_INFO + prefix, bytes((VERSION,)) + prefix
+
+    def op_key(self, op_id: str) -> bytes:
+        """HKDF-Expand(prk, "xcircle-op-v1" | ctx(circle, epoch, op id), 32): for 32
+        bytes, HKDF-Expand is one HMAC of info | 0x01 (RFC 5869; the vectors test checks
+        it against pyca's HKDF). One op, one key: this runs for every op of a pull."""
+        raw = op_id.encode()
+        info = self._info + len(raw).to_bytes(2, "big") + raw
+        return hmac.digest(self._prk, info + b"\x01", "sha256")
+
+    def aad(self, op_id: str) -> bytes:
+        raw = op_id.encode()
+        return self._aad + len(raw).to_bytes(2, "big") + raw
+
+
+def _leaf(op_json: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + op_json).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
+    """The root over `leaves` and each leaf's path (an odd last node moves up as is)."""
+    if not 0 < len(leaves) <= MAX_BATCH:
+        raise CryptoError("a signed batch holds 1 to 65536 ops")
+    paths: list[list[bytes]] = [[] for _ in leaves]
+    level, members = list(leaves), [[i] for i in range(len(leaves))]
+    while len(level) > 1:
+        up, up_members = [], []
+        for i in range(0, len(level) - 1, 2):
+            for leaf in members[i]:
+                paths[leaf].append(level[i + 1])
+            for leaf in members[i + 1]:
+                paths[leaf].append(level[i])
+            up.append(_node(level[i], level[i + 1]))
+            up_members.append(members[i] + members[i + 1])
+        if len(level) % 2:
+            up.append(level[-1])
+            up_members.append(members[-1])
+        level, members = up, up_members
+    return level[0], paths
+
+
+def merkle_root(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> bytes:
+    """The root that `path` proves `leaf` (at `index` of `size`) belongs to."""
+    if not 0 <= index < size <= MAX_BATCH:
+        raise CryptoError("the op's place in its batch is out of range")
+    node, used = leaf, 0
+    while size > 1:
+        if index % 2 or index + 1 < size:
+            if used == len(path):
+                raise CryptoError("the op's batch path is too short")
+            sibling, used = path[used], used + 1
+            node = _node(sibling, node) if index % 2 else _node(node, sibling)
+        index, size = index // 2, (size + 1) // 2
+    if used != len(path):
+        raise CryptoError("the op's batch path has the wrong length")
+    return node
+
+
+def _batch_message(circle: str, root: bytes) -> bytes:
+    return _BATCH_CONTEXT + ctx(circle, root)
+
+
+def sign_batch(keys: DeviceKeys, circle: str, ops: Sequence[bytes]) -> list[bytes]:
+    """Sealed-op plaintexts for a batch of op JSONs: one signature over their root."""
+    root, paths = merkle([_leaf(op) for op in ops])
+    signer, signature = keys.public.ed25519, keys.sign(_batch_message(circle, root))
+    size = len(ops)
+    return [
+        _HEAD.pack(VERSION, signer, signature, i, size, len(path)) + b"".join(path) + op
+        for i, (op, path) in enumerate(zip(ops, paths, strict=True))
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """One encrypted envelope's binary fields (the JSON around them is sync's)."""
+
+    op_id: str
+    epoch: int
+    nonce: bytes
+    payload: bytes
+
+
+def seal_batch(key: EpochKey, keys: DeviceKeys, ops: Sequence[tuple[str, bytes]]) -> list[Sealed]:
+    """Encrypt and batch-sign `(op id, op JSON)` pairs under an epoch."""
+    plains = sign_batch(keys, key.circle, [op for _, op in ops])
+    out = []
+    for (op_id, _), plain in zip(ops, plains, strict=True):
+        nonce = random_bytes(NONCE_BYTES)
+        cipher = ChaCha20Poly1305(key.op_key(op_id)).encrypt(nonce, plain, key.aad(op_id))
+        out.append(Sealed(op_id, key.epoch, nonce, cipher))
+    return out
+
+
+def reseal(key: EpochKey, op_id: str, plain: bytes) -> Sealed:
+    """Encrypt an already-signed sealed op under another epoch (outbox after a rekey,
+    hand-over): the author's signature travels unchanged."""
+    nonce = random_bytes(NONCE_BYTES)
+    return Sealed(
+        op_id,
+        key.epoch,
+        nonce,
+        ChaCha20Poly1305(key.op_key(op_id)).encrypt(nonce, plain, key.aad(op_id)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What an envelope held: the signing device's Ed25519 key and the op JSON (whose
+    id and circle the caller checks against the envelope's)."""
+
+    signer: bytes
+    op_json: bytes
+    plain: bytes  # the sealed-op plaintext, for re-sealing under another epoch
+
+
+class Verifier:
+    """Opens envelopes and verifies each (signer, circle, root) signature only once.
+
+    A pull brings a batch's ops together, so after one op's path has reached a verified
+    root, every node on that path is known good, with the rest of its path: a sibling
+    op's walk stops at the first known node, once its remaining path is byte-equal to
+    the one that was verified (about two hashes an op instead of nine)."""
+
+    def __init__(self, max_nodes: int = 1 << 16) -> None:
+        # (signer, signature, circle, node, index at that level, size) → the rest of the path
+        self._good: dict[tuple[bytes, bytes, str, bytes, int, int], tuple[bytes, ...]] = {}
+        self._max = max_nodes
+
+    def open(self, key: EpochKey, op_id: str, nonce: bytes, payload: bytes) -> Opened:
+        if len(nonce) != NONCE_BYTES:
+            raise CryptoError("envelope nonce is not 12 bytes")
+        try:
+            plain = ChaCha20Poly1305(key.op_key(op_id)).decrypt(nonce, payload, key.aad(op_id))
+        except InvalidTag:
+            raise CryptoError(
+                "envelope does not decrypt (wrong key, circle, epoch or op id)"
+            ) from None
+        return self.verify(key.circle, plain)
+
+    def verify(self, circle: str, plain: bytes) -> Opened:
+        """Check a sealed-op plaintext's batch signature; returns signer and op JSON."""
+        if len(plain) < _HEAD.size:
+            raise CryptoError("sealed op is truncated")
+        version, signer, signature, index, size, n = _HEAD.unpack_from(plain)
+        if version != VERSION:
+            raise CryptoError(f"sealed op version {version} is not supported")
+        end = _HEAD.size + 32 * n
+        if len(plain) <= end:
+            raise CryptoError("sealed op is truncated")
+        path = tuple(plain[i : i + 32] for i in range(_HEAD.size, end, 32))
+        op_json = plain[end:]
+        if not 0 <= index < size <= MAX_BATCH:
+            raise CryptoError("the op's place in its batch is out of range")
+        good, who = self._good, (signer, signature, circle)
+        node, used, walked = _leaf(op_json), 0, []
+        while True:
+            known = good.get((*who, node, index, size))
+            if known is not None:
+                if known != path[used:]:
+                    raise CryptoError("the op's batch path does not match its batch")
+                break
+            walked.append((node, index, size, used))
+            if size == 1:
+                break
+            if index % 2 or index + 1 < size:
+                if used == len(path):
+                    raise CryptoError("the op's batch path is too short")
+                sibling, used = path[used], used + 1
+                node = _node(sibling, node) if index % 2 else _node(node, sibling)
+            index, size = index // 2, (size + 1) // 2
+        if known is None:  # reached the root: check its length, then the signature
+            if used != len(path):
+                raise CryptoError("the op's batch path has the wrong length")
+            if not verify_signature(signer, signature, _batch_message(circle, node)):
+                raise CryptoError("op signature does not verify")
+        if len(good) + len(walked) > self._max:
+            good.clear()
+        for at, i, n_at, u in walked:
+            good[(*who, at, i, n_at)] = path[u:]
+        return Opened(signer, op_json, plain)
+
+
+# -- wraps (HPKE, RFC 9180 base mode) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EpochStatement:
+    """What a wrap held: the secret, who made the epoch, and for which devices."""
+
+    secret: bytes
+    signer: bytes
+    devices: tuple[str, ...]
+
+
+def _wrap_info(circle: str, epoch: int, device_id: str) -> bytes:
+    return _WRAP_INFO + ctx(circle, epoch, device_id)
+
+
+def _listed(devices: Sequence[str]) -> bytes:
+    return _U16.pack(len(devices)) + b"".join(ctx(d) for d in devices)
+
+
+def _statement(circle: str, epoch: int, secret: bytes, devices: Sequence[str]) -> bytes:
+    digest = hashlib.sha256(secret).digest()
+    return _EPOCH_CONTEXT + ctx(circle, epoch) + digest + _listed(devices)
+
+
+def wrap_epoch(
+    keys: DeviceKeys,
+    circle: str,
+    epoch: int,
+    secret: bytes,
+    recipients: dict[str, PublicKeys],
+) -> dict[str, bytes]:
+    """Wrap an epoch secret for every device in `recipients` (device id → keys); each
+    wrap carries the rekeyer's signature over the epoch, its secret and the device set."""
+    devices = sorted(recipients)
+    if not devices or len(devices) > MAX_DEVICES:
+        raise CryptoError("an epoch is wrapped for 1 to 1024 devices")
+    signature = keys.sign(_statement(circle, epoch, secret, devices))
+    plain = bytes((VERSION,)) + secret + keys.public.ed25519 + signature + _listed(devices)
+    return {
+        d: _hpke_seal(recipients[d].x25519, _wrap_info(circle, epoch, d), plain) for d in devices
+    }
+
+
+def unwrap_epoch(
+    keys: DeviceKeys, circle: str, epoch: int, device_id: str, wrap: bytes
+) -> EpochStatement:
+    """Open this device's wrap of an epoch and check the rekeyer's signature."""
+    try:
+        plain = _HPKE.decrypt(wrap, keys._x(), _wrap_info(circle, epoch, device_id))
+    except (InvalidTag, ValueError):
+        raise CryptoError("wrap does not open for this device, circle and epoch") from None
+    fixed = 1 + KEY_BYTES + KEY_BYTES + SIG_BYTES
+    if len(plain) < fixed + 2 or plain[0] != VERSION:
+        raise CryptoError("wrap content is malformed")
+    secret, signer = plain[1:33], plain[33:65]
+    signature, listed = plain[65:fixed], plain[fixed:]
+    devices = _parse_devices(listed)
+    if not verify_signature(signer, signature, _statement(circle, epoch, secret, devices)):
+        raise CryptoError("epoch statement signature does not verify")
+    if device_id not in devices:
+        raise CryptoError("wrap is not listed for this device")
+    return EpochStatement(secret, signer, tuple(devices))
+
+
+def _parse_devices(listed: bytes) -> list[str]:
+    (count,) = _U16.unpack_from(listed)
+    pos, devices = 2, []
+    for _ in range(count):
+        if pos + 2 > len(listed):
+            raise CryptoError("wrap device list is truncated")
+        (n,) = _U16.unpack_from(listed, pos)
+        raw = listed[pos + 2 : pos + 2 + n]
+        if len(raw) != n:
+            raise CryptoError("wrap device list is truncated")
+        try:
+            devices.append(raw.decode("ascii"))
+        except UnicodeDecodeError:
+            raise CryptoError("wrap device list is not ASCII") from None
+        pos += 2 + n
+    if pos != len(listed) or devices != sorted(set(devices)):
+        raise CryptoError("wrap device list is malformed")
+    return devices
+
+
+def _hpke_seal(public: bytes, info: bytes, plain: bytes) -> bytes:
+    """HPKE base-mode seal: pyca's Suite, or, under `fixed_randomness`, the same RFC 9180
+    steps with a reproducible ephemeral key (pyca takes no ephemeral key); the vectors
+    test checks pyca's own `decrypt` opens the latter."""
+    if _fixed is None:
+        return _HPKE.encrypt(plain, X25519PublicKey.from_public_bytes(public), info)
+    return _hpke_seal_fixed(public, info, plain, random_bytes(KEY_BYTES))
+
+
+def _hpke_seal_fixed(public: bytes, info: bytes, plain: bytes, ephemeral: bytes) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    kem_suite = b"KEM\x00\x20"
+    suite = b"HPKE\x00\x20\x00\x01\x00\x03"
+
+    def extract(suite_id: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes:
+        return hmac.digest(salt, b"HPKE-v1" + suite_id + label + ikm, "sha256")
+
+    def expand(suite_id: bytes, prk: bytes, label: bytes, info: bytes, n: int) -> bytes:
+        labeled = n.to_bytes(2, "big") + b"HPKE-v1" + suite_id + label + info
+        return HKDFExpand(hashes.SHA256(), n, labeled).derive(prk)
+
+    sk = X25519PrivateKey.from_private_bytes(ephemeral)
+    enc = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    dh = sk.exchange(X25519PublicKey.from_public_bytes(public))
+    eae = extract(kem_suite, b"", b"eae_prk", dh)
+    shared = expand(kem_suite, eae, b"shared_secret", enc + public, 32)
+    context = (
+        b"\x00" + extract(suite, b"", b"psk_id_hash", b"") + extract(suite, b"", b"info_hash", info)
+    )
+    secret = extract(suite, shared, b"secret", b"")
+    key = expand(suite, secret, b"key", context, 32)
+    nonce = expand(suite, secret, b"base_nonce", context, 12)
+    return enc + ChaCha20Poly1305(key).encrypt(nonce, plain, b"")
+
+
+# -- invites ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """An invite's secret and what derives from it."""
+
+    secret: bytes
+
+    @classmethod
+    def new(cls) -> Invite:
+        return cls(random_bytes(KEY_BYTES))
+
+    @classmethod
+    def parse(cls, text: str) -> Invite:
+        """From the code's secret part (`xcs_…`, without the `@url`)."""
+        if not text.startswith(INVITE_PREFIX):
+            raise CryptoError("an invite code starts with xcs_")
+        return cls(_unb64url(text[len(INVITE_PREFIX) :], KEY_BYTES, "invite code"))
+
+    @property
+    def code(self) -> str:
+        return INVITE_PREFIX + _b64url(self.secret)
+
+    @property
+    def token(self) -> str:
+        """What the exchange sees (and stores only a hash of)."""
+        return TOKEN_PREFIX + _b64url(_hkdf(self.secret, _INVITE_SALT, b"token"))
+
+    @property
+    def mac_key(self) -> bytes:
+        return _hkdf(self.secret, _INVITE_SALT, b"mac")
+
+
+JOIN_FIELDS = ("device_id", "x25519", "ed25519", "name", "org")
+
+
+def join_mac(mac_key: bytes, bundle: dict[str, str]) -> bytes:
+    """HMAC-SHA256 over a join bundle's fields (see the architecture page). The joiner
+    knows only the invite's secret (not yet the circle or its member id): the MAC key,
+    one per invite, is what ties the bundle to the invite."""
+    parts = [bundle[f] for f in JOIN_FIELDS]
+    return hmac.digest(mac_key, _JOIN_CONTEXT + ctx(*parts), "sha256")
+
+
+def make_join_bundle(invite: Invite, fields: dict[str, str]) -> dict[str, object]:
+    bundle: dict[str, object] = {"v": VERSION, **{f: fields[f] for f in JOIN_FIELDS}}
+    bundle["mac"] = b64(join_mac(invite.mac_key, fields))
+    return bundle
+
+
+def verify_join_bundle(invite: Invite, bundle: object) -> tuple[dict[str, str], PublicKeys]:
+    """Check a join bundle's MAC and keys; returns its fields and the joiner's keys."""
+    if not isinstance(bundle, dict) or bundle.get("v") != VERSION:
+        raise CryptoError("join bundle is malformed")
+    fields = {f: bundle.get(f) for f in JOIN_FIELDS}
+    if not all(isinstance(v, str) and len(v) <= 200 for v in fields.values()):
+        raise CryptoError("join bundle is malformed")
+    text = {k: str(v) for k, v in fields.items()}
+    mac = unb64(bundle.get("mac"), 32, "join bundle MAC")
+    if not hmac.compare_digest(mac, join_mac(invite.mac_key, text)):
+        raise CryptoError("join bundle MAC does not verify")
+    return text, PublicKeys.from_json(text)
+
+
+# -- the home's sealed secrets ------------------------------------------------------------
+
+
+def seal_home(key: bytes, data: bytes) -> bytes:
+    """Encrypt the home's secrets file under the home key: nonce | ciphertext."""
+    nonce = random_bytes(NONCE_BYTES)
+    return nonce + ChaCha20Poly1305(key).encrypt(nonce, data, _HOME_AAD)
+
+
+def open_home(key: bytes, sealed: bytes) -> bytes:
+    try:
+        return ChaCha20Poly1305(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], _HOME_AAD)
+    except (InvalidTag, ValueError):
+        raise CryptoError("the home's secrets do not open with this home key") from None
