@@ -10,13 +10,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import NOW
+from tests.tmpfs import mounted_tmpfs, resize
 from xcircle import osfs, storage
 from xcircle.errors import StoreError
 from xcircle.export import write_private
@@ -175,24 +175,9 @@ def test_a_failed_snapshot_keeps_the_previous_state(
     assert titles == {"before", "after the snapshot", "while snapshots fail"}
 
 
-def _mount_tmpfs(path: Path, size: str) -> bool:
-    if getattr(os, "geteuid", lambda: -1)() != 0 or shutil.which("mount") is None:
-        return False
-    path.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-        check=False,
-    )
-    return done.returncode == 0
-
-
 @pytest.mark.slow
 def test_a_real_full_filesystem_loses_no_acknowledged_goal(tmp_path: Path) -> None:
-    fs = tmp_path / "fs"
-    if not _mount_tmpfs(fs, "256k"):
-        pytest.skip("needs root and `mount -t tmpfs` (CI runs as root)")
-    try:
+    with mounted_tmpfs(tmp_path / "fs", "256k") as fs:
         home = fs / "home"
         with Store(home) as store:
             svc = Services(store, clock=lambda: NOW)
@@ -215,9 +200,7 @@ def test_a_real_full_filesystem_loses_no_acknowledged_goal(tmp_path: Path) -> No
                 svc.goals.add(cid, "one more")
         assert len(acked) > 100
         assert _titles(home, cid) == set(acked)
-        subprocess.run(["mount", "-o", "remount,size=4m", str(fs)], check=True)
+        resize(fs, "4m")
         with Store(home) as store:
             Services(store, clock=lambda: NOW).goals.add(cid, "after freeing space")
         assert _titles(home, cid) == {*acked, "after freeing space"}
-    finally:
-        subprocess.run(["umount", "-l", str(fs)], check=False)

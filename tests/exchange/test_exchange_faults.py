@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from sqlalchemy import exc as sa_exc
 from sync.exchange.app import create_app
 from sync.exchange.settings import ExchangeSettings
 from sync.exchange.unavailable import is_unavailable
+from tests.tmpfs import mounted_tmpfs
 
 from .helpers import GENEROUS, Api, envelope
 from .pgcluster import PrivateCluster, free_port, pg_bindir
@@ -118,21 +118,8 @@ def test_database_down_under_load_answers_503_then_recovers(
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs: a disk that really fills up (needs root, as CI runs)."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "4m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def _fill(path: Path) -> None:
