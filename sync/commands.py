@@ -28,6 +28,7 @@ from sync.engine import connect, my_member_id
 from sync.engine import sync as run_sync
 from sync.protocol import (
     ENROLL_PREFIX,
+    SECRET_PREFIX,
     AuthFailed,
     ExchangeUnreachable,
     InvalidRequest,
@@ -146,19 +147,30 @@ def share_circle(
 
 
 def invite_code(
-    store: Store, client: ExchangeClient, circle: str, ttl_seconds: int, *, on_store: Gate = direct
+    store: Store,
+    client: ExchangeClient,
+    circle: str,
+    ttl_seconds: int,
+    *,
+    device: bool = False,
+    on_store: Gate = direct,
 ) -> dict[str, Any]:
-    """A single-use invite code for a shared circle: `{code, circle, expires_at}`."""
+    """A single-use invite code for a shared circle: `{code, circle, member,
+    expires_at}`. The code carries a random secret (never a key); the exchange gets only
+    a token derived from it. `device`: for another device of my own member."""
+    from sync.joins import make_invite
+
     if not on_store(partial(store.meta, circle)).get("shared"):
         raise InvalidInput("share the circle first: xcircle circle share CIRCLE")
-    answer = client.invite(circle, ttl_seconds)
-    code = answer.get("code")
-    if not isinstance(code, str):
-        raise ProtocolError("the exchange answered the invite without a code")
+    made = make_invite(store, client, circle, ttl_seconds, device=device, on_store=on_store)
+    if on_store(partial(store.pending, circle)):
+        # The sealed invite record reaches the circle now: any convener can confirm.
+        run_sync(store, client, circles=[circle], on_store=on_store)
     return {
-        "code": make_invite_code(code, client.base_url),
+        "code": make_invite_code(made["code"], client.base_url),
         "circle": circle,
-        "expires_at": answer.get("expires_at"),
+        "member": made["member"],
+        "expires_at": made["expires_at"],
     }
 
 
@@ -170,11 +182,17 @@ def accept_invite(
     *,
     on_store: Gate = direct,
 ) -> dict[str, Any]:
-    """Join the invite's circle: redeem, pull everything, add me as a member, push.
+    """Join the invite's circle: redeem with this device's join bundle, then pull.
 
-    The member id is the one the exchange knows for this device (asked back after the
-    redeem), so an accept that was interrupted and run again never makes a second me.
+    In an encrypted circle the join waits (`status` "pending") until a convener's
+    device confirms it on its next sync; this device's syncs then bring the circle in.
+    In a plain circle (shared before encryption) it is a member at once, pulls
+    everything and adds itself as a member. The member id is the one the invite was
+    made for, so an accept run again never makes a second me.
     """
+    from sync.joins import JOINING, join_bundle
+    from xcircle import crypto
+
     store = services.store
     profile = on_store(store.require_profile)
     code, url = parse_invite_code(text)
@@ -182,9 +200,32 @@ def accept_invite(
         raise InvalidRequest(
             f"this invite is for the exchange {url}, but this device joined {client.base_url}"
         )
-    cid = client.redeem(code, new_id()).get("circle_id")
+    if code.startswith(SECRET_PREFIX):
+        try:
+            invite = crypto.Invite.parse(code)
+        except crypto.CryptoError as exc:
+            raise InvalidRequest(f"{exc} (ask the inviter to copy it whole)") from None
+        bundle = on_store(partial(join_bundle, store, invite, device_id))
+        answer = client.redeem(invite.token, bundle=bundle)
+    else:  # an older code the exchange minted
+        answer = client.redeem(code, new_id())
+    cid = answer.get("circle_id")
     if not isinstance(cid, str):
         raise ProtocolError("the exchange answered the redeem without a circle id")
+    if answer.get("status") == "pending":
+        waiting = str(answer.get("member_id"))
+        on_store(partial(mark_shared, store, cid, waiting))
+        on_store(partial(store.set_meta, cid, **{JOINING: True}))
+        report = run_sync(store, client, circles=[cid], on_store=on_store)
+        return {
+            "circle": cid,
+            "name": "",
+            "member": waiting,
+            "added": False,
+            "status": "pending",
+            "fingerprint": on_store(partial(device_secrets, store))["fingerprint"],
+            "report": report.to_dict(),
+        }
     me = my_member_id(client, cid, device_id)
     if me is None:
         raise ProtocolError("the exchange does not list this device in the circle")
@@ -211,6 +252,7 @@ def accept_invite(
         "name": record["name"] if record else "",
         "member": me,
         "added": added,
+        "status": "member",
         "report": report.to_dict(),
     }
 

@@ -27,7 +27,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from sync.joins import after_pull
 from sync.protocol import (
+    BEFORE_JOINING,
     Conflict,
     NotMember,
     ProtocolError,
@@ -208,6 +210,7 @@ class _Run:
             self._push_circle(cid, meta)
         # Pushing moves no cursor: the metas read above still hold them.
         self._pull({c: cursor_of(m) for c, m in metas.items() if not self.report.circles[c].denied})
+        after_pull(self, metas)  # joins: wait for confirmation, or confirm others' (sync.joins)
         for cid in metas:
             rep = self.report.circles[cid]
             rep.pending, rep.held = gate(partial(_outstanding, store, cid))
@@ -437,6 +440,7 @@ class _Run:
         (the circle's cursor is then that `next`)."""
         rep = self.report.circle(cid)
         envelopes, nxt = batch.get("ops"), batch.get("next")
+        rep.joins = batch["joins"] if type(batch.get("joins")) is int else 0
         if not isinstance(envelopes, list) or not isinstance(nxt, int):
             rep.gap = "the exchange sent a malformed batch"
             self._stopped(cid, rep.gap, after)
@@ -453,7 +457,8 @@ class _Run:
                     break
                 last = d.seq
                 if d.payload is None:
-                    rejected.append((d.op_id, d.reason or "bad envelope"))
+                    if d.reason != BEFORE_JOINING:  # not meant for this device: passed over
+                        rejected.append((d.op_id, d.reason or "bad envelope"))
                 else:
                     payloads.append((d.op_id, d.payload))
         except ProtocolError as exc:
