@@ -439,19 +439,21 @@ def encrypt(circle_ref: str, as_json: bool) -> None:
 @click.command()
 @click.argument("circle_ref", metavar="CIRCLE")
 @click.option("--ttl", default=DEFAULT_INVITE_TTL, show_default=True, help="Valid for: 90m, 12h…")
+@click.option("--device", is_flag=True, help="For another device of yours, not a new member.")
 @_json_option
-def invite(circle_ref: str, ttl: str, as_json: bool) -> None:
+def invite(circle_ref: str, ttl: str, device: bool, as_json: bool) -> None:
     """Print a single-use invite code for a shared circle.
 
-    The code looks like `xci_…@https://exchange`; the invitee runs `xcircle accept CODE`
-    on a device joined to the same exchange (the `xci_…` part alone works too)."""
+    The code looks like `xcs_…@https://exchange`: it carries a random secret (the
+    exchange never sees it). The invitee runs `xcircle accept CODE` on a device joined
+    to the same exchange; a convener's device confirms the join on its next sync."""
     from xcircle.cli import session
 
     seconds = parse_ttl(ttl)
     with session() as svc:
         cid = svc.circles.resolve(circle_ref)
         with connect(svc.store) as client:
-            value = invite_code(svc.store, client, cid, seconds)
+            value = invite_code(svc.store, client, cid, seconds, device=device)
     _out(as_json, value, value["code"])
 
 
@@ -466,7 +468,16 @@ def accept(code: str, as_json: bool) -> None:
         creds = require_credentials(svc.store)
         with connect(svc.store) as client:
             value = accept_invite(svc, client, code, creds.device_id)
-    _out(as_json, value, f"Joined circle {value['name'] or value['circle'][:8]}.")
+    if value["status"] == "pending":
+        text = (
+            f"Waiting for a convener's device to confirm your joining of circle "
+            f"{value['circle'][:8]}; `xcircle sync` brings it in once confirmed.\n"
+            f"This device's fingerprint: {value['fingerprint']} (compare it with the "
+            "one the convener sees)"
+        )
+    else:
+        text = f"Joined circle {value['name'] or value['circle'][:8]}."
+    _out(as_json, value, text)
 
 
 @click.command()
@@ -478,7 +489,8 @@ def sync(as_json: bool) -> None:
     with session() as svc, connect(svc.store) as client:
         report = run_sync(svc.store, client)
     _warn_report(report)
-    text = (
+    text = "".join(f"{safetext.line(n)}\n" for n in report.notices)
+    text += (
         f"Synced {len(report.circles)} circle(s): pushed {report.pushed}, "
         f"merged {report.merged}, pending {report.pending}."
     )

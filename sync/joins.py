@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sync.protocol import NotMember, SyncError
+from xcircle.domain import validate_fields
+from xcircle.errors import XCircleError
 from xcircle.ops import DELETED, Op, new_id
 from xcircle.services.members import is_convener
 from xcircle.store import Store
@@ -299,6 +301,11 @@ def _check(
         return f"{who}: its keys differ from those the exchange registered"
     if member != invited:
         return f"{who} claims member id {member[:8]}, but the invite was for {invited[:8]}"
+    try:
+        validate_fields("member", {"name": bundle.name, "org": bundle.org})
+        validate_fields("device", {"member": member, "node": bundle.node})
+    except XCircleError:
+        return f"{who} names its person, organization or node with characters not allowed"
     exists = gate(partial(store.get, cid, "member", member)) is not None
     if exists and not second_device:
         return f"{who} claims the id of an existing member"

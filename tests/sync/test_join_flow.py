@@ -4,11 +4,24 @@ reads from its joining on (and the handed-over records), nothing said before."""
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+from sync.commands import invite_code
 from sync.e2e import encrypt_circle
+from sync.engine import require_credentials
+from sync.engine import sync as run_sync
+from sync.joins import join_bundle
+from sync.protocol import SyncError
+from xcircle import crypto
 from xcircle.keystore import keystore_of
 
 from .conftest import MakeDevice
-from .helpers import Device
+from .helpers import Device, Exchange
 
 
 def encrypted_circle(make_device: MakeDevice) -> tuple[Device, str]:
@@ -56,3 +69,128 @@ def test_join_waits_then_is_confirmed(make_device: MakeDevice) -> None:
     r = ada.sync()
     assert r.circles[cid].quarantined == []
     assert ada.store.get(cid, "goal", said)["title"] == "Bea speaks"
+
+
+def pending_bea(make_device: MakeDevice) -> tuple[Device, Device, str]:
+    ada, cid = encrypted_circle(make_device)
+    bea = make_device("bea", "Beta")
+    bea.accept(ada.invite(cid))
+    return ada, bea, cid
+
+
+def test_a_tampered_bundle_is_refused_and_reported(
+    make_device: MakeDevice, exchange: Exchange
+) -> None:
+    """The exchange (or anyone on the way) flips one byte of Bea's bundle: Ada's device
+    refuses it, says so, and Bea stays outside, waiting."""
+    ada, bea, cid = pending_bea(make_device)
+    with exchange.engine.begin() as conn:
+        raw = conn.execute(text("SELECT bundle FROM joins")).scalar_one()
+        bundle = orjson.loads(raw)
+        sealed = bytearray(base64.b64decode(bundle["sealed"]))
+        sealed[3] ^= 1
+        bundle["sealed"] = base64.b64encode(bytes(sealed)).decode()
+        conn.execute(text("UPDATE joins SET bundle = :b"), {"b": orjson.dumps(bundle)})
+    report = ada.sync()
+    assert any("does not open with any invite" in w for w in report.warnings), report
+    assert report.notices == []
+    assert keystore_of(ada.store).epochs(cid) == [1]
+    assert len(ada.store.records(cid, "member")) == 1
+    assert bea.sync().circles[cid].waiting
+
+
+def test_a_bundle_sealed_with_another_invite_key_is_refused(make_device: MakeDevice) -> None:
+    """A joiner who does not hold the invite's secret cannot make a bundle that opens."""
+    ada, cid = encrypted_circle(make_device)
+    mallory = make_device("mallory", "Beta")
+    code = ada.invite(cid)
+    real = crypto.Invite.parse(code.partition("@")[0])
+    forged = join_bundle(mallory.store, crypto.Invite.new(), _device(mallory))
+    with mallory.client() as c:
+        assert c.redeem(real.token, bundle=forged)["status"] == "pending"
+    report = ada.sync()
+    assert any("does not open with any invite" in w for w in report.warnings), report
+    assert len(ada.store.records(cid, "member")) == 1
+
+
+def _device(dev: Device) -> str:
+    return require_credentials(dev.store).device_id
+
+
+@pytest.mark.parametrize("lie", ["member_id", "keys"])
+def test_an_exchange_relabelling_a_join_is_refused(make_device: MakeDevice, lie: str) -> None:
+    """A hostile exchange gives Bea Ada's member id (or other keys): Ada's device sees
+    the bundle does not match and confirms nothing."""
+    ada, bea, cid = pending_bea(make_device)
+    ada_member = ada.store.meta(cid)["me"]
+    other = crypto.DeviceKeys.generate().public.to_json()
+    with ada.client() as c:
+        real = c.circle
+
+        def lying(circle: str) -> dict[str, Any]:
+            info = real(circle)
+            for j in info["joins"]:
+                if lie == "member_id":
+                    j["member_id"] = ada_member
+                else:
+                    j.update(other)
+            return info
+
+        c.circle = lying  # type: ignore[method-assign]
+        report = run_sync(ada.store, c)
+    want = "claims member id" if lie == "member_id" else "keys differ"
+    assert any(want in w for w in report.warnings), report.warnings
+    assert keystore_of(ada.store).epochs(cid) == [1]
+
+
+def test_a_joiner_cannot_take_another_members_id(make_device: MakeDevice) -> None:
+    """The exchange refuses a redeem that proposes someone else's id (409), and the
+    invite still works for its own id afterwards."""
+    ada, cid = encrypted_circle(make_device)
+    bea = make_device("bea", "Beta")
+    code = ada.invite(cid)
+    invite = crypto.Invite.parse(code.partition("@")[0])
+    bundle = join_bundle(bea.store, invite, _device(bea))
+    with bea.client() as c, pytest.raises(SyncError, match="belongs to someone else"):
+        c.redeem(invite.token, member_id=ada.store.meta(cid)["me"], bundle=bundle)
+    bea.accept(code)
+    ada.sync()
+    bea.sync()
+    me = bea.store.meta(cid)["me"]
+    assert me != ada.store.meta(cid)["me"]
+    assert bea.store.get(cid, "member", me)["name"] == "bea"
+
+
+def test_a_second_device_of_a_member_joins_with_device_invite(make_device: MakeDevice) -> None:
+    ada, cid = encrypted_circle(make_device)
+    laptop = make_device("ada-laptop", "Acme")
+    with ada.client() as c:
+        code = invite_code(ada.store, c, cid, 3600, device=True)["code"]
+    laptop.accept(code)
+    report = ada.sync()
+    assert any("joined · fingerprint" in n for n in report.notices)
+    laptop.sync()
+    me = ada.store.meta(cid)["me"]
+    assert laptop.store.meta(cid)["me"] == me
+    assert len(laptop.store.records(cid, "member")) == 1
+    assert len(laptop.store.records(cid, "device")) == 2
+    goal = laptop.services.goals.add(cid, "from the laptop", owner=me)["id"]
+    laptop.sync()
+    assert ada.sync().circles[cid].quarantined == []
+    assert ada.store.get(cid, "goal", goal)["title"] == "from the laptop"
+
+
+def test_any_convener_device_confirms_a_members_invite(make_device: MakeDevice) -> None:
+    """Bea (a member) invites Cai; Bea's device cannot confirm, Ada's (a convener's)
+    does, from the sealed invite record in the circle."""
+    ada, bea, cid = pending_bea(make_device)
+    ada.sync()
+    bea.sync()
+    cai = make_device("cai", "Beta")
+    cai.accept(bea.invite(cid))
+    assert bea.sync().notices == []
+    report = ada.sync()
+    assert any(n.startswith("cai (Beta) joined") for n in report.notices), report
+    cai.sync()
+    assert {m["name"] for m in cai.store.records(cid, "member")} == {"ada", "bea", "cai"}
+    assert bea.sync().circles[cid].quarantined == []
