@@ -141,6 +141,7 @@ def test_an_exchange_relabelling_a_join_is_refused(make_device: MakeDevice, lie:
     want = "claims member id" if lie == "member_id" else "keys differ"
     assert any(want in w for w in report.warnings), report.warnings
     assert keystore_of(ada.store).epochs(cid) == [1]
+    assert bea.sync().circles[cid].waiting
 
 
 def test_a_joiner_cannot_take_another_members_id(make_device: MakeDevice) -> None:
