@@ -132,17 +132,26 @@ def device_secrets(store: Store) -> dict[str, Any]:
 def share_circle(
     store: Store, client: ExchangeClient, circle: str, *, on_store: Gate = direct
 ) -> SyncReport:
-    """Create `circle` on the exchange with me as its member, then push all of it.
+    """Create `circle` on the exchange with me as its member, encrypted from the start
+    (epoch 1, wrapped for this device), then push all of it, sealed.
 
     Local ops stay in the outbox until acked, so the first sync pushes everything this
     device ever did in the circle. Sharing again is harmless (the exchange answers 200).
     """
+    from sync.e2e import publish_device, start_epoch
+    from xcircle.keystore import keystore_of
+
     meta = on_store(partial(store.meta, circle))
     me = meta.get("me")
     if not isinstance(me, str):
         raise InvalidInput("you are not a member of this circle on this device")
     client.create_circle(circle, me)
     on_store(partial(mark_shared, store, circle, me))
+    ks = on_store(partial(keystore_of, store))
+    if not on_store(partial(ks.epochs, circle)) and client.circle(circle).get("epoch") == 0:
+        on_store(partial(publish_device, store, circle))  # what the epoch is checked against
+        device = on_store(partial(require_credentials, store)).device_id
+        start_epoch(store, client, circle, device_id=device, on_store=on_store)
     return run_sync(store, client, circles=[circle], on_store=on_store)
 
 

@@ -381,6 +381,10 @@ def handover_ops(store: Store, cid: str, my_device: str) -> list[Op]:
         if m.get("status", "planned") in UPCOMING
     ]
     order += [("goal", g["id"]) for g in store.records(cid, "goal") if not g.get("owner")]
+    # Invites, open or used (tombstones too): conveners confirm from them, and a used
+    # one's record then reads the same on every replica.
+    invites = store.raw_records(cid, "invite")
+    order += [("invite", key) for key in sorted(invites)]
     ops: list[Op] = []
     done: set[tuple[str, str]] = set()
     for entity, key in order:
@@ -388,7 +392,7 @@ def handover_ops(store: Store, cid: str, my_device: str) -> list[Op]:
             continue
         done.add((entity, key))
         raw = store.raw(cid, entity, key)
-        if raw is None or "_d" in raw:
+        if raw is None or ("_d" in raw and entity != "invite"):
             continue
         by_stamp: dict[str, dict[str, Any]] = {}
         for name, stamp in (raw.get("_h") or {}).items():
@@ -396,4 +400,6 @@ def handover_ops(store: Store, cid: str, my_device: str) -> list[Op]:
                 by_stamp.setdefault(stamp, {})[name] = raw[name]
         for stamp in sorted(by_stamp):
             ops.append(Op(new_id(), cid, entity, key, stamp, node, by_stamp[stamp]))
+        if "_d" in raw:
+            ops.append(Op(new_id(), cid, entity, key, raw["_d"], node, {DELETED: True}))
     return ops

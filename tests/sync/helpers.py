@@ -197,10 +197,12 @@ class Device:
 
 
 def pair(make_device: Callable[..., Device], **kw: object) -> tuple[Device, Device, str]:
-    """Ada (Acme) shares a circle, Bob (Beta) accepts her invite, Ada syncs again."""
+    """Ada (Acme) shares a circle (encrypted), Bob (Beta) accepts her invite, Ada's
+    device confirms his joining on its next sync, and Bob's sync brings him in."""
     ada, bob = make_device("ada", "Acme", **kw), make_device("bob", "Beta", **kw)
     cid = ada.services.circles.create("Leaders")["id"]
     ada.share(cid)
     bob.accept(ada.invite(cid))
     ada.sync()
+    bob.sync()
     return ada, bob, cid

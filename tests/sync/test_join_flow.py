@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import text
 
 from sync.commands import invite_code
-from sync.e2e import encrypt_circle
 from sync.engine import require_credentials
 from sync.engine import sync as run_sync
 from sync.joins import join_bundle
@@ -27,9 +26,8 @@ from .helpers import Device, Exchange
 def encrypted_circle(make_device: MakeDevice) -> tuple[Device, str]:
     ada = make_device("ada", "Acme")
     cid = ada.services.circles.create("Leaders")["id"]
-    ada.share(cid)
-    with ada.client() as c:
-        encrypt_circle(ada.store, c, cid, on_store=lambda f: f())
+    ada.share(cid)  # encrypted from the start
+    assert keystore_of(ada.store).epochs(cid) == [1]
     return ada, cid
 
 
