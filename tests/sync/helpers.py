@@ -16,11 +16,11 @@ from fastapi import FastAPI
 from sync.client import ExchangeClient
 from sync.commands import accept_invite, enroll, invite_code, share_circle
 from sync.engine import SyncReport, connect, require_credentials
-from sync.state import mark_shared
 from sync.engine import sync as run_sync
 from sync.exchange import admin
 from sync.exchange.app import create_app
 from sync.exchange.settings import ExchangeSettings
+from sync.state import mark_shared
 from xcircle.hlc import wall_ms
 from xcircle.services import Services
 from xcircle.store import Store

@@ -138,7 +138,7 @@ def test_a_removed_member_reads_nothing_new(make_device: MakeDevice) -> None:
 def test_a_rekey_refuses_a_device_the_circle_does_not_know(make_device: MakeDevice) -> None:
     """SEC-07 on the client: a hostile exchange lists one more device (its own keys) for
     a member; no signed device record names it, so Ada wraps the circle key for nobody."""
-    ada, bob, cid = pair(make_device)
+    ada, _bob, cid = pair(make_device)
     before = keystore_of(ada.store).epochs(cid)
     intruder = crypto.DeviceKeys.generate().public
     with ada.client() as c:
