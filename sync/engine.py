@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sync.joins import after_pull
+from sync.joins import after_pull, before_push
 from sync.protocol import (
     BEFORE_JOINING,
     Conflict,
@@ -206,6 +206,7 @@ class _Run:
             wanted = set(only)
             metas = {cid: meta for cid, meta in metas.items() if cid in wanted}
         self.e2e = self._encryption(metas)
+        before_push(self, metas)  # a hand-over still due goes first (sync.joins)
         for cid, meta in metas.items():
             self._push_circle(cid, meta)
         # Pushing moves no cursor: the metas read above still hold them.

@@ -123,6 +123,21 @@ def _apply(store: Store, ops: list[Op]) -> None:
 # -- the sync step -------------------------------------------------------------------------
 
 
+def before_push(run: _Run, metas: dict[str, dict[str, Any]]) -> None:
+    """Finish a hand-over a previous sync could not push (lost connection, crash), before
+    anything else is pushed: a joiner must read the hand-over (this device's record
+    first) before what this device signs after it."""
+    for cid, meta in metas.items():
+        due = meta.get(HANDOVER)
+        if isinstance(due, int) and run.e2e is not None:
+            try:
+                _handover(run, cid, due)
+            except SyncError as exc:
+                rep = run.report.circle(cid)
+                rep.error = f"hand-over: {exc}"
+                run.report.warnings.append(f"circle {cid[:8]}: {rep.error}")
+
+
 def after_pull(run: _Run, metas: dict[str, dict[str, Any]]) -> None:
     """The join step of a sync (see the module docstring), circle by circle; a failure
     is reported for its circle and never stops the sync."""
@@ -136,10 +151,8 @@ def after_pull(run: _Run, metas: dict[str, dict[str, Any]]) -> None:
                 if rep.denied and pending is None:
                     pending = _pending_circles(run.client)
                 _joiner(run, cid, meta, pending or [])
-            elif not rep.denied and run.e2e is not None:
-                due = meta.get(HANDOVER)
-                if rep.joins or isinstance(due, int):
-                    _convener(run, cid, meta)
+            elif not rep.denied and run.e2e is not None and rep.joins:
+                _convener(run, cid, meta)
         except SyncError as exc:
             rep.error = f"join: {exc}"
             run.report.warnings.append(f"circle {cid[:8]}: {rep.error}")
@@ -226,7 +239,7 @@ class _Invites:
 
 def _convener(run: _Run, cid: str, meta: dict[str, Any]) -> None:
     """Confirm the circle's pending joins this device can vouch for (a convener's
-    device of an encrypted circle), or finish a hand-over a crash interrupted."""
+    device of an encrypted circle)."""
     from sync.e2e import start_epoch
     from xcircle.keystore import keystore_of
 
@@ -238,11 +251,6 @@ def _convener(run: _Run, cid: str, meta: dict[str, Any]) -> None:
         return  # a plain circle: the exchange lets joiners in at once
     if not gate(partial(_is_convener, store, cid, me)):
         return  # a member's invite waits for a convener's device
-    due = meta.get(HANDOVER)
-    if isinstance(due, int):
-        _handover(run, cid, due)
-    if not run.report.circles[cid].joins:
-        return
     info = client.circle(cid)
     invites = gate(partial(_Invites, store, cid, gate(partial(ks.invites, cid))))
     confirmed: list[tuple[dict[str, Any], str, crypto.JoinBundle]] = []

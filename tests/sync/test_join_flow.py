@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from sqlalchemy import text
@@ -31,7 +32,9 @@ def encrypted_circle(make_device: MakeDevice) -> tuple[Device, str]:
     return ada, cid
 
 
-def test_join_waits_then_is_confirmed(make_device: MakeDevice) -> None:
+def test_join_waits_then_is_confirmed(
+    make_device: MakeDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ada, cid = encrypted_circle(make_device)
     ada_member = ada.store.meta(cid)["me"]
     before = ada.services.goals.add(cid, "said before Bea", owner=ada_member)["id"]
@@ -51,7 +54,18 @@ def test_join_waits_then_is_confirmed(make_device: MakeDevice) -> None:
     confirm = ada.sync()
     fp = keystore_of(bea.store).device_keys().public.fingerprint
     assert f"bea (Beta) joined · fingerprint {fp}" in confirm.notices, confirm
+    opened: list[int] = []  # the epochs of what Bea's device decrypts
+    real_open = crypto.Verifier.open
+
+    def counting(self: crypto.Verifier, key: crypto.EpochKey, *args: Any) -> crypto.Opened:
+        opened.append(key.epoch)
+        return real_open(self, key, *args)
+
+    monkeypatch.setattr(crypto.Verifier, "open", counting)
     joined = bea.sync()
+    monkeypatch.undo()
+    assert opened and set(opened) == {2}  # nothing of epoch 1, said before she joined
+    assert joined.circles[cid].pulled > len(opened)  # epoch 1's ops were passed over
     assert joined.circles[cid].quarantined == [], joined
     assert any("You joined Leaders" in n for n in joined.notices), joined
     assert bea.store.get(cid, "goal", before) is None
@@ -193,3 +207,29 @@ def test_any_convener_device_confirms_a_members_invite(make_device: MakeDevice) 
     cai.sync()
     assert {m["name"] for m in cai.store.records(cid, "member")} == {"ada", "bea", "cai"}
     assert bea.sync().circles[cid].quarantined == []
+
+
+def test_a_lost_hand_over_is_pushed_by_the_next_sync(make_device: MakeDevice) -> None:
+    """The hand-over's push is lost after the rekey confirmed Bea: Ada's next sync
+    pushes it before anything else, and Bea reads the circle with nothing quarantined."""
+    ada, bea, cid = pending_bea(make_device)
+    rekeyed: list[bool] = []
+
+    def plan(_i: int, request: httpx.Request) -> str | None:
+        if request.method == "POST" and request.url.path.endswith("/epochs"):
+            rekeyed.append(True)
+        elif rekeyed and request.url.path.endswith("/ops"):
+            return "request"
+        return None
+
+    ada.faults.plan = plan
+    report = ada.sync()
+    ada.faults.plan = lambda _i, _r: None
+    assert any("cannot reach" in w for w in report.warnings), report.warnings
+    assert rekeyed and ada.store.meta(cid).get("handover_due") == 2
+    bea.sync()  # let in, nothing to read yet
+    ada.sync()
+    assert ada.store.meta(cid).get("handover_due") is None
+    report = bea.sync()
+    assert report.circles[cid].quarantined == [] and bea.store.quarantine(cid) == []
+    assert {m["name"] for m in bea.store.records(cid, "member")} == {"ada", "bea"}
