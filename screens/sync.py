@@ -145,6 +145,7 @@ class SyncController(Widget):
         self._connect = connect  # tests inject an in-process exchange
         self.interval = interval
         self.syncing = False
+        self._told: set[str] = set()  # notices already shown (a sync runs every minute)
 
     @property
     def store(self) -> Store:
@@ -270,7 +271,9 @@ class SyncController(Widget):
         self.syncing = False
         self.refresh_state()
         for notice in message.report.notices:  # "Bea (Borealis) joined · fingerprint …"
-            self.app.notify(notice, title="Circle", timeout=8, markup=False)
+            if notice not in self._told:
+                self._told.add(notice)
+                self.app.notify(notice, title="Circle", timeout=8, markup=False)
 
     def on_sync_failed(self, message: SyncFailed) -> None:
         if message.action == "sync":

@@ -99,6 +99,12 @@ async def test_accept_and_invite_through_the_controller(make_device: MakeDevice)
         assert done[-1].value["status"] == "pending"
         said = [n.message for n in app._notifications]
         assert any("Waiting for a convener's device to confirm" in m for m in said), said
+        for _ in range(2):  # the app's syncs while waiting say so once, not every minute
+            app.controller.sync_now()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert sum("waiting for a convener's device" in m for m in said) == 1, said
         ada.sync()  # Ada's device confirms Bob's joining
         app.controller.sync_now()
         await app.workers.wait_for_complete()
