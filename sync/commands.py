@@ -548,7 +548,7 @@ def status(as_json: bool) -> None:
             c["pending"],
             c["held"],
             c["quarantined"],
-            "removed" if c["denied"] else "ok",
+            "removed" if c["denied"] else "waiting" if c["waiting"] else "ok",
         )
         for c in value["circles"]
     ]

@@ -203,6 +203,7 @@ def status(store: Store) -> dict[str, Any]:
                 "held": store.held(cid),
                 "cursor": cursor_of(meta),
                 "denied": cid in denied,
+                "waiting": bool(meta.get("joining")),  # my join awaits a convener's device
             }
         )
     return {

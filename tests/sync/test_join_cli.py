@@ -58,8 +58,11 @@ def test_invite_accept_confirm_through_the_cli(xc: Any, exchange: Exchange) -> N
     assert code.startswith("xcs_") and code.endswith(f"@{URL}")
     accepted = xc("bea", "circle", "accept", code)
     assert "Waiting for a convener's device to confirm" in accepted.stdout
-    fingerprint = js(xc("bea", "status", "--json"))["fingerprint"]
+    status = js(xc("bea", "status", "--json"))
+    fingerprint = status["fingerprint"]
     assert fingerprint in accepted.stdout
+    assert [(c["id"], c["waiting"]) for c in status["circles"]] == [(cid, True)]
+    assert "waiting" in xc("bea", "status").stdout
 
     waiting = xc("bea", "sync")
     assert "waiting for a convener's device" in waiting.stdout
@@ -67,6 +70,7 @@ def test_invite_accept_confirm_through_the_cli(xc: Any, exchange: Exchange) -> N
     assert f"Bea (Borealis) joined · fingerprint {fingerprint}" in confirmed.stdout
     joined = xc("bea", "sync")
     assert "You joined Leaders" in joined.stdout and joined.stderr == ""
+    assert not js(xc("bea", "status", "--json"))["circles"][0]["waiting"]
 
     # Bea invites Cai: a member's invite is confirmed by Ada's (a convener's) device.
     code = xc("bea", "invite", cid).stdout.strip()
