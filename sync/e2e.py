@@ -218,6 +218,7 @@ class E2E:
         # circle has an epoch, so a plain op after it was slipped in (quarantined).
         sealed_from: list[int | None] = [self.gate(partial(self.store.meta, cid)).get(SEALED_FROM)]
         keys: dict[int, crypto.EpochKey | None] = {}
+        before: dict[int, bool] = {}  # epochs without a key here: from before my joining?
 
         def decode(env: Any) -> Decoded:
             epoch = env.get("epoch") if isinstance(env, dict) else None
@@ -236,10 +237,12 @@ class E2E:
                 if keys[epoch] is None and cid not in self._fetched:
                     self.fetch_wraps(cid)
                     keys[epoch] = self.epoch_key(cid, epoch)
+                if keys[epoch] is None:  # before this device was given any key?
+                    held = self.gate(partial(self.keystore.epochs, cid))
+                    before[epoch] = bool(held) and epoch < held[0]
             key = keys[epoch]
             if key is None:
-                held = self.gate(partial(self.keystore.epochs, cid))
-                if held and epoch < held[0]:  # before this device was given any key
+                if before[epoch]:  # said before this device joined: not meant for it
                     return Decoded(d.seq, d.op_id, None, BEFORE_JOINING)
                 return Decoded(d.seq, d.op_id, None, f"no key for epoch {epoch} on this device")
             return self._open(trust, key, d, env)
