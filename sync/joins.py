@@ -266,7 +266,9 @@ def _convener(run: _Run, cid: str, meta: dict[str, Any]) -> None:
     gate(partial(_apply, store, ops))
     devices = {str(j["device_id"]) for j, _, _ in confirmed}
     epoch = start_epoch(store, client, cid, device_id="", on_store=gate, confirm=devices)
-    for _, invite_id, _ in confirmed:
+    used = [invite_id for _, invite_id, _ in confirmed]
+    gate(partial(_apply, store, gate(partial(_used_invites, store, cid, used))))
+    for invite_id in used:
         gate(partial(ks.forget_invite, cid, invite_id))
     _handover(run, cid, epoch)
     for _, _, bundle in confirmed:
@@ -315,6 +317,9 @@ def _check(
     except XCircleError:
         return f"{who} names its person, organization or node with characters not allowed"
     exists = gate(partial(store.get, cid, "member", member)) is not None
+    known = gate(partial(store.get, cid, "device", bundle.keys.key_id))
+    if known is not None and known.get("member") == member:
+        return invite_id, bundle  # confirmed before, but its rekey did not go through
     if exists and not second_device:
         return f"{who} claims the id of an existing member"
     if not exists and second_device:
@@ -326,19 +331,28 @@ def _join_ops(
     store: Store, cid: str, me: str, confirmed: list[tuple[dict[str, Any], str, crypto.JoinBundle]]
 ) -> list[Op]:
     """The joiners' member records (new members) and device records, signed by this
-    device, and the used invites' records deleted."""
+    device."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     ops = []
-    for join, invite_id, bundle in confirmed:
+    for join, _, bundle in confirmed:
         member = str(join["member_id"])
         if store.get(cid, "member", member) is None:
             fields = {"name": bundle.name, "org": bundle.org, "joined": now, "role": "member"}
             ops.append(store.op(cid, "member", member, fields))
         device = {"member": member, "node": bundle.node, **bundle.keys.to_json(), "name": ""}
-        ops.append(store.op(cid, "device", bundle.keys.key_id, device))
-        if store.get(cid, "invite", invite_id) is not None:
-            ops.append(store.op(cid, "invite", invite_id, {DELETED: True}))
+        if store.get(cid, "device", bundle.keys.key_id) is None:
+            ops.append(store.op(cid, "device", bundle.keys.key_id, device))
     return ops
+
+
+def _used_invites(store: Store, cid: str, invite_ids: list[str]) -> list[Op]:
+    """Deletions of the invite records a confirmation used (once its rekey went through:
+    until then another convener's device may need them to try again)."""
+    return [
+        store.op(cid, "invite", i, {DELETED: True})
+        for i in invite_ids
+        if store.get(cid, "invite", i) is not None
+    ]
 
 
 # -- the hand-over -------------------------------------------------------------------------

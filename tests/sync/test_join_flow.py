@@ -5,6 +5,7 @@ reads from its joining on (and the handed-over records), nothing said before."""
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from xcircle import crypto
 from xcircle.keystore import keystore_of
 
 from .conftest import MakeDevice
-from .helpers import Device, Exchange
+from .helpers import NOW, Device, Exchange
 
 
 def encrypted_circle(make_device: MakeDevice) -> tuple[Device, str]:
@@ -39,6 +40,9 @@ def test_join_waits_then_is_confirmed(
     ada_member = ada.store.meta(cid)["me"]
     before = ada.services.goals.add(cid, "said before Bea", owner=ada_member)["id"]
     group = ada.services.goals.add(cid, "our group goal")["id"]
+    upcoming = ada.services.meetings.plan(cid, NOW + timedelta(days=7))["id"]
+    called_off = ada.services.meetings.plan(cid, NOW + timedelta(days=14))["id"]
+    ada.services.meetings.cancel(cid, called_off)
     ada.sync()
     bea = make_device("bea", "Beta")
     code = ada.invite(cid)
@@ -70,6 +74,8 @@ def test_join_waits_then_is_confirmed(
     assert any("You joined Leaders" in n for n in joined.notices), joined
     assert bea.store.get(cid, "goal", before) is None
     assert bea.store.get(cid, "goal", group)["title"] == "our group goal"
+    assert bea.store.get(cid, "meeting", upcoming)["status"] == "planned"
+    assert bea.store.get(cid, "meeting", called_off) is None  # not upcoming: not handed over
     assert bea.store.get(cid, "circle", cid)["name"] == "Leaders"
     assert {m["name"] for m in bea.store.records(cid, "member")} == {"ada", "bea"}
     after = ada.services.goals.add(cid, "said after Bea")["id"]
@@ -232,4 +238,25 @@ def test_a_lost_hand_over_is_pushed_by_the_next_sync(make_device: MakeDevice) ->
     assert ada.store.meta(cid).get("handover_due") is None
     report = bea.sync()
     assert report.circles[cid].quarantined == [] and bea.store.quarantine(cid) == []
+    assert {m["name"] for m in bea.store.records(cid, "member")} == {"ada", "bea"}
+
+
+def test_a_confirmation_whose_rekey_failed_is_completed_later(make_device: MakeDevice) -> None:
+    """Ada's device adds Bea's records, then its rekey is lost: the next sync confirms
+    her all the same (the records it added are not taken for someone else's)."""
+    ada, bea, cid = pending_bea(make_device)
+
+    def plan(_i: int, request: httpx.Request) -> str | None:
+        lost = request.method == "POST" and request.url.path.endswith("/epochs")
+        return "request" if lost else None
+
+    ada.faults.plan = plan
+    report = ada.sync()
+    ada.faults.plan = lambda _i, _r: None
+    assert any("cannot reach" in w for w in report.warnings), report.warnings
+    assert keystore_of(ada.store).epochs(cid) == [1]
+    report = ada.sync()
+    assert any(n.startswith("bea (Beta) joined") for n in report.notices), report
+    assert keystore_of(ada.store).epochs(cid) == [1, 2]
+    assert bea.sync().circles[cid].quarantined == []
     assert {m["name"] for m in bea.store.records(cid, "member")} == {"ada", "bea"}
