@@ -29,6 +29,8 @@ MEETING_STATUSES: Final = ("planned", "running", "closed", "cancelled")
 HELD_STATUSES: Final = ("running", "closed")  # a meeting once started counts as held
 FEEDBACK_KINDS: Final = ("question", "challenge", "support", "advice")
 PULSE_ASPECTS: Final = ("support", "confidence", "learning")
+CASE_STATUSES: Final = ("open", "closed")
+PLUSDELTA_KINDS: Final = ("plus", "delta")
 
 # The phases of one turn in the hot seat, in order, with default timeboxes (seconds).
 PHASES: Final = ("present", "questions", "feedback", "reflect", "commit")
@@ -154,6 +156,14 @@ def iso_date(v: Any) -> bool:
     return True
 
 
+_KIND = re.compile(r"[a-z][a-z-]{0,39}")
+
+
+def kind_word(v: Any) -> bool:
+    """A feedback kind's name: a short lowercase word (protocols may add kinds)."""
+    return type(v) is str and _KIND.fullmatch(v) is not None
+
+
 def timeboxes(v: Any) -> bool:
     return isinstance(v, dict) and all(k in PHASES and integer(10, 7200)(s) for k, s in v.items())
 
@@ -275,6 +285,7 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "note": text(1000, multiline=True),
                 "created": iso_datetime,
                 "replaces": optional(ref),  # the commitment it renegotiates
+                "case": optional(ref),  # the written round (case) it closes
             },
         ),
         Entity(
@@ -336,6 +347,74 @@ ENTITIES: Final[dict[str, Entity]] = {
             },
             private=True,
         ),
+        # Work between meetings: a written round. The presenter opens a case, peers
+        # answer offline (`case_reply`, of a kind the case's protocol allows), the
+        # presenter closes it with a reflection and a commitment the next meeting reviews.
+        Entity(
+            "case",
+            False,
+            {
+                "presenter": ref,
+                "title": text(200, required=True),
+                "text": text(4000, multiline=True),
+                "protocol": text(64),
+                "status": one_of(CASE_STATUSES),
+                "opened": iso_datetime,
+                "closed": optional(iso_datetime),
+                "reflection": text(4000, multiline=True),
+                "commitment": optional(ref),
+            },
+        ),
+        Entity(
+            "case_reply",
+            True,
+            {
+                "case": ref,
+                "giver": ref,
+                "kind": kind_word,
+                "text": text(4000, required=True, multiline=True),
+                "at": iso_datetime,
+            },
+        ),
+        # Plus/delta on the process at the end of a meeting: what worked, what to change.
+        Entity(
+            "plusdelta",
+            True,
+            {
+                "meeting": ref,
+                "member": optional(ref),
+                "kind": one_of(PLUSDELTA_KINDS),
+                "text": text(1000, required=True, multiline=True),
+                "at": iso_datetime,
+            },
+        ),
+        # Agreements that evolve: a convener proposes an amendment; the members asked
+        # (`voters`, fixed at the proposal) consent or object; all consenting and nobody
+        # objecting makes it the agreement's next version (derived, never written over).
+        Entity(
+            "amendment",
+            False,
+            {
+                "agreement": ref,
+                "title": text(120, required=True),
+                "text": text(1000, multiline=True),
+                "reason": text(1000, multiline=True),
+                "proposer": ref,
+                "voters": ref_list,
+                "proposed": iso_datetime,
+            },
+        ),
+        Entity(
+            "consent",
+            True,
+            {
+                "amendment": ref,
+                "member": ref,
+                "consent": boolean,
+                "note": text(500, multiline=True),
+                "at": iso_datetime,
+            },
+        ),
     )
 }
 
@@ -366,6 +445,13 @@ DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "turn": {"challenge": "", "reflection": ""},
     "feedback": {"at": _EPOCH},
     "reflection": {"meeting": None, "at": _EPOCH},
+    "case": {"title": "(untitled)", "text": "", "protocol": "", "status": "open",
+             "opened": _EPOCH, "closed": None, "reflection": "", "commitment": None},
+    "case_reply": {"at": _EPOCH},
+    "plusdelta": {"member": None, "at": _EPOCH},
+    "amendment": {"title": "(untitled)", "text": "", "reason": "", "proposer": None,
+                  "voters": [], "proposed": _EPOCH},
+    "consent": {"note": "", "at": _EPOCH},
 }  # fmt: skip
 REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "attendance": ("meeting", "member"),
@@ -377,6 +463,11 @@ REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "turn": ("meeting", "presenter"),
     "feedback": ("meeting", "presenter", "giver", "kind", "text"),
     "reflection": ("text",),
+    "case": ("presenter",),
+    "case_reply": ("case", "giver", "kind", "text"),
+    "plusdelta": ("meeting", "kind", "text"),
+    "amendment": ("agreement",),
+    "consent": ("amendment", "member", "consent"),
 }
 
 

@@ -10,7 +10,8 @@ Start-up stays light: the TUI (textual), the sync client (httpx) and the exchang
 the store. Sync commands live in `sync/` and are registered lazily by name (`lazy.py`).
 
 One module per command group (`circles`, `agreements`, `members`, `meetings`, `feedback`,
-`commitments`, `pulses`, `journal`, `goals`, `export`, `demo`, `profile`), the shared
+`commitments`, `pulses`, `journal`, `goals`, `export`, `demo`, `profile`, `cases`,
+`plusdelta`), the shared
 helpers in `common`; this module assembles the `cli` group and re-exports the helpers
 other packages use (`sync/commands.py`, the tests).
 
@@ -28,6 +29,7 @@ import click
 
 from xcircle.cli import (
     agreements,
+    cases,
     circles,
     commitments,
     demo,
@@ -37,6 +39,7 @@ from xcircle.cli import (
     journal,
     meetings,
     members,
+    plusdelta,
     profile,
     pulses,
 )
@@ -92,6 +95,8 @@ cli.add_command(journal.journal)
 cli.add_command(goals.goal)
 cli.add_command(export.export)
 cli.add_command(demo.demo)
+cli.add_command(cases.case)
+cli.add_command(plusdelta.plusdelta)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

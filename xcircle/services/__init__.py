@@ -12,6 +12,8 @@ from typing import Any
 from xcircle.domain import SENIORITIES
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
+from xcircle.services.amendments import Amendments
+from xcircle.services.cases import Cases
 from xcircle.services.circles import Circles
 from xcircle.services.commitments import Commitments
 from xcircle.services.context import Context, clean, local_now
@@ -20,6 +22,7 @@ from xcircle.services.insights import Insights
 from xcircle.services.meetings import Meetings, parse_when
 from xcircle.services.members import Members
 from xcircle.services.minutes import MinutesOf
+from xcircle.services.plusdelta import PlusDeltas
 from xcircle.services.pulses import Pulses, Reflections
 from xcircle.services.rounds import Rounds
 from xcircle.store import Store
@@ -45,6 +48,9 @@ class Services:
         self.minutes = MinutesOf(
             self.ctx, self.circles, self.meetings, self.rounds, self.commitments, self.pulses
         )
+        self.cases = Cases(self.ctx, self.members, self.commitments)
+        self.amendments = Amendments(self.ctx, self.members)
+        self.plusdelta = PlusDeltas(self.ctx, self.meetings)
 
     def now(self) -> datetime:
         return self.ctx.now()

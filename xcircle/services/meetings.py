@@ -419,4 +419,11 @@ class Meetings:
         )
 
     def acknowledged(self, circle: str) -> set[str]:
-        return {a["member"] for a in self.ctx.store.records(circle, "ack")}
+        """Who acknowledged the agreements as they stand: an agreed amendment asks
+        everyone again (acknowledgements stamped before it no longer count)."""
+        from xcircle.services.amendments import changed_since
+
+        since = changed_since(self.ctx.store, circle)
+        return {
+            a["member"] for a in self.ctx.store.records(circle, "ack") if a.get("stamp", "") > since
+        }
