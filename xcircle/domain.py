@@ -29,9 +29,8 @@ MEETING_STATUSES: Final = ("planned", "running", "closed", "cancelled")
 HELD_STATUSES: Final = ("running", "closed")  # a meeting once started counts as held
 # The classic four, then the kinds other protocols ask for (xcircle.protocols): lived
 # experience in "I" statements (peer forum), ideas and observations (troika, methods).
-FEEDBACK_KINDS: Final = (
-    "question", "challenge", "support", "advice", "experience", "idea", "observation",
-)  # fmt: skip
+CLASSIC_KINDS: Final = ("question", "challenge", "support", "advice")
+FEEDBACK_KINDS: Final = (*CLASSIC_KINDS, "experience", "idea", "observation")
 URGENCIES: Final = ("A", "B", "C")  # an issue card's: A now, B soon, C some day
 CARD_STATUSES: Final = ("open", "withdrawn", "presented")
 CHECK_ROUNDS: Final = ("in", "out")  # the optional opening and closing rounds

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from xcircle.domain import FEEDBACK_KINDS
+from xcircle.domain import CLASSIC_KINDS, FEEDBACK_KINDS
 from xcircle.errors import InvalidInput
 from xcircle.safetext import is_safe
 
@@ -95,6 +95,9 @@ class Protocol:
     phases: tuple[Phase, ...]
     roles: tuple[str, ...] = ()
     agenda: bool = False  # open agenda: topics proposed and voted, one turn per topic
+    # Strict: during a turn, feedback only of the current phase's kinds. The classic
+    # round is not (as before protocols, a scribe records any of its kinds at any time).
+    strict: bool = True
     source: str = "built-in"
     toml: str = field(default="", repr=False, compare=False)
 
@@ -133,6 +136,7 @@ class Protocol:
             "purpose": self.purpose,
             "roles": list(self.roles),
             "agenda": self.agenda,
+            "strict": self.strict,
             "source": self.source,
             "phases": [p.as_dict() for p in self.phases],
         }
@@ -154,8 +158,6 @@ def _p(
     )
 
 
-ALL_CLASSIC: Final = ("question", "challenge", "support", "advice")
-
 BUILT_INS: Final[tuple[Protocol, ...]] = (
     Protocol(
         DEFAULT,
@@ -170,12 +172,13 @@ BUILT_INS: Final[tuple[Protocol, ...]] = (
                kinds=("question",)),
             _p("feedback", "Feedback from each peer",
                "One at a time: a question, a challenge, support or advice.", 2, "each-peer",
-               silent=True, kinds=ALL_CLASSIC),
+               silent=True, kinds=CLASSIC_KINDS),
             _p("reflect", "Presenter reflects",
                "What do you take from what you heard?", 2, "presenter"),
             _p("commit", "Commitment",
                "What will you do before we meet again, and by when?", 1, "presenter"),
         ),
+        strict=False,
     ),
     Protocol(
         "critical-incident",
@@ -315,7 +318,7 @@ def is_slug(value: object) -> bool:
 
 # -- custom templates -------------------------------------------------------------------
 
-_TOP_KEYS: Final = {"name", "title", "purpose", "roles", "agenda", "phase"}
+_TOP_KEYS: Final = {"name", "title", "purpose", "roles", "agenda", "strict", "phase"}
 _PHASE_KEYS: Final = {
     "id", "title", "prompt", "minutes", "seconds", "speakers", "presenter_silent", "kinds",
     "methods",
@@ -416,9 +419,10 @@ def _protocol(data: dict[str, Any], lines: _Lines, source: str) -> Protocol:
     title = _text(data, "title", lines, 80)
     purpose = _text(data, "purpose", lines, 300, required=False)
     roles = _words(data, "roles", lines)
-    agenda = data.get("agenda", False)
-    if not isinstance(agenda, bool):
-        raise _fail("must be true or false", lines, "agenda")
+    agenda, strict = data.get("agenda", False), data.get("strict", True)
+    for key, flag in (("agenda", agenda), ("strict", strict)):
+        if not isinstance(flag, bool):
+            raise _fail("must be true or false", lines, key)
     raw_phases = data.get("phase")
     if not isinstance(raw_phases, list) or not raw_phases:
         raise TemplateError("add at least one [[phase]] table", field="phase", line=0)
@@ -433,7 +437,15 @@ def _protocol(data: dict[str, Any], lines: _Lines, source: str) -> Protocol:
             raise _fail(f"two phases are called {p.id!r}", lines, "id", i)
         seen.add(p.id)
     return Protocol(
-        name, title, purpose, tuple(phases), tuple(roles), agenda, source="circle", toml=source
+        name,
+        title,
+        purpose,
+        tuple(phases),
+        tuple(roles),
+        agenda,
+        strict,
+        source="circle",
+        toml=source,
     )
 
 

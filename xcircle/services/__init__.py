@@ -12,6 +12,8 @@ from typing import Any
 from xcircle.domain import SENIORITIES
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
+from xcircle.services.airtime import Airtime
+from xcircle.services.cards import Cards
 from xcircle.services.circles import Circles
 from xcircle.services.commitments import Commitments
 from xcircle.services.context import Context, clean, local_now
@@ -20,6 +22,7 @@ from xcircle.services.insights import Insights
 from xcircle.services.meetings import Meetings, parse_when
 from xcircle.services.members import Members
 from xcircle.services.minutes import MinutesOf
+from xcircle.services.protocols import Protocols
 from xcircle.services.pulses import Pulses, Reflections
 from xcircle.services.rounds import Rounds
 from xcircle.store import Store
@@ -36,7 +39,10 @@ class Services:
         self.circles = Circles(self.ctx)
         self.members = Members(self.ctx)
         self.meetings = Meetings(self.ctx)
-        self.rounds = Rounds(self.ctx, self.meetings)
+        self.protocols = Protocols(self.ctx)
+        self.cards = Cards(self.ctx)
+        self.rounds = Rounds(self.ctx, self.meetings, self.protocols, self.cards)
+        self.airtime: Airtime = self.rounds.airtime
         self.goals = Goals(self.ctx)
         self.commitments = Commitments(self.ctx, self.meetings)
         self.pulses = Pulses(self.ctx, self.meetings)
