@@ -12,7 +12,9 @@ from typing import Any
 from xcircle.domain import SENIORITIES
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
+from xcircle.services.airtime import Airtime
 from xcircle.services.amendments import Amendments
+from xcircle.services.cards import Cards
 from xcircle.services.cases import Cases
 from xcircle.services.circles import Circles
 from xcircle.services.commitments import Commitments
@@ -23,6 +25,7 @@ from xcircle.services.meetings import Meetings, parse_when
 from xcircle.services.members import Members
 from xcircle.services.minutes import MinutesOf
 from xcircle.services.plusdelta import PlusDeltas
+from xcircle.services.protocols import Protocols
 from xcircle.services.pulses import Pulses, Reflections
 from xcircle.services.rounds import Rounds
 from xcircle.store import Store
@@ -39,7 +42,10 @@ class Services:
         self.circles = Circles(self.ctx)
         self.members = Members(self.ctx)
         self.meetings = Meetings(self.ctx)
-        self.rounds = Rounds(self.ctx, self.meetings)
+        self.protocols = Protocols(self.ctx)
+        self.cards = Cards(self.ctx)
+        self.rounds = Rounds(self.ctx, self.meetings, self.protocols, self.cards)
+        self.airtime: Airtime = self.rounds.airtime
         self.goals = Goals(self.ctx)
         self.commitments = Commitments(self.ctx, self.meetings)
         self.pulses = Pulses(self.ctx, self.meetings)
@@ -48,7 +54,7 @@ class Services:
         self.minutes = MinutesOf(
             self.ctx, self.circles, self.meetings, self.rounds, self.commitments, self.pulses
         )
-        self.cases = Cases(self.ctx, self.members, self.commitments)
+        self.cases = Cases(self.ctx, self.members, self.commitments, self.protocols)
         self.amendments = Amendments(self.ctx, self.members)
         self.plusdelta = PlusDeltas(self.ctx, self.meetings)
 

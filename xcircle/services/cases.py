@@ -11,21 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from xcircle.domain import FEEDBACK_KINDS
 from xcircle.errors import InvalidInput, NotYours
 from xcircle.merge import Record
 from xcircle.ops import new_id
 from xcircle.services.commitments import Commitments
 from xcircle.services.context import Context, clean
 from xcircle.services.members import Members
-
-
-def allowed_kinds(ctx: Context, circle: str, protocol: str) -> tuple[str, ...]:
-    """The kinds a written answer may have under `protocol` ("" for the circle's usual
-    round: the four feedback kinds). The one place that asks the protocols."""
-    if not protocol:
-        return FEEDBACK_KINDS
-    raise InvalidInput(f"unknown protocol {protocol!r}", field="protocol")
+from xcircle.services.protocols import Protocols
 
 
 @dataclass(frozen=True)
@@ -67,14 +59,17 @@ class CaseView:
 class Cases:
     """Use cases of written rounds: open, answer, close, read."""
 
-    def __init__(self, ctx: Context, members: Members, commitments: Commitments) -> None:
+    def __init__(
+        self, ctx: Context, members: Members, commitments: Commitments, protocols: Protocols
+    ) -> None:
         self.ctx, self.members, self.commitments = ctx, members, commitments
+        self.protocols = protocols
 
     def open(self, circle: str, title: str, *, text: str = "", protocol: str = "") -> CaseView:
         """Open a case as its presenter (me); one write."""
         me = self._me(circle)
         protocol = clean(protocol, "the protocol", 64, field="protocol")
-        self._kinds(circle, protocol)
+        protocol = self.protocols.get(circle, protocol).name  # "": the circle's default
         key = new_id()
         fields = {
             "presenter": me,
@@ -206,7 +201,9 @@ class Cases:
         return CaseReply(r["id"], r["giver"], giver, r["kind"], r["text"], r.get("at", ""))
 
     def _kinds(self, circle: str, protocol: str) -> tuple[str, ...]:
-        return allowed_kinds(self.ctx, circle, protocol)
+        """The kinds a written answer may have: every kind some phase of the case's
+        protocol accepts."""
+        return tuple(self.protocols.get(circle, protocol).kinds)
 
     def _me(self, circle: str) -> str:
         self.ctx.record(circle, "circle", circle, "circle")
