@@ -69,7 +69,10 @@ class Cases:
         """Open a case as its presenter (me); one write."""
         me = self._me(circle)
         protocol = clean(protocol, "the protocol", 64, field="protocol")
-        protocol = self.protocols.get(circle, protocol).name  # "": the circle's default
+        chosen = self.protocols.get(circle, protocol)  # "": the default protocol
+        if not chosen.kinds:
+            raise InvalidInput(f"{chosen.title} takes no written answers", field="protocol")
+        protocol = chosen.name
         key = new_id()
         fields = {
             "presenter": me,
