@@ -111,7 +111,7 @@ class AgreementScreen(Screen[None]):
         )
         lines = [
             styled(
-                "v$n $since: $title — $text",
+                "v$n ($since): $title — $text",
                 n=v.version,
                 since=f"agreed {date_text(v.since)}" if v.since else "first",
                 title=v.title,

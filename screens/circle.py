@@ -268,7 +268,12 @@ class CircleScreen(Screen[None]):
             + ("\n[b]Not yet:[/b] $missing" if missing else ""),
             n=len(acked),
             total=len(names),
-            who=", ".join(acked) or "nobody yet (at the kick-off)",
+            who=", ".join(acked)
+            or (
+                "nobody yet since the agreements changed (h, then k)"
+                if any(a.get("version", 1) > 1 for a in view.agreements)
+                else "nobody yet (at the kick-off)"
+            ),
             missing=", ".join(missing),
         )
         for a in view.amendments:

@@ -190,7 +190,7 @@ async def test_a_convener_amends_and_everyone_is_asked_to_acknowledge_again(
         await settle(pilot)
         text = screen_text(app)
         assert "We share lessons, never names." in text
-        assert "(version 2)" in text and "v1 first" in text
+        assert "(version 2)" in text and "v1 (first)" in text
         assert svc.meetings.acknowledged(cid) == set()  # asked again
         assert "Not yet acknowledged:" in text
         await pilot.press("k")
