@@ -28,6 +28,8 @@ import click
 
 from xcircle.cli import (
     agreements,
+    airtime,
+    cards,
     circles,
     commitments,
     demo,
@@ -38,6 +40,7 @@ from xcircle.cli import (
     meetings,
     members,
     profile,
+    protocols,
     pulses,
 )
 from xcircle.cli.common import Settings, UserError, emit_json, session, table, warn
@@ -92,6 +95,9 @@ cli.add_command(journal.journal)
 cli.add_command(goals.goal)
 cli.add_command(export.export)
 cli.add_command(demo.demo)
+cli.add_command(protocols.protocol)
+cli.add_command(cards.card)
+cli.add_command(airtime.airtime)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
