@@ -29,6 +29,8 @@ import click
 
 from xcircle.cli import (
     agreements,
+    airtime,
+    cards,
     cases,
     circles,
     commitments,
@@ -41,6 +43,7 @@ from xcircle.cli import (
     members,
     plusdelta,
     profile,
+    protocols,
     pulses,
 )
 from xcircle.cli.common import Settings, UserError, emit_json, session, table, warn
@@ -97,6 +100,9 @@ cli.add_command(export.export)
 cli.add_command(demo.demo)
 cli.add_command(cases.case)
 cli.add_command(plusdelta.plusdelta)
+cli.add_command(protocols.protocol)
+cli.add_command(cards.card)
+cli.add_command(airtime.airtime)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -124,12 +124,14 @@ class RoundState:
     commitments: tuple[Record, ...] = ()
     protocol: str = "classic"
     protocol_title: str = ""
-    phases: tuple[tuple[str, str], ...] = ()  # (id, title) of every phase, in order
+    phases: tuple[tuple[str, str, bool], ...] = ()  # (id, title, per peer), in order
+    phase_speakers: tuple[str, ...] = ()  # who speaks in each phase
     prompt: str = ""  # the facilitator's line for this phase
     speakers: str = ""  # protocols.SPEAKERS
     who: str = ""  # who speaks, in words
     presenter_silent: bool = False
     kinds: tuple[str, ...] = ()  # the feedback kinds this phase accepts
+    accepted: tuple[str, ...] = ()  # what the round takes now (all the classic's kinds)
     method: str = ""  # the method phase's chosen method
     roles: tuple[str, ...] = ()
     card: Record | None = None  # the presenter's issue card
