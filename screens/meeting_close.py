@@ -97,7 +97,6 @@ class AfterCloseScreen(ConfirmScreen, inherit_bindings=False):
             )
             yield Static(self.plusdelta_text(), id="plusdelta")
             with Horizontal(id="buttons"):
-                yield Button("Plus/delta (f)", id="plusdelta-button", compact=True)
                 yield Button("Plan it (p)", variant="primary", id="plan", compact=True)
                 yield Button("Minutes (m)", id="minutes", compact=True)
                 yield Button("Done", id="done", compact=True)
@@ -142,7 +141,6 @@ class AfterCloseScreen(ConfirmScreen, inherit_bindings=False):
         {
             "plan": self.action_plan_next,
             "minutes": self.action_minutes,
-            "plusdelta-button": self.action_plusdelta,
         }.get(event.button.id or "", self.action_done)()
 
 
