@@ -83,8 +83,11 @@ class AfterCloseScreen(ConfirmScreen, inherit_bindings=False):
     def compose(self) -> ComposeResult:
         services = services_of(self)
         frequency = services.circles.get(self.circle)["frequency"]
-        at = services.meetings.next_date(self.circle, self.meeting)
-        when = when_text(at.isoformat(), zone_of(self), now=services.now())
+        try:
+            at = services.meetings.next_date(self.circle, self.meeting)
+            when = when_text(at.isoformat(), zone_of(self), now=services.now())
+        except XCircleError as exc:  # a peer's meeting in a zone this device does not know
+            when = f"unknown ({exc})"
         with Vertical(id="dialog"):
             yield Static(
                 styled(
