@@ -350,6 +350,8 @@ class RoundScreen(Screen[None]):
         """The challenge, the feedback by kind with givers, the reflection, commitments."""
         state = self.state
         parts = self.card_text() if state["card"] else []
+        if state["topic"]:
+            parts += [styled("[b $text-primary]Topic[/]"), literal(state["topic"]), Content("")]
         parts.append(styled("[b $text-primary]Challenge[/]"))
         parts.append(literal(state["challenge"] or MISSING))
         parts += [Content(""), styled("[b $text-primary]Feedback[/]")]

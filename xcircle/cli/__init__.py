@@ -30,6 +30,7 @@ from xcircle.cli import (
     agreements,
     airtime,
     cards,
+    checkrounds,
     circles,
     commitments,
     demo,
@@ -98,6 +99,8 @@ cli.add_command(demo.demo)
 cli.add_command(protocols.protocol)
 cli.add_command(cards.card)
 cli.add_command(airtime.airtime)
+cli.add_command(checkrounds.checkround)
+cli.add_command(checkrounds.topic)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
