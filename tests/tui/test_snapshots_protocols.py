@@ -16,7 +16,7 @@ from screens.airtime import AirtimeScreen
 from screens.checkround import CheckRoundScreen
 from screens.round import RoundScreen
 from tests.tui.conftest import SIZE, make_test_app, next_meeting, settle
-from tests.tui.test_snapshots_meeting import SnapCompare, Setup, svc_of, then_settle
+from tests.tui.test_snapshots_meeting import Setup, SnapCompare, svc_of, then_settle
 from xcircle import protocols
 from xcircle.ops import deterministic_ids
 
