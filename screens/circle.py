@@ -73,6 +73,7 @@ class CircleScreen(Screen[None]):
         "reschedule": "meetings",
         "new_goal": "goals",
         "checkin": "goals",
+        "airtime": "insights",
     }
     BINDINGS = [
         key("escape", "app.pop_screen", "Back", "Back to the circles", "back"),
@@ -87,6 +88,7 @@ class CircleScreen(Screen[None]):
         key("s", "reschedule", "Reschedule", "Move the highlighted planned meeting"),
         key("a", "new_goal", "New goal", "Set a goal, yours or the circle's"),
         key("c", "checkin", "Check in", "Record progress on the highlighted goal"),
+        key("t", "airtime", "Airtime", "Who presented and gave feedback, and for how long"),
         *(
             key(str(n), f"tab('{tab}')", tab.capitalize(), f"Show {tab}", f"tab_{tab}", False)
             for n, tab in enumerate(TABS, 1)
@@ -377,6 +379,11 @@ class CircleScreen(Screen[None]):
         widget = self.query_one(f"#{table}")
         assert isinstance(widget, Table | WrappedList)
         return widget.current_key
+
+    def action_airtime(self) -> None:
+        from screens.airtime import AirtimeScreen
+
+        self.app.push_screen(AirtimeScreen(self.circle))
 
     def action_edit_circle(self) -> None:
         from screens.forms import CircleForm

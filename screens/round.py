@@ -98,6 +98,12 @@ class RoundScreen(Screen[None]):
             )
             for kind in FEEDBACK_KINDS
         ),
+        # Behind each kind's key when the phase does not take that kind: it says so, and
+        # the key never falls through to the app (`q` would quit).
+        *(
+            Binding(KIND_KEYS[kind], f"refuse('{kind}')", "", show=False, id=f"round.no_{kind}")
+            for kind in FEEDBACK_KINDS
+        ),
         Binding(
             "e",
             "edit('challenge')",
@@ -350,6 +356,8 @@ class RoundScreen(Screen[None]):
         """The challenge, the feedback by kind with givers, the reflection, commitments."""
         state = self.state
         parts = self.card_text() if state["card"] else []
+        if state["topic"]:
+            parts += [styled("[b $text-primary]Topic[/]"), literal(state["topic"]), Content("")]
         parts.append(styled("[b $text-primary]Challenge[/]"))
         parts.append(literal(state["challenge"] or MISSING))
         parts += [Content(""), styled("[b $text-primary]Feedback[/]")]
@@ -403,6 +411,8 @@ class RoundScreen(Screen[None]):
             return self.undo.last is not None
         if action == "feedback":
             return parameters[0] in state["accepted"]
+        if action == "refuse":
+            return True
         if action in ("back", "reorder", "correct"):
             return True
         if state["done"]:
@@ -437,6 +447,14 @@ class RoundScreen(Screen[None]):
         giver = state["peer"] or (state["peers"][0] if state["peers"] else None)
         form = FeedbackForm(self.circle, self.meeting, state["presenter"], kind, giver)
         self.app.push_screen(form, lambda _: self.refresh_view())
+
+    def action_refuse(self, kind: str) -> None:
+        """A kind's key in a phase that does not take it: say what the phase is for."""
+        state = self.state
+        if not state.get("started") or state["done"]:
+            return
+        takes = ", ".join(state["accepted"]) or f"no feedback ({state['who']} speaks)"
+        self.notify(f"{state['phase_title']} takes {takes}.", markup=False, timeout=3)
 
     def action_edit(self, what: str) -> None:
         if not self.state.get("started") or self.state["done"]:

@@ -165,3 +165,38 @@ def test_airtime_text_and_json(run: Run, circle: str) -> None:
     assert view["rounds"] == 0
     assert {r["name"] for r in view["rows"]} == {"Ada Lovelace", "Bob Stone"}
     assert "a fair share is 0.0 turns each" in run("airtime", "lead").stdout
+
+
+def test_check_rounds_from_the_cli(run: Run, circle: str) -> None:
+    run("meeting", "start", DAY)
+    assert "no check-in round" in one_error_line(
+        run("checkround", "say", DAY, "--member", "Bob", "--score", "7", code=1)
+    )
+    assert js(run("checkround", "setup", "lead", "--in", "--out", "--json")) == {
+        "circle": circle, "in": True, "out": True,
+    }  # fmt: skip
+    said = js(run("checkround", "say", DAY, "--member", "Bob", "--score", "7",
+                  "--sentence", "Curious", "--json"))  # fmt: skip
+    assert (said["score"], said["sentence"]) == (7, "Curious")
+    run("checkround", "say", DAY, "--out", "--member", "Ada", "--word", "lighter",
+        "--takeaway", "Ask first")  # fmt: skip
+    assert "7/10 Curious" in run("checkround", "show", DAY).stdout
+    shown = js(run("checkround", "show", DAY, "--out", "--json"))
+    assert [c["word"] for c in shown["said"]] == ["lighter"]
+    assert "between 1 and 10" in one_error_line(
+        run("checkround", "say", DAY, "--member", "Bob", "--score", "0", code=1)
+    )
+    assert "one word" in one_error_line(
+        run("checkround", "say", DAY, "--out", "--member", "Bob", "--word", "a b", code=1)
+    )
+
+
+def test_open_agenda_topics_from_the_cli(run: Run, circle: str) -> None:
+    run("meeting", "start", DAY, "--protocol", "open-agenda")
+    run("topic", "propose", DAY, "Saying no")
+    run("topic", "propose", DAY, "Hiring", "--member", "Bob")
+    board = js(run("topic", "vote", DAY, "Bob", "--json"))
+    assert [(t["title"], t["votes"]) for t in board] == [("Hiring", 1), ("Saying no", 0)]
+    assert "Hiring" in run("topic", "list", DAY).stdout
+    assert "no member matches 'Zed'" in one_error_line(run("topic", "vote", DAY, "Zed", code=1))
+    assert "the topic cannot be empty" in one_error_line(run("topic", "propose", DAY, " ", code=1))

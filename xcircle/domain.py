@@ -380,6 +380,15 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "created": iso_datetime,
             },
         ),
+        # Open agenda: a topic a member proposes for a meeting (one each, keyed
+        # meeting:member), and a member's votes (dot voting: the proposers whose topics
+        # they pick, keyed meeting:voter, so voting again replaces the votes).
+        Entity(
+            "topic",
+            False,
+            {"meeting": ref, "member": ref, "title": text(200, required=True), "at": iso_datetime},
+        ),
+        Entity("vote", False, {"meeting": ref, "member": ref, "topics": ref_list}),
         # One member's words in a check-in ("in": 1-10 and a sentence) or check-out ("out":
         # a word and a take-away) round; keyed meeting:kind:member, so saying it again
         # replaces it. The rounds' own timers are "round" records keyed meeting:kind.
@@ -518,6 +527,8 @@ DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "protocol": {"added": _EPOCH},
     "card": {"want": "", "not_want": "", "urgency": "C", "status": "open", "meeting": None,
              "created": _EPOCH},
+    "topic": {"at": _EPOCH},
+    "vote": {},
     "checkround": {"score": None, "sentence": "", "word": "", "takeaway": "", "at": _EPOCH},
     "feedback": {"at": _EPOCH},
     "reflection": {"meeting": None, "at": _EPOCH},
@@ -547,6 +558,8 @@ REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "protocol": ("name", "toml"),
     "card": ("member", "situation", "question"),
     "checkround": ("meeting", "member", "kind"),
+    "topic": ("meeting", "member", "title"),
+    "vote": ("meeting", "member", "topics"),
 }
 
 

@@ -243,7 +243,7 @@ BUILT_INS: Final[tuple[Protocol, ...]] = (
                "Presenter, turn your back. Consultants: talk about it among yourselves: "
                "ideas, observations, advice.",
                5, "peers", silent=True, kinds=("idea", "observation", "advice")),
-            _p("reflect", "The presenter turns back", "What was useful to hear?", 2,
+            _p("reflect", "Presenter turns back", "What was useful to hear?", 2,
                "presenter"),
         ),
     ),
@@ -265,7 +265,7 @@ BUILT_INS: Final[tuple[Protocol, ...]] = (
                "Consultants work the chosen method; the case giver listens in silence.",
                10, "peers", silent=True, kinds=("idea", "observation", "advice"),
                methods=("brainstorm", "headline", "hypotheses", "good advice")),
-            _p("response", "The case giver responds",
+            _p("response", "Case giver responds",
                "Case giver: what helps, what will you take with you?", 5, "presenter"),
         ),
         roles=("case giver", "moderator", "secretary", "consultants"),

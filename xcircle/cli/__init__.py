@@ -32,6 +32,7 @@ from xcircle.cli import (
     airtime,
     cards,
     cases,
+    checkrounds,
     circles,
     commitments,
     demo,
@@ -103,6 +104,8 @@ cli.add_command(plusdelta.plusdelta)
 cli.add_command(protocols.protocol)
 cli.add_command(cards.card)
 cli.add_command(airtime.airtime)
+cli.add_command(checkrounds.checkround)
+cli.add_command(checkrounds.topic)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from xcircle.services.airtime import Airtime
 from xcircle.services.amendments import Amendments
 from xcircle.services.cards import Cards
 from xcircle.services.cases import Cases
+from xcircle.services.checkrounds import CheckRounds
 from xcircle.services.circles import Circles
 from xcircle.services.commitments import Commitments
 from xcircle.services.context import Context, clean, local_now
@@ -46,6 +47,8 @@ class Services:
         self.cards = Cards(self.ctx)
         self.rounds = Rounds(self.ctx, self.meetings, self.protocols, self.cards)
         self.airtime: Airtime = self.rounds.airtime
+        self.topics = self.rounds.topics
+        self.checkrounds = CheckRounds(self.ctx, self.rounds)
         self.goals = Goals(self.ctx)
         self.commitments = Commitments(self.ctx, self.meetings)
         self.pulses = Pulses(self.ctx, self.meetings)

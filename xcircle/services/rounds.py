@@ -22,6 +22,7 @@ from xcircle.services.cards import Cards
 from xcircle.services.context import Context, clean, in_range, join_ranks
 from xcircle.services.meetings import Meetings
 from xcircle.services.protocols import Protocols
+from xcircle.services.topics import Topics
 from xcircle.services.views import RoundState
 from xcircle.timebudget import TimeBudget, budget
 
@@ -77,6 +78,7 @@ class Rounds:
         self.protocols = protocols or Protocols(ctx)
         self.cards = cards or Cards(ctx)
         self.airtime = Airtime(ctx, meetings)
+        self.topics = Topics(ctx, meetings)
 
     def _now_ms(self) -> int:
         return int(self.ctx.now().timestamp() * 1000)
@@ -98,7 +100,12 @@ class Rounds:
     def derived_order(self, circle: str, meeting: str) -> list[str]:
         """Presenters proposed for the round: members with an open issue card first, by
         urgency (A, B, C), then the rotation: whoever presented first least recently,
-        then who has had the least time in the hot seat (airtime)."""
+        then who has had the least time in the hot seat (airtime). An open agenda walks
+        the topics chosen by vote instead (`Topics.chosen`), when any were proposed."""
+        if self.protocol(circle, meeting).agenda:
+            chosen = self.topics.chosen(circle, meeting)
+            if chosen:
+                return chosen
         members = self.ctx.members(circle)
         present = self.meetings.present(circle, meeting) or [m["id"] for m in members]
         history = []
@@ -534,5 +541,6 @@ class Rounds:
             "accepted": () if r["done"] else (phase.kinds if proto.strict else proto.kinds),
             "method": r["method"] if phase.methods else "",
             "roles": proto.roles,
-            "card": self.cards.for_turn(circle, meeting, presenter),
+            "card": None if proto.agenda else self.cards.for_turn(circle, meeting, presenter),
+            "topic": self.topics.title(circle, meeting, presenter) if proto.agenda else "",
         }

@@ -135,6 +135,7 @@ class RoundState:
     method: str = ""  # the method phase's chosen method
     roles: tuple[str, ...] = ()
     card: Record | None = None  # the presenter's issue card
+    topic: str = ""  # open agenda: the topic this turn walks
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
