@@ -155,3 +155,19 @@ def test_receivers_refuse_a_members_amendment_and_a_consent_given_for_someone_el
     assert reasons[proposal.id] == "only a convener may amend agreements"
     assert reasons[forged.id] == "a member consents or objects only for themselves"
     assert ada.services.circles.agreements(cid)[0]["title"] != "Nothing"
+
+
+def test_an_encrypted_circle_takes_a_conveners_amendment_and_a_members_own_consent(
+    make_device: MakeDevice,
+) -> None:
+    ada, bob, cid = encrypted_pair(make_device)
+    agreement = ada.services.circles.agreements(cid)[2]["id"]
+    amendment = ada.services.amendments.propose(cid, agreement, text="We give as we take.")
+    ada.sync()
+    assert bob.sync().circles[cid].quarantined == []
+    bob.services.amendments.vote(cid, amendment.id, True, note="Shorter, yes")
+    bob.sync()
+    report = ada.sync()
+    assert report.circles[cid].quarantined == []
+    assert ada.services.amendments.get(cid, amendment.id).status == "agreed"
+    assert ada.services.circles.agreements(cid)[2]["text"] == "We give as we take."
