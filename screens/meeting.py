@@ -103,6 +103,20 @@ class MeetingScreen(Screen[None]):
             id="meeting.reopen",
         ),
         Binding("u", "undo", "Undo", tooltip="Undo the last correction", id="meeting.undo"),
+        Binding(
+            "I",
+            "checkround('in')",
+            "Check-in round",
+            tooltip="Each member in turn: how they arrive, 1 to 10 and a sentence",
+            id="meeting.checkin_round",
+        ),
+        Binding(
+            "O",
+            "checkround('out')",
+            "Check-out round",
+            tooltip="Each member in turn: one word and one take-away",
+            id="meeting.checkout_round",
+        ),
         Binding("escape", "leave", "Back", tooltip="Back to the circle", id="meeting.back"),
     ]
     # Which meeting status each action needs (others: any).
@@ -211,8 +225,16 @@ class MeetingScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "undo":
             return self.undo.last is not None and self.status != "closed"
+        if action == "checkround":
+            enabled = self.services.checkrounds.enabled(self.circle)
+            return self.status == "running" and enabled[str(parameters[0])]
         needs = self.NEEDS.get(action)
         return needs is None or self.status in needs
+
+    def action_checkround(self, kind: str) -> None:
+        from screens.checkround import CheckRoundScreen
+
+        self.app.push_screen(CheckRoundScreen(self.circle, self.meeting, kind))
 
     def action_undo(self) -> None:
         self.undo.undo(self)
