@@ -112,6 +112,7 @@ class LiveHub:
                 raise _unavailable("too many waiting devices; sync on your interval", 30)
             self._per_device[device_id] += 1
             self._count += 1
+            metrics.WAITING.inc()
             for cid in circle_ids:
                 self._by_circle.setdefault(cid, set()).add(waiter)
         return waiter
@@ -122,6 +123,7 @@ class LiveHub:
             if self._per_device[waiter.device_id] <= 0:
                 del self._per_device[waiter.device_id]
             self._count -= 1
+            metrics.WAITING.dec()
             for cid in waiter.circles:
                 group = self._by_circle.get(cid)
                 if group is not None:
