@@ -285,21 +285,22 @@ class WaitOut(BaseModel):
 router = APIRouter(prefix="/v1")
 
 _LAST = (
-    select(circle_members.c.circle_id, circles.c.next_seq)
+    select(circle_members.c.circle_id, circles.c.next_seq, circle_members.c.removed_at)
     .join(circles, circles.c.id == circle_members.c.circle_id)
     .where(
         circle_members.c.device_id == bindparam("device"),
-        circle_members.c.removed_at.is_(None),
         circle_members.c.circle_id.in_(bindparam("ids", expanding=True)),
     )
 )
 
 
-def _last_seqs(engine: Engine, device_id: str, ids: list[str]) -> dict[str, int]:
-    """The last seq of each named circle this device belongs to."""
+def _last_seqs(engine: Engine, device_id: str, ids: list[str]) -> tuple[dict[str, int], bool]:
+    """The last seq of each named circle this device belongs to, and whether it ever
+    belonged to any of them (a removed member is told `denied`, a stranger 404)."""
     with engine.connect() as conn:
-        rows = conn.execute(_LAST, {"device": device_id, "ids": ids})
-        return {r.circle_id: int(r.next_seq) - 1 for r in rows}
+        rows = conn.execute(_LAST, {"device": device_id, "ids": ids}).all()
+    last = {r.circle_id: int(r.next_seq) - 1 for r in rows if r.removed_at is None}
+    return last, bool(rows)
 
 
 async def _disconnected(request: Request) -> None:
@@ -318,8 +319,8 @@ async def _disconnected(request: Request) -> None:
 async def wait(body: WaitIn, request: Request, creds: Creds) -> dict[str, Any]:
     """Device: answer as soon as one of the named circles has ops after its cursor (or a
     member removal, rekey or join), or after `timeout` seconds with nothing `changed`.
-    Circles this device may not read (or is removed from while it waits) are listed in
-    `denied` at once; a device that belongs to none of them gets 404."""
+    Circles this device may not read (removed from, unknown) are listed in `denied` at
+    once, like a pull; a device that never belonged to any of them gets 404."""
     call = Call(request, creds)
     ctx = call.ctx
     hub: LiveHub = request.app.state.live
@@ -340,12 +341,10 @@ async def wait(body: WaitIn, request: Request, creds: Creds) -> dict[str, Any]:
         await run_in_threadpool(hub.ensure_listening)
         deadline = time.monotonic() + timeout
         woken: set[str] = set()
-        first = True
         while True:
-            last = await run_in_threadpool(_last_seqs, ctx.engine, device_id, ids)
-            if not last and first:
+            last, known = await run_in_threadpool(_last_seqs, ctx.engine, device_id, ids)
+            if not known:
                 raise not_found("no circle of this device among the cursors")
-            first = False  # removed while waiting: answered as `denied`, like a pull
             denied = [c for c in ids if c not in last]
             changed = {c: s for c, s in last.items() if s > body.cursors[c] or c in woken}
             left = deadline - time.monotonic()
