@@ -49,6 +49,7 @@ from .tokens import DEVICE
 log = logging.getLogger(__name__)
 
 CHANNEL = "xcircle_live"
+APP_NAME = "xcircle-live"  # the listener's `application_name` in pg_stat_activity
 LISTEN_READY_S = 5.0  # how long a first wait waits for the listener to be listening
 RECONNECT_MAX_S = 10.0
 
@@ -244,7 +245,9 @@ class _Listener:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(
+                    self._dsn, autocommit=True, connect_timeout=5, application_name=APP_NAME
+                ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     backoff = 0.5
                     was_down = not self.ready.is_set()
