@@ -69,7 +69,7 @@ from sync.exchange.settings import (  # noqa: E402
     ENV_WAIT_LIMIT,
     ENV_WAITS,
 )
-from sync.live import LIVE, LiveState, LiveSync  # noqa: E402
+from sync.live import LiveState, LiveSync  # noqa: E402
 from sync.state import SyncReport  # noqa: E402
 from xcircle.services import Services  # noqa: E402
 from xcircle.store import Store  # noqa: E402
@@ -357,7 +357,6 @@ def main() -> None:
         "\nTo the screen: the step from Bob's store to his open screen is the app's "
         "data-changed signal (screens follow the data); it is not part of these figures."
     )
-    _ = LIVE
 
 
 if __name__ == "__main__":
