@@ -88,8 +88,9 @@ class LiveHub:
         self._count = 0
         self.closing = False
         self._listener: _Listener | None = None
-        # Whoever disposes of the engine (lifespan's end, a test) ends the listener too.
-        event.listen(engine, "engine_disposed", lambda _engine: self.stop())
+        # Whoever disposes of the engine (lifespan's end, a test) ends the listener too;
+        # the next wait starts another (a disposed engine still serves).
+        event.listen(engine, "engine_disposed", lambda _engine: self._end_listener())
 
     # -- waiters -----------------------------------------------------------------------
 
@@ -202,10 +203,17 @@ class LiveHub:
         if not listener.ready.wait(LISTEN_READY_S):
             raise _unavailable("live updates are unavailable; sync on your interval", 5)
 
+    def start(self) -> None:
+        """The app (re)starts serving (lifespan): waits are welcome again."""
+        self.closing = False
+
     def stop(self) -> None:
         """The process stops: answer every waiter now, refuse new ones, end the listener."""
         self.closing = True
         self.wake(None)
+        self._end_listener()
+
+    def _end_listener(self) -> None:
         with self._lock:
             listener, self._listener = self._listener, None
         if listener is not None:
