@@ -217,10 +217,11 @@ class RoundScreen(Screen[None]):
             widget.update(content)
 
     def tick(self) -> None:
-        """Update the countdown from the clock (the store is not written)."""
-        state = self.services.rounds.state(self.circle, self.meeting)
-        if state["started"]:
-            self.show_clock(state)
+        """Update the countdown from the clock: one record read (the store is not
+        written, and the rest of the round is shown again only when its data changes)."""
+        clock = self.services.rounds.clock(self.circle, self.meeting)
+        if clock is not None:
+            self.show_clock(clock)
 
     def show_clock(self, state: Record) -> None:
         """The countdown of `state`, marked when over time or paused."""
