@@ -30,7 +30,7 @@ from screens.home import HomeScreen
 from screens.sync import SYNC_INTERVAL_S, SyncController
 from screens.widgets import TerminalSafe
 from xcircle import safetext
-from xcircle.errors import StoreError, XCircleError
+from xcircle.errors import RemovedFromCircle, StoreError, XCircleError
 from xcircle.services import Services, local_now
 from xcircle.store import Change, Store, open_store
 
@@ -171,7 +171,7 @@ class XCircleApp(App[None]):
         the app keeps running, whichever screen's action met it."""
         try:
             return await super().run_action(action, default_namespace, namespaces)
-        except StoreError as exc:
+        except (StoreError, RemovedFromCircle) as exc:
             self.notify(str(exc), severity="error", timeout=15, markup=False)
             return True
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import events, on
 from textual.message import Message
@@ -25,7 +25,7 @@ from textual.signal import Signal
 if TYPE_CHECKING:
     from textual.app import App
 
-    from xcircle.store import Change
+    from xcircle.store import Change, Store
 
 EVERYTHING: frozenset[str] = frozenset()
 """`FOLLOWS` of a screen that shows something of every entity (refreshes on any change)."""
@@ -93,17 +93,57 @@ def data_changed(app: App[object]) -> Signal[DataChanged] | None:
     return signal if isinstance(signal, Signal) else None
 
 
+def removed_from(store: Store, circle: str | None) -> bool:
+    """Whether this device was removed from `circle` (its copy is read-only)."""
+    from xcircle.store import REMOVED
+
+    return circle is not None and store.has_circle(circle) and bool(store.meta(circle).get(REMOVED))
+
+
 class Follows(Screen[None]):
-    """A screen that refreshes when the data it shows changes (see the module)."""
+    """A screen that refreshes when the data it shows changes (see the module).
+
+    In a circle this device was removed from, only the actions in `LOOKS` are offered
+    (the others would write changes that reach nobody; the services refuse them too).
+    """
 
     FOLLOWS: ClassVar[frozenset[str]] = EVERYTHING
+    LOOKS: ClassVar[frozenset[str]] = frozenset(
+        {"app.pop_screen", "pop_screen", "leave", "tab", "step", "help", "quit"}
+    )
     stale = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("check_action")
+        if own is not None:  # the screen's own rule, after the read-only one
+
+            def check_action(
+                self: Follows, action: str, parameters: tuple[object, ...]
+            ) -> bool | None:
+                if not self.may(action):
+                    return False
+                return cast("bool | None", own(self, action, parameters))
+
+            cls.check_action = check_action  # type: ignore[method-assign]
 
     @property
     def circle_id(self) -> str | None:
         """The circle this screen shows (None: it shows every circle)."""
         circle = getattr(self, "circle", None)
         return circle if isinstance(circle, str) else None
+
+    @property
+    def removed(self) -> bool:
+        """This device was removed from the screen's circle: it is only shown."""
+        services = getattr(self.app, "services", None)
+        return services is not None and removed_from(services.store, self.circle_id)
+
+    def may(self, action: str) -> bool:
+        return action in self.LOOKS or not self.removed
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.may(action)
 
     def refresh_data(self) -> None:
         """Read again and show; keep the cursor and the scroll where they were."""

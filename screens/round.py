@@ -15,9 +15,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import Screen
 from textual.widgets import Digits, Label, Static
 
+from screens.follow import Follows
 from screens.meetingforms import (
     KIND_TITLES,
     CommitmentForm,
@@ -64,7 +64,7 @@ def clock_text(seconds: int) -> str:
     return f"{sign}{minutes:02d}:{secs:02d}"
 
 
-class RoundScreen(Screen[None]):
+class RoundScreen(Follows):
     """Run the feedback round of one meeting (started on first open, resumed after)."""
 
     CSS_PATH = "round.tcss"
@@ -172,6 +172,10 @@ class RoundScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         if self.is_mounted:
             self.refresh_view()
+
+    def refresh_data(self) -> None:
+        """Another device (or screen) changed the round: show it as it is now."""
+        self.refresh_view()
 
     def attempt(self, action: Callable[[], Any]) -> None:
         """Run one use case and show the round again; an error is one line, not a crash."""

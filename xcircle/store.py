@@ -39,6 +39,8 @@ LOCAL = "_local"
 QUARANTINE = "_quarantine"
 HELD = "_held"
 META = "meta"
+# In a circle's meta: the exchange said this device is no longer a member (read-only).
+REMOVED = "removed"
 # What the home screen reads of every circle, parsed on open; a circle's other tables
 # (check-ins, feedback, attendance… the bulk) are parsed when first used.
 EAGER_TABLES = frozenset({"circle", "member", "meeting", "goal", "commitment", LOCAL})
@@ -180,6 +182,12 @@ class Store:
             self.hlc.seed(self.meta(cid).get("hlc"))
 
     # -- opening, locking ------------------------------------------------------------
+
+    def atomically(self, fn: Callable[[], R], /) -> R:
+        """Run `fn` (any number of store calls) as one: no other thread's store call
+        runs in between (a sync worker's read-modify-write of a circle's meta…)."""
+        with self._mutex:
+            return fn()
 
     def _unlock(self) -> None:
         if self._lock is not None:
@@ -481,6 +489,20 @@ class Store:
         if extra:
             meta.update(extra)
         tx.put(LOCAL, META, meta)
+
+    @_locked
+    def forget_circle(self, circle: str) -> None:
+        """Delete this device's copy of `circle` (its files, outbox and all): for a
+        circle the member was removed from and chose not to keep."""
+        if self.read_only:
+            raise StoreError("this home is open read-only")
+        db = self._circles.pop(circle, None)
+        if db is None:
+            return
+        db.close(compact=False)
+        for path in (db.snapshot_path, db.journal_path):
+            path.unlink(missing_ok=True)
+        self._changed(circle, ("circle",), "local")
 
     @_locked
     def set_meta(self, circle: str, /, **fields: Any) -> None:
