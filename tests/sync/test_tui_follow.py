@@ -21,7 +21,7 @@ from screens.goals import GoalDetailScreen
 from screens.home import HomeScreen
 from screens.meeting import MeetingScreen
 from screens.round import RoundScreen
-from screens.sync import SyncController
+from screens.sync import SyncController, SyncStatus
 from screens.widgets import Table, TopBar, WrappedList
 from xcircle.errors import RemovedFromCircle
 
@@ -29,13 +29,14 @@ from .conftest import MakeDevice
 from .helpers import NOW, Device, pair
 
 
-def app_of(device: Device, *, interval: float = 0) -> XCircleApp:
+def app_of(device: Device, *, interval: float = 0, live: bool = True) -> XCircleApp:
     """The app on a device's home (its open store), with a sync controller over the
-    in-process exchange (no automatic sync unless `interval`)."""
+    in-process exchange (no automatic sync unless `interval`; then the live loop, or
+    with `live=False` a sync every interval)."""
 
     def controller(services: object) -> SyncController:
         return SyncController(
-            device.services, connect=lambda _s: device.client(), interval=interval
+            device.services, connect=lambda _s: device.client(), interval=interval, live=live
         )
 
     app = make_app(store=device.store, clock=lambda: NOW, sync=controller)
@@ -277,11 +278,31 @@ async def test_a_sync_that_overwrites_my_fresh_edit_says_whose_change_won(
     assert bob.store.get(cid, "goal", goal)["title"] == "Delegate the budget"
 
 
-async def test_the_sync_worker_follows_on_its_own_timer(make_device: MakeDevice) -> None:
-    """With the interval on, Bob's open home follows Ada's change with no call at all."""
+async def test_live_the_other_devices_open_screen_follows_with_no_call_at_all(
+    make_device: MakeDevice,
+) -> None:
+    """The live loop in both apps: Ada's local change is pushed at once, the exchange
+    wakes Bob's waiting loop, and his open home shows it (the interval is far away)."""
     ada, bob, cid = pair(make_device)
     bob.sync()
-    bob_app = app_of(bob, interval=0.2)
+    ada_app, bob_app = app_of(ada, interval=120), app_of(bob, interval=120)
+    for app in (ada_app, bob_app):
+        app.sync.first_sync_s = 0.05
+    async with running(ada_app) as ada_pilot, running(bob_app) as bob_pilot:
+        await until(ada_pilot, lambda: ada_app.sync.live_mode == "live")
+        await until(bob_pilot, lambda: bob_app.sync.live_mode == "live")
+        assert "live" in str(bob_app.screen.query_one(SyncStatus).render())
+        ada_app.services.goals.add(cid, "Delegate")
+        table = bob_app.screen.query_one("#circles", Table)
+        await until(bob_pilot, lambda: str(table.get_row_at(0)[4]) == "1")
+
+
+async def test_the_sync_worker_follows_on_its_own_timer(make_device: MakeDevice) -> None:
+    """Without the live loop, a sync every interval: Bob's open home follows Ada's
+    change with no call at all."""
+    ada, bob, cid = pair(make_device)
+    bob.sync()
+    bob_app = app_of(bob, interval=0.2, live=False)
     async with running(bob_app) as pilot:
         ada.services.goals.add(cid, "Delegate")
         ada.sync()
