@@ -113,7 +113,9 @@ def describe(status: dict[str, Any], *, syncing: bool = False) -> tuple[str, str
     if syncing:
         return "syncing", "syncing…"
     error = status.get("last_error")
-    pending = int(status.get("pending") or 0)
+    # A circle this device was removed from uploads nothing: its ops are not pending.
+    removed = [c for c in status.get("circles", []) if c.get("denied")]
+    pending = int(status.get("pending") or 0) - sum(int(c.get("pending") or 0) for c in removed)
     from sync.protocol import CERT_UNTRUSTED  # not on the start-up path
 
     if error and str(error).startswith(CERT_UNTRUSTED):
@@ -122,10 +124,11 @@ def describe(status: dict[str, Any], *, syncing: bool = False) -> tuple[str, str
         return "offline", f"offline · {pending} pending" if pending else "offline"
     if error:
         return "error", f"sync error: {error}"
+    gone = f" · removed from {len(removed)}" if removed else ""
     if pending:
-        return "pending", f"pending {pending}"
+        return "pending", f"pending {pending}{gone}"
     held = sum(int(c.get("held") or 0) for c in status.get("circles", []))
-    return "synced", f"synced · {held} held" if held else "synced"
+    return "synced", (f"synced · {held} held" if held else "synced") + gone
 
 
 class SyncStatus(Static):
