@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 SYNC_INTERVAL_S = 60.0  # the default of the `sync_interval` setting; 0 turns it off
 FIRST_SYNC_S = 3.0
+STOP_WAIT_S = 5.0  # at exit, how long the live loop's sync under way may take to end
 
 
 # -- messages ------------------------------------------------------------------------------
@@ -331,6 +332,10 @@ class SyncController(Widget):
             live = self._live
         if live is not None:
             live.stop()
+        if self._live_thread is not None:
+            # The sync under way ends before the app closes the store (bounded: a
+            # request stuck on the network is left to its timeout in a daemon thread).
+            self._live_thread.join(timeout=STOP_WAIT_S)
         self._drop_client()
 
     def on_live_changed(self, message: LiveChanged) -> None:
