@@ -235,8 +235,16 @@ async def test_forgetting_a_removed_circle_drops_it_from_this_device(
     ada, bob, cid = pair(make_device)
     bob.sync()
     bob_me = bob.store.meta(cid)["me"]
+    goal = ada.services.goals.add(cid, "Delegate")["id"]
+    ada.sync()
+    bob.sync()
     bob_app = app_of(bob)
     async with running(bob_app) as pilot:
+        circle = CircleScreen(cid, tab="goals")
+        await bob_app.push_screen(circle)
+        await circle.loaded.wait()
+        await bob_app.push_screen(GoalDetailScreen(cid, goal))  # the circle's screens are open
+        await pilot.pause()
         ada.services.members.remove(cid, bob_me)
         from sync.commands import remove_member_remote
 
