@@ -14,7 +14,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from .helpers import Api, Device, FakeClock, envelope, uid
+from sync.exchange.app import create_app
+from sync.exchange.live import APP_NAME
+from sync.exchange.settings import ExchangeSettings
+
+from .helpers import GENEROUS, Api, Device, FakeClock, envelope, uid
 from .serving import Serve, setup_members
 from .test_exchange_workers import _free_port
 
@@ -75,7 +79,7 @@ async def test_ops_already_past_the_cursor_answer_at_once(api: Api) -> None:
     assert (await _wait(api, bob, {circle: 1}, timeout=0))["changed"] == {}
 
 
-async def test_non_members_get_404_and_mixed_cursors_name_the_denied(api: Api) -> None:
+async def test_strangers_get_404_and_mixed_cursors_name_the_denied(api: Api) -> None:
     _, bob, circle = await _two_members(api)
     _, other_admin = api.org()
     outsider = await api.device(other_admin)
@@ -93,8 +97,8 @@ async def test_a_member_removed_while_waiting_is_told_at_once(api: Api) -> None:
     r = await api.call("DELETE", f"/v1/circles/{circle}/members/m2", ada.token)
     assert r.status_code == 204
     assert (await waiting)["denied"] == [circle]
-    r = await api.call("POST", "/v1/wait", bob.token, json={"cursors": {circle: 0}})
-    assert r.status_code == 404
+    # Asked again, still told (as a pull would), not a 404 that reads "no live sync here".
+    assert (await _wait(api, bob, {circle: 0}))["denied"] == [circle]
 
 
 async def test_a_wait_times_out_cleanly_and_frees_its_slot(api: Api) -> None:
@@ -255,3 +259,34 @@ def test_stopping_the_exchange_answers_its_waiters_at_once(tmp_path: Path) -> No
         assert "Traceback" not in serve.text()
     finally:
         serve.stop()
+
+
+@pytest.mark.postgres
+async def test_a_lost_listener_connection_misses_nothing(pg_url: str, clock: FakeClock) -> None:
+    """The worker's LISTEN connection is killed under a waiting device, and a push lands
+    while it is gone: the listener reconnects, every waiter re-checks, the push is seen."""
+    import psycopg
+
+    app = create_app(ExchangeSettings(db_url=pg_url, clock=clock, **GENEROUS))
+    api = Api(app)
+    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    kill = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        f" WHERE datname = current_database() AND application_name = '{APP_NAME}'"
+    )
+    try:
+        async with api.http:
+            ada, bob, circle = await _two_members(api)
+            waiting = asyncio.ensure_future(_wait(api, bob, {circle: 0}))
+            await _waiting(app, 1)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                for _ in range(500):  # the first wait starts the listener: until it listens
+                    if conn.execute(kill).fetchall() == [(True,)]:
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    raise AssertionError("no listener connection to kill")
+            assert (await api.push(ada, circle, [envelope("op-1")])).status_code == 200
+            assert (await waiting)["changed"] == {circle: 1}
+    finally:
+        app.state.ctx.engine.dispose()
