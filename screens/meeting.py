@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Label, Static
 
 from screens.agenda import (
@@ -30,6 +29,7 @@ from screens.agenda import (
     RoundStep,
 )
 from screens.agenda_budget import budget_text
+from screens.follow import Follows
 from screens.forms import ConfirmScreen
 from screens.meeting_close import AfterCloseScreen
 from screens.meetingforms import CloseMeetingForm, FacilitatorForm, PlanMeetingScreen
@@ -61,7 +61,7 @@ STEPS: dict[str, type[AgendaStep]] = {
 }
 
 
-class MeetingScreen(Screen[None]):
+class MeetingScreen(Follows):
     """Plan, run and close one meeting: its agenda on the left, the current step beside."""
 
     CSS_PATH = "meeting.tcss"
@@ -165,6 +165,12 @@ class MeetingScreen(Screen[None]):
         if self.is_mounted:
             rec = self.record
             self.show_step(rec["step"] if rec["status"] == "running" else self.viewing)
+
+    def refresh_data(self) -> None:
+        """The meeting changed (here or on another device): the step shown and the
+        sidebar again, the step and the focus staying where they are."""
+        self.current_step.reload()
+        self.refresh_sidebar()
 
     @property
     def record(self) -> Record:

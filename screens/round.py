@@ -15,9 +15,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import Screen
 from textual.widgets import Digits, Label, Static
 
+from screens.follow import Follows
 from screens.meetingforms import (
     KIND_TITLES,
     CommitmentForm,
@@ -78,10 +78,12 @@ def clock_text(seconds: int) -> str:
     return f"{sign}{minutes:02d}:{secs:02d}"
 
 
-class RoundScreen(Screen[None]):
+class RoundScreen(Follows):
     """Run the feedback round of one meeting (started on first open, resumed after)."""
 
     CSS_PATH = "round.tcss"
+    # What the round shows (a check-in or a pulse elsewhere in the circle does not redraw it).
+    FOLLOWS = frozenset({"round", "turn", "feedback", "commitment", "member", "circle", "meeting"})
     BINDINGS = [
         Binding(
             "n,space", "next", "Next", tooltip="Next peer, phase or presenter", id="round.next"
@@ -195,6 +197,10 @@ class RoundScreen(Screen[None]):
         if self.is_mounted:
             self.refresh_view()
 
+    def refresh_data(self) -> None:
+        """Another device (or screen) changed the round: show it as it is now."""
+        self.refresh_view()
+
     def attempt(self, action: Callable[[], Any]) -> None:
         """Run one use case and show the round again; an error is one line, not a crash."""
         if attempt(self, action):
@@ -241,10 +247,11 @@ class RoundScreen(Screen[None]):
             widget.update(content)
 
     def tick(self) -> None:
-        """Update the countdown from the clock (the store is not written)."""
-        state = self.services.rounds.state(self.circle, self.meeting)
-        if state["started"]:
-            self.show_clock(state)
+        """Update the countdown from the clock: one record read (the store is not
+        written, and the rest of the round is shown again only when its data changes)."""
+        clock = self.services.rounds.clock(self.circle, self.meeting)
+        if clock is not None:
+            self.show_clock(clock)
 
     def show_clock(self, state: Record) -> None:
         """The countdown of `state`, marked when over time or paused."""
