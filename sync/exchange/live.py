@@ -61,13 +61,11 @@ class _Waiter:
     loop: asyncio.AbstractEventLoop
     event: asyncio.Event
     woken: set[str] = field(default_factory=set)
-    everything: bool = False  # the listener reconnected or the process stops: re-check all
 
     def wake(self, circle: str | None) -> None:
-        """On the waiter's own loop."""
-        if circle is None:
-            self.everything = True
-        else:
+        """On the waiter's own loop; None (the listener reconnected, the process stops):
+        nothing named, the waiter just re-checks."""
+        if circle is not None:
             self.woken.add(circle)
         self.event.set()
 
