@@ -141,6 +141,13 @@ class RoundScreen(Screen[None]):
         ),
         Binding("u", "undo", "Undo", tooltip="Undo the last correction", id="round.undo"),
         Binding(
+            "M",
+            "method",
+            "Method",
+            tooltip="Choose the next of the protocol's methods (brainstorm, headline…)",
+            id="round.method",
+        ),
+        Binding(
             "escape",
             "leave",
             "Meeting",
@@ -413,6 +420,8 @@ class RoundScreen(Screen[None]):
             return parameters[0] in state["accepted"]
         if action == "refuse":
             return True
+        if action == "method":
+            return bool(state["methods"]) and not state["done"]
         if action in ("back", "reorder", "correct"):
             return True
         if state["done"]:
@@ -447,6 +456,20 @@ class RoundScreen(Screen[None]):
         giver = state["peer"] or (state["peers"][0] if state["peers"] else None)
         form = FeedbackForm(self.circle, self.meeting, state["presenter"], kind, giver)
         self.app.push_screen(form, lambda _: self.refresh_view())
+
+    def action_method(self) -> None:
+        """The next of the protocol's methods for its method phase."""
+        methods: tuple[str, ...] = self.state["methods"]
+        raw = self.services.store.get(self.circle, "round", self.meeting) or {}
+        current = str(raw.get("method", ""))
+        following = (
+            methods[(methods.index(current) + 1) % len(methods)]
+            if current in methods
+            else methods[0]
+        )
+        rounds = self.services.rounds
+        self.attempt(lambda: rounds.set_method(self.circle, self.meeting, following))
+        self.notify(f"Method: {following}", markup=False, timeout=3)
 
     def action_refuse(self, kind: str) -> None:
         """A kind's key in a phase that does not take it: say what the phase is for."""

@@ -138,3 +138,34 @@ async def test_the_airtime_view_opens_from_the_circles_insights(demo_home: Path)
         first = table.get_row_at(0)
         assert str(first[0]) == expected.rows[0].name and first[1] == str(expected.rows[0].turns)
         assert f"a fair share is {expected.fair_turns} turns" in shown(screen, "#fair")
+
+
+async def test_the_method_key_chooses_the_kollegiale_beratung_method(demo_home: Path) -> None:
+    app = make_test_app(demo_home)
+    svc = app.services
+    circle, mid = next_meeting(svc, "Leading")
+    svc.meetings.start(circle, mid, protocol="kollegiale-beratung")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(RoundScreen(circle, mid))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RoundScreen)
+        assert screen.check_action("method", ()) is True
+        await pilot.press("n", "n", "n")  # case, key question, clarifying questions
+        await settle(pilot)
+        assert "Method · brainstorm" in shown(screen, "#phase")
+        await pilot.press("M")
+        await settle(pilot)
+        assert "Method · headline" in shown(screen, "#phase")
+    assert svc.rounds.view(circle, mid).method == "headline"
+
+
+async def test_the_method_key_is_hidden_without_methods(demo_home: Path) -> None:
+    app = make_test_app(demo_home)
+    svc = app.services
+    circle, mid = next_meeting(svc, "Leading")
+    svc.meetings.start(circle, mid, protocol="troika")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(RoundScreen(circle, mid))
+        await settle(pilot)
+        assert not app.screen.check_action("method", ())

@@ -540,6 +540,7 @@ class Rounds:
             "kinds": phase.kinds if not r["done"] else (),
             "accepted": () if r["done"] else (phase.kinds if proto.strict else proto.kinds),
             "method": r["method"] if phase.methods else "",
+            "methods": tuple(m for p in proto.phases for m in p.methods),
             "roles": proto.roles,
             "card": None if proto.agenda else self.cards.for_turn(circle, meeting, presenter),
             "topic": self.topics.title(circle, meeting, presenter) if proto.agenda else "",

@@ -133,6 +133,7 @@ class RoundState:
     kinds: tuple[str, ...] = ()  # the feedback kinds this phase accepts
     accepted: tuple[str, ...] = ()  # what the round takes now (all the classic's kinds)
     method: str = ""  # the method phase's chosen method
+    methods: tuple[str, ...] = ()  # the methods the protocol offers to choose from
     roles: tuple[str, ...] = ()
     card: Record | None = None  # the presenter's issue card
     topic: str = ""  # open agenda: the topic this turn walks
