@@ -21,7 +21,16 @@ from screens.widgets import MISSING, Table, cell, date_text, notify_saved, servi
 from xcircle.errors import XCircleError
 from xcircle.services.cases import CaseView
 
-COLUMNS = ("Status", "Title", "Presenter", "Answers", "Opened", "Protocol")
+# Fixed widths: the table is filled from a worker, and a width measured on the rows
+# would depend on when it is measured.
+COLUMNS = (
+    ("Status", 6),
+    ("Title", 26),
+    ("Presenter", 18),
+    ("Answers", 7),
+    ("Opened", 11),
+    ("Protocol", 17),
+)
 
 
 def case_key(keys: str, action: str, description: str, tooltip: str) -> Binding:
@@ -52,7 +61,8 @@ class CasesPane(Vertical):
             id="cases-intro",
         )
         table = Table(id="case-table")
-        table.add_columns(*COLUMNS)
+        for label, width in COLUMNS:
+            table.add_column(label, width=width)
         yield table
         with VerticalScroll(id="case-detail-box", can_focus=False):
             yield Static(id="case-detail")

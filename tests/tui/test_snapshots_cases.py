@@ -99,6 +99,7 @@ def keys(*pressed: str, before: Callable[[Pilot[Any]], None] | None = None) -> S
         for key in pressed:
             await pilot.press(key)
             await settle(pilot)
+            await settle(pilot)  # a tab's pane starts its own loading worker once shown
 
     return run_before
 
