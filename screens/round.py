@@ -18,6 +18,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Digits, Label, Static
 
+from screens.meeting_follow import following_text, on_data_change
 from screens.meetingforms import (
     KIND_TITLES,
     CommitmentForm,
@@ -136,6 +137,7 @@ class RoundScreen(Screen[None]):
         self._shown: dict[str, tuple[str, tuple[object, ...]]] = {}
         self.undo = UndoSlot()
         self.read_only = False  # the meeting is closed: the round is only shown
+        self.following = False  # the facilitator's device drives the round; this one follows
 
     @property
     def services(self) -> Services:
@@ -164,10 +166,27 @@ class RoundScreen(Screen[None]):
         rounds = self.services.rounds
         status = self.services.meetings.get(self.circle, self.meeting)["status"]
         self.read_only = status == "closed"
-        if status == "running" and not rounds.state(self.circle, self.meeting)["started"]:
+        drives = self.services.meetings.drives(self.circle, self.meeting)
+        started = rounds.state(self.circle, self.meeting)["started"]
+        if status == "running" and drives and not started:
             self.attempt(lambda: rounds.start(self.circle, self.meeting))
         self.refresh_view()
         self.set_interval(1.0, self.tick)
+        on_data_change(self, self.follow_data)
+
+    def follow_data(self) -> None:
+        """Show what a sync brought; a following device goes back to the meeting when
+        the facilitator moves on from the round."""
+        if not self.is_mounted:
+            return
+        self.refresh_view()
+        if not (self.following or self.read_only) or not self.is_current:
+            return
+        meetings = self.services.meetings
+        rec = meetings.get(self.circle, self.meeting)
+        agenda = meetings.agenda(rec)
+        if "round" in agenda and rec["step"] != agenda.index("round"):
+            self.dismiss(None)
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
@@ -183,7 +202,11 @@ class RoundScreen(Screen[None]):
     def refresh_view(self) -> None:
         """Show `state()`: order, phases, presenter, countdown and what was said."""
         self.state = state = self.services.rounds.state(self.circle, self.meeting)
+        meetings = self.services.meetings
+        self.following = not self.read_only and not meetings.drives(self.circle, self.meeting)
         if not state["started"]:
+            if self.following:
+                self.show("#presenter", Content("The facilitator has not started the round yet."))
             return
         names = self.services.members.names(self.circle)
         name = names.get(state["presenter"], MISSING)
@@ -286,7 +309,23 @@ class RoundScreen(Screen[None]):
             "commit": "m: record the commitment · n: next presenter",
         }
         hint = "" if self.state["done"] else hints[self.state["phase"]]
+        if self.following:
+            return self.following_hint()
         return styled("[$text-muted]$hint[/]", hint=hint)
+
+    def following_hint(self) -> Content:
+        """On a following device: whose device runs the round, and this member's keys."""
+        names = self.services.members.names(self.circle)
+        facilitator = self.services.meetings.facilitator_of(self.circle, self.meeting)
+        line = following_text(names.get(facilitator or "", MISSING))
+        me = self.services.ctx.me(self.circle)
+        if self.state["done"]:
+            mine = ""
+        elif me == self.state["presenter"]:
+            mine = " · you are in the hot seat: e challenge · r reflection · m commitment"
+        else:
+            mine = " · q c s a: your question, challenge, support, advice"
+        return styled("[$text-warning]$line[/][$text-muted]$mine[/]", line=line, mine=mine)
 
     def turn_text(self, names: dict[str, str]) -> Content:
         """The challenge, the feedback by kind with givers, the reflection, commitments."""
@@ -328,6 +367,8 @@ class RoundScreen(Screen[None]):
             return False  # a closed meeting's round is only shown
         if action == "undo":
             return self.undo.last is not None
+        if self.following and not self.followers_may(action, parameters):
+            return False
         if action in ("feedback", "back", "reorder", "correct"):
             return True
         if state["done"]:
@@ -338,6 +379,18 @@ class RoundScreen(Screen[None]):
             return parameters[0] == ("challenge" if early else "reflection")
         if action == "commit":
             return phase in ("reflect", "commit")
+        return True
+
+    def followers_may(self, action: str, parameters: tuple[object, ...]) -> bool:
+        """What a following device's member does in the round: feedback when someone
+        else presents; the challenge, reflection and commitment when it is them."""
+        if action in ("next", "back", "pause", "reorder"):
+            return False  # the facilitator's device moves the round along
+        presenting = self.services.ctx.me(self.circle) == self.state.get("presenter")
+        if action == "feedback":
+            return not presenting
+        if action in ("edit", "commit"):
+            return presenting
         return True
 
     def action_next(self) -> None:
@@ -358,6 +411,8 @@ class RoundScreen(Screen[None]):
             self.notify("The round is complete.", markup=False)
             return
         giver = state["peer"] or (state["peers"][0] if state["peers"] else None)
+        if self.following:  # a member gives their own feedback on their own device
+            giver = self.services.ctx.me(self.circle)
         form = FeedbackForm(self.circle, self.meeting, state["presenter"], kind, giver)
         self.app.push_screen(form, lambda _: self.refresh_view())
 

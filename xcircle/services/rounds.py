@@ -60,7 +60,8 @@ class Rounds:
         self.meetings = meetings
 
     def _now_ms(self) -> int:
-        return int(self.ctx.now().timestamp() * 1000)
+        # On the exchange's clock: a follower's countdown reads the facilitator's start.
+        return self.ctx.shared_now_ms()
 
     def derived_order(self, circle: str, meeting: str) -> list[str]:
         """Presenters in rotation: whoever presented first least recently goes first."""
@@ -88,6 +89,7 @@ class Rounds:
         `timeboxes` (seconds per phase, e.g. `budget(...).proposed_timeboxes`) replace
         the defaults for this round."""
         self.meetings.writable(circle, meeting)
+        self.meetings.drive(circle, meeting)
         boxes = self._timeboxes(timeboxes)
         derived = self.derived_order(circle, meeting)
         chosen = list(order) if order is not None else derived
@@ -233,6 +235,7 @@ class Rounds:
 
     def _set(self, circle: str, meeting: str, **fields: Any) -> None:
         self.meetings.writable(circle, meeting)
+        self.meetings.drive(circle, meeting)
         self.ctx.commit([self.ctx.op(circle, "round", meeting, **fields)])
 
     def _round(self, circle: str, meeting: str) -> Record:
@@ -262,6 +265,7 @@ class Rounds:
     def _turn_fields(self, circle: str, meeting: str, presenter: str, **fields: Any) -> None:
         self.meetings.writable(circle, meeting)
         self.ctx.record(circle, "member", presenter, "member")
+        self.meetings.speak_for(circle, meeting, presenter)
         key = turn_key(meeting, presenter)
         self.ctx.commit(
             [self.ctx.op(circle, "turn", key, meeting=meeting, presenter=presenter, **fields)]
@@ -277,6 +281,7 @@ class Rounds:
         self.ctx.record(circle, "member", giver, "member")
         if giver == presenter:
             raise InvalidInput("the presenter does not give feedback to themselves", field="giver")
+        self.meetings.speak_for(circle, meeting, giver)
         op = self.ctx.add(
             circle,
             "feedback",
