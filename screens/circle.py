@@ -13,12 +13,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Label, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from screens.circle_view import CircleView, meeting_order, read_circle
+from screens.follow import Follows
 from screens.goals import GOAL_COLUMNS, GoalDetailScreen, goal_cells
 from screens.widgets import (
     MISSING,
@@ -56,7 +56,7 @@ def key(
     )
 
 
-class CircleScreen(Screen[None]):
+class CircleScreen(Follows):
     """A circle's purpose, people, meetings, goals and trends."""
 
     CSS_PATH = "circle.tcss"
@@ -176,14 +176,22 @@ class CircleScreen(Screen[None]):
         if not worker.is_cancelled:
             self.app.call_from_thread(self.show, view)
 
+    def refresh_data(self) -> None:
+        if self.view is not None:  # the first read is on its way otherwise
+            self.reload()
+
     def gone(self, reason: str) -> None:
         """The circle cannot be shown (any more): say why and go back."""
+        if not self.is_attached:  # a read that finished after the screen closed
+            return
         self.notify(reason, severity="warning")
         if self.is_current:
             self.dismiss()
 
     def show(self, view: CircleView) -> None:
         """Show a freshly read view: the header, the overview and the visible tab."""
+        if not self.is_attached:  # a read that finished after the screen closed
+            return
         self.view, self.filled = view, set()
         c = view.circle
         detail = (

@@ -16,10 +16,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Label, Static
 from textual.worker import get_current_worker
 
+from screens.follow import Follows
 from screens.widgets import (
     MISSING,
     Footer,
@@ -63,7 +63,7 @@ def due_cell(commitment: DueCommitment) -> Text:
     return cell(f"{shown} · overdue", "bold") if commitment.overdue else cell(shown)
 
 
-class HomeScreen(Screen[None]):
+class HomeScreen(Follows):
     """My circles, their next meetings, and what I committed to."""
 
     CSS_PATH = "home.tcss"
@@ -142,6 +142,9 @@ class HomeScreen(Screen[None]):
     def reload(self) -> None:
         self.load(self.show_archived)
 
+    def refresh_data(self) -> None:
+        self.reload()
+
     @work(thread=True, exclusive=True, group="home")
     def load(self, include_archived: bool) -> None:
         worker = get_current_worker()
@@ -151,6 +154,8 @@ class HomeScreen(Screen[None]):
 
     def show(self, data: HomeData) -> None:
         """Fill the tables from `data` (user text kept literal)."""
+        if not self.is_attached:  # a read that finished after the screen closed
+            return
         self.data = data
         profile = data.profile or {}
         zone = str(profile.get("tz") or "")

@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Label, Static
 
 from screens.agenda import (
@@ -30,9 +29,10 @@ from screens.agenda import (
     RoundStep,
 )
 from screens.agenda_budget import budget_text
+from screens.follow import Follows
 from screens.forms import ConfirmScreen
 from screens.meeting_close import AfterCloseScreen
-from screens.meeting_follow import following_text, on_data_change
+from screens.meeting_follow import following_text
 from screens.meetingforms import CloseMeetingForm, FacilitatorForm, PlanMeetingScreen
 from screens.undo import UndoSlot
 from screens.widgets import (
@@ -62,7 +62,7 @@ STEPS: dict[str, type[AgendaStep]] = {
 }
 
 
-class MeetingScreen(Screen[None]):
+class MeetingScreen(Follows):
     """Plan, run and close one meeting: its agenda on the left, the current step beside."""
 
     CSS_PATH = "meeting.tcss"
@@ -146,7 +146,6 @@ class MeetingScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.show_step(self.record["step"])
-        on_data_change(self, self.follow_data)
         if self.following:
             self.call_after_refresh(self.follow_round)
 
@@ -185,6 +184,12 @@ class MeetingScreen(Screen[None]):
         if self.is_mounted:
             rec = self.record
             self.show_step(rec["step"] if rec["status"] == "running" else self.viewing)
+
+    def refresh_data(self) -> None:
+        """The meeting changed (here or on another device): the step shown and the
+        sidebar again, the step and the focus staying where they are (a following
+        device moves to the facilitator's step: `follow_data`)."""
+        self.follow_data()
 
     @property
     def record(self) -> Record:

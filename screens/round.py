@@ -15,10 +15,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import Screen
 from textual.widgets import Digits, Label, Static
 
-from screens.meeting_follow import following_text, on_data_change
+from screens.follow import Follows
+from screens.meeting_follow import following_text
 from screens.meetingforms import (
     KIND_TITLES,
     CommitmentForm,
@@ -65,7 +65,7 @@ def clock_text(seconds: int) -> str:
     return f"{sign}{minutes:02d}:{secs:02d}"
 
 
-class RoundScreen(Screen[None]):
+class RoundScreen(Follows):
     """Run the feedback round of one meeting (started on first open, resumed after)."""
 
     CSS_PATH = "round.tcss"
@@ -172,7 +172,6 @@ class RoundScreen(Screen[None]):
             self.attempt(lambda: rounds.start(self.circle, self.meeting))
         self.refresh_view()
         self.set_interval(1.0, self.tick)
-        on_data_change(self, self.follow_data)
 
     def follow_data(self) -> None:
         """Show what a sync brought; a following device goes back to the meeting when
@@ -180,7 +179,7 @@ class RoundScreen(Screen[None]):
         if not self.is_mounted:
             return
         self.refresh_view()
-        if not (self.following or self.read_only) or not self.is_current:
+        if not self.following or not self.is_current:
             return
         meetings = self.services.meetings
         rec = meetings.get(self.circle, self.meeting)
@@ -191,6 +190,10 @@ class RoundScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         if self.is_mounted:
             self.refresh_view()
+
+    def refresh_data(self) -> None:
+        """Another device (or screen) changed the round: show it as it is now."""
+        self.follow_data()
 
     def attempt(self, action: Callable[[], Any]) -> None:
         """Run one use case and show the round again; an error is one line, not a crash."""
@@ -240,10 +243,11 @@ class RoundScreen(Screen[None]):
             widget.update(content)
 
     def tick(self) -> None:
-        """Update the countdown from the clock (the store is not written)."""
-        state = self.services.rounds.state(self.circle, self.meeting)
-        if state["started"]:
-            self.show_clock(state)
+        """Update the countdown from the clock: one record read (the store is not
+        written, and the rest of the round is shown again only when its data changes)."""
+        clock = self.services.rounds.clock(self.circle, self.meeting)
+        if clock is not None:
+            self.show_clock(clock)
 
     def show_clock(self, state: Record) -> None:
         """The countdown of `state`, marked when over time or paused."""

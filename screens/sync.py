@@ -1,20 +1,28 @@
 """Sync in the TUI: a status line, the join/share/invite/accept questions, and a controller
-that runs the sync engine in a worker thread.
+that runs the sync engine in worker threads.
 
-The controller never blocks the event loop: network I/O runs in a thread worker, and
-every store call the engine makes is sent back to the UI thread (`call_from_thread`),
-so the store is only ever touched from one thread. httpx is imported inside the worker
-only. Outcomes arrive as small messages (`SyncFinished`, `SyncFailed`, `SyncActionDone`)
-that bubble to the screen and the app; the status line follows the controller's state.
+The controller never blocks the event loop: network I/O runs in thread workers, on one
+`ExchangeClient` built in a worker and kept for the app's lifetime (its connection and
+its reading of the exchange's clock carry over from one sync to the next). The workers
+write to the store through the store's own lock (`sync.state.through_lock`): the UI
+thread keeps running while a page of pulled ops is merged, and what the merge changed
+reaches the open screens as `app.data_changed` (`screens.follow`). httpx is imported
+inside the workers only. Outcomes arrive as small messages (`SyncFinished`, `SyncFailed`,
+`SyncActionDone`) that bubble to the screen and the app; the status line follows the
+controller's state. After a sync the controller tells the member what happened to them:
+a circle they were removed from (read-only from now; keep or forget the copy), and
+fields they had just changed that someone else's later change overwrote.
 
-Wiring (for the app): mount one `SyncController(services)` and any `SyncStatus(controller)`;
-call `controller.sync_now()` from a key, `controller.prompt_join()` / `prompt_share(cid)`
-/ `prompt_invite(cid)` / `prompt_accept()` from commands, and `remove_member(cid, mid)`
-after a member is removed from a shared circle.
+Wiring (for the app): `make_app(sync=…)` builds one controller (the home screen mounts
+it) and any `SyncStatus(controller)`; call `controller.sync_now()` from a key,
+`controller.prompt_join()` / `prompt_share(cid)` / `prompt_invite(cid)` /
+`prompt_accept()` from commands, and `remove_member(cid, mid)` after a member is removed
+from a shared circle.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -64,6 +72,24 @@ class SyncActionDone(Message):
 
     action: str
     value: Any
+
+
+def overwritten_text(services: Services, circle: str, items: list[dict[str, str]]) -> str:
+    """One notice for the fields a sync overwrote: whose change won, on what."""
+    store = services.store
+    circle_name = str((store.get(circle, "circle", circle) or {}).get("name") or circle[:8])
+    nodes = {str(d.get("node")): str(d.get("member")) for d in store.records(circle, "device")}
+    names = {m["id"]: str(m.get("name") or "") for m in store.records(circle, "member")}
+    lines = []
+    for item in items[:5]:
+        who = names.get(nodes.get(item["author"], ""), "") or "another member"
+        record = store.get(circle, item["entity"], item["key"]) or {}
+        label = record.get("title") or record.get("name") or record.get("text") or ""
+        what = f"{item['entity']} “{label}”" if label else item["entity"]
+        lines.append(f"{who}'s change to {what} ({item['field']}) won over yours")
+    if len(items) > 5:
+        lines.append(f"and {len(items) - 5} more")
+    return f"In {circle_name}: " + "; ".join(lines) + "."
 
 
 # -- the status line -------------------------------------------------------------------------
@@ -145,12 +171,17 @@ class SyncController(Widget):
         self._connect = connect  # tests inject an in-process exchange
         self.interval = interval
         self.syncing = False
+        # The one client, built and used in worker threads only (never on the UI thread).
+        self._client: ExchangeClient | None = None
+        self._client_lock = threading.Lock()
+        self.removed: set[str] = set()  # circles the exchange says this device left
 
     @property
     def store(self) -> Store:
         return self.services.store
 
     def on_mount(self) -> None:
+        self.removed = self._removed_now()
         self.refresh_state()
         if self.interval > 0:
             # A first sync soon after start (off the start-up path), then every interval.
@@ -177,21 +208,37 @@ class SyncController(Widget):
         self.refresh_state()
         self._sync()
 
-    def _client(self) -> ExchangeClient:
-        if self._connect is not None:
-            return self._connect(self.store)
-        from sync.engine import connect
+    def client(self) -> ExchangeClient:
+        """The controller's one client, built on first use. Worker threads only: it
+        imports httpx and may read the keystore."""
+        with self._client_lock:
+            if self._client is None:
+                if self._connect is not None:
+                    self._client = self._connect(self.store)
+                else:
+                    from sync.engine import connect
 
-        return connect(self.store)
+                    self._client = self.store.atomically(partial(connect, self.store))
+            return self._client
+
+    def _drop_client(self) -> None:
+        """Forget the client (new credentials): the next use builds one; the old one is
+        closed in a thread of its own."""
+        with self._client_lock:
+            old, self._client = self._client, None
+        if old is not None:
+            threading.Thread(target=old.close, name="xcircle-close", daemon=True).start()
+
+    def on_unmount(self) -> None:
+        self._drop_client()
 
     @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
     def _sync(self) -> None:
         from sync.engine import sync  # deferred: pulls in httpx, only in the worker
+        from sync.state import through_lock
 
-        gate = self.app.call_from_thread
         try:
-            with gate(self._client) as client:
-                report = sync(self.store, client, on_store=gate)
+            report = sync(self.store, self.client(), on_store=through_lock(self.store))
         except XCircleError as exc:
             self.post_message(SyncFailed(str(exc)))
             return
@@ -200,29 +247,31 @@ class SyncController(Widget):
     @work(thread=True, group="sync-action", exit_on_error=False)
     def _action(self, action: str, arg: str, extra: str = "") -> None:
         from sync import commands, engine
+        from sync.state import through_lock
 
-        gate = self.app.call_from_thread
         store = self.store
+        gate = through_lock(store)
         try:
             value: Any
             if action == "join":
                 value = commands.enroll(store, arg, extra, on_store=gate)
+                self._drop_client()  # a new exchange, or a new token
             else:
-                with gate(self._client) as client:
-                    if action == "share":
-                        value = commands.share_circle(store, client, arg, on_store=gate)
-                    elif action == "remove":
-                        value = commands.remove_member_remote(
-                            store, arg, extra, client=client, on_store=gate
-                        )
-                    elif action == "invite":
-                        ttl = commands.parse_ttl(commands.DEFAULT_INVITE_TTL)
-                        value = commands.invite_code(store, client, arg, ttl, on_store=gate)
-                    else:
-                        creds = gate(partial(engine.require_credentials, store))
-                        value = commands.accept_invite(
-                            self.services, client, arg, creds.device_id, on_store=gate
-                        )
+                client = self.client()
+                if action == "share":
+                    value = commands.share_circle(store, client, arg, on_store=gate)
+                elif action == "remove":
+                    value = commands.remove_member_remote(
+                        store, arg, extra, client=client, on_store=gate
+                    )
+                elif action == "invite":
+                    ttl = commands.parse_ttl(commands.DEFAULT_INVITE_TTL)
+                    value = commands.invite_code(store, client, arg, ttl, on_store=gate)
+                else:
+                    creds = gate(partial(engine.require_credentials, store))
+                    value = commands.accept_invite(
+                        self.services, client, arg, creds.device_id, on_store=gate
+                    )
         except XCircleError as exc:
             self.post_message(SyncFailed(str(exc), action))
             return
@@ -266,9 +315,66 @@ class SyncController(Widget):
 
     # Our own messages update the state on their way up (they still bubble on).
 
-    def on_sync_finished(self, _message: SyncFinished) -> None:
+    def on_sync_finished(self, message: SyncFinished) -> None:
         self.syncing = False
         self.refresh_state()
+        self.tell(message.report)
+
+    # Telling the member what a sync did to them.
+
+    def _removed_now(self) -> set[str]:
+        from xcircle.store import REMOVED
+
+        store = self.store
+        return {cid for cid in store.circle_ids() if store.meta(cid).get(REMOVED)}
+
+    def tell(self, report: SyncReport) -> None:
+        """Say at once which circles this device was just removed from (and ask whether
+        to keep their copy), and whose change overwrote a field this device had just set."""
+        removed = self._removed_now()
+        for cid in sorted(removed - self.removed):
+            self.ask_keep_or_forget(cid)
+        self.removed = removed
+        for cid, rep in report.circles.items():
+            if rep.overwritten and self.store.has_circle(cid):
+                self.app.notify(
+                    overwritten_text(self.services, cid, rep.overwritten),
+                    title="Changed by someone else",
+                    timeout=12,
+                )
+
+    def ask_keep_or_forget(self, circle: str) -> None:
+        from screens.forms import ConfirmScreen
+        from screens.widgets import styled
+
+        name = str((self.store.get(circle, "circle", circle) or {}).get("name") or circle[:8])
+        self.app.notify(
+            f"You were removed from {name}: it is read-only on this device now.",
+            title="Removed from a circle",
+            severity="warning",
+            timeout=20,
+        )
+        question = styled(
+            "You were removed from [b]$name[/b].\n\nNothing you change there can reach its "
+            "members any more, so it is read-only on this device. Keep this device's copy "
+            "to read, or forget it?",
+            name=name,
+        )
+
+        def answer(forget: bool | None) -> None:
+            if forget:
+                from sync.state import forget_circle
+
+                try:
+                    forget_circle(self.store, circle)
+                except XCircleError as exc:
+                    self.app.notify(str(exc), severity="error")
+                    return
+                self.removed.discard(circle)
+                self.app.notify(f"{name} is forgotten on this device.", timeout=6)
+                self.refresh_state()
+
+        self.app.push_screen(ConfirmScreen(question, yes="Forget it", no="Keep a copy"), answer)
 
     def on_sync_failed(self, message: SyncFailed) -> None:
         if message.action == "sync":

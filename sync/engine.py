@@ -58,7 +58,7 @@ from sync.state import (
 from xcircle.hlc import Stamp, wall_ms
 from xcircle.ops import Op
 from xcircle.storage import gc_paused
-from xcircle.store import MAX_AHEAD_MS, Store
+from xcircle.store import MAX_AHEAD_MS, REMOVED, Store
 
 if TYPE_CHECKING:
     from sync.client import ExchangeClient
@@ -95,6 +95,7 @@ MAX_PUSH_OPS = 500  # the exchange's default limit per push
 MAX_PUSH_BYTES = 512 * 1024  # half the exchange's default body limit: room for JSON
 PULL_LIMIT = 5000  # the exchange's maximum per pull: fewest round trips (pulls are rate limited)
 SKEW_WARN_MS = 2 * 60 * 1000
+JUST_CHANGED_MS = 10 * 60 * 1000  # a field set this recently and overwritten is reported
 
 
 def connect(store: Store, **client_options: Any) -> ExchangeClient:
@@ -157,6 +158,11 @@ def _save_state(store: Store, report: SyncReport, now: int, *, error: str | None
         denied = {c for c, r in report.circles.items() if r.denied}
         # Circles not in this run keep their previous verdict.
         state["denied"] = sorted((set(state.get("denied", [])) - set(report.circles)) | denied)
+        # A circle the exchange shuts this device out of is read-only here (its edits
+        # would reach nobody); one it lets in again is writable again.
+        for cid, rep in report.circles.items():
+            if store.has_circle(cid) and bool(store.meta(cid).get(REMOVED)) != rep.denied:
+                store.set_meta(cid, **{REMOVED: rep.denied})
     store.save_setting(STATE_SETTING, state)
 
 
@@ -194,6 +200,11 @@ class _Run:
         self._first_request = client.requests
         self._written: set[str] = set()  # circles that got an `apply_pulled` this run
         self.e2e: E2E | None = None
+        # A field this device set since its last sync (or in the last minutes) and that
+        # a pulled op overwrites is reported: the member hears whose change won.
+        last = gate(partial(sync_state, store)).get("last_sync")
+        recent = self.report.started - JUST_CHANGED_MS
+        self.mine_since = min(last, recent) if isinstance(last, int) else 0
 
     def go(self, only: Iterable[str] | None) -> None:
         store, gate = self.store, self.gate
@@ -252,10 +263,17 @@ class _Run:
     # -- push ------------------------------------------------------------------------------
 
     def _exchange_now(self) -> int:
-        """The exchange's clock, as of its last answer (asks `/health` if none yet)."""
-        if self.client.skew_ms is None:
-            self.client.health()
-        return self.now_ms() + (self.client.skew_ms or 0)
+        """The exchange's clock, as of its last answer; before any answer, as of the
+        last sync (its skew is saved), and only a device that never synced asks `/health`."""
+        skew = self.client.skew_ms
+        if skew is None:
+            saved = self.gate(partial(sync_state, self.store)).get("skew_ms")
+            if isinstance(saved, int) and not isinstance(saved, bool):
+                skew = saved
+            else:
+                self.client.health()
+                skew = self.client.skew_ms
+        return self.now_ms() + (skew or 0)
 
     def _push_circle(self, cid: str, meta: dict[str, Any]) -> None:
         store, rep = self.store, self.report.circle(cid)
@@ -469,12 +487,17 @@ class _Run:
                     last,
                     rejected=rejected,
                     more=batch.get("more") is True and rep.gap is None,
+                    mine_since=self.mine_since,
                 )
             )
             self._written.add(cid)
             rep.pulled += last - after
             rep.merged += result.merged
             rep.quarantined.extend(result.quarantined)
+            rep.overwritten.extend(
+                {"entity": o.entity, "key": o.key, "field": o.field, "author": o.author}
+                for o in result.overwritten
+            )
         if rep.gap:
             self._stopped(cid, rep.gap, last)
         return rep.gap is None

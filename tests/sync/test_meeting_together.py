@@ -24,6 +24,7 @@ from screens.agenda_pulse import PulseStep
 from screens.app import XCircleApp, make_app
 from screens.meeting import MeetingScreen
 from screens.round import RoundScreen
+from screens.sync import SyncController
 from tests.tui.conftest import screen_text
 from xcircle.domain import DEFAULT_TIMEBOXES
 from xcircle.errors import NotYours
@@ -73,9 +74,12 @@ class Seat:
 
 
 def app_for(device: Device, clock: FakeClock) -> XCircleApp:
-    device.store.save_setting("sync_interval", 0)  # syncs only when the test says
-    app = make_app(store=device.store, clock=lambda: datetime.fromtimestamp(clock() / 1000, UTC))
-    app.sync._connect = lambda _store: device.client()
+    app = make_app(
+        store=device.store,
+        clock=lambda: datetime.fromtimestamp(clock() / 1000, UTC),
+        # Syncs only when the test says, over the in-process exchange.
+        sync=lambda s: SyncController(s, connect=lambda _store: device.client(), interval=0),
+    )
     app.cursor_blink = False
     app.animation_level = "none"
     return app

@@ -117,7 +117,11 @@ async def test_archive_hides_then_show_archived_and_restore(demo_home: Path) -> 
 
         await pilot.press("v")
         await settle(pilot)
-        assert "Data & Digital Peers (archived)" in circle_names(app)
+        names = circle_names(app)
+        assert "Data & Digital Peers (archived)" in names
+        # The cursor stayed on the circle it was on; go up to the archived one.
+        row = app.screen.query_one("#circles", Table).cursor_row
+        await pilot.press(*["up"] * (row - names.index("Data & Digital Peers (archived)")))
         await pilot.press("a")  # restoring needs no confirmation
         await settle(pilot)
         assert not any(c.get("archived") for c in app.services.circles.all())

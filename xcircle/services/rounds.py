@@ -368,6 +368,21 @@ class Rounds:
         fields["commitments"] = tuple(s["commitments"])
         return RoundState(True, tuple(s["order"]), peers=tuple(s["peers"]), **fields)
 
+    def clock(self, circle: str, meeting: str) -> Record | None:
+        """The countdown alone (`remaining`, `paused`, `done`), from the round's record
+        and the clock: one record read, for a screen that ticks every second (`state`
+        gathers the turn's feedback and commitments too). None before the round starts."""
+        r = self.ctx.store.get(circle, "round", meeting)
+        if r is None or not r.get("order"):
+            return None
+        r = normalized(r)
+        boxes = {**DEFAULT_TIMEBOXES, **r.get("timeboxes", {})}
+        return {
+            "remaining": boxes[r["phase"]] - self._elapsed(r),
+            "paused": r["paused"],
+            "done": r["done"],
+        }
+
     def state(self, circle: str, meeting: str) -> Record:
         """Everything the round screen shows, derived from the stored round and the clock."""
         r = self.ctx.store.get(circle, "round", meeting)
