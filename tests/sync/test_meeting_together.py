@@ -310,3 +310,35 @@ async def test_with_two_pulses_the_circle_shows_no_average(
         await bob.pilot.pause()
         text = bob.text()
         assert "The circle: 2 rated" in text and "support 3.0" not in text
+
+
+def test_a_follower_takes_the_facilitation_over_only_for_themselves(
+    make_device: MakeDevice,
+) -> None:
+    """When the facilitator's device drops out for good, a member takes over (`f`):
+    their device drives from then on; handing it to someone else is the driver's call."""
+    ada = make_device("ada", "Acme")
+    bob = make_device("bob", "Beta")
+    cid = ada.services.circles.create("Leaders")["id"]
+    ada.share(cid)
+    bob.accept(ada.invite(cid))
+    cy = ada.services.members.add(cid, "cy", org="Gamma")["id"]
+    meeting = ada.services.meetings.schedule(cid, "2026-12-01T18:00", zone="UTC")["id"]
+    ada_me, bob_me = ada.store.meta(cid)["me"], bob.store.meta(cid)["me"]
+    ada.services.meetings.start(cid, meeting, ada_me)
+    ada.sync()
+    bob.sync()
+    meetings = bob.services.meetings
+    assert not meetings.drives(cid, meeting)
+    with pytest.raises(NotYours):
+        meetings.set_step(cid, meeting, 1)
+    with pytest.raises(NotYours):
+        meetings.set_facilitator(cid, meeting, cy)
+    meetings.set_facilitator(cid, meeting, bob_me)
+    assert meetings.drives(cid, meeting)
+    assert meetings.set_step(cid, meeting, 1)["step"] == 1
+    bob.sync()
+    ada.sync()
+    assert not ada.services.meetings.drives(cid, meeting)
+    with pytest.raises(NotYours, match="facilitator's device runs"):
+        ada.services.rounds.start(cid, meeting)

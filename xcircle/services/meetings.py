@@ -402,9 +402,11 @@ class Meetings:
         return self.get(circle, meeting)
 
     def set_facilitator(self, circle: str, meeting: str, member: str) -> Record:
-        """The facilitator changes hands explicitly (never as a side effect)."""
+        """The facilitator changes hands explicitly (never as a side effect). On a device
+        that follows a shared meeting, only to its own member (taking it over)."""
         self.writable(circle, meeting)
         self.ctx.record(circle, "member", member, "member")
+        self.speak_for(circle, meeting, member)
         self.ctx.commit([self.ctx.op(circle, "meeting", meeting, facilitator=member)])
         return self.get(circle, meeting)
 
