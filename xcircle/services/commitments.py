@@ -136,6 +136,7 @@ class Commitments:
         rec = self.get(circle, commitment)
         if meeting is not None:
             self.meetings.writable(circle, meeting)
+            self.meetings.speak_for(circle, meeting, rec["owner"])
         ops = [
             self.ctx.op(
                 circle,
