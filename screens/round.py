@@ -417,7 +417,9 @@ class RoundScreen(Follows):
         giver = state["peer"] or (state["peers"][0] if state["peers"] else None)
         if self.following:  # a member gives their own feedback on their own device
             giver = self.services.ctx.me(self.circle)
-        form = FeedbackForm(self.circle, self.meeting, state["presenter"], kind, giver)
+        form = FeedbackForm(
+            self.circle, self.meeting, state["presenter"], kind, giver, own=self.following
+        )
         self.app.push_screen(form, lambda _: self.refresh_view())
 
     def action_edit(self, what: str) -> None:

@@ -18,7 +18,7 @@ import pytest
 from textual._context import active_app
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import Digits, Input
+from textual.widgets import Digits, Input, Select
 
 from screens.agenda_pulse import PulseStep
 from screens.app import XCircleApp, make_app
@@ -211,7 +211,13 @@ async def test_a_follower_feeds_the_round_and_it_merges_after_being_offline(
         await bob.pilot.pause()
         assert isinstance(bob.app.screen, RoundScreen)  # the round runs: Bob is in it
         bob_round = bob.app.screen
-        # Bob asks his own question from his own device; it reaches Ada's screen.
+        # Bob asks his own question from his own device; it reaches Ada's screen. His
+        # form offers him alone as the giver.
+        await bob.press("q")
+        giver = bob.app.screen.query_one("#giver", Select)
+        assert giver.value == bob_me
+        assert [v for _, v in giver._options if v is not Select.NULL] == [bob_me]
+        await bob.press("escape")
         await give_feedback(bob, "q", "What would you delegate first?")
         await bob.sync()
         await ada.sync()
