@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -156,6 +158,10 @@ class XCircleApp(App[None]):
         self.store.on_change = self._store_changed
 
     def _store_changed(self, change: Change) -> None:
+        if change.origin == "local" and threading.get_ident() != self._thread_id:
+            # Written by the sync worker (a device record, an epoch): not the member's own
+            # action, so it does not ask for another push.
+            change = replace(change, origin="sync")
         self.post_message(StoreChanged(change))
 
     def on_store_changed(self, message: StoreChanged) -> None:

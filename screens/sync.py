@@ -38,8 +38,10 @@ from screens.widgets import literal
 from xcircle.errors import XCircleError
 
 if TYPE_CHECKING:
+    from screens.follow import DataChanged
     from sync.client import ExchangeClient
     from sync.engine import SyncReport
+    from sync.live import LiveState, LiveSync
     from xcircle.services import Services
     from xcircle.store import Store
 
@@ -63,6 +65,14 @@ class SyncFailed(Message):
 
     reason: str
     action: str = "sync"
+
+
+@dataclass
+class LiveChanged(Message):
+    """The live loop's mode changed: "live", "interval" or "offline" (`sync.live`)."""
+
+    mode: str
+    error: str | None = None
 
 
 @dataclass
@@ -164,6 +174,7 @@ class SyncController(Widget):
         *,
         connect: Connect | None = None,
         interval: float = SYNC_INTERVAL_S,
+        live: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -175,33 +186,115 @@ class SyncController(Widget):
         self._client: ExchangeClient | None = None
         self._client_lock = threading.Lock()
         self.removed: set[str] = set()  # circles the exchange says this device left
+        # The live loop (`sync.live.LiveSync`) in a thread of its own, once joined.
+        self.live = live
+        self.live_mode = ""  # "live", "interval", "offline" while the loop runs
+        self._live: LiveSync | None = None
+        self._live_thread: threading.Thread | None = None
+        self._stopping = False
+        self.first_sync_s = FIRST_SYNC_S  # the first sync, this long after the start
 
     @property
     def store(self) -> Store:
         return self.services.store
 
     def on_mount(self) -> None:
+        from screens.follow import data_changed
+
         self.removed = self._removed_now()
         self.refresh_state()
+        if (signal := data_changed(self.app)) is not None:
+            signal.subscribe(self, self._data_changed)
         if self.interval > 0:
             # A first sync soon after start (off the start-up path), then every interval.
-            self.set_timer(min(self.interval, FIRST_SYNC_S), self._tick)
+            self.set_timer(min(self.interval, self.first_sync_s), self._tick)
             self.set_interval(self.interval, self._tick)
 
     def refresh_state(self) -> None:
         from sync.state import status  # local reads only: the engine loads with the worker
 
-        self.state = describe(status(self.store), syncing=self.syncing)
+        kind, text = describe(status(self.store), syncing=self.syncing)
+        if kind == "synced" and self.live_mode == "live":
+            text += " · live"
+        self.state = (kind, text)
 
     def _tick(self) -> None:
         from sync.state import credentials
 
-        if not self.syncing and credentials(self.store) is not None:
+        if self.live_running or self.syncing or credentials(self.store) is None:
+            return
+        if self.live:
+            self.start_live()
+        else:
             self.sync_now()
+
+    def _data_changed(self, change: DataChanged) -> None:
+        """A change made on this device, in a shared circle: push it now when the live
+        loop runs (others see it within moments), else at the next sync."""
+        if "local" not in change.origins or not self.live_running:
+            return
+        from sync.state import shared_circles
+
+        if set(change.circles) & set(shared_circles(self.store)):
+            self.sync_now()
+
+    @property
+    def live_running(self) -> bool:
+        return self._live_thread is not None and self._live_thread.is_alive()
+
+    def start_live(self) -> None:
+        """Start the live loop in a thread of its own (not a Textual worker: it runs as
+        long as the app, and the app does not wait for it to end)."""
+        if self.live_running or self._stopping:
+            return
+        self._live_thread = threading.Thread(
+            target=self._run_live, name="xcircle-sync", daemon=True
+        )
+        self._live_thread.start()
+
+    def _run_live(self) -> None:
+        """The live loop's thread: sync, wait on the exchange, sync what woke, … until
+        the app ends. Reports and mode changes come back as messages."""
+        from sync.live import LiveSync
+        from sync.state import through_lock
+
+        try:
+            live = LiveSync(
+                self.store,
+                self.client(),
+                on_store=through_lock(self.store),
+                on_report=self._reported,
+                on_state=self._mode_changed,
+                interval_s=self.interval,
+            )
+            with self._client_lock:
+                self._live = live
+            if self._stopping:
+                return
+            live.run()
+        except Exception as exc:  # the loop ended: the interval starts it again
+            if not self._stopping:
+                reason = str(exc) if isinstance(exc, XCircleError) else type(exc).__name__
+                self.post_message(SyncFailed(reason))
+        finally:
+            with self._client_lock:
+                self._live = None
+
+    def _reported(self, report: SyncReport) -> None:
+        self.post_message(SyncFinished(report))
+
+    def _mode_changed(self, state: LiveState) -> None:
+        self.post_message(LiveChanged(state.mode, state.error))
 
     def sync_now(self) -> None:
         """Start a sync now, unless one is running (thread workers cannot be cancelled, and
-        two syncs at once would only do the same work twice)."""
+        two syncs at once would only do the same work twice). With the live loop
+        running, it is asked to sync at once."""
+        with self._client_lock:
+            live = self._live
+        if live is not None:
+            live.nudge()
+            return
         if self.syncing:
             return
         self.syncing = True
@@ -230,7 +323,16 @@ class SyncController(Widget):
             threading.Thread(target=old.close, name="xcircle-close", daemon=True).start()
 
     def on_unmount(self) -> None:
+        self._stopping = True
+        with self._client_lock:
+            live = self._live
+        if live is not None:
+            live.stop()
         self._drop_client()
+
+    def on_live_changed(self, message: LiveChanged) -> None:
+        self.live_mode = message.mode
+        self.refresh_state()
 
     @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
     def _sync(self) -> None:
@@ -385,6 +487,8 @@ class SyncController(Widget):
 
     def on_sync_action_done(self, message: SyncActionDone) -> None:
         self.refresh_state()
+        if message.action == "join" and self.interval > 0:
+            self._tick()  # joined: start following the exchange now
         if message.action == "invite":
             from screens.syncforms import InviteModal
 
