@@ -9,7 +9,7 @@ does), so nothing here waits on a timer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ from screens.sync import SyncController
 from tests.tui.conftest import screen_text
 from xcircle.domain import DEFAULT_TIMEBOXES
 from xcircle.errors import NotYours
+from xcircle.services import Services
 
 from .conftest import MakeDevice
 from .helpers import Device, FakeClock
@@ -73,12 +74,18 @@ class Seat:
         return screen_text(self.app)
 
 
-def app_for(device: Device, clock: FakeClock) -> XCircleApp:
+def app_for(device: Device, clock: FakeClock, *, live: bool = False) -> XCircleApp:
+    """The app on a device's open store, syncing over the in-process exchange only when
+    the test says (or, `live`, through the live loop the test starts)."""
+
+    def controller(services: Services) -> SyncController:
+        connect = lambda _store: device.client()  # noqa: E731
+        return SyncController(services, connect=connect, interval=3600 if live else 0)
+
     app = make_app(
         store=device.store,
         clock=lambda: datetime.fromtimestamp(clock() / 1000, UTC),
-        # Syncs only when the test says, over the in-process exchange.
-        sync=lambda s: SyncController(s, connect=lambda _store: device.client(), interval=0),
+        sync=controller,
     )
     app.cursor_blink = False
     app.animation_level = "none"
@@ -87,7 +94,7 @@ def app_for(device: Device, clock: FakeClock) -> XCircleApp:
 
 @asynccontextmanager
 async def two_seats(
-    make_device: MakeDevice, exchange_clock: FakeClock
+    make_device: MakeDevice, exchange_clock: FakeClock, *, live: bool = False
 ) -> AsyncIterator[tuple[Seat, Seat, str, str]]:
     """Ada and Bob in a shared circle, a meeting Ada planned, both apps open."""
     ada_clock = FakeClock(exchange_clock.now)
@@ -100,7 +107,7 @@ async def two_seats(
     meeting = ada.services.meetings.schedule(cid, "2026-12-01T18:00", zone="UTC")["id"]
     ada.sync()
     bob.sync()
-    ada_app, bob_app = app_for(ada, ada_clock), app_for(bob, bob_clock)
+    ada_app, bob_app = app_for(ada, ada_clock, live=live), app_for(bob, bob_clock, live=live)
     async with (
         ada_app.run_test(size=SIZE) as ada_pilot,
         bob_app.run_test(size=SIZE) as bob_pilot,
@@ -348,3 +355,38 @@ def test_a_follower_takes_the_facilitation_over_only_for_themselves(
     assert not ada.services.meetings.drives(cid, meeting)
     with pytest.raises(NotYours, match="facilitator's device runs"):
         ada.services.rounds.start(cid, meeting)
+
+
+async def until(seat: Seat, done: Callable[[], bool], seconds: float = 60) -> None:
+    """Let `seat`'s app run until `done()` (generous: the machine may be busy)."""
+    seat.use()
+    for _ in range(int(seconds / 0.05)):
+        if done():
+            return
+        await seat.pilot.pause(0.05)
+    assert done(), "the follower's screen never showed the facilitator's move"
+
+
+async def test_with_live_sync_the_follower_moves_with_no_sync_asked(
+    make_device: MakeDevice, exchange_clock: FakeClock
+) -> None:
+    """The live loop (`sync.live`) on both devices: Ada's moves reach Bob's open round
+    screen by themselves, and his feedback reaches hers."""
+    async with two_seats(make_device, exchange_clock, live=True) as (ada, bob, cid, meeting):
+        ada_me = me(ada, cid)
+        svc = ada.app.services
+        svc.meetings.start(cid, meeting, ada_me, step=2)
+        svc.rounds.start(cid, meeting, [ada_me, me(bob, cid)], "Ada goes first today")
+        await ada.push(RoundScreen(cid, meeting))
+        ada_round = ada.app.screen
+        assert isinstance(ada_round, RoundScreen)
+        for seat in (ada, bob):
+            seat.use().sync.start_live()  # what the app's first timer tick does
+        await bob.push(MeetingScreen(cid, meeting))
+        await until(bob, lambda: isinstance(bob.app.screen, RoundScreen))
+        bob_round = bob.app.screen
+        assert isinstance(bob_round, RoundScreen)
+        await ada.press("n")
+        await until(bob, lambda: bob_round.state["phase"] == "questions")
+        await give_feedback(bob, "q", "Who decides today?")
+        await until(ada, lambda: "Who decides today?" in ada.text())
