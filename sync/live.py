@@ -227,6 +227,7 @@ class LiveSync:
                     break
                 if self.state.mode != LIVE:
                     self._events.put(("live", None))
+                log.debug("wait answered %s", answer)
                 changed: dict[str, int] = answer["changed"]
                 denied: list[str] = answer["denied"]
                 if changed or denied:
