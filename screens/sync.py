@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 SYNC_INTERVAL_S = 60.0  # the default of the `sync_interval` setting; 0 turns it off
 FIRST_SYNC_S = 3.0
+STOP_WAIT_S = 5.0  # at exit, how long the live loop's sync under way may take to end
 
 
 # -- messages ------------------------------------------------------------------------------
@@ -113,7 +114,9 @@ def describe(status: dict[str, Any], *, syncing: bool = False) -> tuple[str, str
     if syncing:
         return "syncing", "syncing…"
     error = status.get("last_error")
-    pending = int(status.get("pending") or 0)
+    # A circle this device was removed from uploads nothing: its ops are not pending.
+    removed = [c for c in status.get("circles", []) if c.get("denied")]
+    pending = int(status.get("pending") or 0) - sum(int(c.get("pending") or 0) for c in removed)
     from sync.protocol import CERT_UNTRUSTED  # not on the start-up path
 
     if error and str(error).startswith(CERT_UNTRUSTED):
@@ -122,10 +125,11 @@ def describe(status: dict[str, Any], *, syncing: bool = False) -> tuple[str, str
         return "offline", f"offline · {pending} pending" if pending else "offline"
     if error:
         return "error", f"sync error: {error}"
+    gone = f" · removed from {len(removed)}" if removed else ""
     if pending:
-        return "pending", f"pending {pending}"
+        return "pending", f"pending {pending}{gone}"
     held = sum(int(c.get("held") or 0) for c in status.get("circles", []))
-    return "synced", f"synced · {held} held" if held else "synced"
+    return "synced", (f"synced · {held} held" if held else "synced") + gone
 
 
 class SyncStatus(Static):
@@ -328,6 +332,10 @@ class SyncController(Widget):
             live = self._live
         if live is not None:
             live.stop()
+        if self._live_thread is not None:
+            # The sync under way ends before the app closes the store (bounded: a
+            # request stuck on the network is left to its timeout in a daemon thread).
+            self._live_thread.join(timeout=STOP_WAIT_S)
         self._drop_client()
 
     def on_live_changed(self, message: LiveChanged) -> None:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from sync.protocol import NotJoined
-from xcircle.store import QUARANTINE, Store
+from xcircle.store import QUARANTINE, REMOVED, Store
 
 # {"url", "device_id", "org"} in the profile DB; the token is in the keystore (a home from
 # before the keystore still has it here, and `credentials` moves it on first read).
@@ -223,7 +223,7 @@ def status(store: Store) -> dict[str, Any]:
                 "quarantined": store.count(cid, QUARANTINE),  # counted, not decoded
                 "held": store.held(cid),
                 "cursor": cursor_of(meta),
-                "denied": cid in denied,
+                "denied": cid in denied or bool(meta.get(REMOVED)),
             }
         )
     return {

@@ -297,6 +297,25 @@ async def test_live_the_other_devices_open_screen_follows_with_no_call_at_all(
         await until(bob_pilot, lambda: str(table.get_row_at(0)[4]) == "1")
 
 
+async def test_live_a_removal_reaches_the_removed_members_app_at_once(
+    make_device: MakeDevice,
+) -> None:
+    ada, bob, cid = pair(make_device)
+    bob.sync()
+    bob_me = bob.store.meta(cid)["me"]
+    bob_app = app_of(bob, interval=120)
+    bob_app.sync.first_sync_s = 0.05
+    async with running(bob_app) as pilot:
+        await until(pilot, lambda: bob_app.sync.live_mode == "live")
+        ada.services.members.remove(cid, bob_me)
+        from sync.commands import remove_member_remote
+
+        with ada.client() as client:
+            remove_member_remote(ada.store, cid, bob_me, client=client)
+        await until(pilot, lambda: isinstance(bob_app.screen, ConfirmScreen))
+        assert "removed from 1" in str(bob_app.screen_stack[0].query_one(SyncStatus).render())
+
+
 async def test_the_sync_worker_follows_on_its_own_timer(make_device: MakeDevice) -> None:
     """Without the live loop, a sync every interval: Bob's open home follows Ada's
     change with no call at all."""
