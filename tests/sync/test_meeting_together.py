@@ -20,6 +20,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Digits, Input, Select
 
+from screens.agenda import CheckinStep
 from screens.agenda_pulse import PulseStep
 from screens.app import XCircleApp, make_app
 from screens.meeting import MeetingScreen
@@ -390,3 +391,40 @@ async def test_with_live_sync_the_follower_moves_with_no_sync_asked(
         await until(bob, lambda: bob_round.state["phase"] == "questions")
         await give_feedback(bob, "q", "Who decides today?")
         await until(ada, lambda: "Who decides today?" in ada.text())
+
+
+async def test_a_follower_marks_and_commits_only_for_themselves(
+    make_device: MakeDevice, exchange_clock: FakeClock
+) -> None:
+    async with two_seats(make_device, exchange_clock) as (ada, bob, cid, meeting):
+        ada_me, bob_me = me(ada, cid), me(bob, cid)
+        svc = ada.app.services
+        svc.meetings.start(cid, meeting, ada_me)
+        await ada.push(MeetingScreen(cid, meeting))
+        await ada.sync()
+        await bob.sync()
+        await bob.push(MeetingScreen(cid, meeting))
+        checkin = bob.app.screen.query_one("#step-checkin", CheckinStep)
+        # The check-in: no "everyone present" on Bob's device; his own row only.
+        assert checkin.check_action("all_present", ()) is False
+        await bob.press("space")  # Ada's row: hers to mark
+        assert bob.app.services.meetings.attendance(cid, meeting) == {}
+        await bob.press("down", "space")
+        assert bob.app.services.meetings.attendance(cid, meeting) == {bob_me: True}
+        # Ada moves to the commitments; Bob's own commitment has him as its owner.
+        await ada.press(*["right_square_bracket"] * 3)
+        await ada.sync()
+        await bob.sync()
+        assert bob.app.screen.viewing == 3  # type: ignore[attr-defined]
+        await bob.press("a")
+        assert "By bob" in bob.text()
+        bob.app.screen.query_one("#text", Input).value = "I will delegate the weekly report"
+        await bob.press("enter")
+        await bob.sync()
+        await ada.sync()
+        made = [c for c in svc.commitments.all(cid) if c.get("meeting") == meeting]
+        assert [(c["owner"], c["text"]) for c in made] == [
+            (bob_me, "I will delegate the weekly report")
+        ]
+        assert "I will delegate the weekly report" in ada.text()
+        assert svc.meetings.attendance(cid, meeting) == {bob_me: True}
