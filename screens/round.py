@@ -229,7 +229,7 @@ class RoundScreen(Follows):
             else styled("[b]$name[/b] [$text-muted]in the hot seat[/]", name=name),
         )
         self.show("#phase", self.phase_text(names))
-        self.show("#hint", self.hint_text())
+        self.show("#hint", self.following_hint() if self.following else self.hint_text())
         self.show("#turn", self.turn_text(names))
         self.show_clock(state)
         self.refresh_bindings()  # the keys follow the phase (our Footer redraws only on change)
@@ -313,8 +313,6 @@ class RoundScreen(Follows):
             "commit": "m: record the commitment · n: next presenter",
         }
         hint = "" if self.state["done"] else hints[self.state["phase"]]
-        if self.following:
-            return self.following_hint()
         return styled("[$text-muted]$hint[/]", hint=hint)
 
     def following_hint(self) -> Content:
@@ -371,8 +369,6 @@ class RoundScreen(Follows):
             return False  # a closed meeting's round is only shown
         if action == "undo":
             return self.undo.last is not None
-        if self.following and not self.followers_may(action, parameters):
-            return False
         if action in ("feedback", "back", "reorder", "correct"):
             return True
         if state["done"]:
@@ -385,9 +381,13 @@ class RoundScreen(Follows):
             return phase in ("reflect", "commit")
         return True
 
-    def followers_may(self, action: str, parameters: tuple[object, ...]) -> bool:
-        """What a following device's member does in the round: feedback when someone
-        else presents; the challenge, reflection and commitment when it is them."""
+    def may(self, action: str) -> bool:
+        """On a following device, only what is the member's own: feedback when someone
+        else presents; the challenge, reflection and commitment when it is them (the
+        phase then decides, in `check_action`)."""
+        return super().may(action) and (not self.following or self.followers_may(action))
+
+    def followers_may(self, action: str) -> bool:
         if action in ("next", "back", "pause", "reorder"):
             return False  # the facilitator's device moves the round along
         presenting = self.services.ctx.me(self.circle) == self.state.get("presenter")
