@@ -254,16 +254,16 @@ class MeetingScreen(Follows):
         self.query_one("#agenda", Static).update(Content("\n").join(lines))
         self.refresh_bindings()
 
+    def may(self, action: str) -> bool:
+        """A following device does not move the meeting along: the facilitator's does."""
+        following = self.following and action in ("step", "close")
+        return super().may(action) and not following
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "undo":
             return self.undo.last is not None and self.status != "closed"
         needs = self.NEEDS.get(action)
         return needs is None or self.status in needs
-
-    def may(self, action: str) -> bool:
-        """A following device does not move the meeting along: the facilitator's does."""
-        following = self.following and action in ("step", "close")
-        return super().may(action) and not following
 
     def action_undo(self) -> None:
         self.undo.undo(self)
