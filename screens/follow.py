@@ -22,6 +22,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.signal import Signal
 
+from xcircle.errors import XCircleError
+
 if TYPE_CHECKING:
     from textual.app import App
 
@@ -163,7 +165,7 @@ class Follows(Screen[None]):
             return
         if self.is_current:
             self.stale = False
-            self.refresh_data()
+            self._refresh()
         else:
             self.stale = True
 
@@ -171,4 +173,14 @@ class Follows(Screen[None]):
     def _catch_up(self) -> None:
         if self.stale:
             self.stale = False
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """`refresh_data`; what it shows may be gone (a circle forgotten on this device):
+        then say so and go back, never a traceback."""
+        try:
             self.refresh_data()
+        except XCircleError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+            if self.is_current and len(self.app.screen_stack) > 1:
+                self.dismiss()

@@ -69,6 +69,8 @@ class RoundScreen(Follows):
     """Run the feedback round of one meeting (started on first open, resumed after)."""
 
     CSS_PATH = "round.tcss"
+    # What the round shows (a check-in or a pulse elsewhere in the circle does not redraw it).
+    FOLLOWS = frozenset({"round", "turn", "feedback", "commitment", "member", "circle", "meeting"})
     BINDINGS = [
         Binding(
             "n,space", "next", "Next", tooltip="Next peer, phase or presenter", id="round.next"

@@ -473,18 +473,27 @@ class SyncController(Widget):
 
         def answer(forget: bool | None) -> None:
             if forget:
-                from sync.state import forget_circle
-
-                try:
-                    forget_circle(self.store, circle)
-                except XCircleError as exc:
-                    self.app.notify(str(exc), severity="error")
-                    return
-                self.removed.discard(circle)
-                self.app.notify(f"{name} is forgotten on this device.", timeout=6)
-                self.refresh_state()
+                self.app.run_worker(self.forget(circle, name), group="forget")
 
         self.app.push_screen(ConfirmScreen(question, yes="Forget it", no="Keep a copy"), answer)
+
+    async def forget(self, circle: str, name: str) -> None:
+        """Close the circle's screens, then delete this device's copy of it."""
+        from sync.state import forget_circle
+
+        app = self.app
+        while len(app.screen_stack) > 1 and any(
+            getattr(screen, "circle", None) == circle for screen in app.screen_stack[1:]
+        ):
+            await app.pop_screen()
+        try:
+            forget_circle(self.store, circle)
+        except XCircleError as exc:
+            app.notify(str(exc), severity="error")
+            return
+        self.removed.discard(circle)
+        app.notify(f"{name} is forgotten on this device.", timeout=6)
+        self.refresh_state()
 
     def on_sync_failed(self, message: SyncFailed) -> None:
         if message.action == "sync":

@@ -192,6 +192,9 @@ class ExchangeClient:
         `LiveUnavailable`; anything else raises as every call does."""
         seconds = max(0, int(timeout))
         limit = httpx.Timeout(seconds + WAIT_GRACE_S, connect=5.0)
+        # The exchange stamps its time when a request arrives: after a held wait that
+        # stamp is up to `timeout` old, so it must not set the skew.
+        clock = self.server_time, self.skew_ms
         try:
             answer = self._call(
                 "POST",
@@ -206,6 +209,8 @@ class ExchangeClient:
             if exc.status == 405:
                 raise LiveUnavailable(f"no live sync at {self.base_url}") from None
             raise
+        finally:
+            self.server_time, self.skew_ms = clock
         changed = answer.get("changed")
         denied = answer.get("denied")
         if not isinstance(changed, dict) or not isinstance(denied, list):

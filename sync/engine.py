@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from sync.protocol import (
     Conflict,
@@ -95,6 +95,7 @@ MAX_PUSH_OPS = 500  # the exchange's default limit per push
 MAX_PUSH_BYTES = 512 * 1024  # half the exchange's default body limit: room for JSON
 PULL_LIMIT = 5000  # the exchange's maximum per pull: fewest round trips (pulls are rate limited)
 SKEW_WARN_MS = 2 * 60 * 1000
+SKEW_FRESH_MS = 2 * 60 * 1000  # a skew measured this recently is used, not asked again
 JUST_CHANGED_MS = 10 * 60 * 1000  # a field set this recently and overwritten is reported
 
 
@@ -152,7 +153,7 @@ def sync(
 
 def _save_state(store: Store, report: SyncReport, now: int, *, error: str | None) -> None:
     state = sync_state(store)
-    state.update(last_attempt=now, last_error=error, skew_ms=report.skew_ms)
+    state.update(last_attempt=now, last_error=error, skew_ms=report.skew_ms, skew_at=now)
     if error is None:
         state["last_sync"] = now
         denied = {c for c, r in report.circles.items() if r.denied}
@@ -164,6 +165,17 @@ def _save_state(store: Store, report: SyncReport, now: int, *, error: str | None
             if store.has_circle(cid) and bool(store.meta(cid).get(REMOVED)) != rep.denied:
                 store.set_meta(cid, **{REMOVED: rep.denied})
     store.save_setting(STATE_SETTING, state)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _fresh(now: int, measured_at: int) -> bool:
+    """A skew measured at `measured_at` (this device's clock) still holds: since then
+    this clock moved forward by at most `SKEW_FRESH_MS`. A clock that jumped further, or
+    back, fails this, so a stale skew is never more than that much off."""
+    return 0 <= now - measured_at <= SKEW_FRESH_MS
 
 
 def _outstanding(store: Store, cid: str) -> tuple[int, int]:
@@ -200,6 +212,7 @@ class _Run:
         self._first_request = client.requests
         self._written: set[str] = set()  # circles that got an `apply_pulled` this run
         self.e2e: E2E | None = None
+        self._asked_time = False  # `/health` asked in this run (see `_push_circle`)
         # A field this device set since its last sync (or in the last minutes) and that
         # a pulled op overwrites is reported: the member hears whose change won.
         last = gate(partial(sync_state, store)).get("last_sync")
@@ -263,17 +276,22 @@ class _Run:
     # -- push ------------------------------------------------------------------------------
 
     def _exchange_now(self) -> int:
-        """The exchange's clock, as of its last answer; before any answer, as of the
-        last sync (its skew is saved), and only a device that never synced asks `/health`."""
-        skew = self.client.skew_ms
-        if skew is None:
-            saved = self.gate(partial(sync_state, self.store)).get("skew_ms")
-            if isinstance(saved, int) and not isinstance(saved, bool):
-                skew = saved
-            else:
-                self.client.health()
-                skew = self.client.skew_ms
-        return self.now_ms() + (skew or 0)
+        """The exchange's clock by the skew of the client's last answer or, on a fresh
+        client, the skew the last sync saved; `/health` is asked only when neither was
+        measured within `SKEW_FRESH_MS` by this device's clock (a clock that jumped by
+        more than that, forward or back, is measured afresh: see `_fresh`)."""
+        now = self.now_ms()
+        client, server = self.client, self.client.server_time
+        if client.skew_ms is not None and isinstance(server, int):
+            if _fresh(now, server - client.skew_ms):
+                return now + client.skew_ms
+        state = self.gate(partial(sync_state, self.store))
+        saved, at = state.get("skew_ms"), state.get("skew_at")
+        if _is_int(saved) and _is_int(at) and _fresh(now, at):
+            return now + saved
+        client.health()
+        self._asked_time = True
+        return self.now_ms() + (client.skew_ms or 0)
 
     def _push_circle(self, cid: str, meta: dict[str, Any]) -> None:
         store, rep = self.store, self.report.circle(cid)
@@ -292,6 +310,13 @@ class _Run:
         # and never re-stamped (re-stamping would change their meaning silently).
         horizon = self._exchange_now() + MAX_AHEAD_MS
         ready = [op for op in ops if Stamp.parse(op.hlc).wall <= horizon]
+        if len(ready) < len(ops) and not self._asked_time:
+            # Held back by a skew measured earlier: the exchange's clock may have moved
+            # on since, so ask it now before keeping anything back.
+            self.client.health()
+            self._asked_time = True
+            horizon = self._exchange_now() + MAX_AHEAD_MS
+            ready = [op for op in ops if Stamp.parse(op.hlc).wall <= horizon]
         rep.held_back = len(ops) - len(ready)
         if rep.held_back:
             self.report.warnings.append(

@@ -178,7 +178,9 @@ def mark_shared(store: Store, circle: str, me: str) -> None:
     its pull cursor stays where it is."""
     if not store.has_circle(circle):
         store.create_circle(circle)
-    store.set_meta(circle, me=me, shared=True, cursor=cursor_of(store.meta(circle)))
+    # Shared anew (an invite accepted again): no longer the circle this device left.
+    cursor = cursor_of(store.meta(circle))
+    store.set_meta(circle, me=me, shared=True, cursor=cursor, **{REMOVED: False})
 
 
 def queue_removal(store: Store, circle: str, member_id: str, *, queued: bool) -> None:

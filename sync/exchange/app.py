@@ -121,6 +121,7 @@ def create_app(settings: ExchangeSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        live.start()
         yield
         live.stop()
         engine.dispose()

@@ -49,6 +49,7 @@ from .tokens import DEVICE
 log = logging.getLogger(__name__)
 
 CHANNEL = "xcircle_live"
+APP_NAME = "xcircle-live"  # the listener's `application_name` in pg_stat_activity
 LISTEN_READY_S = 5.0  # how long a first wait waits for the listener to be listening
 RECONNECT_MAX_S = 10.0
 
@@ -87,8 +88,9 @@ class LiveHub:
         self._count = 0
         self.closing = False
         self._listener: _Listener | None = None
-        # Whoever disposes of the engine (lifespan's end, a test) ends the listener too.
-        event.listen(engine, "engine_disposed", lambda _engine: self.stop())
+        # Whoever disposes of the engine (lifespan's end, a test) ends the listener too;
+        # the next wait starts another (a disposed engine still serves).
+        event.listen(engine, "engine_disposed", lambda _engine: self._end_listener())
 
     # -- waiters -----------------------------------------------------------------------
 
@@ -201,10 +203,17 @@ class LiveHub:
         if not listener.ready.wait(LISTEN_READY_S):
             raise _unavailable("live updates are unavailable; sync on your interval", 5)
 
+    def start(self) -> None:
+        """The app (re)starts serving (lifespan): waits are welcome again."""
+        self.closing = False
+
     def stop(self) -> None:
         """The process stops: answer every waiter now, refuse new ones, end the listener."""
         self.closing = True
         self.wake(None)
+        self._end_listener()
+
+    def _end_listener(self) -> None:
         with self._lock:
             listener, self._listener = self._listener, None
         if listener is not None:
@@ -244,7 +253,9 @@ class _Listener:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(
+                    self._dsn, autocommit=True, connect_timeout=5, application_name=APP_NAME
+                ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     backoff = 0.5
                     was_down = not self.ready.is_set()

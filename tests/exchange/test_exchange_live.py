@@ -14,7 +14,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from .helpers import Api, Device, FakeClock, envelope, uid
+from sync.exchange.app import create_app
+from sync.exchange.live import APP_NAME
+from sync.exchange.settings import ExchangeSettings
+
+from .helpers import GENEROUS, Api, Device, FakeClock, envelope, uid
 from .serving import Serve, setup_members
 from .test_exchange_workers import _free_port
 
@@ -255,3 +259,34 @@ def test_stopping_the_exchange_answers_its_waiters_at_once(tmp_path: Path) -> No
         assert "Traceback" not in serve.text()
     finally:
         serve.stop()
+
+
+@pytest.mark.postgres
+async def test_a_lost_listener_connection_misses_nothing(pg_url: str, clock: FakeClock) -> None:
+    """The worker's LISTEN connection is killed under a waiting device, and a push lands
+    while it is gone: the listener reconnects, every waiter re-checks, the push is seen."""
+    import psycopg
+
+    app = create_app(ExchangeSettings(db_url=pg_url, clock=clock, **GENEROUS))
+    api = Api(app)
+    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    kill = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        f" WHERE datname = current_database() AND application_name = '{APP_NAME}'"
+    )
+    try:
+        async with api.http:
+            ada, bob, circle = await _two_members(api)
+            waiting = asyncio.ensure_future(_wait(api, bob, {circle: 0}))
+            await _waiting(app, 1)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                for _ in range(500):  # the first wait starts the listener: until it listens
+                    if conn.execute(kill).fetchall() == [(True,)]:
+                        break
+                    await asyncio.sleep(0.01)
+                else:
+                    raise AssertionError("no listener connection to kill")
+            assert (await api.push(ada, circle, [envelope("op-1")])).status_code == 200
+            assert (await waiting)["changed"] == {circle: 1}
+    finally:
+        app.state.ctx.engine.dispose()

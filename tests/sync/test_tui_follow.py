@@ -235,8 +235,16 @@ async def test_forgetting_a_removed_circle_drops_it_from_this_device(
     ada, bob, cid = pair(make_device)
     bob.sync()
     bob_me = bob.store.meta(cid)["me"]
+    goal = ada.services.goals.add(cid, "Delegate")["id"]
+    ada.sync()
+    bob.sync()
     bob_app = app_of(bob)
     async with running(bob_app) as pilot:
+        circle = CircleScreen(cid, tab="goals")
+        await bob_app.push_screen(circle)
+        await circle.loaded.wait()
+        await bob_app.push_screen(GoalDetailScreen(cid, goal))  # the circle's screens are open
+        await pilot.pause()
         ada.services.members.remove(cid, bob_me)
         from sync.commands import remove_member_remote
 
@@ -327,3 +335,27 @@ async def test_the_sync_worker_follows_on_its_own_timer(make_device: MakeDevice)
         ada.sync()
         table = bob_app.screen.query_one("#circles", Table)
         await until(pilot, lambda: str(table.get_row_at(0)[4]) == "1")
+
+
+async def test_home_marks_a_removed_circle_and_offers_no_edit_of_it(
+    make_device: MakeDevice,
+) -> None:
+    ada, bob, cid = pair(make_device)
+    bob.sync()
+    bob_me = bob.store.meta(cid)["me"]
+    bob_app = app_of(bob)
+    async with running(bob_app) as pilot:
+        home = bob_app.screen
+        assert home.check_action("edit_circle", ()) is True
+        ada.services.members.remove(cid, bob_me)
+        from sync.commands import remove_member_remote
+
+        with ada.client() as client:
+            remove_member_remote(ada.store, cid, bob_me, client=client)
+        await synced(pilot, bob_app)
+        await until(pilot, lambda: isinstance(bob_app.screen, ConfirmScreen))
+        await pilot.click("#no")  # keep a copy
+        await until(pilot, lambda: "(removed: read-only)" in rows(bob_app, "#circles")[0])
+        assert home.check_action("edit_circle", ()) is False
+        assert home.check_action("archive", ()) is False
+        assert home.check_action("new_circle", ()) is True
