@@ -140,6 +140,7 @@ class RoundScreen(Follows):
         self.undo = UndoSlot()
         self.read_only = False  # the meeting is closed: the round is only shown
         self.following = False  # the facilitator's device drives the round; this one follows
+        self.followed_step = -1  # the meeting's agenda step when this screen last looked
 
     @property
     def services(self) -> Services:
@@ -172,6 +173,7 @@ class RoundScreen(Follows):
         started = rounds.state(self.circle, self.meeting)["started"]
         if status == "running" and drives and not started:
             self.attempt(lambda: rounds.start(self.circle, self.meeting))
+        self.followed_step = self.meeting_step()
         self.refresh_view()
         self.set_interval(1.0, self.tick)
 
@@ -181,13 +183,21 @@ class RoundScreen(Follows):
         if not self.is_mounted:
             return
         self.refresh_view()
+        step, was = self.meeting_step(), self.followed_step
+        self.followed_step = step
         if not self.following or not self.is_current:
             return
-        meetings = self.services.meetings
-        rec = meetings.get(self.circle, self.meeting)
-        agenda = meetings.agenda(rec)
-        if "round" in agenda and rec["step"] != agenda.index("round"):
+        if was == self.round_step() and step != was:  # the facilitator moved on
             self.dismiss(None)
+
+    def meeting_step(self) -> int:
+        return int(self.services.meetings.get(self.circle, self.meeting)["step"])
+
+    def round_step(self) -> int | None:
+        """The round's place in the meeting's agenda (None: the agenda has no round)."""
+        meetings = self.services.meetings
+        agenda = meetings.agenda(meetings.get(self.circle, self.meeting))
+        return agenda.index("round") if "round" in agenda else None
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
