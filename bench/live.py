@@ -308,6 +308,7 @@ def bench_backend(label: str, db_url: str, workers: int, args: argparse.Namespac
         p1 = _cpu_each(_backends(db_url) | pg if pg else set())
         w1 = time.monotonic()
         idle_requests = requests_served(url) - before_req - 1  # minus this scrape itself
+        held_after = waiting(url)
 
         live.stop()
         runner.join(30)
@@ -333,7 +334,8 @@ def bench_backend(label: str, db_url: str, workers: int, args: argparse.Namespac
     print(
         f"idle {seconds:.0f} s with {held} waits: exchange CPU "
         f"{100 * _delta(c0, c1) / seconds:.2f}% "
-        f"of one core, {idle_requests} requests ({idle_requests / seconds:.1f}/s)"
+        f"of one core, {idle_requests} requests ({idle_requests / seconds:.1f}/s), "
+        f"{held_after} waits held at the end"
         + (f"; its PostgreSQL backends {100 * _delta(p0, p1) / seconds:.2f}%" if pg else "")
     )
 

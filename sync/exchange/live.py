@@ -27,19 +27,19 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine, bindparam, event, func, select
+from sqlalchemy import Connection, Engine, and_, bindparam, event, func, select
 from starlette.concurrency import run_in_threadpool
 
 from . import metrics
-from .auth import require_device
-from .db import circle_members, circles, is_postgres
+from .auth import LIVENESS, check_token, hash_or_none
+from .db import circle_members, circles, devices, is_postgres, tokens
 from .errors import ExchangeError, not_found
 from .limits import RateLimiter
 from .models import ErrorBody, Ident, JsonInt, Seq, _Body
@@ -311,12 +311,35 @@ _LAST = (
 )
 
 
-def _read_last(conn: Connection, device_id: str, ids: list[str]) -> tuple[dict[str, int], bool]:
+# The caller's token and, in the same indexed lookup, its device's memberships of the
+# named circles (one row each, or one row of NULLs) with their last seqs: the whole first
+# read of a wait in one statement, as `auth._MEMBER_LOOKUP` is for a push.
+_CALLER_AND_CIRCLES = (
+    select(*LIVENESS, circle_members.c.circle_id, circle_members.c.removed_at, circles.c.next_seq)
+    .select_from(
+        tokens.outerjoin(devices, devices.c.id == tokens.c.device_id)
+        .outerjoin(
+            circle_members,
+            and_(
+                circle_members.c.device_id == tokens.c.device_id,
+                circle_members.c.circle_id.in_(bindparam("ids", expanding=True)),
+            ),
+        )
+        .outerjoin(circles, circles.c.id == circle_members.c.circle_id)
+    )
+    .where(tokens.c.hash == bindparam("h"))
+)
+
+
+def _lasts(rows: Sequence[Any]) -> tuple[dict[str, int], bool]:
     """The last seq of each named circle this device belongs to, and whether it ever
     belonged to any of them (a removed member is told `denied`, a stranger 404)."""
-    rows = conn.execute(_LAST, {"device": device_id, "ids": ids}).all()
-    last = {r.circle_id: int(r.next_seq) - 1 for r in rows if r.removed_at is None}
-    return last, bool(rows)
+    mine = [r for r in rows if r.circle_id is not None]
+    return {r.circle_id: int(r.next_seq) - 1 for r in mine if r.removed_at is None}, bool(mine)
+
+
+def _read_last(conn: Connection, device_id: str, ids: list[str]) -> tuple[dict[str, int], bool]:
+    return _lasts(conn.execute(_LAST, {"device": device_id, "ids": ids}).all())
 
 
 def _last_seqs(engine: Engine, device_id: str, ids: list[str]) -> tuple[dict[str, int], bool]:
@@ -352,14 +375,19 @@ async def wait(body: WaitIn, request: Request, creds: Creds) -> Response:
     ids = list(body.cursors)
 
     def first_read() -> tuple[str, dict[str, int], bool]:
-        """One hop to the thread pool and one connection: the listener (started by the
-        first wait), the caller, its rate limit, the circles' last seqs."""
+        """One hop to the thread pool and one query: the listener (started by the first
+        wait), then the caller with its memberships of the named circles, and its rate
+        limit."""
         hub.ensure_listening()
-        with ctx.engine.connect() as conn:
-            p = call.auth(DEVICE, db=conn)
-            device_id = require_device(p)
-            hub.limiter.check(p.token_hash, "waits")
-            return (device_id, *_read_last(conn, device_id, ids))
+        token_hash = hash_or_none(call.token)
+        rows: Sequence[Any] = ()
+        if token_hash is not None:
+            with ctx.engine.connect() as conn:
+                rows = conn.execute(_CALLER_AND_CIRCLES, {"h": token_hash, "ids": ids}).all()
+        row = check_token(rows[0] if rows else None, (DEVICE,), call.now)
+        assert token_hash is not None
+        hub.limiter.check(token_hash, "waits")
+        return str(row.device_id), *_lasts(rows)
 
     def answer(changed: dict[str, int], denied: list[str]) -> Response:
         return OrjsonResponse({"changed": changed, "denied": denied, "time": ctx.settings.clock()})
