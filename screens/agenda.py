@@ -84,6 +84,11 @@ class CheckinStep(AgendaStep):
             shown = "· not marked" if mark is None else ("✓ present" if mark else "✗ absent")
             yield m["id"], (cell(m["name"]), cell(m["org"]), shown)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "all_present" and self.following:
+            return False  # each member marks only themselves on their own device
+        return super().check_action(action, parameters)
+
     def action_toggle_present(self) -> None:
         member = self.table.current_key
         if member is None:
@@ -260,7 +265,9 @@ class CommitmentsStep(AgendaStep):
             if result:
                 self.reload()
 
-        form = CommitmentForm(self.circle, self.meeting)
+        # On a following device, a member makes their own commitment only.
+        owner = self.services.ctx.me(self.circle) if self.following else None
+        form = CommitmentForm(self.circle, self.meeting, owner)
         self.app.push_screen(form, added)
 
     def action_edit(self) -> None:

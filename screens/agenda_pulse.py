@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.widgets import Static
 
 from screens.agenda_step import AgendaStep, StepTable
-from screens.widgets import MISSING, cell
+from screens.widgets import MISSING, cell, styled
 from xcircle.domain import PULSE_ASPECTS
+from xcircle.services.pulses import MIN_AGGREGATE
 
 if TYPE_CHECKING:
     from xcircle.merge import Record
@@ -52,6 +54,39 @@ class PulseStep(AgendaStep):
 
     def body(self) -> ComposeResult:
         yield StepTable(cursor_type="cell", zebra_stripes=True)
+        yield Static(id="pulse-aggregate", markup=False)
+
+    def reload(self) -> None:
+        super().reload()
+        self.show_aggregate()
+
+    def show_aggregate(self) -> None:
+        """In a shared circle, the circle's aggregate: all that others see of a pulse."""
+        aggregate = self.query_one("#pulse-aggregate", Static)
+        aggregate.display = self.services.circles.is_shared(self.circle)
+        if not aggregate.display:
+            return
+        agg = self.services.pulses.aggregate(self.circle, self.meeting)
+        if agg.count < MIN_AGGREGATE:
+            aggregate.update(
+                styled(
+                    "[b]The circle[/b]: $n rated  [$text-muted](the averages show from "
+                    "$min pulses on, so each pulse stays private)[/]",
+                    n=agg.count,
+                    min=MIN_AGGREGATE,
+                )
+            )
+            return
+        means = " · ".join(
+            f"{a} {getattr(agg, a):.1f}" for a in PULSE_ASPECTS if getattr(agg, a) is not None
+        )
+        aggregate.update(
+            styled(
+                "[b]The circle[/b]: $n rated · $means  [$text-muted](each pulse stays private)[/]",
+                n=agg.count,
+                means=means,
+            )
+        )
 
     def prepare(self) -> None:
         self.table.move_cursor(column=1)
@@ -60,8 +95,14 @@ class PulseStep(AgendaStep):
         """Each member's saved pulse for this meeting."""
         return self.services.pulses.for_meeting(self.circle, self.meeting)
 
+    def private(self, saved: Record) -> bool:
+        """A saved pulse another member gave on their own device: not shown here."""
+        return bool(saved) and not self.services.pulses.shown(self.circle, saved)
+
     def values(self, member: str, saved: Record) -> tuple[dict[str, int], bool]:
         """A member's ratings (`saved`, then this session's unsaved ones) and if saved."""
+        if self.private(saved):
+            return {}, True
         values: dict[str, int] = {a: int(saved[a]) for a in PULSE_ASPECTS if a in saved}
         draft = self.drafts.get(member, {})
         return {**values, **draft}, bool(saved) and not draft
@@ -70,6 +111,9 @@ class PulseStep(AgendaStep):
         pulses = self.saved()  # one read for every row
         for m in self.members(present_only=True):
             values, saved = self.values(m["id"], pulses.get(m["id"], {}))
+            if self.private(pulses.get(m["id"], {})):
+                yield m["id"], (cell(m["name"]), *("•" for _ in PULSE_ASPECTS), "✓ given")
+                continue
             ratings = [str(values.get(a, "·")) for a in PULSE_ASPECTS]
             status = "✓ saved" if saved else ("… unsaved" if values else "")
             yield m["id"], (cell(m["name"]), *ratings, status)
@@ -80,6 +124,13 @@ class PulseStep(AgendaStep):
             return
         column = min(max(self.table.cursor_column, 1), len(PULSE_ASPECTS))
         saved = self.saved().get(member, {})
+        if self.private(saved):
+            self.notify(
+                "They gave their pulse on their own device: only the circle's "
+                "aggregate is shown, and only they can change it.",
+                markup=False,
+            )
+            return
         values, _ = self.values(member, saved)
         values[PULSE_ASPECTS[column - 1]] = value
         if all(a in values for a in PULSE_ASPECTS):

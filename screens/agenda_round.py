@@ -92,7 +92,8 @@ class RoundStep(AgendaStep):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "fit":
             budget = getattr(self, "budget", None)
-            return not self.read_only and bool(budget and budget.proposed_timeboxes)
+            drives = self.services.meetings.drives(self.circle, self.meeting)
+            return not self.read_only and drives and bool(budget and budget.proposed_timeboxes)
         return super().check_action(action, parameters)
 
     def action_open_round(self) -> None:

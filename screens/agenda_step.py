@@ -97,6 +97,12 @@ class AgendaStep(Vertical):
     def rows(self) -> Iterable[tuple[str, Sequence[object]]]:
         return ()
 
+    @property
+    def following(self) -> bool:
+        """This device follows a shared meeting run from the facilitator's device: its
+        keys write only its own member's input (`screens/meeting_follow.py`)."""
+        return bool(getattr(self.screen, "following", False))
+
     def focus_body(self) -> None:
         self.table.focus()
 

@@ -32,6 +32,7 @@ from screens.agenda_budget import budget_text
 from screens.follow import Follows
 from screens.forms import ConfirmScreen
 from screens.meeting_close import AfterCloseScreen
+from screens.meeting_follow import following_text
 from screens.meetingforms import CloseMeetingForm, FacilitatorForm, PlanMeetingScreen
 from screens.undo import UndoSlot
 from screens.widgets import (
@@ -135,6 +136,8 @@ class MeetingScreen(Follows):
         self.viewing = 0  # the step shown (saved as the meeting's step only while running)
         self.status = ""
         self.undo = UndoSlot()
+        self.following = False  # a shared meeting run from the facilitator's device
+        self.round_followed = False  # the round was opened for the facilitator's round
 
     @property
     def services(self) -> Services:
@@ -156,10 +159,40 @@ class MeetingScreen(Follows):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        circle, rec = self.services.circles.get(self.circle), self.record
-        self.show_step(rec["step"])
-        detail = "kick-off meeting" if rec.get("kickoff") else "meeting"
-        self.query_one(TopBar).show(circle["name"], detail)
+        self.show_step(self.record["step"])
+        if self.following:
+            self.call_after_refresh(self.follow_round)
+
+    def follow_data(self) -> None:
+        """Show what a sync brought: a following device moves to the facilitator's step
+        (and into the round once it runs); any device reloads the step it shows."""
+        if not self.is_mounted:
+            return
+        self.refresh_sidebar()  # also reads again whether this device follows
+        step = self.record["step"]
+        if not (self.following and step != self.viewing):
+            self.current_step.reload()
+        elif self.is_current:
+            self.show_step(step)
+        else:  # under a form: move along without taking the focus from it
+            self.viewing = max(0, min(step, len(self.agenda) - 1))
+            self.query_one(ContentSwitcher).current = f"step-{self.agenda[self.viewing]}"
+            self.current_step.reload()
+            self.refresh_sidebar()
+        self.follow_round()
+
+    def follow_round(self) -> None:
+        """On a following device, open the round once when the facilitator runs it (a
+        member who leaves it is not pulled back until the meeting comes to it again)."""
+        on_round = self.agenda[self.viewing] == "round"
+        if not (self.following and on_round):
+            self.round_followed = False
+            return
+        if self.round_followed or not self.is_current:
+            return
+        if self.services.rounds.state(self.circle, self.meeting)["started"]:
+            self.round_followed = True
+            self.post_message(RoundStep.OpenRound())
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
@@ -168,9 +201,9 @@ class MeetingScreen(Follows):
 
     def refresh_data(self) -> None:
         """The meeting changed (here or on another device): the step shown and the
-        sidebar again, the step and the focus staying where they are."""
-        self.current_step.reload()
-        self.refresh_sidebar()
+        sidebar again, the step and the focus staying where they are (a following
+        device moves to the facilitator's step: `follow_data`)."""
+        self.follow_data()
 
     @property
     def record(self) -> Record:
@@ -197,6 +230,9 @@ class MeetingScreen(Follows):
         agenda is; the keys follow the status."""
         view = self.services.meetings.view(self.circle, self.meeting)
         self.status = view.status
+        self.following = view.status == "running" and not self.services.meetings.drives(
+            self.circle, self.meeting
+        )
         names = self.services.members.names(self.circle)
         facilitator = names.get(view.facilitator or "", MISSING)
         fac_label = "Facilitator" if view.facilitator_fixed else "Facilitator (rotation)"
@@ -214,6 +250,10 @@ class MeetingScreen(Follows):
         )
         if view.read_only and view.notes:
             info += styled("\n\n[$text-muted]Notes[/]\n$notes", notes=view.notes)
+        detail = "kick-off meeting" if view.kickoff else "meeting"
+        if self.following:
+            detail += " · " + following_text(facilitator)
+        self.query_one(TopBar).show(self.services.circles.get(self.circle)["name"], detail)
         self.query_one("#info", Static).update(info)
         self.query_one("#budget", Static).update(
             budget_text(self.services, self.circle, self.meeting)
@@ -227,6 +267,11 @@ class MeetingScreen(Follows):
                 lines.append(styled("  $n $title", n=i + 1, title=title))
         self.query_one("#agenda", Static).update(Content("\n").join(lines))
         self.refresh_bindings()
+
+    def may(self, action: str) -> bool:
+        """A following device does not move the meeting along: the facilitator's does."""
+        following = self.following and action in ("step", "close")
+        return super().may(action) and not following
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "undo":

@@ -211,17 +211,29 @@ class FeedbackForm(MeetingForm[bool | None]):
     AUTO_FOCUS = "#text"
 
     def __init__(
-        self, circle: str, meeting: str, presenter: str, kind: str, giver: str | None
+        self,
+        circle: str,
+        meeting: str,
+        presenter: str,
+        kind: str,
+        giver: str | None,
+        *,
+        own: bool = False,
     ) -> None:
         super().__init__()
         self.circle, self.meeting, self.presenter = circle, meeting, presenter
         self.kind, self.giver = kind, giver
+        self.own = own  # a following device: the member gives their own, nobody else's
         self.TITLE_TEXT = KIND_TITLES[kind]
 
     def fields(self) -> ComposeResult:
         names = self.services.members.names(self.circle)
         yield Static(styled("for [b]$name[/b]", name=names.get(self.presenter, MISSING)), id="for")
-        peers = [(cell(n), m) for m, n in names.items() if m != self.presenter]
+        peers = [
+            (cell(n), m)
+            for m, n in names.items()
+            if m != self.presenter and (not self.own or m == self.giver)
+        ]
         giver = Select(
             peers,
             value=self.giver if self.giver else Select.NULL,

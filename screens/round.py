@@ -18,6 +18,7 @@ from textual.content import Content
 from textual.widgets import Digits, Label, Static
 
 from screens.follow import Follows
+from screens.meeting_follow import following_text
 from screens.meetingforms import (
     KIND_TITLES,
     CommitmentForm,
@@ -165,6 +166,8 @@ class RoundScreen(Follows):
         self._shown: dict[str, tuple[str, tuple[object, ...]]] = {}
         self.undo = UndoSlot()
         self.read_only = False  # the meeting is closed: the round is only shown
+        self.following = False  # the facilitator's device drives the round; this one follows
+        self.followed_step = -1  # the meeting's agenda step when this screen last looked
 
     @property
     def services(self) -> Services:
@@ -195,10 +198,35 @@ class RoundScreen(Follows):
         rounds = self.services.rounds
         status = self.services.meetings.get(self.circle, self.meeting)["status"]
         self.read_only = status == "closed"
-        if status == "running" and not rounds.state(self.circle, self.meeting)["started"]:
+        drives = self.services.meetings.drives(self.circle, self.meeting)
+        started = rounds.state(self.circle, self.meeting)["started"]
+        if status == "running" and drives and not started:
             self.attempt(lambda: rounds.start(self.circle, self.meeting))
+        self.followed_step = self.meeting_step()
         self.refresh_view()
         self.set_interval(1.0, self.tick)
+
+    def follow_data(self) -> None:
+        """Show what a sync brought; a following device goes back to the meeting when
+        the facilitator moves on from the round."""
+        if not self.is_mounted:
+            return
+        self.refresh_view()
+        step, was = self.meeting_step(), self.followed_step
+        self.followed_step = step
+        if not self.following or not self.is_current:
+            return
+        if was == self.round_step() and step != was:  # the facilitator moved on
+            self.dismiss(None)
+
+    def meeting_step(self) -> int:
+        return int(self.services.meetings.get(self.circle, self.meeting)["step"])
+
+    def round_step(self) -> int | None:
+        """The round's place in the meeting's agenda (None: the agenda has no round)."""
+        meetings = self.services.meetings
+        agenda = meetings.agenda(meetings.get(self.circle, self.meeting))
+        return agenda.index("round") if "round" in agenda else None
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
@@ -206,7 +234,7 @@ class RoundScreen(Follows):
 
     def refresh_data(self) -> None:
         """Another device (or screen) changed the round: show it as it is now."""
-        self.refresh_view()
+        self.follow_data()
 
     def attempt(self, action: Callable[[], Any]) -> None:
         """Run one use case and show the round again; an error is one line, not a crash."""
@@ -218,7 +246,11 @@ class RoundScreen(Follows):
     def refresh_view(self) -> None:
         """Show `state()`: order, phases, presenter, countdown and what was said."""
         self.state = state = self.services.rounds.state(self.circle, self.meeting)
+        meetings = self.services.meetings
+        self.following = not self.read_only and not meetings.drives(self.circle, self.meeting)
         if not state["started"]:
+            if self.following:
+                self.show("#presenter", Content("The facilitator has not started the round yet."))
             return
         names = self.services.members.names(self.circle)
         name = names.get(state["presenter"], MISSING)
@@ -240,7 +272,7 @@ class RoundScreen(Follows):
         self.show("#phase", self.phase_text(names))
         self.show("#prompt", self.prompt_text())
         self.show("#speakers", self.speakers_text())
-        self.show("#hint", self.hint_text())
+        self.show("#hint", self.following_hint() if self.following else self.hint_text())
         self.show("#turn", self.turn_text(names))
         self.show_clock(state)
         self.refresh_bindings()  # the keys follow the phase (our Footer redraws only on change)
@@ -366,6 +398,22 @@ class RoundScreen(Follows):
         first_peer = next((i for i, s in enumerate(speakers) if s != "presenter"), len(phases))
         return bool(state["phase_index"] > first_peer and state["speakers"] == "presenter")
 
+    def following_hint(self) -> Content:
+        """On a following device: whose device runs the round, and this member's keys."""
+        names = self.services.members.names(self.circle)
+        facilitator = self.services.meetings.facilitator_of(self.circle, self.meeting)
+        line = following_text(names.get(facilitator or "", MISSING))
+        me = self.services.ctx.me(self.circle)
+        if self.state["done"]:
+            mine = ""
+        elif me == self.state["presenter"]:
+            mine = " · you are in the hot seat: e challenge · r reflection · m commitment"
+        else:
+            accepted: tuple[str, ...] = tuple(self.state.get("accepted") or ())
+            keys = " ".join(KIND_KEYS[k] for k in accepted)
+            mine = f" · {keys}: your {', '.join(accepted)}" if accepted else ""
+        return styled("[$text-warning]$line[/][$text-muted]$mine[/]", line=line, mine=mine)
+
     def turn_text(self, names: dict[str, str]) -> Content:
         """The challenge, the feedback by kind with givers, the reflection, commitments."""
         state = self.state
@@ -440,6 +488,22 @@ class RoundScreen(Follows):
             return self.writes_reflection()
         return True
 
+    def may(self, action: str) -> bool:
+        """On a following device, only what is the member's own: feedback when someone
+        else presents; the challenge, reflection and commitment when it is them (the
+        phase then decides, in `check_action`)."""
+        return super().may(action) and (not self.following or self.followers_may(action))
+
+    def followers_may(self, action: str) -> bool:
+        if action in ("next", "back", "pause", "reorder"):
+            return False  # the facilitator's device moves the round along
+        presenting = self.services.ctx.me(self.circle) == self.state.get("presenter")
+        if action == "feedback":
+            return not presenting
+        if action in ("edit", "commit"):
+            return presenting
+        return True
+
     def action_next(self) -> None:
         self.attempt(lambda: self.services.rounds.advance(self.circle, self.meeting))
 
@@ -461,7 +525,11 @@ class RoundScreen(Follows):
             self.notify(f"This phase does not take {kind}.", markup=False)
             return
         giver = state["peer"] or (state["peers"][0] if state["peers"] else None)
-        form = FeedbackForm(self.circle, self.meeting, state["presenter"], kind, giver)
+        if self.following:  # a member gives their own feedback on their own device
+            giver = self.services.ctx.me(self.circle)
+        form = FeedbackForm(
+            self.circle, self.meeting, state["presenter"], kind, giver, own=self.following
+        )
         self.app.push_screen(form, lambda _: self.refresh_view())
 
     def action_method(self) -> None:

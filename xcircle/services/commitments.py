@@ -39,6 +39,7 @@ class Commitments:
     ) -> Record:
         if meeting is not None:
             self.meetings.writable(circle, meeting)
+            self.meetings.speak_for(circle, meeting, owner)
         self.ctx.record(circle, "member", owner, "member")
         key = new_id()
         self.ctx.commit([self._new(circle, key, owner, text, due, meeting)])
@@ -153,6 +154,7 @@ class Commitments:
         rec = self.get(circle, commitment)
         if meeting is not None:
             self.meetings.writable(circle, meeting)
+            self.meetings.speak_for(circle, meeting, rec["owner"])
         ops = [
             self.ctx.op(
                 circle,

@@ -14,6 +14,9 @@ from xcircle.ops import Op
 from xcircle.safetext import problem
 from xcircle.store import REMOVED, Store
 
+# A skew beyond a day is a broken clock, not a difference to correct for.
+MAX_SKEW_MS = 86_400_000
+
 
 def local_now() -> datetime:
     """The current time in the machine's local zone (aware)."""
@@ -82,6 +85,17 @@ class Context:
                     "you were removed from this circle: it is read-only on this device"
                 )
         self.store.apply(batch, meta=meta)
+
+    def shared_now_ms(self) -> int:
+        """Now, in milliseconds, on the exchange's clock as of the last sync (this
+        device's clock plus the skew the last sync measured; this device's clock alone
+        when it never synced). Times that other devices read against their own clock (a
+        running meeting's timer) are stamped with it, so device clocks that disagree
+        still show the same countdown."""
+        state = self.store.setting("sync_state")
+        skew = state.get("skew_ms") if isinstance(state, dict) else None
+        offset = skew if isinstance(skew, int) and abs(skew) <= MAX_SKEW_MS else 0
+        return int(self.clock().timestamp() * 1000) + offset
 
     def me(self, circle: str) -> str | None:
         """My member id in `circle`, if I am one of its members."""

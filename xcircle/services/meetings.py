@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from xcircle.domain import AGENDA, CADENCE_DAYS, HELD_STATUSES, KICKOFF_AGENDA
-from xcircle.errors import InvalidInput, MeetingClosed
+from xcircle.errors import InvalidInput, MeetingClosed, NotYours
 from xcircle.merge import Record
 from xcircle.ops import new_id
 from xcircle.rotation import Served, next_server
@@ -328,6 +328,7 @@ class Meetings:
         ops = []
         for member in members:
             self.ctx.record(circle, "member", member, "member")
+            self.speak_for(circle, meeting, member)
             key = attendance_key(meeting, member)
             fields = {"meeting": meeting, "member": member, "present": present}
             ops.append(self.ctx.op(circle, "attendance", key, **fields))
@@ -360,6 +361,39 @@ class Meetings:
         available = [m["id"] for m in self.ctx.members(circle) if marks.get(m["id"]) is not False]
         return available or None
 
+    # -- who drives a meeting run together ---------------------------------------------
+
+    def drives(self, circle: str, meeting: str) -> bool:
+        """Whether this device drives the meeting's running state (agenda step, round,
+        timer): always in a circle that is not shared (one device runs it all); in a
+        shared one, only a device of the facilitator (or any, while nobody is fixed).
+        The other devices follow that state and give only their own member's input."""
+        if not self.ctx.store.meta(circle).get("shared"):
+            return True
+        facilitator = self.get(circle, meeting).get("facilitator")
+        me = self.ctx.me(circle)
+        return not facilitator or me is None or facilitator == me
+
+    def drive(self, circle: str, meeting: str) -> None:
+        """Refuse to move a shared meeting along from a device that follows it."""
+        if not self.drives(circle, meeting):
+            raise NotYours(
+                "the facilitator's device runs this meeting: follow it here "
+                "(f takes the facilitation over)",
+                field="meeting",
+            )
+
+    def speak_for(self, circle: str, meeting: str, member: str) -> None:
+        """Refuse to record `member`'s input (feedback, reflection, pulse…) from a device
+        that follows the meeting, unless `member` is this device's own: each member
+        speaks for themselves, and the facilitator may type for someone without a device."""
+        if member != self.ctx.me(circle) and not self.drives(circle, meeting):
+            raise NotYours(
+                "only your own: the others give theirs on their devices, "
+                "or the facilitator types it for them",
+                field="member",
+            )
+
     # -- running -------------------------------------------------------------------------
 
     def start(
@@ -390,9 +424,11 @@ class Meetings:
         return self.get(circle, meeting)
 
     def set_facilitator(self, circle: str, meeting: str, member: str) -> Record:
-        """The facilitator changes hands explicitly (never as a side effect)."""
+        """The facilitator changes hands explicitly (never as a side effect). On a device
+        that follows a shared meeting, only to its own member (taking it over)."""
         self.writable(circle, meeting)
         self.ctx.record(circle, "member", member, "member")
+        self.speak_for(circle, meeting, member)
         self.ctx.commit([self.ctx.op(circle, "meeting", meeting, facilitator=member)])
         return self.get(circle, meeting)
 
@@ -401,6 +437,7 @@ class Meetings:
         rec = self.writable(circle, meeting)
         if rec["status"] == "planned":
             raise InvalidInput("start the meeting first", field="meeting")
+        self.drive(circle, meeting)
         self.ctx.commit([self.ctx.op(circle, "meeting", meeting, step=self._step(rec, step))])
         return self.get(circle, meeting)
 
@@ -415,6 +452,7 @@ class Meetings:
                 f"only a running meeting can be closed; this one is {rec['status']}",
                 field="meeting",
             )
+        self.drive(circle, meeting)
         fields: dict[str, Any] = {"status": "closed"}
         if notes is not None:
             fields["notes"] = clean(notes, "the notes", 20000, multiline=True, field="notes")
@@ -435,6 +473,7 @@ class Meetings:
         """Record that `member` acknowledges the circle's agreements."""
         if meeting is not None:
             self.writable(circle, meeting)
+            self.speak_for(circle, meeting, member)
         self.ctx.record(circle, "member", member, "member")
         self.ctx.commit(
             [self.ctx.add(circle, "ack", member=member, meeting=meeting, at=self.ctx.now_iso())]

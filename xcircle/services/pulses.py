@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from xcircle.domain import PULSE_ASPECTS
+from xcircle.errors import NotYours
 from xcircle.merge import Record
 from xcircle.ops import new_id
 from xcircle.services.context import Context, clean, in_range
 from xcircle.services.meetings import Meetings
 from xcircle.services.views import JournalEntry, PulseAggregate
+
+# A shared circle shows a meeting's pulse averages from this many pulses on: with fewer,
+# a member who knows their own rating could work out another's from the average.
+MIN_AGGREGATE = 3
 
 # The profile's table of journal entries that belong to no circle.
 JOURNAL = "journal"
@@ -33,6 +38,7 @@ class Pulses:
         """A member's pulse for a meeting; given again, the latest one counts."""
         self.meetings.writable(circle, meeting)
         self.ctx.record(circle, "member", member, "member")
+        self.meetings.speak_for(circle, meeting, member)
         values = self._values(support, confidence, learning)
         op = self.ctx.add(circle, "pulse", meeting=meeting, member=member, **values)
         self.ctx.commit([op])
@@ -104,6 +110,19 @@ class Pulses:
         for p in sorted(self.ctx.store.records(circle, "pulse"), key=lambda p: p["stamp"]):
             out.setdefault(p["meeting"], {})[p["member"]] = p
         return out
+
+    def shown(self, circle: str, pulse: Record) -> bool:
+        """Whether this device may show `pulse`'s own ratings: in a circle that is not
+        shared (one device records them all), or when it is this device's member's own
+        or was typed on this device (for a member without one). Everyone else's pulse
+        counts only in the circle's aggregate."""
+        if not self.ctx.store.meta(circle).get("shared"):
+            return True
+        try:
+            self.ctx.check_mine(circle, "pulse", pulse["id"], pulse["member"], "pulse")
+        except NotYours:
+            return False
+        return True
 
     def aggregate(self, circle: str, meeting: str) -> PulseAggregate:
         """How many rated the meeting and the average of each aspect (two decimals)."""

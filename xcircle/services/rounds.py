@@ -81,7 +81,8 @@ class Rounds:
         self.topics = Topics(ctx, meetings)
 
     def _now_ms(self) -> int:
-        return int(self.ctx.now().timestamp() * 1000)
+        # On the exchange's clock: a follower's countdown reads the facilitator's start.
+        return self.ctx.shared_now_ms()
 
     def protocol(self, circle: str, meeting: str, record: Record | None = None) -> Protocol:
         """The protocol a meeting's round runs: the round's own once started, else the
@@ -140,6 +141,7 @@ class Rounds:
         the protocol's for this round. `protocol` (a name) overrides the meeting's;
         `method` is the method phase's choice, when the protocol has one."""
         self.meetings.writable(circle, meeting)
+        self.meetings.drive(circle, meeting)
         proto = self.protocols.get(circle, protocol) if protocol else self.protocol(circle, meeting)
         boxes = self._timeboxes(timeboxes, proto)
         chosen_method = self._method(proto, method)
@@ -329,6 +331,7 @@ class Rounds:
 
     def _set(self, circle: str, meeting: str, *also: Op, **fields: Any) -> None:
         self.meetings.writable(circle, meeting)
+        self.meetings.drive(circle, meeting)
         self.ctx.commit([self.ctx.op(circle, "round", meeting, **fields), *also])
 
     def _round(self, circle: str, meeting: str) -> Record:
@@ -358,6 +361,7 @@ class Rounds:
     def _turn_fields(self, circle: str, meeting: str, presenter: str, **fields: Any) -> None:
         self.meetings.writable(circle, meeting)
         self.ctx.record(circle, "member", presenter, "member")
+        self.meetings.speak_for(circle, meeting, presenter)
         key = turn_key(meeting, presenter)
         self.ctx.commit(
             [self.ctx.op(circle, "turn", key, meeting=meeting, presenter=presenter, **fields)]
@@ -375,6 +379,7 @@ class Rounds:
         self.ctx.record(circle, "member", giver, "member")
         if giver == presenter:
             raise InvalidInput("the presenter does not give feedback to themselves", field="giver")
+        self.meetings.speak_for(circle, meeting, giver)
         op = self.ctx.add(
             circle,
             "feedback",
