@@ -25,7 +25,11 @@ LAZY_COMMANDS = {
     "status": "sync.commands:status",
     "rotate-token": "sync.commands:rotate_token_command",
 }
-LAZY_CIRCLE_COMMANDS = {"share": "sync.commands:share", "encrypt": "sync.commands:encrypt"}
+LAZY_CIRCLE_COMMANDS = {
+    "share": "sync.commands:share",
+    "encrypt": "sync.commands:encrypt",
+    "reseed": "sync.reseed:reseed_command",
+}
 # `--help` lists lazy commands with these lines instead of importing their modules.
 LAZY_HELP = {
     "exchange": "Serve and administer the exchange server.",
@@ -37,6 +41,7 @@ LAZY_HELP = {
     "rotate-token": "Replace this device's exchange token.",
     "share": "Share a circle through the exchange.",
     "encrypt": "Encrypt a shared circle end to end (conveners).",
+    "reseed": "Re-push a circle's history: encrypt it, or rebuild it (conveners).",
 }
 
 

@@ -1,0 +1,94 @@
+"""A device's copy of each shared circle's log, as the exchange held it.
+
+The local store keeps a circle's *state* (records merged from ops), not its ops: a
+field written three times keeps one value. Rebuilding a lost exchange needs the log
+itself, each op with its author's signature, so every pulled envelope is also appended
+here, byte for byte (`<home>/archive/<circle>.log`, one JSON line per envelope, 0600).
+Re-pushed in seq order onto an empty exchange, it gives the same log (same seqs, same
+bytes), and every receiver checks the same signatures it checked the first time.
+
+Appends are flushed once per pulled page and written before the page is merged, so a
+crash leaves the archive ahead of the store's cursor, never behind it (a later line for
+the same seq wins when read). The archive holds ciphertext for encrypted epochs, and
+plaintext only for ops that were pulled in plaintext (which the store holds anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from xcircle.osfs import flush, open_private, private_dir, read_private, write_all
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("seq", "op_id", "epoch", "nonce", "payload")
+
+
+def archive_dir(home: Path) -> Path:
+    return home / "archive"
+
+
+class Archive:
+    """The envelopes of one circle, by seq."""
+
+    def __init__(self, home: Path, circle: str) -> None:
+        self.path = archive_dir(home) / f"{circle}.log"
+
+    def keep(self, envelopes: Iterable[Mapping[str, Any]]) -> int:
+        """Append envelopes (as pulled: seq, op id, epoch, nonce, payload); returns how
+        many. Anything not shaped like an envelope is skipped (the sync quarantines it)."""
+        lines = []
+        for env in envelopes:
+            entry = {k: env.get(k) for k in FIELDS}
+            if type(entry["seq"]) is not int or not isinstance(entry["op_id"], str):
+                continue
+            lines.append(orjson.dumps(entry))
+        if not lines:
+            return 0
+        private_dir(self.path.parent)
+        fd = open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            write_all(fd, b"\n".join(lines) + b"\n")
+            flush(fd)
+        finally:
+            os.close(fd)
+        return len(lines)
+
+    def entries(self) -> dict[int, dict[str, Any]]:
+        """Every kept envelope by seq (the last line for a seq wins; a torn last line,
+        from a crash mid-append, is dropped)."""
+        raw = read_private(self.path)
+        out: dict[int, dict[str, Any]] = {}
+        if not raw:
+            return out
+        for line in raw.split(b"\n"):
+            if not line:
+                continue
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                log.warning("%s: a torn line skipped", self.path.name)
+                continue
+            if isinstance(entry, dict) and type(entry.get("seq")) is int:
+                out[entry["seq"]] = entry
+        return out
+
+    def missing(self, upto: int) -> list[int]:
+        """The seqs from 1 to `upto` this archive lacks."""
+        have = self.entries()
+        return [s for s in range(1, upto + 1) if s not in have]
+
+
+def keep_log(home: Path, circle: str, envelopes: list[Any]) -> None:
+    """Keep a pulled page's envelopes; a failure to write is logged, never stops a sync
+    (the store's own write of the same page would report a full disk)."""
+    try:
+        Archive(home, circle).keep(e for e in envelopes if isinstance(e, dict))
+    except OSError as exc:
+        log.warning("circle %s: could not keep its log: %s", circle[:8], exc)
