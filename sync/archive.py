@@ -52,9 +52,13 @@ class Archive:
         if not lines:
             return 0
         private_dir(self.path.parent)
-        fd = open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        fd = open_private(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
         try:
-            write_all(fd, b"\n".join(lines) + b"\n")
+            size = os.fstat(fd).st_size
+            # A write cut short (a full disk) left a torn line: end it, so it costs only
+            # itself and the lines appended now stay whole.
+            torn = size > 0 and os.lseek(fd, size - 1, os.SEEK_SET) >= 0 and os.read(fd, 1) != b"\n"
+            write_all(fd, (b"\n" if torn else b"") + b"\n".join(lines) + b"\n")
             flush(fd)
         finally:
             os.close(fd)

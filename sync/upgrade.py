@@ -1,9 +1,10 @@
 """What a convener's device does for its circles at the end of each sync, unasked.
 
-- **Upgrade**: a circle the exchange still holds in plaintext (shared before encryption)
-  is upgraded (`sync.reseed.upgrade`): epoch 1, every op re-sealed in place, no
-  plaintext left. It waits, and says why in the log, while a member device has not yet
-  published its keys (every device does on its first sync after the update).
+- **Upgrade**: a circle the exchange still holds in plaintext, shared before this
+  version (its local meta lacks `shared_with_e2e`), is upgraded (`sync.reseed.upgrade`):
+  epoch 1, every op re-sealed in place, no plaintext left. It waits, and says why in
+  the log, while a member device has not yet published its keys (every device does on
+  its first sync after the update).
 - **Rotation**: an epoch this device has known for more than 30 days is replaced by a
   new one, wrapped for exactly the current member devices.
 
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 from sync.e2e import start_epoch
 from sync.protocol import PLAIN_EPOCH, SyncError
 from sync.reseed import upgrade
-from sync.state import Gate, SyncReport, credentials
+from sync.state import SHARED_WITH_E2E, Gate, SyncReport, credentials
 from xcircle.keystore import keystore_of
 from xcircle.services.members import is_convener
 from xcircle.store import Store
@@ -59,6 +60,8 @@ def maintain(
             continue
         try:
             if epoch == PLAIN_EPOCH:
+                if gate(partial(store.meta, cid)).get(SHARED_WITH_E2E):
+                    continue  # shared in plaintext by this version: a choice, not a leftover
                 done = upgrade(store, client, cid, device=creds.device_id, on_store=gate)
                 report.warnings.append(
                     f"circle {cid[:8]} is now encrypted end to end (epoch {done.epoch}); "

@@ -401,6 +401,7 @@ class Opened:
     plain: bytes  # the sealed-op plaintext, for re-sealing under another epoch
     vouched: bool = False  # signed as vouched history, not by its author
 
+
 class Verifier:
     """Opens envelopes and verifies each (signer, circle, root) signature only once.
 
