@@ -67,7 +67,10 @@ class Archive:
     def entries(self) -> dict[int, dict[str, Any]]:
         """Every kept envelope by seq (the last line for a seq wins; a torn last line,
         from a crash mid-append, is dropped)."""
-        raw = read_private(self.path)
+        return Archive._parse(read_private(self.path), self.path.name)
+
+    @staticmethod
+    def _parse(raw: bytes | None, name: str) -> dict[int, dict[str, Any]]:
         out: dict[int, dict[str, Any]] = {}
         if not raw:
             return out
@@ -77,11 +80,37 @@ class Archive:
             try:
                 entry = orjson.loads(line)
             except orjson.JSONDecodeError:
-                log.warning("%s: a torn line skipped", self.path.name)
+                log.warning("%s: a torn line skipped", name)
                 continue
             if isinstance(entry, dict) and type(entry.get("seq")) is int:
                 out[entry["seq"]] = entry
         return out
+
+    @property
+    def old_path(self) -> Path:
+        return self.path.with_suffix(".old")
+
+    def set_aside(self) -> None:
+        """Start a new log (the exchange numbers the circle anew), keeping the old one
+        beside it until what it holds is back on the exchange (merged into any earlier
+        one set aside)."""
+        if not self.path.exists():
+            return
+        previous = read_private(self.old_path) or b""
+        current = read_private(self.path) or b""
+        if previous and not previous.endswith(b"\n"):
+            previous += b"\n"
+        fd = open_private(self.old_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            write_all(fd, previous + current)
+            flush(fd)
+        finally:
+            os.close(fd)
+        self.path.unlink()
+
+    def set_aside_entries(self) -> dict[int, dict[str, Any]]:
+        """What the log set aside holds, by its old seq."""
+        return Archive._parse(read_private(self.old_path), self.old_path.name)
 
     def missing(self, upto: int) -> list[int]:
         """The seqs from 1 to `upto` this archive lacks."""

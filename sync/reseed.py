@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sync.archive import Archive
-from sync.e2e import start_epoch
-from sync.protocol import PLAIN_EPOCH, NotMember, SyncError
-from sync.state import Gate, cursor_of, direct, require_credentials
+from sync.e2e import SEALED_FROM, start_epoch
+from sync.history import AUTHORED_FROM, VOUCHED_BY
+from sync.protocol import PLAIN_EPOCH, AuthFailed, NotMember, SyncError
+from sync.state import Credentials, Gate, direct, require_credentials, shared_circles
 from xcircle import crypto
 from xcircle.errors import InvalidInput
 from xcircle.keystore import keystore_of
@@ -165,9 +166,9 @@ def _repush(
     encryption re-vouched by this device, every sealed op after it byte for byte. The
     archive is rewritten with the seqs the exchange gave."""
     archive = Archive(store.home, cid)
-    entries = archive.entries()
-    cursor = cursor_of(on_store(partial(store.meta, cid)))
-    result.unrecoverable = [s for s in range(1, cursor + 1) if s not in entries]
+    # After enrolling again (`rejoined`) the log was set aside: it is what to re-push.
+    entries = {**archive.set_aside_entries(), **archive.entries()}
+    result.unrecoverable = [s for s in range(1, max(entries, default=0) + 1) if s not in entries]
     ks = on_store(partial(keystore_of, store))
     keys = on_store(ks.device_keys)
     verifier = crypto.Verifier()
@@ -205,7 +206,11 @@ def _repush(
         new_seqs.extend({**env, "seq": seqs.get(env["op_id"])} for env in envs)
         result.pushed += len(envs)
     result.unrecoverable.sort()
+    archive.set_aside()  # the log as the exchange now numbers it
     archive.keep(new_seqs)
+    # This device holds all it re-pushed: no need to pull it back.
+    last = max((e["seq"] for e in new_seqs if isinstance(e["seq"], int)), default=0)
+    on_store(partial(store.set_meta, cid, cursor=last))
 
 
 def _open(
@@ -232,6 +237,69 @@ def _close_history(store: Store, cid: str, on_store: Gate) -> None:
     }
     op = on_store(partial(store.op, cid, "device", public.key_id, fields))
     on_store(partial(store.apply, [op]))
+
+
+# -- after a rebuild: devices enrol again ---------------------------------------------------
+
+
+def lost_by_exchange(creds: Credentials, url: str, **options: Any) -> bool:
+    """True when the exchange at `url` (this device's own) no longer knows this device's
+    token: its database was lost and rebuilt, so enrolling again is the way back in."""
+    from sync.client import ExchangeClient
+
+    if creds.url != url:
+        return False
+    try:
+        with ExchangeClient(url, creds.token, **options) as client:
+            client.me()
+    except AuthFailed:
+        return True
+    return False
+
+
+def rejoined(store: Store) -> None:
+    """This device enrolled again with a rebuilt exchange: each shared circle is pulled
+    again from the start once a convener has reseeded it and let this device back in
+    (merging is idempotent, nothing applies twice); the log it kept is set aside, so
+    what the rebuilt exchange lacks of it can be pushed again (`restore`)."""
+    for cid in shared_circles(store):
+        archive = Archive(store.home, cid)
+        archive.set_aside()
+        fresh = {"cursor": 0, VOUCHED_BY: None, AUTHORED_FROM: None, SEALED_FROM: None}
+        store.set_meta(cid, **fresh)
+
+
+def restore(
+    store: Store, client: ExchangeClient, cid: str, exchange_epoch: int, *, on_store: Gate
+) -> int | None:
+    """After a rebuild, once this device is back in the circle and has pulled it all:
+    push again every op of its old log that the rebuilt exchange lacks (those that
+    reached the old exchange after the reseeding device last pulled). A sealed op is
+    re-encrypted under the current epoch with its author's signature unchanged, so any
+    member's device may carry anyone's op. Returns how many were pushed (None: not yet,
+    this device lacks the current epoch's key; it comes with the next pull)."""
+    archive = Archive(store.home, cid)
+    old = archive.set_aside_entries()
+    current = _maybe_key(store, cid, exchange_epoch, on_store)
+    if current is None:
+        return None
+    have = {e.get("op_id") for e in archive.entries().values()}
+    verifier = crypto.Verifier()
+    envs: list[dict[str, Any]] = []
+    for seq in sorted(old):
+        e = old[seq]
+        epoch = e.get("epoch")
+        if e.get("op_id") in have or not isinstance(epoch, int) or epoch == PLAIN_EPOCH:
+            continue  # on the exchange, or plaintext (re-vouched by the reseed, if anyone)
+        opened = _open(store, cid, epoch, e, verifier, on_store)
+        if opened is None or opened.vouched:
+            log.info("circle %s: op %s of the old log cannot be pushed again", cid[:8], seq)
+            continue
+        envs.append(_envelope(crypto.reseal(current, e["op_id"], opened.plain)))
+    for _, group in _runs([("as is", env) for env in envs]):
+        client.push(cid, group)
+    archive.old_path.unlink(missing_ok=True)
+    return len(envs)
 
 
 # -- helpers --------------------------------------------------------------------------------

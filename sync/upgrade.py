@@ -8,8 +8,11 @@
 - **Rotation**: an epoch this device has known for more than 30 days is replaced by a
   new one, wrapped for exactly the current member devices.
 
-Devices of members (not conveners) do neither: they keep syncing, fetch the new epoch's
-wrap when its first op arrives, and re-seal what waits in their outbox.
+- **Restore** (any device, after the exchange was rebuilt and this device let back in):
+  ops of its old log that the rebuilt exchange lacks are pushed again (`sync.reseed`).
+
+Devices of members (not conveners) neither upgrade nor rotate: they keep syncing, fetch
+the new epoch's wrap when its first op arrives, and re-seal what waits in their outbox.
 
 The exchange's epoch comes with every pull (no extra request); a sync with nothing to do
 here makes no request.
@@ -22,9 +25,10 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
+from sync.archive import Archive
 from sync.e2e import start_epoch
 from sync.protocol import PLAIN_EPOCH, SyncError
-from sync.reseed import upgrade
+from sync.reseed import restore, upgrade
 from sync.state import SHARED_WITH_E2E, Gate, SyncReport, credentials
 from xcircle.keystore import keystore_of
 from xcircle.services.members import is_convener
@@ -56,9 +60,18 @@ def maintain(
     ks = gate(partial(keystore_of, store))
     for cid, epoch in exchange_epochs.items():
         rep = report.circles.get(cid)
-        if rep is None or rep.denied or rep.gap or not _convener(store, cid, gate):
+        if rep is None or rep.denied or rep.gap:
             continue
         try:
+            if Archive(store.home, cid).old_path.exists() and epoch != PLAIN_EPOCH:
+                pushed = restore(store, client, cid, epoch, on_store=gate)
+                if pushed:
+                    report.warnings.append(
+                        f"circle {cid[:8]}: {pushed} op(s) the rebuilt exchange lacked "
+                        "were pushed again from this device"
+                    )
+            if not _convener(store, cid, gate):
+                continue
             if epoch == PLAIN_EPOCH:
                 if gate(partial(store.meta, cid)).get(SHARED_WITH_E2E):
                     continue  # shared in plaintext by this version: a choice, not a leftover
