@@ -54,6 +54,16 @@ BATCH_BYTES = 512 * 1024
 PULL_LIMIT = 5000
 
 
+PLAINTEXT_GONE = "plaintext_gone"  # local meta: this circle's plain history was re-sealed
+
+
+def has_plain_history(meta: dict[str, Any]) -> bool:
+    """The circle's log began in plaintext (its first sealed op came after plain ones)
+    and no reseed from this device has re-sealed that history yet."""
+    first = meta.get(SEALED_FROM)
+    return isinstance(first, int) and first > 1 and not meta.get(PLAINTEXT_GONE)
+
+
 @dataclass
 class ReseedResult:
     """What a reseed did: `mode` is "upgrade", "rebuild" or "refill"."""
@@ -103,6 +113,8 @@ def reseed_circle(
         return upgrade(store, client, cid, device=device, on_store=on_store)
     if not isinstance(epoch, int):
         raise SyncError("the exchange did not say the circle's epoch")
+    if has_plain_history(on_store(partial(store.meta, cid))):
+        return upgrade(store, client, cid, device=device, on_store=on_store)
     result = ReseedResult(cid, "refill", epoch)
     _repush(store, client, cid, on_store, result)
     return result
@@ -111,9 +123,11 @@ def reseed_circle(
 def upgrade(
     store: Store, client: ExchangeClient, cid: str, *, device: str, on_store: Gate
 ) -> ReseedResult:
-    """Move a plaintext circle to epoch ≥ 1 and leave no plaintext on the exchange."""
-    start_epoch(store, client, cid, device_id=device, on_store=on_store)
+    """Move a plaintext circle to epoch ≥ 1 (unless it is there already: encrypted by
+    `circle encrypt`, its history still plain) and leave no plaintext on the exchange."""
     ks = on_store(partial(keystore_of, store))
+    if not on_store(partial(ks.epochs, cid)) or client.circle(cid).get("epoch") == PLAIN_EPOCH:
+        start_epoch(store, client, cid, device_id=device, on_store=on_store)
     epoch = on_store(partial(ks.epochs, cid))[-1]
     result = ReseedResult(cid, "upgrade", epoch)
     archive = Archive(store.home, cid)
@@ -131,7 +145,7 @@ def upgrade(
         result.vouched += len(envs)
         result.pushed += len(envs)
     result.purged = client.purge_plaintext(cid)
-    _close_history(store, cid, on_store)
+    on_store(partial(store.set_meta, cid, **{PLAINTEXT_GONE: True}))
     log.info("circle %s upgraded to epoch %d: %d op(s) re-sealed", cid[:8], epoch, result.pushed)
     return result
 
@@ -155,7 +169,6 @@ def _rebuild(
         epoch = start_epoch(store, client, cid, device_id=device, on_store=on_store)
     result = ReseedResult(cid, "rebuild", epoch)
     _repush(store, client, cid, on_store, result)
-    _close_history(store, cid, on_store)
     return result
 
 
@@ -223,20 +236,6 @@ def _open(
         return verifier.open(key, e["op_id"], _b64(e["nonce"]), _b64(e["payload"]))
     except (crypto.CryptoError, binascii.Error, ValueError):
         return None
-
-
-def _close_history(store: Store, cid: str, on_store: Gate) -> None:
-    """End the vouched history with an op signed by this device as its author (its own
-    device record, set again): from there on, receivers take no vouched op."""
-    public = on_store(partial(keystore_of, store)).device_keys().public
-    record = on_store(partial(store.get, cid, "device", public.key_id))
-    if record is None:
-        return
-    fields: dict[str, Any] = {
-        k: record[k] for k in ("member", "node", "x25519", "ed25519", "name") if k in record
-    }
-    op = on_store(partial(store.op, cid, "device", public.key_id, fields))
-    on_store(partial(store.apply, [op]))
 
 
 # -- after a rebuild: devices enrol again ---------------------------------------------------

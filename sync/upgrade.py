@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from sync.archive import Archive
 from sync.e2e import start_epoch
 from sync.protocol import PLAIN_EPOCH, SyncError
-from sync.reseed import restore, upgrade
+from sync.reseed import has_plain_history, restore, upgrade
 from sync.state import SHARED_WITH_E2E, Gate, SyncReport, credentials
 from xcircle.keystore import keystore_of
 from xcircle.services.members import is_convener
@@ -81,6 +81,14 @@ def maintain(
                     f"{done.pushed} op(s) re-sealed, none left in plaintext on the exchange"
                 )
                 gate(partial(store.set_meta, cid, **{EPOCH_SINCE: [done.epoch, now_ms()]}))
+                continue
+            meta = gate(partial(store.meta, cid))
+            if has_plain_history(meta):  # encrypted later (`circle encrypt`): history plain
+                done = upgrade(store, client, cid, device=creds.device_id, on_store=gate)
+                report.warnings.append(
+                    f"circle {cid[:8]}: {done.pushed} op(s) from before its encryption "
+                    "re-sealed; none left in plaintext on the exchange"
+                )
                 continue
             held = gate(partial(ks.epochs, cid))
             if not held or held[-1] != epoch:

@@ -184,6 +184,7 @@ def test_a_convener_rotates_an_epoch_after_30_days(
     ada.sync()
     with ada.client() as c:
         reseed_circle(ada.store, c, cid)  # epoch 1
+    bob.services.goals.add(cid, "under epoch 1")  # his push fetches epoch 1's wrap
     for dev in (bob, ada):
         dev.sync()
 
