@@ -57,11 +57,14 @@ PULL_LIMIT = 5000
 PLAINTEXT_GONE = "plaintext_gone"  # local meta: this circle's plain history was re-sealed
 
 
-def has_plain_history(meta: dict[str, Any]) -> bool:
-    """The circle's log began in plaintext (its first sealed op came after plain ones)
-    and no reseed from this device has re-sealed that history yet."""
+def has_plain_history(meta: dict[str, Any], encrypted: bool) -> bool:
+    """An encrypted circle whose log began in plaintext (this device pulled plain ops
+    before its first sealed one, or none sealed yet), that no reseed from this device
+    has re-sealed yet."""
+    if not encrypted or meta.get(PLAINTEXT_GONE) or not meta.get("cursor"):
+        return False
     first = meta.get(SEALED_FROM)
-    return isinstance(first, int) and first > 1 and not meta.get(PLAINTEXT_GONE)
+    return not isinstance(first, int) or first > 1
 
 
 @dataclass
@@ -113,7 +116,10 @@ def reseed_circle(
         return upgrade(store, client, cid, device=device, on_store=on_store)
     if not isinstance(epoch, int):
         raise SyncError("the exchange did not say the circle's epoch")
-    if has_plain_history(on_store(partial(store.meta, cid))):
+    ks = on_store(partial(keystore_of, store))
+    if has_plain_history(
+        on_store(partial(store.meta, cid)), bool(on_store(partial(ks.epochs, cid)))
+    ):
         return upgrade(store, client, cid, device=device, on_store=on_store)
     result = ReseedResult(cid, "refill", epoch)
     _repush(store, client, cid, on_store, result)

@@ -83,14 +83,14 @@ def maintain(
                 gate(partial(store.set_meta, cid, **{EPOCH_SINCE: [done.epoch, now_ms()]}))
                 continue
             meta = gate(partial(store.meta, cid))
-            if has_plain_history(meta):  # encrypted later (`circle encrypt`): history plain
+            held = gate(partial(ks.epochs, cid))
+            if has_plain_history(meta, bool(held)):  # encrypted later: its history plain
                 done = upgrade(store, client, cid, device=creds.device_id, on_store=gate)
                 report.warnings.append(
                     f"circle {cid[:8]}: {done.pushed} op(s) from before its encryption "
                     "re-sealed; none left in plaintext on the exchange"
                 )
                 continue
-            held = gate(partial(ks.epochs, cid))
             if not held or held[-1] != epoch:
                 continue  # behind the exchange: the next pull fetches the wrap
             since = gate(partial(store.meta, cid)).get(EPOCH_SINCE)
