@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import text
 
 from sync.archive import Archive
-from sync.e2e import Trust
+from sync.e2e import Trust, encrypt_circle
 from sync.history import History
+from sync.protocol import SyncError
 from sync.reseed import reseed_circle
 from sync.state import SHARED_WITH_E2E
 from sync.upgrade import ROTATE_MS
@@ -23,7 +24,7 @@ from xcircle.keystore import keystore_of
 from xcircle.ops import Op
 
 from .conftest import MakeDevice
-from .helpers import Device, Exchange, FakeClock, pair
+from .helpers import Device, Exchange, FakeClock, Faults, pair
 
 CANARY = "canary-5e1d-upgrade"
 DAY_S = 24 * 3600
@@ -239,3 +240,59 @@ def test_a_torn_line_in_the_log_costs_only_itself(tmp_path: Path) -> None:
     archive.keep([{**env, "seq": 3, "op_id": "c"}])
     assert sorted(archive.entries()) == [1, 3]
     assert archive.missing(3) == [2]
+
+
+def exchange_log(exchange: Exchange, cid: str) -> list[tuple[int, str, int, bytes, bytes]]:
+    with exchange.engine.connect() as conn:
+        q = "SELECT seq, op_id, epoch, nonce, payload FROM ops WHERE circle_id = :c ORDER BY seq"
+        return [
+            (r[0], r[1], r[2], bytes(r[3]), bytes(r[4])) for r in conn.execute(text(q), {"c": cid})
+        ]
+
+
+def lose_the_exchange(exchange: Exchange, tmp_path: Path, *devices: Device) -> Exchange:
+    """The exchange's database is gone: an empty one starts at the same address (its
+    operator registers the organizations again); the devices' links now reach it."""
+    exchange.engine.dispose()  # the fixture closes the rest
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{tmp_path / 'exchange.db'}{suffix}").unlink(missing_ok=True)
+    empty = Exchange(tmp_path / "exchange.db", clock=exchange.app.state.ctx.settings.clock)
+    for dev in devices:
+        dev.exchange = empty
+        dev.faults = Faults(empty.bridge)
+    return empty
+
+
+def test_a_convener_rebuilds_a_lost_exchange_from_its_device(
+    make_device: MakeDevice, exchange: Exchange, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    ada, bob, cat, cid = trio(make_device)
+    ada.services.goals.add(cid, "said in plaintext")
+    ada.sync()
+    with ada.client() as c:
+        encrypt_circle(ada.store, c, cid, on_store=lambda f: f())
+    for dev in (ada, bob, cat):
+        dev.services.goals.add(cid, f"{dev.name} after encryption")
+    for dev in (ada, bob, cat, ada, bob, cat):
+        dev.sync()
+    old = exchange_log(exchange, cid)
+    assert plain_rows(exchange, cid) == 0 and len(old) > 10
+    state = ada.store.canonical(cid)
+
+    empty = lose_the_exchange(exchange, tmp_path, ada, bob, cat)
+    request.addfinalizer(empty.close)
+    with pytest.raises(SyncError):
+        ada.sync()  # the exchange no longer knows the device's token
+    ada.join()  # enrolls again: same keys, same data
+    with ada.client() as c:
+        result = reseed_circle(ada.store, c, cid)
+    assert (result.mode, result.unrecoverable) == ("rebuild", [])
+    new = exchange_log(empty, cid)
+    # The same log: same seqs and op ids; every op signed by its author byte for byte.
+    assert [(s, o, e) for s, o, e, _, _ in new] == [(s, o, e) for s, o, e, _, _ in old]
+    vouched = {s for s, _, _, _, _ in old if s <= result.vouched}
+    assert [r for r in new if r[0] not in vouched] == [r for r in old if r[0] not in vouched]
+    assert plain_rows(empty, cid) == 0
+    report = ada.sync()
+    assert report.circles[cid].quarantined == [] and not report.circles[cid].denied
+    assert ada.store.canonical(cid) == state
