@@ -19,7 +19,7 @@ from sync.protocol import SyncError
 from sync.reseed import reseed_circle
 from sync.state import SHARED_WITH_E2E
 from sync.upgrade import ROTATE_MS
-from xcircle.errors import InvalidInput
+from xcircle.errors import InvalidInput, StoreError
 from xcircle.keystore import keystore_of
 from xcircle.ops import Op
 
@@ -296,3 +296,34 @@ def test_a_convener_rebuilds_a_lost_exchange_from_its_device(
     report = ada.sync()
     assert report.circles[cid].quarantined == [] and not report.circles[cid].denied
     assert ada.store.canonical(cid) == state
+
+
+def test_a_full_disk_while_keeping_the_log_loses_nothing(
+    make_device: MakeDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy of the log is written first: the disk fills in the middle of it, the
+    store's write of the same page fails cleanly, and once space is freed the next sync
+    brings both back whole (the torn line costs only itself)."""
+    from tests.test_store_faults import Disk
+    from xcircle import osfs
+
+    ada, bob, cid = pair(make_device)
+    bob.sync()
+    for i in range(5):
+        ada.services.goals.add(cid, f"goal {i}")
+    ada.sync()
+    before = bob.store.canonical(cid)
+    disk = Disk(fail_at=0)
+    monkeypatch.setattr(osfs, "_os_write", disk.write)
+    disk.armed = True
+    with pytest.raises(StoreError, match="is full"):
+        bob.sync()
+    assert disk.refused > 0
+    assert not Archive(bob.home, cid).path.read_bytes().endswith(b"\n")  # torn
+    bob.restart()
+    assert bob.store.canonical(cid) == before
+    disk.freed = True
+    assert bob.sync().circles[cid].quarantined == []
+    assert bob.store.canonical(cid) == ada.store.canonical(cid)
+    archive = Archive(bob.home, cid)
+    assert archive.missing(bob.store.meta(cid)["cursor"]) == []
