@@ -134,7 +134,9 @@ def upgrade(
     ks = on_store(partial(keystore_of, store))
     if not on_store(partial(ks.epochs, cid)) or client.circle(cid).get("epoch") == PLAIN_EPOCH:
         start_epoch(store, client, cid, device_id=device, on_store=on_store)
-    epoch = on_store(partial(ks.epochs, cid))[-1]
+    # The oldest epoch this device holds: whoever joined after it (and reads only from
+    # their joining on) never gets the key to what was said before.
+    epoch = on_store(partial(ks.epochs, cid))[0]
     result = ReseedResult(cid, "upgrade", epoch)
     archive = Archive(store.home, cid)
     log_now = _pull_all(client, cid)  # after the rekey: no plaintext can join it any more
@@ -408,13 +410,15 @@ def reseed_command(circle_ref: str, as_json: bool) -> None:
     with session() as svc:
         cid = svc.circles.resolve(circle_ref)
         with connect(svc.store) as client:
-            run_sync_first = svc.store.meta(cid).get("shared")
-            if run_sync_first:
-                try:
+            try:
+                if svc.store.meta(cid).get("shared"):
                     run_sync(svc.store, client, circles=[cid])  # push what waits first
-                except NotMember:
-                    pass
-            result = reseed_circle(svc.store, client, cid)
+                result = reseed_circle(svc.store, client, cid)
+            except AuthFailed as exc:
+                raise AuthFailed(
+                    f"{exc}; if the exchange lost its data, enroll this device again "
+                    "(xcircle join URL NEW-TOKEN), then reseed"
+                ) from None
             run_sync(svc.store, client, circles=[cid])
     if result.unrecoverable:
         warn(
