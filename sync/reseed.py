@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sync.archive import Archive
+from sync.archive import FIELDS, Archive
 from sync.e2e import SEALED_FROM, start_epoch
 from sync.history import AUTHORED_FROM, VOUCHED_BY
 from sync.protocol import PLAIN_EPOCH, AuthFailed, NotMember, SyncError
@@ -149,7 +149,7 @@ def upgrade(
         envs = [_envelope(s) for s in sealed]
         answer = client.reseed(cid, envs)
         seqs = {r["op_id"]: r["seq"] for r in answer.get("results") or []}
-        archive.keep({**env, "seq": seqs.get(env["op_id"])} for env in envs)
+        archive.keep([{**env, "seq": seqs.get(env["op_id"])} for env in envs])
         result.vouched += len(envs)
         result.pushed += len(envs)
     result.purged = client.purge_plaintext(cid)
@@ -214,7 +214,7 @@ def _repush(
                 plan.append(("vouch", (e["op_id"], opened.op_json)))
                 continue
         history = False
-        plan.append(("as is", {k: e[k] for k in ("op_id", "epoch", "nonce", "payload")}))
+        plan.append(("as is", {k: e[k] for k in FIELDS}))
     new_seqs: list[dict[str, Any]] = []
     for kind, group in _runs(plan):
         if kind == "vouch":
