@@ -132,6 +132,9 @@ class Trust:
             return "only a convener may add or edit another member"
         return None
 
+    def knows_a_convener_device(self) -> bool:
+        return any(self.convener(member) for member, _ in self.devices.values())
+
     def accept(self, op: Op) -> None:
         """Take an op in without the checks (vouched history, see `sync.reseed`)."""
         self._take(op)

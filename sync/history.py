@@ -4,8 +4,9 @@ Ops from before encryption were never signed, and nobody can sign them as their 
 now: the convener's device that upgrades (or rebuilds) a circle re-seals them *vouched*
 (signed as "the history I hold", never as "I wrote this"). A receiver takes vouched ops
 only as the circle's leading history: all vouched by one device (the first pins it), a
-convener's where the circle's records already say whose it is, and only before the first
-op signed by its author (`authored_from`). Both facts live in the circle's local meta.
+convener's where the circle's records already say whose it is (an unknown device only
+while they name no convener's device at all), and only before the first op signed by
+its author (`authored_from`). Both facts live in the circle's local meta.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ class History:
         owner = trust.devices.get(signer)
         if owner is not None and not trust.convener(owner[0]):
             return "history vouched by a device that is not a convener's"
+        # An unknown vouching key is taken only where the log has told this device of no
+        # convener's device yet (a device reading the circle from its start, whose
+        # records come later in that very history); elsewhere it is a stranger's.
+        if owner is None and self.vouched_by is None and trust.knows_a_convener_device():
+            return "history vouched by a device the circle does not know"
         if self.vouched_by is None:
             self.vouched_by = signer
             self._save(**{VOUCHED_BY: signer})

@@ -150,10 +150,12 @@ def test_vouched_history_is_taken_only_at_the_head_of_the_log(make_device: MakeD
     """One vouching device, a convener's where known, and never after an authored op."""
     ada, _bob, cid = pair(make_device)
     store = ada.store
-    trust = Trust(store, cid)
     gate = lambda f: f()  # noqa: E731
-    history = History(store, cid, gate)
     me = store.meta(cid)["me"]
+    trust = Trust(store, cid)
+    known = dict(trust.devices)
+    trust.devices.clear()  # a device reading the circle from its start: no record yet
+    history = History(store, cid, gate)
     assert history.check(trust, 1, "key-a", _op("goal", "g1", "node-x", title="t")) is None
     assert history.check(trust, 2, "key-b", _op("goal", "g2", "node-x", title="t")) == (
         "history vouched by a second device"
@@ -166,14 +168,21 @@ def test_vouched_history_is_taken_only_at_the_head_of_the_log(make_device: MakeD
     # Kept in the circle's meta: the next sync decides alike.
     again = History(store, cid, gate)
     assert (again.vouched_by, again.authored_from) == ("key-a", 5)
-    # A device the circle knows as a member's (not a convener's) cannot vouch.
+
     store.set_meta(cid, vouched_by=None, authored_from=None)
+    trust.devices.update(known)  # the records name Ada's device, a convener's
+    # A key the circle does not know: a stranger's.
+    assert History(store, cid, gate).check(trust, 1, "key-z", _op("goal", "g0", "n")) == (
+        "history vouched by a device the circle does not know"
+    )
+    # A device the circle knows as a member's (not a convener's) cannot vouch.
     trust.devices["key-m"] = ("someone-else", "node-m")
     trust.members["someone-else"] = {"id": "someone-else", "joined": "9", "role": "member"}
     assert History(store, cid, gate).check(trust, 1, "key-m", _op("goal", "g5", "n")) == (
         "history vouched by a device that is not a convener's"
     )
-    assert me in trust.members
+    adas = next(k for k, (member, _) in known.items() if member == me)
+    assert History(store, cid, gate).check(trust, 1, adas, _op("goal", "g6", "n")) is None
 
 
 def test_a_convener_rotates_an_epoch_after_30_days(
