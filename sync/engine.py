@@ -221,7 +221,7 @@ class _Run:
         if self.e2e is not None:  # a convener's device upgrades and rotates (sync/upgrade.py)
             from sync.upgrade import maintain
 
-            maintain(store, self.client, self.report, self.epochs, gate=gate, now_ms=self.now_ms)
+            maintain(self.e2e, self.report, self.epochs, now_ms=self.now_ms)
         self._check_skew()
         self.report.requests = self.client.requests - self._first_request
         self.report.finished = self.now_ms()

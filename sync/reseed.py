@@ -46,6 +46,7 @@ from xcircle.store import Store
 
 if TYPE_CHECKING:
     from sync.client import ExchangeClient
+    from sync.e2e import E2E
 
 log = logging.getLogger(__name__)
 
@@ -276,18 +277,20 @@ def rejoined(store: Store) -> None:
         store.set_meta(cid, **fresh)
 
 
-def restore(
-    store: Store, client: ExchangeClient, cid: str, exchange_epoch: int, *, on_store: Gate
-) -> int | None:
+def restore(e2e: E2E, cid: str, exchange_epoch: int) -> int | None:
     """After a rebuild, once this device is back in the circle and has pulled it all:
     push again every op of its old log that the rebuilt exchange lacks (those that
     reached the old exchange after the reseeding device last pulled). A sealed op is
     re-encrypted under the current epoch with its author's signature unchanged, so any
     member's device may carry anyone's op. Returns how many were pushed (None: not yet,
-    this device lacks the current epoch's key; it comes with the next pull)."""
+    this device holds no key of the current epoch yet)."""
+    store, client, on_store = e2e.store, e2e.client, e2e.gate
     archive = Archive(store.home, cid)
     old = archive.set_aside_entries()
     current = _maybe_key(store, cid, exchange_epoch, on_store)
+    if current is None:
+        e2e.fetch_wraps(cid)  # let back in by a new epoch no op has used yet
+        current = _maybe_key(store, cid, exchange_epoch, on_store)
     if current is None:
         return None
     have = {e.get("op_id") for e in archive.entries().values()}

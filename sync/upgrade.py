@@ -35,7 +35,7 @@ from xcircle.services.members import is_convener
 from xcircle.store import Store
 
 if TYPE_CHECKING:
-    from sync.client import ExchangeClient
+    from sync.e2e import E2E
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +44,16 @@ EPOCH_SINCE = "epoch_since"  # local meta: [epoch, when this device first held i
 
 
 def maintain(
-    store: Store,
-    client: ExchangeClient,
+    e2e: E2E,
     report: SyncReport,
     exchange_epochs: Mapping[str, int],
     *,
-    gate: Gate,
     now_ms: Callable[[], int],
 ) -> None:
-    """Upgrade or rotate the circles this sync pulled, where this device is a convener's.
-    `exchange_epochs`: each circle's current epoch, as its last pull page said."""
+    """Upgrade or rotate the circles this sync pulled, where this device is a convener's;
+    restore what a rebuilt exchange lacks. `exchange_epochs`: each circle's current
+    epoch, as its last pull page said."""
+    store, client, gate = e2e.store, e2e.client, e2e.gate
     creds = gate(partial(credentials, store))
     if creds is None:
         return
@@ -64,7 +64,7 @@ def maintain(
             continue
         try:
             if Archive(store.home, cid).old_path.exists() and epoch != PLAIN_EPOCH:
-                pushed = restore(store, client, cid, epoch, on_store=gate)
+                pushed = restore(e2e, cid, epoch)
                 if pushed:
                     report.warnings.append(
                         f"circle {cid[:8]}: {pushed} op(s) the rebuilt exchange lacked "

@@ -336,3 +336,56 @@ def test_a_full_disk_while_keeping_the_log_loses_nothing(
     assert bob.store.canonical(cid) == ada.store.canonical(cid)
     archive = Archive(bob.home, cid)
     assert archive.missing(bob.store.meta(cid)["cursor"]) == []
+
+
+def let_back_in(exchange: Exchange, convener: Device, cid: str, *devices: Device) -> None:
+    """The convener lets returning members' devices back in: on the exchange, then a new
+    epoch wrapped for them too (their keys are the ones the circle's records hold)."""
+    from sync.e2e import start_epoch
+    from sync.exchange.invites import admit
+    from sync.state import require_credentials
+
+    with exchange.engine.begin() as conn:
+        for dev in devices:
+            creds = require_credentials(dev.store)
+            me = dev.store.meta(cid)["me"]
+            admit(conn, cid, creds.device_id, me, 0, rejoin=False)
+    with convener.client() as c:
+        start_epoch(convener.store, c, cid, device_id="", on_store=lambda f: f())
+
+
+def test_after_a_rebuild_every_device_converges_and_no_op_is_lost(
+    make_device: MakeDevice, exchange: Exchange, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    ada, bob, cat, cid = trio(make_device)
+    with ada.client() as c:
+        encrypt_circle(ada.store, c, cid, on_store=lambda f: f())
+    for dev in (ada, bob, cat, ada, bob, cat):
+        dev.services.goals.add(cid, f"{dev.name}'s goal")
+        dev.sync()
+    late = bob.services.goals.add(cid, "reached the old exchange after Ada's last sync")["id"]
+    bob.sync()
+    offline = cat.services.goals.add(cid, "made while the exchange was down")["id"]
+    made = {g["id"] for dev in (ada, bob, cat) for g in dev.store.records(cid, "goal")}
+    assert {late, offline} <= made
+
+    empty = lose_the_exchange(exchange, tmp_path, ada, bob, cat)
+    request.addfinalizer(empty.close)
+    for dev in (ada, bob, cat):
+        dev.join()  # enrolled again: same keys, same data
+    with ada.client() as c:
+        assert reseed_circle(ada.store, c, cid).mode == "rebuild"
+    let_back_in(empty, ada, cid, bob, cat)
+    # Bob's device holds the 3 ops that reached the old exchange after Ada's last sync
+    # (Bob's and Cat's goals of the last round, Bob's late one): it pushes them again.
+    restored = [w for w in bob.sync().warnings if "pushed again" in w]
+    assert restored == [
+        f"circle {cid[:8]}: 3 op(s) the rebuilt exchange lacked were pushed again from this device"
+    ]
+    for dev in (cat, ada, bob, cat, ada):
+        report = dev.sync()
+        assert report.circles[cid].quarantined == [] and not report.circles[cid].denied
+    assert ada.store.canonical(cid) == bob.store.canonical(cid) == cat.store.canonical(cid)
+    assert {g["id"] for g in ada.store.records(cid, "goal")} == made
+    ids = [op_id for _, op_id, _, _, _ in exchange_log(empty, cid)]
+    assert len(ids) == len(set(ids))
