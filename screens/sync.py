@@ -145,6 +145,7 @@ class SyncController(Widget):
         self._connect = connect  # tests inject an in-process exchange
         self.interval = interval
         self.syncing = False
+        self._told: set[str] = set()  # notices already shown (a sync runs every minute)
 
     @property
     def store(self) -> Store:
@@ -266,9 +267,13 @@ class SyncController(Widget):
 
     # Our own messages update the state on their way up (they still bubble on).
 
-    def on_sync_finished(self, _message: SyncFinished) -> None:
+    def on_sync_finished(self, message: SyncFinished) -> None:
         self.syncing = False
         self.refresh_state()
+        for notice in message.report.notices:  # "Bea (Borealis) joined · fingerprint …"
+            if notice not in self._told:
+                self._told.add(notice)
+                self.app.notify(notice, title="Circle", timeout=8, markup=False)
 
     def on_sync_failed(self, message: SyncFailed) -> None:
         if message.action == "sync":
@@ -283,5 +288,14 @@ class SyncController(Widget):
             from screens.syncforms import InviteModal
 
             self.app.push_screen(InviteModal(str(message.value["code"])))
+        elif message.action == "accept" and message.value.get("status") == "pending":
+            self.app.notify(
+                "Waiting for a convener's device to confirm your joining; it comes in with "
+                f"a later sync. This device's fingerprint: {message.value['fingerprint']} "
+                "(compare it with the convener's)",
+                title="Invite accepted",
+                timeout=12,
+                markup=False,
+            )
         elif message.action == "remove" and not message.value:
             self.app.notify("The exchange is told at the next sync", title="Offline", timeout=4)

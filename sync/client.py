@@ -149,11 +149,33 @@ class ExchangeClient:
     def circle(self, circle: str) -> dict[str, Any]:
         return self._call("GET", f"/circles/{circle}")
 
-    def invite(self, circle: str, ttl_seconds: int) -> dict[str, Any]:
-        return self._call("POST", f"/circles/{circle}/invites", {"ttl_seconds": ttl_seconds})
+    def invite(
+        self,
+        circle: str,
+        ttl_seconds: int,
+        *,
+        token: str | None = None,
+        member_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A single-use invite; `token` (derived from the invite's secret, which stays
+        here) and `member_id` (what the joiner gets) when the client makes its own."""
+        body: dict[str, Any] = {"ttl_seconds": ttl_seconds}
+        if token is not None:
+            body["token"] = token
+        if member_id is not None:
+            body["member_id"] = member_id
+        return self._call("POST", f"/circles/{circle}/invites", body)
 
-    def redeem(self, code: str, member_id: str) -> dict[str, Any]:
-        return self._call("POST", "/invites/redeem", {"code": code, "member_id": member_id})
+    def redeem(
+        self, code: str, member_id: str | None = None, bundle: str | None = None
+    ) -> dict[str, Any]:
+        """Redeem an invite; `bundle` (base64) is the joiner's sealed join bundle."""
+        body: dict[str, Any] = {"code": code}
+        if member_id is not None:
+            body["member_id"] = member_id
+        if bundle is not None:
+            body["bundle"] = bundle
+        return self._call("POST", "/invites/redeem", body)
 
     def remove_member(self, circle: str, member_id: str) -> None:
         self._call("DELETE", f"/circles/{circle}/members/{member_id}")

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import binascii
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from sync.history import History
-from sync.protocol import PLAIN_EPOCH, Decoded, SyncError, decode_envelope
+from sync.protocol import BEFORE_JOINING, PLAIN_EPOCH, Decoded, SyncError, decode_envelope
 from sync.state import Gate, require_credentials
 from xcircle import crypto
 from xcircle.domain import CONVENER
@@ -227,6 +227,7 @@ class E2E:
         # circle has an epoch, so a plain op after it was slipped in (quarantined).
         sealed_from: list[int | None] = [self.gate(partial(self.store.meta, cid)).get(SEALED_FROM)]
         keys: dict[int, crypto.EpochKey | None] = {}
+        before: dict[int, bool] = {}  # epochs without a key here: from before my joining?
 
         def decode(env: Any) -> Decoded:
             epoch = env.get("epoch") if isinstance(env, dict) else None
@@ -245,8 +246,13 @@ class E2E:
                 if keys[epoch] is None and cid not in self._fetched:
                     self.fetch_wraps(cid)
                     keys[epoch] = self.epoch_key(cid, epoch)
+                if keys[epoch] is None:  # before this device was given any key?
+                    held = self.gate(partial(self.keystore.epochs, cid))
+                    before[epoch] = bool(held) and epoch < held[0]
             key = keys[epoch]
             if key is None:
+                if before[epoch]:  # said before this device joined: not meant for it
+                    return Decoded(d.seq, d.op_id, None, BEFORE_JOINING)
                 return Decoded(d.seq, d.op_id, None, f"no key for epoch {epoch} on this device")
             return self._open(trust, history, key, d, env)
 
@@ -295,12 +301,20 @@ def _device_keys(store: Store, cid: str) -> dict[str, str]:
 
 
 def start_epoch(
-    store: Store, client: ExchangeClient, cid: str, *, device_id: str, on_store: Gate
+    store: Store,
+    client: ExchangeClient,
+    cid: str,
+    *,
+    device_id: str,
+    on_store: Gate,
+    confirm: Collection[str] = (),
 ) -> int:
     """Start a new epoch of `cid`, wrapped for exactly the circle's member devices as
     the exchange lists them, each checked against the circle's signed device records
     (a device the exchange lists without one is refused: the exchange cannot slip in a
-    reader). Compare-and-swap on the epoch; a lost race re-reads and tries again.
+    reader). `confirm`: device ids of pending joiners to wrap for too (the exchange
+    admits them with this rekey; their device records must be here already).
+    Compare-and-swap on the epoch; a lost race re-reads and tries again.
     Returns the new epoch."""
     ks: Keystore = on_store(partial(keystore_of, store))
     keys = on_store(ks.device_keys)
@@ -310,7 +324,13 @@ def start_epoch(
         if not isinstance(expected, int):
             raise SyncError("the exchange did not say the circle's epoch")
         records = on_store(partial(_device_keys, store, cid))
-        recipients = _recipients(info.get("members") or [], records)
+        listed = list(info.get("members") or [])
+        listed += [
+            j
+            for j in info.get("joins") or []
+            if isinstance(j, dict) and j.get("device_id") in confirm
+        ]
+        recipients = _recipients(listed, records)
         epoch = expected + 1
         secret = crypto.new_epoch_secret()
         wraps = crypto.wrap_epoch(keys, cid, epoch, secret, recipients)

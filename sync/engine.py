@@ -28,7 +28,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sync.archive import keep_log
+from sync.joins import after_pull, before_push
 from sync.protocol import (
+    BEFORE_JOINING,
     Conflict,
     NotMember,
     ProtocolError,
@@ -206,10 +208,12 @@ class _Run:
             wanted = set(only)
             metas = {cid: meta for cid, meta in metas.items() if cid in wanted}
         self.e2e = self._encryption(metas)
+        before_push(self, metas)  # a hand-over still due goes first (sync.joins)
         for cid, meta in metas.items():
             self._push_circle(cid, meta)
         # Pushing moves no cursor: the metas read above still hold them.
         self._pull({c: cursor_of(m) for c, m in metas.items() if not self.report.circles[c].denied})
+        after_pull(self, metas)  # joins: wait for confirmation, or confirm others' (sync.joins)
         for cid in metas:
             rep = self.report.circles[cid]
             rep.pending, rep.held = gate(partial(_outstanding, store, cid))
@@ -445,6 +449,7 @@ class _Run:
         envelopes, nxt = batch.get("ops"), batch.get("next")
         if type(batch.get("epoch")) is int:
             self.epochs[cid] = batch["epoch"]
+        rep.joins = batch["joins"] if type(batch.get("joins")) is int else 0
         if not isinstance(envelopes, list) or not isinstance(nxt, int):
             rep.gap = "the exchange sent a malformed batch"
             self._stopped(cid, rep.gap, after)
@@ -461,7 +466,8 @@ class _Run:
                     break
                 last = d.seq
                 if d.payload is None:
-                    rejected.append((d.op_id, d.reason or "bad envelope"))
+                    if d.reason != BEFORE_JOINING:  # not meant for this device: passed over
+                        rejected.append((d.op_id, d.reason or "bad envelope"))
                 else:
                     payloads.append((d.op_id, d.payload))
         except ProtocolError as exc:

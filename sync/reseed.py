@@ -38,7 +38,7 @@ from sync.e2e import SEALED_FROM, start_epoch
 from sync.history import AUTHORED_FROM, VOUCHED_BY
 from sync.protocol import PLAIN_EPOCH, AuthFailed, NotMember, SyncError
 from sync.state import Credentials, Gate, direct, require_credentials, shared_circles
-from xcircle import crypto
+from xcircle import crypto, safetext
 from xcircle.errors import InvalidInput
 from xcircle.keystore import keystore_of
 from xcircle.services.members import is_convener
@@ -249,6 +249,41 @@ def _open(
 
 # -- after a rebuild: devices enrol again ---------------------------------------------------
 
+REINVITE_TTL_S = 7 * 24 * 3600  # the exchange's longest: people re-enroll at their pace
+
+
+def reinvite(
+    store: Store, client: ExchangeClient, cid: str, *, on_store: Gate = direct
+) -> list[dict[str, Any]]:
+    """After a rebuild: an invite for every other member of the circle, each for the
+    member id they had (the rebuilt exchange holds none of them), so their devices come
+    back as themselves: `[{member, name, org, code}]`. This device confirms them on its
+    next syncs like any join: the bundle must open with the invite's key and carry the
+    keys the exchange registered; the circle's records already know those keys."""
+    from sync.protocol import make_invite_code
+    from xcircle.ops import new_id
+
+    me = on_store(partial(store.meta, cid)).get("me")
+    ks = on_store(partial(keystore_of, store))
+    out = []
+    for member in sorted(on_store(partial(store.records, cid, "member")), key=lambda m: m["id"]):
+        if member["id"] == me:
+            continue
+        invite = crypto.Invite.new()
+        answer = client.invite(cid, REINVITE_TTL_S, token=invite.token, member_id=member["id"])
+        record = {
+            "member": member["id"],
+            "join_key": crypto.b64(invite.join_key),
+            "expires": answer.get("expires_at"),
+            # For `sync.joins`: the invite is for a member the circle already has.
+            "device": True,
+        }
+        on_store(partial(ks.save_invite, cid, new_id(), record))
+        code = make_invite_code(invite.code, client.base_url)
+        out.append({"member": member["id"], "name": member.get("name", ""), "code": code})
+        out[-1]["org"] = member.get("org", "")
+    return out
+
 
 def lost_by_exchange(creds: Credentials, url: str, **options: Any) -> bool:
     """True when the exchange at `url` (this device's own) no longer knows this device's
@@ -422,6 +457,7 @@ def reseed_command(circle_ref: str, as_json: bool) -> None:
                     f"{exc}; if the exchange lost its data, enroll this device again "
                     "(xcircle join URL NEW-TOKEN), then reseed"
                 ) from None
+            invites = reinvite(svc.store, client, cid) if result.mode == "rebuild" else []
             run_sync(svc.store, client, circles=[cid])
     if result.unrecoverable:
         warn(
@@ -432,7 +468,12 @@ def reseed_command(circle_ref: str, as_json: bool) -> None:
         "upgrade": f"Encrypted from epoch {result.epoch}; re-sealed {result.pushed} op(s), "
         f"{result.purged} left in plaintext emptied.",
         "rebuild": f"Rebuilt on the exchange at epoch {result.epoch}: re-pushed "
-        f"{result.pushed} op(s). Invite the other members again (xcircle invite).",
+        f"{result.pushed} op(s). Send each member their code (they run `xcircle join` "
+        "again with a new enrollment token, then `xcircle accept CODE`):"
+        + "".join(
+            f"\n  {safetext.line(i['name'])} ({safetext.line(i['org'])}): {i['code']}"
+            for i in invites
+        ),
         "refill": f"Re-pushed {result.pushed} op(s) at epoch {result.epoch}.",
     }[result.mode]
-    out(as_json, result.to_dict(), text)
+    out(as_json, {**result.to_dict(), "invites": invites}, text)

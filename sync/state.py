@@ -49,6 +49,8 @@ class CircleReport:
     held_back: int = 0  # local ops not pushed: stamped > 5 min ahead of the exchange
     pending: int = 0  # ops still in the outbox after this sync
     denied: bool = False  # the exchange says this device is not (or no longer) a member
+    waiting: bool = False  # this device's join waits for a convener's device to confirm it
+    joins: int = 0  # others' joins waiting for confirmation, as the pull said
     gap: str | None = None
     error: str | None = None
 
@@ -59,6 +61,7 @@ class SyncReport:
 
     circles: dict[str, CircleReport] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # news for people: "Bea joined · …"
     requests: int = 0
     skew_ms: int | None = None
     started: int = 0
@@ -207,6 +210,7 @@ def status(store: Store) -> dict[str, Any]:
                 "held": store.held(cid),
                 "cursor": cursor_of(meta),
                 "denied": cid in denied,
+                "waiting": bool(meta.get("joining")),  # my join awaits a convener's device
             }
         )
     return {

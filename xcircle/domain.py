@@ -220,6 +220,19 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "name": text(100),
             },
         ),
+        # An open invite of an encrypted circle (key = the invite id): the key its joiner's
+        # bundle is sealed with, for `member`, so any convener's device can confirm the
+        # join. Only ever sealed (never in a plain circle); deleted once confirmed.
+        Entity(
+            "invite",
+            False,
+            {
+                "member": ref,
+                "join_key": public_key,
+                "by": ref,
+                "expires": iso_datetime,
+            },
+        ),
         Entity(
             "meeting",
             False,

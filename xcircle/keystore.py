@@ -191,8 +191,23 @@ class Keystore:
         self._data.setdefault("epochs", {}).setdefault(circle, {})[str(epoch)] = crypto.b64(secret)
         self._save()
 
+    # Invites this device made: what it needs to open their joiners' bundles.
+
+    def save_invite(self, circle: str, invite_id: str, record: dict[str, Any]) -> None:
+        self._data.setdefault("invites", {}).setdefault(circle, {})[invite_id] = record
+        self._save()
+
+    def invites(self, circle: str) -> dict[str, dict[str, Any]]:
+        found = self._data.get("invites", {}).get(circle, {})
+        return dict(found) if isinstance(found, dict) else {}
+
+    def forget_invite(self, circle: str, invite_id: str) -> None:
+        if self._data.get("invites", {}).get(circle, {}).pop(invite_id, None) is not None:
+            self._save()
+
     def forget_circle(self, circle: str) -> None:
-        if self._data.get("epochs", {}).pop(circle, None) is not None:
+        found = self._data.get("epochs", {}).pop(circle, None)
+        if self._data.get("invites", {}).pop(circle, None) is not None or found is not None:
             self._save()
 
 

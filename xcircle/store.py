@@ -293,6 +293,11 @@ class Store:
         return self._db(circle).get(entity, key)
 
     @_locked
+    def raw_records(self, circle: str, entity: str) -> dict[str, Record]:
+        """Every record of an entity in a circle as stored, tombstones included."""
+        return dict(self._db(circle).records(entity))
+
+    @_locked
     def count(self, circle: str, entity: str) -> int:
         return len(self._db(circle).records(entity))
 

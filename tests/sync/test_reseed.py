@@ -16,7 +16,7 @@ from sync.archive import Archive
 from sync.e2e import Trust, encrypt_circle
 from sync.history import History
 from sync.protocol import SyncError
-from sync.reseed import reseed_circle
+from sync.reseed import reinvite, reseed_circle
 from sync.state import SHARED_WITH_E2E
 from sync.upgrade import ROTATE_MS
 from xcircle.errors import InvalidInput, StoreError
@@ -24,7 +24,7 @@ from xcircle.keystore import keystore_of
 from xcircle.ops import Op
 
 from .conftest import MakeDevice
-from .helpers import Device, Exchange, FakeClock, Faults, pair
+from .helpers import Device, Exchange, FakeClock, Faults, pair, plain_pair
 
 CANARY = "canary-5e1d-upgrade"
 DAY_S = 24 * 3600
@@ -50,12 +50,20 @@ def from_before_the_update(*devices: Device, cid: str) -> None:
         dev.store.set_meta(cid, **{SHARED_WITH_E2E: False})
 
 
-def trio(make_device: MakeDevice, **kw: object) -> tuple[Device, Device, Device, str]:
-    """Ada (Acme, convener), Bob and Cat (Beta) in one plaintext circle, all synced."""
-    ada, bob, cid = pair(make_device, **kw)
-    cat = make_device("cat", "Beta", **kw)
-    cat.accept(ada.invite(cid))
-    for dev in (bob, cat, ada, bob, cat):
+def trio(make_device: MakeDevice, *, plain: bool = False) -> tuple[Device, Device, Device, str]:
+    """Ada (Acme, convener), Bob and Cat (Beta) in one circle, all synced: encrypted
+    from its sharing, or (`plain`) shared in plaintext as before encryption."""
+    ada, bob, cat = (
+        make_device(n, o) for n, o in (("ada", "Acme"), ("bob", "Beta"), ("cat", "Beta"))
+    )
+    cid = ada.services.circles.create("Leaders")["id"]
+    if plain:
+        ada.share_plain(cid)
+    else:
+        ada.share(cid)
+    for dev in (bob, cat):
+        dev.accept(ada.invite(cid))
+    for dev in (ada, bob, cat, ada, bob, cat):  # joins confirmed, records everywhere
         dev.sync()
     return ada, bob, cat, cid
 
@@ -63,7 +71,7 @@ def trio(make_device: MakeDevice, **kw: object) -> tuple[Device, Device, Device,
 def test_a_plaintext_circle_is_upgraded_on_its_first_sync(
     make_device: MakeDevice, exchange: Exchange
 ) -> None:
-    ada, bob, cat, cid = trio(make_device)
+    ada, bob, cat, cid = trio(make_device, plain=True)
     ada.services.goals.add(cid, f"Ada's goal {CANARY}")
     ada.sync()
     bob.services.goals.add(cid, f"Bob's goal {CANARY}")
@@ -105,7 +113,7 @@ def test_a_device_that_pulls_the_upgraded_circle_from_the_start_reads_it_all(
 ) -> None:
     """A device rebuilding its copy (damaged files, a new install) reads the vouched
     history, then the ops signed by their authors, and quarantines nothing."""
-    ada, bob, cat, cid = trio(make_device)
+    ada, bob, cat, cid = trio(make_device, plain=True)
     for dev in (ada, bob):
         dev.services.goals.add(cid, f"{dev.name}'s goal")
         dev.sync()
@@ -124,7 +132,7 @@ def test_a_device_that_pulls_the_upgraded_circle_from_the_start_reads_it_all(
 def test_reseed_by_hand_upgrades_a_circle_shared_in_plaintext_by_this_version(
     make_device: MakeDevice, exchange: Exchange
 ) -> None:
-    ada, bob, cid = pair(make_device)
+    ada, bob, cid = plain_pair(make_device)
     bob.sync()
     ada.sync()
     ada.sync()
@@ -152,6 +160,7 @@ def test_vouched_history_is_taken_only_at_the_head_of_the_log(make_device: MakeD
     store = ada.store
     gate = lambda f: f()  # noqa: E731
     me = store.meta(cid)["me"]
+    store.set_meta(cid, vouched_by=None, authored_from=None)
     trust = Trust(store, cid)
     known = dict(trust.devices)
     trust.devices.clear()  # a device reading the circle from its start: no record yet
@@ -189,14 +198,12 @@ def test_a_convener_rotates_an_epoch_after_30_days(
     make_device: MakeDevice, exchange: Exchange, exchange_clock: FakeClock
 ) -> None:
     clock = FakeClock(exchange_clock.now)
-    ada, bob, cid = pair(make_device, now_ms=clock)
-    bob.sync()
-    ada.sync()
-    with ada.client() as c:
-        reseed_circle(ada.store, c, cid)  # epoch 1
-    bob.services.goals.add(cid, "under epoch 1")  # his push fetches epoch 1's wrap
+    ada, bob, cid = pair(make_device, now_ms=clock)  # encrypted, Bob's joining confirmed
     for dev in (bob, ada):
         dev.sync()
+    held = keystore_of(ada.store).epochs(cid)
+    e = held[-1]
+    assert keystore_of(bob.store).epochs(cid)[-1] == e
 
     def later(days: float) -> None:
         clock.advance(days * DAY_S)
@@ -205,26 +212,26 @@ def test_a_convener_rotates_an_epoch_after_30_days(
     later(29)
     ada.sync()
     bob.sync()
-    assert keystore_of(ada.store).epochs(cid) == [1]
+    assert keystore_of(ada.store).epochs(cid) == held
     later(2)
     bob.sync()  # a member's device never rotates
-    assert keystore_of(bob.store).epochs(cid) == [1]
+    assert keystore_of(bob.store).epochs(cid)[-1] == e
     ada.sync()  # 31 days: a new epoch for exactly the member devices
-    assert keystore_of(ada.store).epochs(cid) == [1, 2]
+    assert keystore_of(ada.store).epochs(cid) == [*held, e + 1]
     goal = bob.services.goals.add(cid, "under the new epoch")["id"]
-    bob.sync()  # refused under epoch 1, re-sealed under 2
+    bob.sync()  # refused under the old epoch, re-sealed under the new one
     ada.sync()
     assert ada.store.get(cid, "goal", goal) is not None
-    assert keystore_of(bob.store).epochs(cid) == [1, 2]
+    assert keystore_of(bob.store).epochs(cid)[-1] == e + 1
     with exchange.engine.connect() as conn:
         q = "SELECT epoch FROM ops WHERE circle_id = :c ORDER BY seq DESC LIMIT 1"
-        assert conn.execute(text(q), {"c": cid}).scalar_one() == 2
+        assert conn.execute(text(q), {"c": cid}).scalar_one() == e + 1
     later(ROTATE_MS / 1000 / DAY_S - 1)
     ada.sync()
-    assert keystore_of(ada.store).epochs(cid) == [1, 2]  # counted from epoch 2's start
+    assert keystore_of(ada.store).epochs(cid)[-1] == e + 1  # counted from its start
     later(2)
     ada.sync()
-    assert keystore_of(ada.store).epochs(cid) == [1, 2, 3]
+    assert keystore_of(ada.store).epochs(cid)[-1] == e + 2
 
 
 def test_the_device_keeps_the_log_it_pulled(make_device: MakeDevice, exchange: Exchange) -> None:
@@ -275,10 +282,10 @@ def lose_the_exchange(exchange: Exchange, tmp_path: Path, *devices: Device) -> E
 def test_a_convener_rebuilds_a_lost_exchange_from_its_device(
     make_device: MakeDevice, exchange: Exchange, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    ada, bob, cat, cid = trio(make_device)
+    ada, bob, cat, cid = trio(make_device, plain=True)
     ada.services.goals.add(cid, "said in plaintext")
     ada.sync()
-    with ada.client() as c:
+    with ada.client() as c:  # encrypted later: Ada's device re-seals what was plain
         encrypt_circle(ada.store, c, cid, on_store=lambda f: f())
     for dev in (ada, bob, cat):
         dev.services.goals.add(cid, f"{dev.name} after encryption")
@@ -338,28 +345,10 @@ def test_a_full_disk_while_keeping_the_log_loses_nothing(
     assert archive.missing(bob.store.meta(cid)["cursor"]) == []
 
 
-def let_back_in(exchange: Exchange, convener: Device, cid: str, *devices: Device) -> None:
-    """The convener lets returning members' devices back in: on the exchange, then a new
-    epoch wrapped for them too (their keys are the ones the circle's records hold)."""
-    from sync.e2e import start_epoch
-    from sync.exchange.invites import admit
-    from sync.state import require_credentials
-
-    with exchange.engine.begin() as conn:
-        for dev in devices:
-            creds = require_credentials(dev.store)
-            me = dev.store.meta(cid)["me"]
-            admit(conn, cid, creds.device_id, me, 0, rejoin=False)
-    with convener.client() as c:
-        start_epoch(convener.store, c, cid, device_id="", on_store=lambda f: f())
-
-
 def test_after_a_rebuild_every_device_converges_and_no_op_is_lost(
     make_device: MakeDevice, exchange: Exchange, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     ada, bob, cat, cid = trio(make_device)
-    with ada.client() as c:
-        encrypt_circle(ada.store, c, cid, on_store=lambda f: f())
     for dev in (ada, bob, cat, ada, bob, cat):
         dev.services.goals.add(cid, f"{dev.name}'s goal")
         dev.sync()
@@ -375,7 +364,12 @@ def test_after_a_rebuild_every_device_converges_and_no_op_is_lost(
         dev.join()  # enrolled again: same keys, same data
     with ada.client() as c:
         assert reseed_circle(ada.store, c, cid).mode == "rebuild"
-    let_back_in(empty, ada, cid, bob, cat)
+        codes = {i["name"]: i["code"] for i in reinvite(ada.store, c, cid)}
+    assert sorted(codes) == ["bob", "cat"]  # each for the member id they had
+    for dev in (bob, cat):
+        assert dev.accept(codes[dev.name]) == cid  # waits for a convener's device
+    notices = ada.sync().notices  # Ada's device confirms them: their keys are known
+    assert len(notices) == 2 and all("joined" in n for n in notices)
     # Bob's device holds the 3 ops that reached the old exchange after Ada's last sync
     # (Bob's and Cat's goals of the last round, Bob's late one): it pushes them again.
     restored = [w for w in bob.sync().warnings if "pushed again" in w]
@@ -387,5 +381,6 @@ def test_after_a_rebuild_every_device_converges_and_no_op_is_lost(
         assert report.circles[cid].quarantined == [] and not report.circles[cid].denied
     assert ada.store.canonical(cid) == bob.store.canonical(cid) == cat.store.canonical(cid)
     assert {g["id"] for g in ada.store.records(cid, "goal")} == made
+    assert sorted(m["name"] for m in ada.store.records(cid, "member")) == ["ada", "bob", "cat"]
     ids = [op_id for _, op_id, _, _, _ in exchange_log(empty, cid)]
     assert len(ids) == len(set(ids))

@@ -20,8 +20,10 @@ def test_share_invite_accept_converge(make_device: MakeDevice) -> None:
     assert report.circles[cid].pushed > 0 and report.circles[cid].pending == 0
     assert bob.accept(ada.invite(cid)) == cid
     bob_me = bob.store.meta(cid)["me"]
+    assert bob.store.get(cid, "member", bob_me) is None  # waiting for Ada's device
+    ada.sync()  # confirms Bob: his member record, a new epoch, the hand-over
+    bob.sync()
     assert bob.store.get(cid, "member", bob_me)["name"] == "bob"
-    ada.sync()
     assert ada.services.detail(cid) == bob.services.detail(cid)
     assert ada.store.canonical(cid) == bob.store.canonical(cid)
 
@@ -64,6 +66,7 @@ def test_a_damaged_shared_circle_is_rebuilt_from_the_exchange(make_device: MakeD
     ada.services.goals.add(cid, "Delegate more")
     ada.share(cid)
     bob.accept(ada.invite(cid))
+    ada.sync()
     bob.sync()
     expected = bob.store.canonical(cid)
     bob.store.close()

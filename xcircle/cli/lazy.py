@@ -30,6 +30,8 @@ LAZY_CIRCLE_COMMANDS = {
     "encrypt": "sync.commands:encrypt",
     "reseed": "sync.reseed:reseed_command",
 }
+# `xcircle circle invite|accept` are the same commands as `xcircle invite|accept`.
+LAZY_CIRCLE_COMMANDS.update(invite="sync.commands:invite", accept="sync.commands:accept")
 # `--help` lists lazy commands with these lines instead of importing their modules.
 LAZY_HELP = {
     "exchange": "Serve and administer the exchange server.",
