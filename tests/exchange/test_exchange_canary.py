@@ -4,9 +4,11 @@ synced by 3 devices in 2 organizations through a real `xcircle exchange serve`. 
 the exchange's database (the SQLite file and its WAL, or a `pg_dump` of PostgreSQL) and
 its logs hold none of them, and do hold ciphertext.
 
-The circle goes the way circles shared before encryption go: shared, everyone invited
-and joined, then encrypted by its convener, whose device re-seals the plain history on
-its next sync and has the exchange empty the rest.
+Two paths: the normal one (shared encrypted, everyone invited, accepted and confirmed:
+names and organizations travel only sealed, in join bundles and records), and the one
+circles shared before encryption take (shared in plaintext, everyone in, then encrypted
+by its convener, whose device re-seals the plain history on its next sync and has the
+exchange empty the rest).
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ def _exchange_bytes(served: Served, tmp_path: Path) -> bytes:
     return data + served.server.log.read_bytes()
 
 
-def test_the_exchange_holds_no_canary(served: Served, tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", ["normal", "from before encryption"])
+def test_the_exchange_holds_no_canary(served: Served, tmp_path: Path, path: str) -> None:
     ada = _device(tmp_path, served, "ada", "Acme")
     bob = _device(tmp_path, served, "bob", "Beta")
     cat = _device(tmp_path, served, "cat", "Beta")
@@ -125,7 +128,10 @@ def test_the_exchange_holds_no_canary(served: Served, tmp_path: Path) -> None:
             purpose=f"Purpose {CANARY['purpose']}",
             agreements=[("Confidentiality", f"Agreement {CANARY['agreement']}")],
         )["id"]
-        ada.share(cid)
+        if path == "normal":  # encrypted from its sharing; invite, accept, confirm
+            ada.share(cid)
+        else:  # shared in plaintext, everyone in, then encrypted by its convener
+            ada.share_plain(cid)
         for dev in (bob, cat):
             dev.accept(ada.invite(cid))
         for dev in (*everyone, *everyone):
@@ -155,8 +161,9 @@ def test_the_exchange_holds_no_canary(served: Served, tmp_path: Path) -> None:
         for dev in everyone:
             dev.sync()
 
-        with ada.client() as c:
-            encrypt_circle(ada.store, c, cid, on_store=lambda f: f())
+        if path != "normal":
+            with ada.client() as c:
+                encrypt_circle(ada.store, c, cid, on_store=lambda f: f())
         cat.services.goals.add(cid, f"Said after encryption {CANARY['later']}")
         for dev in (*everyone, *everyone):  # Ada's device re-seals the plain history
             report = dev.sync()
