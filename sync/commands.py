@@ -493,11 +493,33 @@ def accept(code: str, as_json: bool) -> None:
 
 
 @click.command()
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep following the exchange: sync whenever others push (live), one line per "
+    "applied batch, until Ctrl-C.",
+)
+@click.option(
+    "--interval",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(1, 86400),
+    help="With --watch: seconds between syncs when the exchange has no live sync.",
+)
 @_json_option
-def sync(as_json: bool) -> None:
+def sync(watch: bool, interval: float, as_json: bool) -> None:
     """Push local changes and pull everyone else's, for every shared circle."""
     from xcircle.cli import session
 
+    if watch:
+        from sync.watch import watch as follow
+
+        try:
+            with session() as svc, connect(svc.store) as client:
+                follow(svc.store, client, as_json=as_json, interval_s=interval)
+        except KeyboardInterrupt:  # a second Ctrl-C during a sync: the store is closed
+            pass
+        return
     with session() as svc, connect(svc.store) as client:
         report = run_sync(svc.store, client)
     _warn_report(report)

@@ -113,8 +113,10 @@ class Trust:
     def _may(self, member: str, op: Op) -> str | None:
         """`member` (the author, as its device says) may make this change?"""
         entity, f = op.entity, op.fields
-        if entity == "agreement" and not self.convener(member):
+        if entity in ("agreement", "amendment") and not self.convener(member):
             return "only a convener may amend agreements"
+        if entity == "consent" and f.get("member") != member:
+            return "a member consents or objects only for themselves"
         if entity == "device" and f.get("member", member) != member and not self.convener(member):
             return "only a convener may add another member's device"
         if entity != "member":

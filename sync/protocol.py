@@ -39,6 +39,7 @@ class SyncError(XCircleError):
     """Something went wrong talking to the exchange; the message is one line."""
 
     code: str | None = None  # the exchange's stable error code, when it gave one
+    status: int | None = None  # the HTTP status it came with, when there was one
 
 
 class NotJoined(SyncError):
@@ -87,6 +88,11 @@ class InvalidRequest(SyncError):
 
 class ServerError(SyncError):
     """5xx after retries: the exchange is up but failing."""
+
+
+class LiveUnavailable(SyncError):
+    """The exchange offers no live sync (`POST /v1/wait`: an older exchange), or none
+    for these circles: sync on the interval instead."""
 
 
 class ProtocolError(SyncError):

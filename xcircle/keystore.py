@@ -12,6 +12,7 @@ never silently. `XCIRCLE_KEYRING=0` turns the keyring off (tests, headless machi
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from pathlib import Path
 from typing import Any
@@ -227,12 +228,14 @@ def exists(home: Path) -> bool:
 
 
 _open: weakref.WeakKeyDictionary[Any, Keystore] = weakref.WeakKeyDictionary()
+_opening = threading.Lock()
 
 
 def keystore_of(owner: Any) -> Keystore:
     """The keystore of a store's home, opened once per store object (`owner.home`):
     reading the keyring can be slow, and the secrets are read on every sync."""
-    ks = _open.get(owner)
-    if ks is None:
-        ks = _open[owner] = Keystore(owner.home)
-    return ks
+    with _opening:  # the app's sync worker and its UI thread may both ask first
+        ks = _open.get(owner)
+        if ks is None:
+            ks = _open[owner] = Keystore(owner.home)
+        return ks

@@ -81,3 +81,17 @@ def test_a_damaged_shared_circle_is_rebuilt_from_the_exchange(make_device: MakeD
     assert bob.store.canonical(cid) == expected
     assert bob.store.damaged_circles() == []
     assert list((bob.home / "circles").glob(f"{cid}.journal.corrupt-*"))  # kept aside
+
+
+def test_a_push_uses_the_skew_saved_by_the_last_sync(make_device: MakeDevice) -> None:
+    """Only a device that never synced asks the exchange's clock before pushing; later
+    syncs, on a fresh client (a restart), push under the skew the last sync saved."""
+    ada = make_device("ada")
+    cid = ada.services.circles.create("Leaders")["id"]
+    ada.share(cid)
+    assert isinstance(ada.store.setting("sync_state")["skew_ms"], int)
+    ada.restart()
+    ada.services.goals.add(cid, "Delegate")
+    ada.faults.log.clear()
+    assert ada.sync().pushed == 1
+    assert not [line for line in ada.faults.log if "/health" in line]

@@ -179,6 +179,9 @@ def test_describe_covers_every_state() -> None:
     assert describe({**base, "pending": 3}) == ("pending", "pending 3")
     assert describe({**base, "last_error": "cannot reach x: refused"})[0] == "offline"
     assert describe({**base, "last_error": "bad token"}) == ("error", "sync error: bad token")
+    removed = {"pending": 2, "denied": True}
+    shut_out = {**base, "pending": 3, "circles": [removed, {"pending": 1, "denied": False}]}
+    assert describe(shut_out) == ("pending", "pending 1 · removed from 1")
 
 
 def test_the_sync_screen_and_engine_load_no_http_client() -> None:
