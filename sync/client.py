@@ -137,12 +137,26 @@ class ExchangeClient:
         """The circle's current epoch and this device's own wraps (never anyone else's)."""
         return self._call("GET", f"/circles/{circle}/epoch")
 
-    def rekey(self, circle: str, expected: int, wraps: dict[str, str]) -> dict[str, Any]:
+    def rekey(
+        self, circle: str, expected: int, wraps: dict[str, str], *, epoch: int | None = None
+    ) -> dict[str, Any]:
         """Start epoch `expected + 1` (compare-and-swap: 409 `epoch_conflict` if another
-        device was first)."""
-        return self._call(
-            "POST", f"/circles/{circle}/epochs", {"expected": expected, "wraps": wraps}
-        )
+        device was first); `epoch` jumps to a given number (a circle rebuilt on an empty
+        exchange continues its old numbering)."""
+        body: dict[str, Any] = {"expected": expected, "wraps": wraps}
+        if epoch is not None:
+            body["epoch"] = epoch
+        return self._call("POST", f"/circles/{circle}/epochs", body)
+
+    def reseed(self, circle: str, envelopes: list[dict[str, Any]]) -> dict[str, Any]:
+        """Re-push history (a convener's device): ops of past epochs onto a rebuilt
+        exchange, or sealed ops in place of their plaintext; idempotent by op id."""
+        return self._call("POST", f"/circles/{circle}/reseed", {"ops": envelopes})
+
+    def purge_plaintext(self, circle: str) -> int:
+        """Empty what is left in plaintext of an upgraded circle; returns how many."""
+        purged = self._call("DELETE", f"/circles/{circle}/plaintext").get("purged")
+        return purged if isinstance(purged, int) else 0
 
     def set_role(self, circle: str, member_id: str, role: str) -> dict[str, Any]:
         return self._call("PUT", f"/circles/{circle}/members/{member_id}/role", {"role": role})

@@ -39,6 +39,7 @@ from sync.protocol import (
     normalize_url,
     parse_invite_code,
 )
+from sync.reseed import lost_by_exchange, rejoined
 from sync.state import (
     Credentials,
     Gate,
@@ -85,7 +86,7 @@ def enroll(
     from sync.client import ExchangeClient
 
     current = on_store(partial(credentials, store))
-    if current is not None:
+    if current is not None and not lost_by_exchange(current, normalize_url(url), **options):
         raise SyncError(f"this device already joined {current.url} (organization {current.org})")
     token = token.strip()
     if not token.startswith(ENROLL_PREFIX):
@@ -110,6 +111,8 @@ def enroll(
     except KeyError:
         raise ProtocolError("the exchange answered the enrollment without a token") from None
     on_store(partial(save_credentials, store, creds))
+    if current is not None:
+        on_store(partial(rejoined, store))  # a rebuilt exchange: pull every circle afresh
     return creds
 
 

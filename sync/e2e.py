@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from sync.history import History
 from sync.protocol import BEFORE_JOINING, PLAIN_EPOCH, Decoded, SyncError, decode_envelope
 from sync.state import Gate, require_credentials
 from xcircle import crypto
@@ -133,6 +134,13 @@ class Trust:
             return "only a convener may add or edit another member"
         return None
 
+    def knows_a_convener_device(self) -> bool:
+        return any(self.convener(member) for member, _ in self.devices.values())
+
+    def accept(self, op: Op) -> None:
+        """Take an op in without the checks (vouched history, see `sync.reseed`)."""
+        self._take(op)
+
     def _take(self, op: Op) -> None:
         f = op.fields
         if op.entity == "device" and isinstance(f.get("ed25519"), str):
@@ -216,6 +224,7 @@ class E2E:
         """A `decode_envelope` for one circle's pulled batch, with the trust checks;
         the circle's trust state is read once and follows the batch."""
         trust = self.gate(partial(Trust, self.store, cid))
+        history = History(self.store, cid, self.gate)
         # The seq of the circle's first sealed op: the exchange refuses plain pushes once a
         # circle has an epoch, so a plain op after it was slipped in (quarantined).
         sealed_from: list[int | None] = [self.gate(partial(self.store.meta, cid)).get(SEALED_FROM)]
@@ -247,11 +256,13 @@ class E2E:
                 if before[epoch]:  # said before this device joined: not meant for it
                     return Decoded(d.seq, d.op_id, None, BEFORE_JOINING)
                 return Decoded(d.seq, d.op_id, None, f"no key for epoch {epoch} on this device")
-            return self._open(trust, key, d, env)
+            return self._open(trust, history, key, d, env)
 
         return decode
 
-    def _open(self, trust: Trust, key: crypto.EpochKey, d: Decoded, env: Any) -> Decoded:
+    def _open(
+        self, trust: Trust, history: History, key: crypto.EpochKey, d: Decoded, env: Any
+    ) -> Decoded:
         try:
             nonce = binascii.a2b_base64(env.get("nonce", ""), strict_mode=True)
             payload = binascii.a2b_base64(env.get("payload", ""), strict_mode=True)
@@ -272,7 +283,12 @@ class E2E:
         ):
             return Decoded(d.seq, d.op_id, None, "op inside is invalid")
         op = Op(d.op_id, key.circle, entity, record, "", author, fields)
-        reason = trust.check(crypto.b64(opened.signer), op)
+        if opened.vouched:  # history from before encryption, re-sealed by a convener
+            reason = history.check(trust, d.seq, crypto.b64(opened.signer), op)
+        else:
+            reason = trust.check(crypto.b64(opened.signer), op)
+            if reason is None:
+                history.authored(d.seq)
         if reason is not None:
             return Decoded(d.seq, d.op_id, None, reason)
         return Decoded(d.seq, d.op_id, opened.op_json)

@@ -27,6 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from sync.archive import keep_log
 from sync.joins import after_pull, before_push
 from sync.protocol import (
     BEFORE_JOINING,
@@ -214,6 +215,7 @@ class _Run:
         self._first_request = client.requests
         self._written: set[str] = set()  # circles that got an `apply_pulled` this run
         self.e2e: E2E | None = None
+        self.epochs: dict[str, int] = {}  # each circle's epoch, as the exchange last said
         self._asked_time = False  # `/health` asked in this run (see `_push_circle`)
         # A field this device set since its last sync (or in the last minutes) and that
         # a pulled op overwrites is reported: the member hears whose change won.
@@ -244,6 +246,10 @@ class _Run:
                     f"{rep.held} op(s) in circle {cid[:8]} are stamped more than 5 minutes "
                     "ahead of this device's clock: held until it catches up"
                 )
+        if self.e2e is not None:  # a convener's device upgrades and rotates (sync/upgrade.py)
+            from sync.upgrade import maintain
+
+            maintain(self.e2e, self.report, self.epochs, now_ms=self.now_ms)
         self._check_skew()
         self.report.requests = self.client.requests - self._first_request
         self.report.finished = self.now_ms()
@@ -484,6 +490,8 @@ class _Run:
         (the circle's cursor is then that `next`)."""
         rep = self.report.circle(cid)
         envelopes, nxt = batch.get("ops"), batch.get("next")
+        if type(batch.get("epoch")) is int:
+            self.epochs[cid] = batch["epoch"]
         rep.joins = batch["joins"] if type(batch.get("joins")) is int else 0
         if not isinstance(envelopes, list) or not isinstance(nxt, int):
             rep.gap = "the exchange sent a malformed batch"
@@ -509,6 +517,10 @@ class _Run:
             rep.gap = str(exc)
         if rep.gap is None and last != nxt:
             rep.gap = f"ops end at seq {last} but the exchange said next is {nxt}"
+        if last != after:
+            # The log itself, kept to rebuild a lost exchange (sync/archive.py); before
+            # the merge, so it is never behind the cursor.
+            keep_log(self.store.home, cid, envelopes[: last - after])
         if last != after or rejected:
             result = self.gate(
                 partial(

@@ -176,14 +176,20 @@ def cursor_of(meta: dict[str, Any]) -> int:
     return int(meta.get("cursor") or 0)
 
 
+# Local meta of a circle shared by a version that knows end-to-end encryption; a shared
+# circle without it was shared before, and is upgraded on its first sync (sync/upgrade.py).
+SHARED_WITH_E2E = "shared_with_e2e"
+
+
 def mark_shared(store: Store, circle: str, me: str) -> None:
     """Make `circle` a shared circle (created locally if new) with my member id `me`;
     its pull cursor stays where it is."""
     if not store.has_circle(circle):
         store.create_circle(circle)
     # Shared anew (an invite accepted again): no longer the circle this device left.
-    cursor = cursor_of(store.meta(circle))
-    store.set_meta(circle, me=me, shared=True, cursor=cursor, **{REMOVED: False})
+    meta = store.meta(circle)
+    mark = {SHARED_WITH_E2E: True} if not meta.get("shared") else {}
+    store.set_meta(circle, me=me, shared=True, cursor=cursor_of(meta), **{REMOVED: False}, **mark)
 
 
 def queue_removal(store: Store, circle: str, member_id: str, *, queued: bool) -> None:

@@ -79,6 +79,34 @@ def envelope_vector() -> dict[str, Any]:
     }
 
 
+def vouched_vector() -> dict[str, Any]:
+    """History from before encryption, re-sealed by a convener's device: the same
+    envelope format, the batch signed under the vouch context."""
+    import orjson
+
+    signer = keys(b"device-a")
+    with crypto.fixed_randomness(b"epoch-secret"):
+        secret = crypto.new_epoch_secret()
+    key = crypto.EpochKey(CIRCLE, 1, secret)
+    ops = [(op["id"], orjson.dumps(op, option=orjson.OPT_SORT_KEYS)) for op in OPS[:3]]
+    with crypto.fixed_randomness(b"nonces"):
+        sealed = crypto.seal_batch(key, signer, ops, vouched=True)
+    return {
+        "circle": CIRCLE,
+        "epoch": 1,
+        "epoch_secret": hexs(secret),
+        "ops": [
+            {
+                "op_id": op_id,
+                "op_json": op_json.decode(),
+                "nonce": crypto.b64(s.nonce),
+                "payload": crypto.b64(s.payload),
+            }
+            for (op_id, op_json), s in zip(ops, sealed, strict=True)
+        ],
+    }
+
+
 def wrap_vector() -> dict[str, Any]:
     rekeyer, bea, cai = keys(b"device-a"), keys(b"device-b"), keys(b"device-c")
     with crypto.fixed_randomness(b"epoch-secret"):
@@ -130,6 +158,7 @@ def home_vector() -> dict[str, Any]:
 VECTORS = {
     "device": device_vector,
     "envelope": envelope_vector,
+    "vouched": vouched_vector,
     "wrap": wrap_vector,
     "invite": invite_vector,
     "home": home_vector,

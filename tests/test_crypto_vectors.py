@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -68,6 +69,28 @@ def test_batch_signature_is_ed25519_over_the_merkle_root() -> None:
     signature = plain[33:97]
     message = b"xcircle-batch-v1" + crypto.ctx(v["circle"], root)
     Ed25519PublicKey.from_public_bytes(plain[1:33]).verify(signature, message)
+
+
+def test_vouched_history_is_signed_under_its_own_context() -> None:
+    """A vouched batch verifies only as vouched: its signature is over the vouch
+    context, never the authored one, so it cannot pass for its author's own."""
+    v = stored("vouched")
+    key = crypto.EpochKey(v["circle"], v["epoch"], bytes.fromhex(v["epoch_secret"]))
+    leaves = [hashlib.sha256(b"\x00" + op["op_json"].encode()).digest() for op in v["ops"]]
+    node = lambda a, b: hashlib.sha256(b"\x01" + a + b).digest()  # noqa: E731
+    root = node(node(leaves[0], leaves[1]), leaves[2])
+    signer = Ed25519PublicKey.from_public_bytes(keys(b"device-a").public.ed25519)
+    for op in v["ops"]:
+        opened = crypto.Verifier().open(
+            key, op["op_id"], base64.b64decode(op["nonce"]), base64.b64decode(op["payload"])
+        )
+        assert opened.vouched and opened.op_json == op["op_json"].encode()
+        signature = opened.plain[33:97]
+        signer.verify(signature, b"xcircle-vouch-v1" + crypto.ctx(v["circle"], root))
+        with pytest.raises(InvalidSignature):
+            signer.verify(signature, b"xcircle-batch-v1" + crypto.ctx(v["circle"], root))
+    authored = crypto.seal_batch(key, keys(b"device-a"), [("a" * 32, b"{}")])[0]
+    assert not crypto.Verifier().open(key, "a" * 32, authored.nonce, authored.payload).vouched
 
 
 def test_wrap_vector_opens_with_pyca_hpke() -> None:

@@ -51,6 +51,9 @@ TOKEN_PREFIX = "xci_"  # the invite token the exchange sees (its own prefix)
 _EPOCH_SALT = b"xcircle-epoch-v1"
 _OP_INFO = b"xcircle-op-v1"
 _BATCH_CONTEXT = b"xcircle-batch-v1"
+# A convener's device re-sealing ops from before encryption signs them under this context:
+# "I vouch this was the circle's history", never "I wrote this" (see sync/reseed.py).
+_VOUCH_CONTEXT = b"xcircle-vouch-v1"
 _WRAP_INFO = b"xcircle-wrap-v1"
 _EPOCH_CONTEXT = b"xcircle-epoch-v1"
 _INVITE_SALT = b"xcircle-invite-v1"
@@ -336,14 +339,18 @@ def merkle_root(leaf: bytes, index: int, size: int, path: Sequence[bytes]) -> by
     return node
 
 
-def _batch_message(circle: str, root: bytes) -> bytes:
-    return _BATCH_CONTEXT + ctx(circle, root)
+def _batch_message(circle: str, root: bytes, *, vouched: bool = False) -> bytes:
+    return (_VOUCH_CONTEXT if vouched else _BATCH_CONTEXT) + ctx(circle, root)
 
 
-def sign_batch(keys: DeviceKeys, circle: str, ops: Sequence[bytes]) -> list[bytes]:
-    """Sealed-op plaintexts for a batch of op JSONs: one signature over their root."""
+def sign_batch(
+    keys: DeviceKeys, circle: str, ops: Sequence[bytes], *, vouched: bool = False
+) -> list[bytes]:
+    """Sealed-op plaintexts for a batch of op JSONs: one signature over their root.
+    `vouched`: signed as history this device vouches for, not as its own ops."""
     root, paths = merkle([_leaf(op) for op in ops])
-    signer, signature = keys.public.ed25519, keys.sign(_batch_message(circle, root))
+    message = _batch_message(circle, root, vouched=vouched)
+    signer, signature = keys.public.ed25519, keys.sign(message)
     size = len(ops)
     return [
         _HEAD.pack(VERSION, signer, signature, i, size, len(path)) + b"".join(path) + op
@@ -361,9 +368,12 @@ class Sealed:
     payload: bytes
 
 
-def seal_batch(key: EpochKey, keys: DeviceKeys, ops: Sequence[tuple[str, bytes]]) -> list[Sealed]:
-    """Encrypt and batch-sign `(op id, op JSON)` pairs under an epoch."""
-    plains = sign_batch(keys, key.circle, [op for _, op in ops])
+def seal_batch(
+    key: EpochKey, keys: DeviceKeys, ops: Sequence[tuple[str, bytes]], *, vouched: bool = False
+) -> list[Sealed]:
+    """Encrypt and batch-sign `(op id, op JSON)` pairs under an epoch (`vouched`: see
+    `sign_batch`)."""
+    plains = sign_batch(keys, key.circle, [op for _, op in ops], vouched=vouched)
     out = []
     for (op_id, _), plain in zip(ops, plains, strict=True):
         nonce = random_bytes(NONCE_BYTES)
@@ -392,6 +402,7 @@ class Opened:
     signer: bytes
     op_json: bytes
     plain: bytes  # the sealed-op plaintext, for re-sealing under another epoch
+    vouched: bool = False  # signed as vouched history, not by its author
 
 
 class Verifier:
@@ -403,8 +414,11 @@ class Verifier:
     the one that was verified (about two hashes an op instead of nine)."""
 
     def __init__(self, max_nodes: int = 1 << 16) -> None:
-        # (signer, signature, circle, node, index at that level, size) → the rest of the path
-        self._good: dict[tuple[bytes, bytes, str, bytes, int, int], tuple[bytes, ...]] = {}
+        # (signer, signature, circle, node, index at that level, size) → (the rest of the
+        # path, whether the signature was a voucher's)
+        self._good: dict[
+            tuple[bytes, bytes, str, bytes, int, int], tuple[tuple[bytes, ...], bool]
+        ] = {}
         self._max = max_nodes
 
     def open(self, key: EpochKey, op_id: str, nonce: bytes, payload: bytes) -> Opened:
@@ -434,11 +448,13 @@ class Verifier:
             raise CryptoError("the op's place in its batch is out of range")
         good, who = self._good, (signer, signature, circle)
         node, used, walked = _leaf(op_json), 0, []
+        vouched = False
         while True:
             known = good.get((*who, node, index, size))
             if known is not None:
-                if known != path[used:]:
+                if known[0] != path[used:]:
                     raise CryptoError("the op's batch path does not match its batch")
+                vouched = known[1]
                 break
             walked.append((node, index, size, used))
             if size == 1:
@@ -453,12 +469,16 @@ class Verifier:
             if used != len(path):
                 raise CryptoError("the op's batch path has the wrong length")
             if not verify_signature(signer, signature, _batch_message(circle, node)):
-                raise CryptoError("op signature does not verify")
+                vouched = True  # the rarer kind: checked only when the first fails
+                if not verify_signature(
+                    signer, signature, _batch_message(circle, node, vouched=True)
+                ):
+                    raise CryptoError("op signature does not verify")
         if len(good) + len(walked) > self._max:
             good.clear()
         for at, i, n_at, u in walked:
-            good[(*who, at, i, n_at)] = path[u:]
-        return Opened(signer, op_json, plain)
+            good[(*who, at, i, n_at)] = (path[u:], vouched)
+        return Opened(signer, op_json, plain, vouched)
 
 
 # -- wraps (HPKE, RFC 9180 base mode) ------------------------------------------------------

@@ -122,9 +122,10 @@ def purge_plaintext(engine: Engine, device_id: str, circle_id: str) -> int:
                 .values(payload=b"", nonce=b"")
             ).rowcount
         )
-    if purged and engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite":
         # SQLite zeroes freed cells (secure_delete, see db.py) but the WAL still holds the
-        # old pages: copy them into the database and cut the WAL to nothing. Best effort:
+        # old pages, of this purge and of the re-sealing before it that replaced plaintext
+        # in place: copy them into the database and cut the WAL to nothing. Best effort:
         # a reader holding an old snapshot lets the next checkpoint finish the job.
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -25,7 +25,11 @@ LAZY_COMMANDS = {
     "status": "sync.commands:status",
     "rotate-token": "sync.commands:rotate_token_command",
 }
-LAZY_CIRCLE_COMMANDS = {"share": "sync.commands:share", "encrypt": "sync.commands:encrypt"}
+LAZY_CIRCLE_COMMANDS = {
+    "share": "sync.commands:share",
+    "encrypt": "sync.commands:encrypt",
+    "reseed": "sync.reseed:reseed_command",
+}
 # `xcircle circle invite|accept` are the same commands as `xcircle invite|accept`.
 LAZY_CIRCLE_COMMANDS.update(invite="sync.commands:invite", accept="sync.commands:accept")
 # `--help` lists lazy commands with these lines instead of importing their modules.
@@ -39,6 +43,7 @@ LAZY_HELP = {
     "rotate-token": "Replace this device's exchange token.",
     "share": "Share a circle through the exchange.",
     "encrypt": "Encrypt a shared circle end to end (conveners).",
+    "reseed": "Re-push a circle's history: encrypt it, or rebuild it (conveners).",
 }
 
 
