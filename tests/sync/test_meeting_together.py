@@ -58,6 +58,8 @@ class Seat:
     async def push(self, screen: Screen[None]) -> None:
         await self.use().push_screen(screen)
         await self.pilot.pause()
+        await self.app.workers.wait_for_complete()  # the screen's own loading
+        await self.pilot.pause()
 
     async def sync(self) -> None:
         """What `S` does: one sync through the app's own controller, then the UI settles."""
