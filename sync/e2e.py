@@ -29,6 +29,7 @@ from sync.protocol import PLAIN_EPOCH, Decoded, SyncError, decode_envelope
 from sync.state import Gate, require_credentials
 from xcircle import crypto
 from xcircle.domain import CONVENER
+from xcircle.errors import InvalidOp
 from xcircle.keystore import Keystore, keystore_of
 from xcircle.ops import Op
 from xcircle.services.members import is_convener
@@ -272,27 +273,20 @@ class E2E:
             data = orjson.loads(opened.op_json)
         except (binascii.Error, ValueError, TypeError, crypto.CryptoError) as exc:
             return Decoded(seq, op_id, None, str(exc) or "envelope does not open")
-        # What the checks read; the store validates the whole op (schema, stamp) after.
-        if type(data) is not dict or data.get("id") != op_id or data.get("circle") != key.circle:
+        try:  # parsed once: the store takes this Op (and checks its fields' schema)
+            op = Op.from_dict(data, json_keys=True)
+        except InvalidOp as exc:
+            return Decoded(seq, op_id, None, f"op inside is invalid: {exc}")
+        if op.id != op_id or op.circle != key.circle:
             return Decoded(seq, op_id, None, "op inside is not the envelope's (replayed)")
-        entity, record, author = data.get("entity"), data.get("key"), data.get("author")
-        fields = data.get("fields")
-        if not (
-            type(fields) is dict
-            and type(entity) is str
-            and type(record) is str
-            and type(author) is str
-        ):
-            return Decoded(seq, op_id, None, "op inside is invalid")
         signer = self._signers.get(opened.signer)
         if signer is None:
             signer = self._signers[opened.signer] = crypto.b64(opened.signer)
-        if not trust.plain_content(signer, author, entity):
-            op = Op(op_id, key.circle, entity, record, "", author, fields)
+        if not trust.plain_content(signer, op.author, op.entity):
             reason = trust.check(signer, op)
             if reason is not None:
                 return Decoded(seq, op_id, None, reason)
-        return Decoded(seq, op_id, opened.op_json)
+        return Decoded(seq, op_id, opened.op_json, None, op)
 
 
 def _shape(env: dict[str, Any]) -> tuple[int, str]:

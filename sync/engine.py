@@ -441,7 +441,7 @@ class _Run:
             rep.gap = "the exchange sent a malformed batch"
             self._stopped(cid, rep.gap, after)
             return False
-        payloads: list[tuple[str, bytes]] = []
+        payloads: list[tuple[str, bytes | Op]] = []
         rejected: list[tuple[str, str]] = []
         last = after
         decode = self.e2e.decoder(cid) if self.e2e else decode_envelope
@@ -455,7 +455,7 @@ class _Run:
                 if d.payload is None:
                     rejected.append((d.op_id, d.reason or "bad envelope"))
                 else:
-                    payloads.append((d.op_id, d.payload))
+                    payloads.append((d.op_id, d.payload if d.op is None else d.op))
         except ProtocolError as exc:
             rep.gap = str(exc)
         if rep.gap is None and last != nxt:

@@ -263,23 +263,24 @@ def new_epoch_secret() -> bytes:
 class EpochKey:
     """One circle epoch's secret, ready to derive per-op keys (one HMAC each)."""
 
-    __slots__ = ("_aad", "_info", "_inner", "_outer", "circle", "epoch", "secret")
+    __slots__ = ("_aad", "_inner", "_outer", "circle", "epoch", "secret")
 
     def __init__(self, circle: str, epoch: int, secret: bytes) -> None:
         if len(secret) != KEY_BYTES or epoch < 1:
             raise CryptoError("an epoch secret is 32 bytes, for an epoch ≥ 1")
         self.circle, self.epoch, self.secret = circle, epoch, secret
         prk = hmac.digest(_EPOCH_SALT, secret, "sha256")  # HKDF-Extract
-        # HMAC(prk, m) = H(prk ^ opad | H(prk ^ ipad | m)) (RFC 2104): both pads hashed
-        # once here; each op then costs two SHA-256 copies. (`hmac.digest` would also do,
-        # but it sets up OpenSSL's HMAC afresh and drops the GIL on every call, which costs
-        # a thread switch per op while the next pull page is being fetched.)
-        padded = prk.ljust(64, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
         # ctx(circle, epoch, op id) = ctx(circle, epoch) + ctx(op id): the prefix once.
         prefix = ctx(circle, epoch)
-        self._info, self._aad = _OP_INFO + prefix, bytes((VERSION,)) + prefix
+        self._aad = bytes((VERSION,)) + prefix
+        # HMAC(prk, m) = H(prk ^ opad | H(prk ^ ipad | m)) (RFC 2104), m = info | 0x01:
+        # both pads and info's common prefix are hashed once here, so each op costs two
+        # SHA-256 copies. (`hmac.digest` gives the same bytes, but sets OpenSSL's HMAC up
+        # afresh and drops the GIL on every call: a thread switch per op while the next
+        # pull page is being fetched.)
+        padded = prk.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded) + _OP_INFO + prefix)
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
 
     def op_key(self, op_id: str) -> bytes:
         """HKDF-Expand(prk, "xcircle-op-v1" | ctx(circle, epoch, op id), 32): for 32
@@ -300,7 +301,7 @@ class EpochKey:
 
     def _expand(self, tail: bytes) -> bytes:
         inner = self._inner.copy()
-        inner.update(self._info + tail + b"\x01")
+        inner.update(tail + b"\x01")
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.digest()
