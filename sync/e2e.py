@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sync.protocol import PLAIN_EPOCH, Decoded, SyncError, decode_envelope
-from sync.state import Gate, require_credentials
+from sync.state import Gate, cursor_of, require_credentials
 from xcircle import crypto
 from xcircle.domain import CONVENER
 from xcircle.errors import InvalidOp
+from xcircle.hlc import Stamp
 from xcircle.keystore import Keystore, keystore_of
 from xcircle.ops import Op
 from xcircle.services.members import is_convener
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 
 REKEY_TRIES = 5
 SEALED_FROM = "sealed_from"  # local meta: seq of the first sealed op pulled
+# local meta: a removal was made here and its new epoch is still to be started (a lost
+# request or answer); the next sync starts it before it pushes anything
+REKEY_DUE = "rekey_due"
+REMOVED_AT = "removed_at"  # local meta: member → seq of this device's removal of them
 # Records whose change `Trust` checks (roles, devices, agreements); the rest is content.
 _GUARDED = frozenset({"member", "device", "agreement"})
 
@@ -52,6 +57,15 @@ class Trust:
     order on every receiver, so every receiver decides alike)."""
 
     def __init__(self, store: Store, circle: str) -> None:
+        meta = store.meta(circle)
+        # A removal counts from its place in the log, like every other op: this device's
+        # own removal of someone counts once the pull has brought it back (its seq is
+        # then kept in REMOVED_AT), not while it is only in the local store, or the ops
+        # that member pushed before it (still to be pulled here) would be refused here
+        # and accepted everywhere else.
+        self._cursor = cursor_of(meta)
+        self._removed_at: dict[str, int] = dict(meta.get(REMOVED_AT) or {})
+        self._node = (store.profile or {}).get("node")
         live = store.records(circle, "member")
         self.members: dict[str, dict[str, Any]] = {
             m["id"]: {"id": m["id"], "joined": m.get("joined", ""), "role": m.get("role")}
@@ -71,11 +85,19 @@ class Trust:
         if member in self.members or member in self._unknown:
             return False
         raw = self._store.raw(self._circle, "member", member)
-        if raw is not None and raw.get("_d"):
+        if raw is not None and raw.get("_d") and self._pulled(member, str(raw["_d"])):
             self.removed.add(member)
             return True
         self._unknown.add(member)  # no record (yet): asked once per batch
         return False
+
+    def _pulled(self, member: str, stamp: str) -> bool:
+        """Is the removal stamped `stamp` before this batch in the log? Another device's
+        ops reach this store only by pulls; this device's own, once pulled back."""
+        if Stamp.parse(stamp).node != self._node:
+            return True
+        at = self._removed_at.get(member)
+        return at is not None and at <= self._cursor
 
     def plain_content(self, signer: str, author: str, entity: str) -> bool:
         """The common case, without building an Op: content (not a member, device or
@@ -93,9 +115,9 @@ class Trust:
         ordered = sorted(self.members.values(), key=lambda m: (m["joined"], m["id"]))
         return is_convener(ordered, member)
 
-    def check(self, signer: str, op: Op) -> str | None:
+    def check(self, signer: str, op: Op, seq: int | None = None) -> str | None:
         """Why `op`, signed by the device key `signer`, is refused; None if accepted
-        (and then the trust state takes it in)."""
+        (and then the trust state takes it in). `seq`: its place in the log."""
         owner = self.devices.get(signer)
         if owner is None:
             member = self._introduces_itself(signer, op)
@@ -109,7 +131,7 @@ class Trust:
             return "its author was removed from the circle"
         reason = self._may(member, op)
         if reason is None:
-            self._take(op)
+            self._take(op, seq)
         return reason
 
     def _introduces_itself(self, signer: str, op: Op) -> str | None:
@@ -146,7 +168,7 @@ class Trust:
             return "only a convener may add or edit another member"
         return None
 
-    def _take(self, op: Op) -> None:
+    def _take(self, op: Op, seq: int | None) -> None:
         f = op.fields
         if op.entity == "device" and isinstance(f.get("ed25519"), str):
             self.devices[f["ed25519"]] = (str(f.get("member")), str(f.get("node")))
@@ -154,6 +176,10 @@ class Trust:
             if op.is_delete:
                 self.removed.add(op.key)
                 self.members.pop(op.key, None)
+                if seq is not None and op.author == self._node:
+                    self._removed_at[op.key] = seq
+                    removed_at = dict(self._removed_at)
+                    self._store.set_meta(self._circle, **{REMOVED_AT: removed_at})
                 return
             m = self.members.setdefault(op.key, {"id": op.key, "joined": "", "role": None})
             if "joined" in f:
@@ -283,7 +309,7 @@ class E2E:
         if signer is None:
             signer = self._signers[opened.signer] = crypto.b64(opened.signer)
         if not trust.plain_content(signer, op.author, op.entity):
-            reason = trust.check(signer, op)
+            reason = trust.check(signer, op, seq)
             if reason is not None:
                 return Decoded(seq, op_id, None, reason)
         return Decoded(seq, op_id, opened.op_json, None, op)

@@ -263,6 +263,8 @@ class _Run:
             self._push_removals(cid, list(meta["remove_pending"]))
             if rep.denied:
                 return
+        if meta.get("rekey_due"):  # after a removal: a new epoch before anything is pushed
+            self._rekey_due(cid)
         ops = self.gate(partial(store.outbox, cid))
         if not ops:
             return
@@ -374,6 +376,12 @@ class _Run:
                     self.report.circle(cid).denied = True
                     return
             self.gate(partial(queue_removal, self.store, cid, member, queued=False))
+
+    def _rekey_due(self, cid: str) -> None:
+        from sync.e2e import REKEY_DUE, rekey_if_encrypted
+
+        rekey_if_encrypted(self.store, self.client, cid, on_store=self.gate)
+        self.gate(partial(self.store.set_meta, cid, **{REKEY_DUE: False}))
 
     def _still_member(self, cid: str) -> bool:
         try:
