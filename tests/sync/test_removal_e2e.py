@@ -2,7 +2,7 @@
 pushed before the removal reached the exchange are kept by everyone (a removal counts from
 its place in the log, also on the device that made it), and the new epoch is started by
 the remover's next sync before it pushes anything, so the removed device reads nothing
-said after."""
+said after; what he says after his removal never reaches the log (SEC-05)."""
 
 from __future__ import annotations
 
@@ -48,5 +48,13 @@ def test_a_removal_whose_requests_were_lost_counts_from_its_place_in_the_log(
             {"c": cid},
         ).all()
     assert after[-1][0] == new  # Ada's ops after the removal: sealed under the new epoch
-    assert bob.sync().circles[cid].denied
     assert max(keystore_of(bob.store).epochs(cid)) < new  # Bob holds no key for it
+    bob.services.goals.add(cid, "said by Bob after his removal")
+    (late,) = [op.id for op in bob.store.outbox(cid)]
+    report = bob.sync()
+    assert report.circles[cid].denied and report.circles[cid].pushed == 0
+    assert [op.id for op in bob.store.outbox(cid)] == [late]  # kept on his device, not sent
+    with exchange.engine.connect() as conn:
+        ids = conn.execute(text("SELECT op_id FROM ops WHERE circle_id = :c"), {"c": cid})
+        assert late not in {r[0] for r in ids}
+    assert ada.sync().circles[cid].quarantined == []
