@@ -412,11 +412,10 @@ class Verifier:
     """Opens envelopes and verifies each (signer, signature, circle) batch root once.
 
     A pull brings a batch's ops together, so once one op's path has reached a verified
-    root, every node on that path is known good, and so is each node's sibling (the path
-    holds it), each with the rest of its path. A later op of the batch stops at the
-    first known node (mostly its own leaf: its sibling came first), once its remaining
-    path is byte-equal to the verified one: about one hash an op beyond its leaf, and
-    one signature per batch."""
+    root, each sibling on that path is proven too, with the rest of its path. A later
+    op of the batch walks up until it meets one of them (mostly at its own leaf: its
+    sibling came first), and its remaining path must be byte-equal to the proven one:
+    about one hash an op beyond its leaf, and one signature per batch."""
 
     def __init__(self, max_nodes: int = 1 << 16) -> None:
         # (signer, signature, circle) → {good node: (index at its level, level size,
@@ -470,7 +469,7 @@ class Verifier:
                 if used == length:
                     raise CryptoError("the op's batch path is too short")
                 sibling = path[used : used + 32]
-                walked.append((node, index, size, used, sibling))
+                walked.append((sibling, index ^ 1, size, node, used))
                 used += 32
                 node = sha(b"\x01" + (sibling + node if index % 2 else node + sibling)).digest()
             index, size = index // 2, (size + 1) // 2
@@ -484,19 +483,15 @@ class Verifier:
                 raise CryptoError("the op's batch path has the wrong length")
             if not verify_signature(signer, signature, _batch_message(circle, node)):
                 raise CryptoError("op signature does not verify")
-            walked.append((node, 0, 1, used, b""))
-        self._nodes += 2 * len(walked)
+        # Keep the siblings along the path, now proven with it: a later op of the batch
+        # meets the proven part of the tree first at one of them (or at its own leaf).
+        self._nodes += len(walked)
         if self._nodes > self._max:
             self._good = {who: good}
             good.clear()
-            self._nodes = 2 * len(walked)
-        first = True
-        for at, i, n_at, u, sibling in walked:
-            if not first:  # the op's own leaf is reached only by the op itself
-                good[at] = (i, n_at, path[u:])
-            first = False
-            if sibling:
-                good[sibling] = (i ^ 1, n_at, at + path[u + 32 :])
+            self._nodes = len(walked)
+        for sibling, i, n_at, at, u in walked:
+            good[sibling] = (i, n_at, at + path[u + 32 :])
         return Opened(signer, op_json, plain)
 
 
