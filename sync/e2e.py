@@ -198,6 +198,7 @@ class E2E:
         self.verifier = crypto.Verifier()
         self._fetched: set[str] = set()
         self._signers: dict[bytes, str] = {}  # Ed25519 key → its base64 (Trust's key)
+        self._pushed: dict[str, dict[str, Op]] = {}  # circle → op id → op sealed by this sync
 
     # -- epochs --------------------------------------------------------------------------
 
@@ -250,6 +251,12 @@ class E2E:
             for s in sealed
         ]
 
+    def pushed(self, cid: str, ops: Iterable[Op]) -> None:
+        """Sealed ops this sync pushed and the exchange holds: when the pull brings them
+        back, they are taken from here instead of opened (the same op, already applied
+        here; whatever bytes the exchange sends under our op id, ours stand)."""
+        self._pushed.setdefault(cid, {}).update((op.id, op) for op in ops)
+
     # -- pull ----------------------------------------------------------------------------
 
     def decoder(self, cid: str) -> Callable[[Any], Decoded]:
@@ -260,6 +267,8 @@ class E2E:
         # circle has an epoch, so a plain op after it was slipped in (quarantined).
         sealed_from: list[int | None] = [self.gate(partial(self.store.meta, cid)).get(SEALED_FROM)]
         keys: dict[int, crypto.EpochKey | None] = {}
+        mine = self._pushed.get(cid, {})
+        me = crypto.b64(self.keys.public.ed25519)
 
         def decode(env: Any) -> Decoded:
             # The hot path of an encrypted pull (100k ops): plain lookups, no copies.
@@ -285,6 +294,13 @@ class E2E:
                         keys[epoch] = key = self.epoch_key(cid, epoch)
                 if key is None:
                     return Decoded(seq, op_id, None, f"no key for epoch {epoch} on this device")
+            own = mine.pop(op_id, None)
+            if own is not None:  # pushed by this sync: checked like any op, not opened
+                if not trust.plain_content(me, own.author, own.entity):
+                    reason = trust.check(me, own, seq)
+                    if reason is not None:
+                        return Decoded(seq, op_id, None, reason)
+                return Decoded(seq, op_id, b"", None, own)
             return self._open(trust, key, seq, op_id, env)
 
         return decode

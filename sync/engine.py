@@ -365,6 +365,9 @@ class _Run:
         acked = [r["op_id"] for r in results if isinstance(r, dict) and r.get("op_id") in sent]
         self.gate(partial(self.store.ack, cid, acked))
         self.report.circle(cid).pushed += len(acked)
+        if self.e2e is not None:  # this sync's pull brings them back: no need to open them
+            held = set(acked)
+            self.e2e.pushed(cid, [op for op, env in batch if op.id in held and env["epoch"]])
 
     def _push_removals(self, cid: str, members: list[str]) -> None:
         """Removals done offline (see `commands.remove_member_remote`), retried here."""
