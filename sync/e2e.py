@@ -238,9 +238,14 @@ class E2E:
 
     # -- push ----------------------------------------------------------------------------
 
-    def seal(self, key: crypto.EpochKey, ops: list[Op]) -> list[dict[str, Any]]:
-        """Envelopes for a push batch: one signature, each op sealed under the epoch."""
-        sealed = crypto.seal_batch(key, self.keys, [(op.id, op.to_bytes()) for op in ops])
+    def seal(
+        self, key: crypto.EpochKey, ops: list[Op], encoded: dict[str, bytes] | None = None
+    ) -> list[dict[str, Any]]:
+        """Envelopes for a push batch: one signature, each op sealed under the epoch.
+        `encoded`: op id → `op.to_bytes()`, when the caller already has them."""
+        raw = encoded or {}
+        pairs = [(op.id, raw.get(op.id) or op.to_bytes()) for op in ops]
+        sealed = crypto.seal_batch(key, self.keys, pairs)
         return [
             {
                 "op_id": s.op_id,

@@ -318,8 +318,9 @@ class _Run:
         key, sealed ones (one signature per batch)."""
         e2e = self.e2e
         if key is not None and e2e is not None:
-            for group in self._groups(ops, lambda op: len(op.to_bytes()) + SEALED_OVERHEAD):
-                yield list(zip(group, e2e.seal(key, group), strict=True))
+            raw = {op.id: op.to_bytes() for op in ops}  # encoded once: sized, then sealed
+            for group in self._groups(ops, lambda op: len(raw[op.id]) + SEALED_OVERHEAD):
+                yield list(zip(group, e2e.seal(key, group, raw), strict=True))
             return
         batch: list[tuple[Op, dict[str, Any]]] = []
         size = 0

@@ -17,6 +17,7 @@ the stage that failed, never the secret material.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -118,7 +119,7 @@ def ctx(*parts: bytes | str | int) -> bytes:
 
 
 def b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
+    return binascii.b2a_base64(raw, newline=False).decode("ascii")  # = base64.b64encode
 
 
 def unb64(text: object, size: int | None = None, what: str = "value") -> bytes:
@@ -382,9 +383,13 @@ class Sealed(NamedTuple):
 def seal_batch(key: EpochKey, keys: DeviceKeys, ops: Sequence[tuple[str, bytes]]) -> list[Sealed]:
     """Encrypt and batch-sign `(op id, op JSON)` pairs under an epoch."""
     plains = sign_batch(keys, key.circle, [op for _, op in ops])
+    # The batch's nonces in one read from the OS (one by one under `fixed_randomness`,
+    # which the vectors were made with).
+    pool = os.urandom(NONCE_BYTES * len(ops)) if _fixed is None else b""
     out = []
-    for (op_id, _), plain in zip(ops, plains, strict=True):
-        nonce = random_bytes(NONCE_BYTES)
+    for i, ((op_id, _), plain) in enumerate(zip(ops, plains, strict=True)):
+        at = i * NONCE_BYTES
+        nonce = pool[at : at + NONCE_BYTES] if pool else random_bytes(NONCE_BYTES)
         aead, aad = key.cipher(op_id)
         out.append(Sealed(op_id, key.epoch, nonce, aead.encrypt(nonce, plain, aad)))
     return out
