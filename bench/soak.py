@@ -198,9 +198,11 @@ def setup_devices(url: str, db_url: str, work: Path, args: argparse.Namespace) -
             with connect(dev) as client:
                 accept_invite(Services(dev), client, code, require_credentials(dev).device_id)
             circles[i].append(cid)
+    for _ in range(2):  # owners' devices confirm their joiners, then the joiners come in
+        for store in stores:
+            with connect(store) as client:
+                run_sync(store, client)
     for store in stores:
-        with connect(store) as client:
-            run_sync(store, client)
         store.close()
     per_client: list[list[dict[str, Any]]] = [[] for _ in range(args.clients)]
     for i in range(args.devices):

@@ -8,6 +8,12 @@ figure is that time minus the moment before spawning (median of --runs), for (a)
 demo home, (b) a large home (50 circles, 20k goals/check-ins/feedback), and a bare App
 with one DataTable. Opening a circle of 5k records is timed in-process (push the
 screen → data shown), with the longest event-loop stall seen meanwhile.
+
+Following the data (`--follow` runs only these): the round screen's countdown tick at
+5k and 20k feedback records in the circle, as it was (the whole round state read every
+second) and as it is (one timer read); and a sync worker merging a 5,000-op page, as it
+was (every store call sent to the UI thread) and as it is (through the store's lock):
+the longest event-loop stall while the page merges.
 """
 
 from __future__ import annotations
@@ -218,13 +224,136 @@ async def open_circle(home: Path, circle: str, runs: int) -> tuple[float, float]
     return statistics.median(times), max(stalls)
 
 
+def running_round(home: Path, cid: str) -> str:
+    """Start the feedback round of the circle's last meeting (set running first)."""
+    from xcircle.services import Services
+    from xcircle.store import Store
+
+    with Store(home) as store:
+        services = Services(store, lambda: NOW)
+        meeting = services.meetings.all(cid)[-1]["id"]
+        store.apply([store.op(cid, "meeting", meeting, {"status": "running"})])
+        services.rounds.start(cid, meeting)
+    return meeting
+
+
+async def round_tick(home: Path, cid: str, meeting: str, runs: int = 30) -> tuple[float, float]:
+    """Median ms of one countdown tick on the round screen: the old tick (the whole round
+    state, then the clock) and the new one (`RoundScreen.tick`: one timer read)."""
+    from screens.app import make_app
+    from screens.round import RoundScreen
+
+    app = make_app(home, clock=lambda: NOW)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        screen = RoundScreen(cid, meeting)
+        await app.push_screen(screen)
+        await pilot.pause()
+        rounds = app.services.rounds
+
+        def old_tick() -> None:
+            state = rounds.state(cid, meeting)
+            if state["started"]:
+                screen.show_clock(state)
+
+        figures = []
+        for tick in (old_tick, screen.tick):
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                tick()
+                times.append((time.perf_counter() - start) * 1000)
+            figures.append(statistics.median(times))
+    return figures[0], figures[1]
+
+
+async def merge_stall(home: Path, cid: str, ops: int = 5000) -> tuple[float, float, float]:
+    """A pulled page of `ops` check-ins merged by a worker thread while the app runs:
+    ms the merge takes, and the longest event-loop stall when each store call goes to the
+    UI thread (`call_from_thread`, as before) and through the store's lock (as now)."""
+    import threading
+    from functools import partial
+
+    from screens.app import make_app
+
+    app = make_app(home, clock=lambda: NOW)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        store = app.store
+        goal = store.records(cid, "goal")[0]["id"]
+        member = store.records(cid, "member")[0]["id"]
+        stalls, took = [], 0.0
+        for n, via_ui in enumerate((True, False)):
+            cursor = 10_000_000 * (n + 1)
+            page = [
+                store.op(cid, "checkin", None, {
+                    "goal": goal, "member": member, "progress": i % 101,
+                    "confidence": 3, "note": "pulled", "at": NOW.isoformat(),
+                })
+                for i in range(ops)
+            ]  # fmt: skip
+            payloads = [(op.id, op.to_bytes()) for op in page]
+            merge = partial(store.apply_pulled, cid, payloads, cursor)
+            done = threading.Event()
+
+            def work(
+                merge: partial[object] = merge,
+                via_ui: bool = via_ui,
+                done: threading.Event = done,
+            ) -> None:
+                nonlocal took
+                start = time.perf_counter()
+                if via_ui:
+                    app.call_from_thread(merge)
+                else:
+                    store.atomically(merge)
+                took = (time.perf_counter() - start) * 1000
+                done.set()
+
+            await pilot.pause()
+            watch = StallWatch(asyncio.get_running_loop())
+            threading.Thread(target=work).start()
+            while not done.is_set():
+                await asyncio.sleep(0.001)
+            stalls.append(watch.stop() * 1000)
+            await pilot.pause()
+    return took, stalls[0], stalls[1]
+
+
+def follow_figures(tmp: Path) -> None:
+    """Print the figures of screens following the data (see the module docstring)."""
+    base = {"members": 8, "meetings": 20, "goals": 50, "checkins": 200}
+    for feedback in (5_000, 20_000):
+        home = tmp / f"round-{feedback}"
+        (cid,) = build_home(home, 1, {**base, "feedback": feedback})
+        meeting = running_round(home, cid)
+        old, new = asyncio.run(round_tick(home, cid, meeting))
+        print(
+            f"round countdown tick, {feedback // 1000}k feedback: "
+            f"{old:7.2f} ms as it was (whole state) → {new:5.2f} ms (timer read)"
+        )
+    home = tmp / "merge"
+    (cid,) = build_home(home, 1, {**base, "feedback": 5_000})
+    took, via_ui, via_lock = asyncio.run(merge_stall(home, cid))
+    print(f"a 5,000-op pulled page merges in {took:.0f} ms (worker, through the store's lock)")
+    print("  longest event-loop stall meanwhile:")
+    print(f"    {via_ui:5.0f} ms with every store call sent to the UI thread (before)")
+    print(f"    {via_lock:5.0f} ms through the store's lock (now)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--bare", help=argparse.SUPPRESS)
+    parser.add_argument("--follow", action="store_true", help="only the follow figures")
     args = parser.parse_args()
     if args.bare:
         bare_app(args.bare)
+        return
+    if args.follow:
+        with tempfile.TemporaryDirectory() as tmp:
+            follow_figures(Path(tmp))
         return
     with tempfile.TemporaryDirectory() as tmp:
         demo, large, big = Path(tmp) / "demo", Path(tmp) / "large", Path(tmp) / "big"
@@ -257,6 +386,8 @@ def main() -> None:
         print(f"  {name:<30}: {median * 1000:5.0f} ms ({best * 1000:4.0f}){ratio}")
     print(f"open a circle of 5k records           : {opened:6.0f} ms  (target < 150 ms)")
     print(f"longest event-loop stall while opening: {stall:6.0f} ms")
+    with tempfile.TemporaryDirectory() as tmp:
+        follow_figures(Path(tmp))
 
 
 if __name__ == "__main__":

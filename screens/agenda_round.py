@@ -16,7 +16,6 @@ from textual.widgets import Static
 from screens.agenda_budget import proposal_text
 from screens.agenda_step import AgendaStep
 from screens.widgets import MISSING, styled
-from xcircle.domain import PHASE_TITLES
 
 if TYPE_CHECKING:
     from xcircle.timebudget import TimeBudget
@@ -75,7 +74,7 @@ class RoundStep(AgendaStep):
                 turn=state["turn"] + 1,
                 count=len(order),
                 name=names.get(state["presenter"], MISSING),
-                phase=PHASE_TITLES[state["phase"]].lower(),
+                phase=state["phase_title"].lower(),
             )
         lines = [head, Content("")]
         for i, member in enumerate(order):

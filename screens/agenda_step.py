@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Label, Static
 
+from screens.follow import removed_from
 from screens.undo import UndoSlot
 from screens.widgets import CursorTable, attempt, services_of
 
@@ -85,9 +86,10 @@ class AgendaStep(Vertical):
 
     def update_read_only(self) -> None:
         """Whether the step's keys write now: not in a closed meeting, nor before the
-        start (except on the check-in)."""
+        start (except on the check-in), nor in a circle this device was removed from."""
         status = self.services.meetings.get(self.circle, self.meeting)["status"]
         read_only = status == "closed" or (status == "planned" and not self.BEFORE_START)
+        read_only = read_only or removed_from(self.services.store, self.circle)
         if read_only != self.read_only:
             self.read_only = read_only
             self.refresh_bindings()

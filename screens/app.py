@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,14 +25,16 @@ from textual.dom import DOMNode
 from textual.filter import LineFilter
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.signal import Signal
 
+from screens.follow import ChangeHub, DataChanged, StoreChanged
 from screens.home import HomeScreen
 from screens.sync import SYNC_INTERVAL_S, SyncController
 from screens.widgets import TerminalSafe
 from xcircle import safetext
-from xcircle.errors import StoreError, XCircleError
+from xcircle.errors import RemovedFromCircle, StoreError, XCircleError
 from xcircle.services import Services, local_now
-from xcircle.store import Store, open_store
+from xcircle.store import Change, Store, open_store
 
 READY_ENV = "XCIRCLE_EXIT_WHEN_READY"
 
@@ -90,7 +94,13 @@ class XCircleApp(App[None]):
     cursor_blink = True
     """False stops every focused cursor blinking (deterministic snapshots, calm terminals)."""
 
-    def __init__(self, services: Services, *, owns_store: bool = False) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        owns_store: bool = False,
+        sync: SyncFactory | None = None,
+    ) -> None:
         super().__init__()
         self.services = services
         self.store: Store = services.store
@@ -99,7 +109,12 @@ class XCircleApp(App[None]):
         self._terminal_safe = TerminalSafe()
         # One sync controller for the app's lifetime: the home screen (the root of the
         # "circles" mode, alive as long as the app) mounts it; every TopBar shows its state.
-        self.sync = SyncController(services, interval=sync_interval(self.store))
+        self.sync = (sync or default_sync)(services)
+        # Every screen that shows data subscribes (`screens.follow.Follows`); the store
+        # tells of each change, from whichever thread made it, and the hub publishes them
+        # here, gathered, on the UI thread.
+        self.data_changed: Signal[DataChanged] = Signal(self, "data_changed")
+        self._changes = ChangeHub(self.data_changed, self.call_later)
         theme = self.store.setting("theme")
         if isinstance(theme, str) and theme in self.available_themes:
             self.theme = theme
@@ -139,6 +154,18 @@ class XCircleApp(App[None]):
         self.store.on_notice = lambda notice: self.notify(
             notice.message, severity="warning", timeout=15, markup=False
         )
+        # Posting is thread-safe and never blocks: the store calls this under its lock.
+        self.store.on_change = self._store_changed
+
+    def _store_changed(self, change: Change) -> None:
+        if change.origin == "local" and threading.get_ident() != self._thread_id:
+            # Written by the sync worker (a device record, an epoch): not the member's own
+            # action, so it does not ask for another push.
+            change = replace(change, origin="sync")
+        self.post_message(StoreChanged(change))
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        self._changes.add(message.change)
 
     async def run_action(
         self,
@@ -150,7 +177,7 @@ class XCircleApp(App[None]):
         the app keeps running, whichever screen's action met it."""
         try:
             return await super().run_action(action, default_namespace, namespaces)
-        except StoreError as exc:
+        except (StoreError, RemovedFromCircle) as exc:
             self.notify(str(exc), severity="error", timeout=15, markup=False)
             return True
 
@@ -159,6 +186,7 @@ class XCircleApp(App[None]):
             event.widget.cursor_blink = False
 
     def on_unmount(self) -> None:
+        self.store.on_change = None
         if self.owns_store:
             self.store.close()
 
@@ -196,6 +224,14 @@ class XCircleApp(App[None]):
             self.exit()
 
 
+SyncFactory = Callable[[Services], SyncController]
+
+
+def default_sync(services: Services) -> SyncController:
+    """The real controller: this device's exchange, every `sync_interval` seconds."""
+    return SyncController(services, interval=sync_interval(services.store))
+
+
 def sync_interval(store: Store) -> float:
     """Seconds between automatic syncs: the `sync_interval` setting, 0 for never."""
     value = store.setting("sync_interval", SYNC_INTERVAL_S)
@@ -208,8 +244,10 @@ def make_app(
     clock: Callable[[], datetime] | None = None,
     demo: bool = False,
     store: Store | None = None,
+    sync: SyncFactory | None = None,
 ) -> XCircleApp:
-    """The App over `store` (or the store at `home`); `demo` seeds an empty home.
+    """The App over `store` (or the store at `home`); `demo` seeds an empty home;
+    `sync` builds the sync controller (tests pass one over an in-process exchange).
 
     Raises `StoreLocked`/`XCircleError` when the home cannot be opened.
     """
@@ -228,7 +266,7 @@ def make_app(
         if owns:
             store.close()
         raise
-    return XCircleApp(services, owns_store=owns)
+    return XCircleApp(services, owns_store=owns, sync=sync)
 
 
 def run_tui(home: Path | None, demo: bool, *, headless: bool = False) -> int:

@@ -1,4 +1,4 @@
-"""One circle, in tabs: overview, members, meetings, goals and insights.
+"""One circle, in tabs: overview, members, meetings, goals, insights and cases.
 
 The circle is read in a worker thread into a `CircleView`; tables are filled only when
 their tab is first shown and are capped, so a circle with thousands of records opens
@@ -13,12 +13,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Label, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from screens.circle_view import CircleView, meeting_order, read_circle
+from screens.follow import Follows
 from screens.goals import GOAL_COLUMNS, GoalDetailScreen, goal_cells
 from screens.widgets import (
     MISSING,
@@ -42,7 +42,7 @@ from xcircle.domain import HELD_STATUSES
 from xcircle.errors import XCircleError
 from xcircle.services import Services
 
-TABS = ("overview", "members", "meetings", "goals", "insights")
+TABS = ("overview", "members", "meetings", "goals", "insights", "cases")
 PERCENT, RATING = (0, 100), (1, 5)  # the absolute scales of the trends
 ROW_LIMIT = 200  # DataTable measures every row on the event loop (~0.17 ms each)
 
@@ -56,7 +56,7 @@ def key(
     )
 
 
-class CircleScreen(Screen[None]):
+class CircleScreen(Follows):
     """A circle's purpose, people, meetings, goals and trends."""
 
     CSS_PATH = "circle.tcss"
@@ -64,6 +64,7 @@ class CircleScreen(Screen[None]):
     # Which tab each contextual action belongs to (`check_action` hides it elsewhere).
     TAB_ACTIONS = {
         "add_agreement": "overview",
+        "agreement_history": "overview",
         "remove_agreement": "overview",
         "add_member": "members",
         "remove_member": "members",
@@ -72,12 +73,14 @@ class CircleScreen(Screen[None]):
         "reschedule": "meetings",
         "new_goal": "goals",
         "checkin": "goals",
+        "airtime": "insights",
     }
     BINDINGS = [
         key("escape", "app.pop_screen", "Back", "Back to the circles", "back"),
         key("e", "edit_circle", "Edit circle", "Edit name, purpose, cadence"),
         key("a", "add_agreement", "Add agreement", "Add an agreement to the circle"),
         key("d", "remove_agreement", "Remove", "Remove the highlighted agreement"),
+        key("h", "agreement_history", "History", "Versions and amendments of the agreement"),
         key("a", "add_member", "Add member", "Add a member to the circle"),
         key("d", "remove_member", "Remove", "Remove the highlighted member from the circle"),
         key("p", "plan_meeting", "Plan meeting", "Plan the next meeting"),
@@ -85,6 +88,7 @@ class CircleScreen(Screen[None]):
         key("s", "reschedule", "Reschedule", "Move the highlighted planned meeting"),
         key("a", "new_goal", "New goal", "Set a goal, yours or the circle's"),
         key("c", "checkin", "Check in", "Record progress on the highlighted goal"),
+        key("t", "airtime", "Airtime", "Who presented and gave feedback, and for how long"),
         *(
             key(str(n), f"tab('{tab}')", tab.capitalize(), f"Show {tab}", f"tab_{tab}", False)
             for n, tab in enumerate(TABS, 1)
@@ -115,8 +119,7 @@ class CircleScreen(Screen[None]):
                 yield TabPane(tab.capitalize(), id=tab)
         yield Footer()
 
-    @staticmethod
-    def build(tab: str) -> list[Widget]:
+    def build(self, tab: str) -> list[Widget]:
         """The widgets of one tab's pane."""
         if tab == "overview":
             return [
@@ -138,6 +141,10 @@ class CircleScreen(Screen[None]):
             table = Table(id="meeting-table")
             table.add_columns("When", "Status", "Facilitator", "Present", "Themes")
             return [Static(id="facilitator"), table]
+        if tab == "cases":
+            from screens.cases import CasesPane
+
+            return [CasesPane(self.circle, id="cases-pane")]
         if tab == "goals":
             table = Table(id="goal-table")
             table.add_columns(*GOAL_COLUMNS)
@@ -176,14 +183,22 @@ class CircleScreen(Screen[None]):
         if not worker.is_cancelled:
             self.app.call_from_thread(self.show, view)
 
+    def refresh_data(self) -> None:
+        if self.view is not None:  # the first read is on its way otherwise
+            self.reload()
+
     def gone(self, reason: str) -> None:
         """The circle cannot be shown (any more): say why and go back."""
+        if not self.is_attached:  # a read that finished after the screen closed
+            return
         self.notify(reason, severity="warning")
         if self.is_current:
             self.dismiss()
 
     def show(self, view: CircleView) -> None:
         """Show a freshly read view: the header, the overview and the visible tab."""
+        if not self.is_attached:  # a read that finished after the screen closed
+            return
         self.view, self.filled = view, set()
         c = view.circle
         detail = (
@@ -244,7 +259,15 @@ class CircleScreen(Screen[None]):
             styled("[b]Intended outcomes[/b]\n$outcomes", outcomes=outcomes)
         )
         self.query_one("#agreements", WrappedList).fill(
-            (a["id"], styled("[b]$title[/b] — $text", title=a["title"], text=a["text"]))
+            (
+                a["id"],
+                styled(
+                    "[b]$title[/b] — $text$version",
+                    title=a["title"],
+                    text=a["text"],
+                    version=f" (v{a['version']})" if a.get("version", 1) > 1 else "",
+                ),
+            )
             for a in view.agreements
         )
         names = view.names
@@ -255,9 +278,20 @@ class CircleScreen(Screen[None]):
             + ("\n[b]Not yet:[/b] $missing" if missing else ""),
             n=len(acked),
             total=len(names),
-            who=", ".join(acked) or "nobody yet (at the kick-off)",
+            who=", ".join(acked)
+            or (
+                "nobody yet since the agreements changed (h, then k)"
+                if any(a.get("version", 1) > 1 for a in view.agreements)
+                else "nobody yet (at the kick-off)"
+            ),
             missing=", ".join(missing),
         )
+        for a in view.amendments:
+            text += styled(
+                "\n[b]Amendment proposed[/b] to $title (h): waiting for $who",
+                title=a.title,
+                who=", ".join(a.waiting),
+            )
         self.query_one("#acks", Static).update(text)
 
     def fill_members(self, view: CircleView) -> None:
@@ -333,6 +367,11 @@ class CircleScreen(Screen[None]):
             )
         )
 
+    def fill_cases(self, view: CircleView) -> None:
+        from screens.cases import CasesPane
+
+        self.query_one(CasesPane).reload()
+
     # -- actions -----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -349,6 +388,11 @@ class CircleScreen(Screen[None]):
         assert isinstance(widget, Table | WrappedList)
         return widget.current_key
 
+    def action_airtime(self) -> None:
+        from screens.airtime import AirtimeScreen
+
+        self.app.push_screen(AirtimeScreen(self.circle))
+
     def action_edit_circle(self) -> None:
         from screens.forms import CircleForm
 
@@ -358,6 +402,12 @@ class CircleScreen(Screen[None]):
         from screens.forms import AgreementForm
 
         self.app.push_screen(AgreementForm(self.circle, agreement), notify_saved(self))
+
+    def action_agreement_history(self) -> None:
+        from screens.amendments import AgreementScreen
+
+        if agreement := self.key_of("agreements"):
+            self.app.push_screen(AgreementScreen(self.circle, agreement))
 
     def action_add_member(self, member: str | None = None) -> None:
         from screens.forms import MemberForm

@@ -7,11 +7,12 @@ tens of milliseconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from xcircle.merge import Record
 from xcircle.services import Services
+from xcircle.services.amendments import AmendmentView
 from xcircle.services.meetings import is_upcoming
 from xcircle.services.views import KeptRatio
 
@@ -35,6 +36,7 @@ class CircleView:
     roles: dict[str, str]  # member id → convener | member
     fingerprints: dict[str, str]  # member id → its devices' fingerprints, comma-separated
     kept: KeptRatio
+    amendments: list[AmendmentView] = field(default_factory=list)  # open ones
 
     @property
     def names(self) -> dict[str, str]:
@@ -65,6 +67,7 @@ def read_circle(services: Services, circle: str) -> CircleView:
             member: ", ".join(d["fingerprint"] for d in rows) for member, rows in devices.items()
         },
         kept=services.insights.kept(circle),
+        amendments=services.amendments.pending(circle),
     )
 
 

@@ -336,17 +336,17 @@ class ConfirmScreen(ModalScreen[bool]):
     ]
     CSS_PATH = "forms.tcss"
 
-    def __init__(self, question: str | Content, yes: str = "Yes") -> None:
+    def __init__(self, question: str | Content, yes: str = "Yes", no: str = "Cancel") -> None:
         super().__init__()
         self.question = question if isinstance(question, Content) else literal(question)
-        self.yes = yes
+        self.yes, self.no = yes, no
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(self.question, id="question")
             with Horizontal(id="buttons"):
                 yield Button(self.yes, variant="warning", id="yes", compact=True)
-                yield Button("Cancel", id="no", compact=True)
+                yield Button(self.no, id="no", compact=True)
         yield Footer()
 
     def action_answer(self, answer: bool) -> None:

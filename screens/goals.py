@@ -13,10 +13,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Label, Static
 from textual.worker import get_current_worker
 
+from screens.follow import Follows
 from screens.widgets import (
     MISSING,
     Footer,
@@ -30,6 +30,7 @@ from screens.widgets import (
     services_of,
     styled,
 )
+from xcircle.errors import XCircleError
 from xcircle.merge import Record
 from xcircle.services import Services
 
@@ -57,9 +58,10 @@ def goal_cells(goal: Record, names: dict[str, str], me: str | None) -> tuple[Any
     )
 
 
-class GoalsScreen(Screen[None]):
+class GoalsScreen(Follows):
     """My individual goals and my circles' group goals, across every circle."""
 
+    FOLLOWS = frozenset({"goal", "checkin", "member", "circle"})
     CSS_PATH = "goals.tcss"
     AUTO_FOCUS = "#my-goals"
     BINDINGS = [
@@ -109,6 +111,10 @@ class GoalsScreen(Screen[None]):
         if self.loaded:
             self.reload()
 
+    def refresh_data(self) -> None:
+        if self.loaded:
+            self.reload()
+
     @work(thread=True, exclusive=True, group="goals")
     def reload(self) -> None:
         """Read my goals again in a thread; `show` fills the table from them."""
@@ -133,6 +139,8 @@ class GoalsScreen(Screen[None]):
             self.app.call_from_thread(self.show, active, rows)
 
     def show(self, goals: list[Record], rows: list[tuple[str, tuple[Any, ...]]]) -> None:
+        if not self.is_attached:  # a read that finished after the screen closed
+            return
         self.goals, self.loaded = goals, True
         self.query_one(Table).fill(rows)
         empty = self.query_one("#empty", Static)
@@ -169,9 +177,10 @@ class GoalsScreen(Screen[None]):
         self.app.push_screen(GoalDetailScreen(circle, goal))
 
 
-class GoalDetailScreen(Screen[None]):
+class GoalDetailScreen(Follows):
     """One goal: why, how we will know, its progress over time and every check-in."""
 
+    FOLLOWS = frozenset({"goal", "checkin", "member", "circle"})
     CSS_PATH = "goals.tcss"
     AUTO_FOCUS = "#checkins"
     BINDINGS = [
@@ -208,17 +217,32 @@ class GoalDetailScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.reload()
 
+    def refresh_data(self) -> None:
+        self.reload()
+
     @work(thread=True, exclusive=True, group="goal")
     def reload(self) -> None:
         worker = get_current_worker()
         svc = self.services
-        goal = svc.goals.get(self.circle, self.goal)
-        history = svc.goals.checkins(self.circle, self.goal)
-        circle = svc.circles.get(self.circle)
-        names = svc.members.names(self.circle)
-        me = svc.ctx.me(self.circle)
+        try:
+            goal = svc.goals.get(self.circle, self.goal)
+            history = svc.goals.checkins(self.circle, self.goal)
+            circle = svc.circles.get(self.circle)
+            names = svc.members.names(self.circle)
+            me = svc.ctx.me(self.circle)
+        except XCircleError as exc:  # gone meanwhile (its circle forgotten on this device)
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self.gone, str(exc))
+            return
         if not worker.is_cancelled:
             self.app.call_from_thread(self.show, goal, history, circle, names, me)
+
+    def gone(self, reason: str) -> None:
+        if not self.is_attached:  # a read that finished after the screen closed
+            return
+        self.notify(reason, severity="warning", markup=False)
+        if self.is_current:
+            self.dismiss()
 
     def show(
         self,
@@ -228,6 +252,8 @@ class GoalDetailScreen(Screen[None]):
         names: dict[str, str],
         me: str | None,
     ) -> None:
+        if not self.is_attached:  # a read that finished after the screen closed
+            return
         progress = history[-1]["progress"] if history else 0
         self.query_one(TopBar).show(goal["title"], f"{circle['name']} · {goal['status']}")
         self.query_one("#about", Static).update(

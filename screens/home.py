@@ -16,10 +16,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Label, Static
 from textual.worker import get_current_worker
 
+from screens.follow import Follows, removed_from
 from screens.widgets import (
     MISSING,
     Footer,
@@ -63,7 +63,7 @@ def due_cell(commitment: DueCommitment) -> Text:
     return cell(f"{shown} · overdue", "bold") if commitment.overdue else cell(shown)
 
 
-class HomeScreen(Screen[None]):
+class HomeScreen(Follows):
     """My circles, their next meetings, and what I committed to."""
 
     CSS_PATH = "home.tcss"
@@ -106,6 +106,7 @@ class HomeScreen(Screen[None]):
         self.show_archived = False
         self.data = HomeData()
         self.loaded = False
+        self.removed_circles: set[str] = set()
 
     @property
     def services(self) -> Services:
@@ -142,6 +143,9 @@ class HomeScreen(Screen[None]):
     def reload(self) -> None:
         self.load(self.show_archived)
 
+    def refresh_data(self) -> None:
+        self.reload()
+
     @work(thread=True, exclusive=True, group="home")
     def load(self, include_archived: bool) -> None:
         worker = get_current_worker()
@@ -151,6 +155,8 @@ class HomeScreen(Screen[None]):
 
     def show(self, data: HomeData) -> None:
         """Fill the tables from `data` (user text kept literal)."""
+        if not self.is_attached:  # a read that finished after the screen closed
+            return
         self.data = data
         profile = data.profile or {}
         zone = str(profile.get("tz") or "")
@@ -158,9 +164,16 @@ class HomeScreen(Screen[None]):
         shown = "all circles" if self.show_archived else "active circles"
         self.query_one(TopBar).show("xcircle", f"{who}  ({shown})")
         names = {c["id"]: c["name"] for c in data.circles}
+        store = self.services.store
+        self.removed_circles = {c["id"] for c in data.circles if removed_from(store, c["id"])}
         self.query_one("#circles", Table).fill(
-            (c["id"], self.circle_row(c, zone, self.services.now())) for c in data.circles
+            (
+                c["id"],
+                self.circle_row(c, zone, self.services.now(), c["id"] in self.removed_circles),
+            )
+            for c in data.circles
         )
+        self.refresh_bindings()
         self.query_one("#due", Table).fill(
             (f"{c.circle}/{c.id}", (due_cell(c), cell(c.text), cell(names[c.circle])))
             for c in data.due
@@ -174,11 +187,15 @@ class HomeScreen(Screen[None]):
             self.call_after_refresh(self.app.mark_ready)  # type: ignore[attr-defined]
 
     @staticmethod
-    def circle_row(circle: Record, zone: str, now: datetime) -> tuple[Any, ...]:
+    def circle_row(
+        circle: Record, zone: str, now: datetime, removed: bool = False
+    ) -> tuple[Any, ...]:
         nxt = circle.get("next_meeting")
         name = cell(circle["name"])
         if circle.get("archived"):
             name.append(" (archived)", style="dim italic")
+        if removed:
+            name.append(" (removed: read-only)", style="dim italic")
         return (
             name,
             when_text(nxt["at"], zone, now=now) if nxt else MISSING,
@@ -187,6 +204,18 @@ class HomeScreen(Screen[None]):
             circle["open_goals"],
             circle["my_open_commitments"] or MISSING,
         )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A circle this device was removed from offers no edit (it would reach nobody)."""
+        if action in ("edit_circle", "archive") and self.removed_circles:
+            tables = self.query("#circles").results(Table)
+            table = next(tables, None)
+            return table is None or table.current_key not in self.removed_circles
+        return True
+
+    @on(Table.RowHighlighted, "#circles")
+    def _highlighted(self) -> None:
+        self.refresh_bindings()  # the keys follow the highlighted circle
 
     def current(self) -> Record | None:
         key = self.query_one("#circles", Table).current_key

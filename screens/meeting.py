@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Label, Static
 
 from screens.agenda import (
@@ -30,6 +29,7 @@ from screens.agenda import (
     RoundStep,
 )
 from screens.agenda_budget import budget_text
+from screens.follow import Follows
 from screens.forms import ConfirmScreen
 from screens.meeting_close import AfterCloseScreen
 from screens.meetingforms import CloseMeetingForm, FacilitatorForm, PlanMeetingScreen
@@ -61,7 +61,7 @@ STEPS: dict[str, type[AgendaStep]] = {
 }
 
 
-class MeetingScreen(Screen[None]):
+class MeetingScreen(Follows):
     """Plan, run and close one meeting: its agenda on the left, the current step beside."""
 
     CSS_PATH = "meeting.tcss"
@@ -103,6 +103,20 @@ class MeetingScreen(Screen[None]):
             id="meeting.reopen",
         ),
         Binding("u", "undo", "Undo", tooltip="Undo the last correction", id="meeting.undo"),
+        Binding(
+            "I",
+            "checkround('in')",
+            "Check-in round",
+            tooltip="Each member in turn: how they arrive, 1 to 10 and a sentence",
+            id="meeting.checkin_round",
+        ),
+        Binding(
+            "O",
+            "checkround('out')",
+            "Check-out round",
+            tooltip="Each member in turn: one word and one take-away",
+            id="meeting.checkout_round",
+        ),
         Binding("escape", "leave", "Back", tooltip="Back to the circle", id="meeting.back"),
     ]
     # Which meeting status each action needs (others: any).
@@ -151,6 +165,12 @@ class MeetingScreen(Screen[None]):
         if self.is_mounted:
             rec = self.record
             self.show_step(rec["step"] if rec["status"] == "running" else self.viewing)
+
+    def refresh_data(self) -> None:
+        """The meeting changed (here or on another device): the step shown and the
+        sidebar again, the step and the focus staying where they are."""
+        self.current_step.reload()
+        self.refresh_sidebar()
 
     @property
     def record(self) -> Record:
@@ -211,8 +231,16 @@ class MeetingScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "undo":
             return self.undo.last is not None and self.status != "closed"
+        if action == "checkround":
+            enabled = self.services.checkrounds.enabled(self.circle)
+            return self.status == "running" and enabled[str(parameters[0])]
         needs = self.NEEDS.get(action)
         return needs is None or self.status in needs
+
+    def action_checkround(self, kind: str) -> None:
+        from screens.checkround import CheckRoundScreen
+
+        self.app.push_screen(CheckRoundScreen(self.circle, self.meeting, kind))
 
     def action_undo(self) -> None:
         self.undo.undo(self)

@@ -1,5 +1,6 @@
-"""After a meeting closes: plan the next one from the circle's cadence, export the
-minutes. A modal with one key per offer; Escape (or Done) leaves it.
+"""After a meeting closes: a plus/delta on the process, plan the next one from the
+circle's cadence, export the minutes. A modal with one key per offer; Escape (or Done)
+leaves it.
 
 The minutes are written in a thread to the exports folder (0600), as Markdown: who was
 there, who presented, the commitments, the pulse aggregate; feedback only when the
@@ -15,9 +16,10 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Static
+from textual.content import Content
+from textual.widgets import Button, Static, TextArea
 
-from screens.forms import ConfirmScreen
+from screens.forms import ConfirmScreen, FormScreen, field, form_error
 from screens.widgets import Footer, attempt, services_of, styled, when_text, zone_of
 from xcircle.errors import XCircleError
 
@@ -61,6 +63,13 @@ class AfterCloseScreen(ConfirmScreen, inherit_bindings=False):
     (styled as the confirm dialog; it answers False when left)."""
 
     BINDINGS = [
+        Binding(
+            "f",
+            "plusdelta",
+            "Plus/delta",
+            tooltip="What worked, what to change in how we met",
+            id="after.plusdelta",
+        ),
         Binding("p", "plan_next", "Plan next", tooltip="Plan the next meeting", id="after.plan"),
         Binding("m", "minutes", "Minutes", tooltip="Export the minutes", id="after.minutes"),
         Binding("escape,d", "done", "Done", tooltip="Back to the meeting", id="after.done"),
@@ -74,8 +83,11 @@ class AfterCloseScreen(ConfirmScreen, inherit_bindings=False):
     def compose(self) -> ComposeResult:
         services = services_of(self)
         frequency = services.circles.get(self.circle)["frequency"]
-        at = services.meetings.next_date(self.circle, self.meeting)
-        when = when_text(at.isoformat(), zone_of(self), now=services.now())
+        try:
+            at = services.meetings.next_date(self.circle, self.meeting)
+            when = when_text(at.isoformat(), zone_of(self), now=services.now())
+        except XCircleError as exc:  # a peer's meeting in a zone this device does not know
+            when = f"unknown ({exc})"
         with Vertical(id="dialog"):
             yield Static(
                 styled(
@@ -86,11 +98,27 @@ class AfterCloseScreen(ConfirmScreen, inherit_bindings=False):
                 ),
                 id="question",
             )
+            yield Static(self.plusdelta_text(), id="plusdelta")
             with Horizontal(id="buttons"):
                 yield Button("Plan it (p)", variant="primary", id="plan", compact=True)
                 yield Button("Minutes (m)", id="minutes", compact=True)
                 yield Button("Done", id="done", compact=True)
         yield Footer()
+
+    def plusdelta_text(self) -> Content:
+        pd = services_of(self).plusdelta.of(self.circle, self.meeting)
+        if not pd.plus and not pd.delta:
+            return styled("[$text-muted]Plus/delta (f): what worked, what to change?[/]")
+        lines = [styled("[$success]+[/] $t", t=i.text) for i in pd.plus]
+        lines += [styled("[$warning]Δ[/] $t", t=i.text) for i in pd.delta]
+        return Content("\n").join(lines)
+
+    def action_plusdelta(self) -> None:
+        def after(result: object) -> None:
+            if result:
+                self.query_one("#plusdelta", Static).update(self.plusdelta_text())
+
+        self.app.push_screen(PlusDeltaForm(self.circle, self.meeting), after)
 
     def action_plan_next(self) -> None:
         if self.planned:
@@ -113,6 +141,31 @@ class AfterCloseScreen(ConfirmScreen, inherit_bindings=False):
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
-        {"plan": self.action_plan_next, "minutes": self.action_minutes}.get(
-            event.button.id or "", self.action_done
-        )()
+        {
+            "plan": self.action_plan_next,
+            "minutes": self.action_minutes,
+        }.get(event.button.id or "", self.action_done)()
+
+
+class PlusDeltaForm(FormScreen[bool | None]):
+    """The meeting's plus/delta on its process: one item per line."""
+
+    TITLE_TEXT = "Plus/delta"
+
+    def __init__(self, circle: str, meeting: str) -> None:
+        super().__init__()
+        self.circle, self.meeting = circle, meeting
+
+    def fields(self) -> ComposeResult:
+        yield field("Plus: what worked (one per line)", TextArea(id="plus", compact=True))
+        yield field("Delta: what to change (one per line)", TextArea(id="delta", compact=True))
+        yield form_error()
+
+    def save(self) -> bool:
+        self.services.plusdelta.add(
+            self.circle,
+            self.meeting,
+            plus=self.text("plus").splitlines(),
+            delta=self.text("delta").splitlines(),
+        )
+        return True

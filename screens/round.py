@@ -15,9 +15,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.screen import Screen
 from textual.widgets import Digits, Label, Static
 
+from screens.follow import Follows
 from screens.meetingforms import (
     KIND_TITLES,
     CommitmentForm,
@@ -36,7 +36,7 @@ from screens.widgets import (
     services_of,
     styled,
 )
-from xcircle.domain import FEEDBACK_KINDS, PHASE_TITLES, PHASES
+from xcircle.domain import FEEDBACK_KINDS
 
 if TYPE_CHECKING:
     from xcircle.merge import Record
@@ -47,7 +47,21 @@ KIND_PHRASES = {
     "challenge": "a challenge",
     "support": "support",
     "advice": "advice",
+    "experience": 'an experience (an "I" statement)',
+    "idea": "an idea",
+    "observation": "an observation",
 }
+# One key per kind: its initial where free (e, o and r already edit, reorder, reflect).
+KIND_KEYS = {
+    "question": "q",
+    "challenge": "c",
+    "support": "s",
+    "advice": "a",
+    "experience": "x",
+    "idea": "i",
+    "observation": "w",
+}
+URGENCY_WORDS = {"A": "A, now", "B": "B, soon", "C": "C, some day"}
 PHASE_SHORT = {
     "present": "Present",
     "questions": "Clarifying questions",
@@ -64,10 +78,12 @@ def clock_text(seconds: int) -> str:
     return f"{sign}{minutes:02d}:{secs:02d}"
 
 
-class RoundScreen(Screen[None]):
+class RoundScreen(Follows):
     """Run the feedback round of one meeting (started on first open, resumed after)."""
 
     CSS_PATH = "round.tcss"
+    # What the round shows (a check-in or a pulse elsewhere in the circle does not redraw it).
+    FOLLOWS = frozenset({"round", "turn", "feedback", "commitment", "member", "circle", "meeting"})
     BINDINGS = [
         Binding(
             "n,space", "next", "Next", tooltip="Next peer, phase or presenter", id="round.next"
@@ -76,12 +92,18 @@ class RoundScreen(Screen[None]):
         Binding("p", "pause", "Pause", tooltip="Pause or resume the timer", id="round.pause"),
         *(
             Binding(
-                kind[0],
+                KIND_KEYS[kind],
                 f"feedback('{kind}')",
                 KIND_TITLES[kind],
                 tooltip=f"Capture {KIND_PHRASES[kind]} for the presenter, from the current peer",
                 id=f"round.{kind}",
             )
+            for kind in FEEDBACK_KINDS
+        ),
+        # Behind each kind's key when the phase does not take that kind: it says so, and
+        # the key never falls through to the app (`q` would quit).
+        *(
+            Binding(KIND_KEYS[kind], f"refuse('{kind}')", "", show=False, id=f"round.no_{kind}")
             for kind in FEEDBACK_KINDS
         ),
         Binding(
@@ -121,6 +143,13 @@ class RoundScreen(Screen[None]):
         ),
         Binding("u", "undo", "Undo", tooltip="Undo the last correction", id="round.undo"),
         Binding(
+            "M",
+            "method",
+            "Method",
+            tooltip="Choose the next of the protocol's methods (brainstorm, headline…)",
+            id="round.method",
+        ),
+        Binding(
             "escape",
             "leave",
             "Meeting",
@@ -154,6 +183,8 @@ class RoundScreen(Screen[None]):
                     with Vertical(id="who"):
                         yield Static(id="presenter")
                         yield Static(id="phase")
+                        yield Static(id="prompt")
+                        yield Static(id="speakers")
                         yield Static(id="hint")
                     yield Digits("", id="clock")
                 with VerticalScroll(id="detail"):
@@ -172,6 +203,10 @@ class RoundScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         if self.is_mounted:
             self.refresh_view()
+
+    def refresh_data(self) -> None:
+        """Another device (or screen) changed the round: show it as it is now."""
+        self.refresh_view()
 
     def attempt(self, action: Callable[[], Any]) -> None:
         """Run one use case and show the round again; an error is one line, not a crash."""
@@ -203,6 +238,8 @@ class RoundScreen(Screen[None]):
             else styled("[b]$name[/b] [$text-muted]in the hot seat[/]", name=name),
         )
         self.show("#phase", self.phase_text(names))
+        self.show("#prompt", self.prompt_text())
+        self.show("#speakers", self.speakers_text())
         self.show("#hint", self.hint_text())
         self.show("#turn", self.turn_text(names))
         self.show_clock(state)
@@ -217,10 +254,11 @@ class RoundScreen(Screen[None]):
             widget.update(content)
 
     def tick(self) -> None:
-        """Update the countdown from the clock (the store is not written)."""
-        state = self.services.rounds.state(self.circle, self.meeting)
-        if state["started"]:
-            self.show_clock(state)
+        """Update the countdown from the clock: one record read (the store is not
+        written, and the rest of the round is shown again only when its data changes)."""
+        clock = self.services.rounds.clock(self.circle, self.meeting)
+        if clock is not None:
+            self.show_clock(clock)
 
     def show_clock(self, state: Record) -> None:
         """The countdown of `state`, marked when over time or paused."""
@@ -247,10 +285,12 @@ class RoundScreen(Screen[None]):
 
     def phases_text(self) -> Content:
         state = self.state
-        lines = []
-        for i, phase in enumerate(PHASES):
-            title = PHASE_SHORT[phase]
-            if phase == "feedback" and state["peers"]:
+        lines = [styled("[i]$title[/i]", title=state["protocol_title"])]
+        for i, (phase, long_title, per_peer) in enumerate(state["phases"]):
+            title = (
+                PHASE_SHORT.get(phase, long_title) if state["protocol"] == "classic" else long_title
+            )
+            if per_peer and state["peers"]:
                 title += f" ({len(state['peers'])} peers)"
             if state["done"] or i < state["phase_index"]:
                 lines.append(styled("[$text-muted] ✓ $title[/]", title=title))
@@ -264,9 +304,11 @@ class RoundScreen(Screen[None]):
         state = self.state
         if state["done"]:
             return Content("Esc returns to the meeting: new commitments, then the pulse.")
-        title = PHASE_TITLES[state["phase"]]
+        title = state["phase_title"]
+        if state["method"]:
+            title += f" · {state['method']}"
         paused = " · paused" if state["paused"] else ""
-        if state["phase"] == "feedback" and state["peer"]:
+        if state["peer"]:
             return styled(
                 "[b]$title[/b]: [b $text-accent]$peer[/] ($n of $of)$paused",
                 title=title,
@@ -277,21 +319,60 @@ class RoundScreen(Screen[None]):
             )
         return styled("[b]$title[/b]$paused", title=title, paused=paused)
 
+    def prompt_text(self) -> Content:
+        """The facilitator's line for this phase."""
+        prompt = "" if self.state["done"] else self.state["prompt"]
+        return styled("[i]$prompt[/i]", prompt=prompt)
+
+    def speakers_text(self) -> Content:
+        """Who may speak now, and which feedback the phase takes."""
+        state = self.state
+        if state["done"]:
+            return Content("")
+        kinds = ", ".join(state["kinds"]) if state["kinds"] else "no feedback"
+        return styled(
+            "[$text-muted]Speaks:[/] $who [$text-muted]· takes:[/] $kinds",
+            who=state["who"],
+            kinds=kinds,
+        )
+
     def hint_text(self) -> Content:
-        hints = {
-            "present": "e: write down the challenge · n: on to questions",
-            "questions": "q: a question · n: on to feedback",
-            "feedback": "q c s a: question, challenge, support, advice · n: next peer",
-            "reflect": "r: write down the reflection · n: on to the commitment",
-            "commit": "m: record the commitment · n: next presenter",
-        }
-        hint = "" if self.state["done"] else hints[self.state["phase"]]
-        return styled("[$text-muted]$hint[/]", hint=hint)
+        state = self.state
+        if state["done"]:
+            return styled("[$text-muted][/]")
+        parts = []
+        accepted = state["accepted"]
+        if accepted:
+            keys = " ".join(KIND_KEYS[k] for k in accepted)
+            parts.append(f"{keys}: {', '.join(accepted)}")
+        if self.writes_reflection():
+            parts.append("r: the reflection · m: the commitment")
+        elif state["speakers"] == "presenter":
+            parts.append("e: write down the challenge")
+        if state["peer"]:
+            parts.append("n: next peer")
+        elif state["phase_index"] < len(state["phases"]) - 1:
+            parts.append("n: next phase")
+        else:
+            parts.append("n: next presenter")
+        return styled("[$text-muted]$hint[/]", hint=" · ".join(parts))
+
+    def writes_reflection(self) -> bool:
+        """Whether this phase is the presenter's own after the peers spoke (reflect,
+        commit): the reflection and commitment are written here, the challenge before."""
+        state = self.state
+        phases: tuple[tuple[str, str, bool], ...] = state["phases"]
+        speakers: tuple[str, ...] = state["phase_speakers"]
+        first_peer = next((i for i, s in enumerate(speakers) if s != "presenter"), len(phases))
+        return bool(state["phase_index"] > first_peer and state["speakers"] == "presenter")
 
     def turn_text(self, names: dict[str, str]) -> Content:
         """The challenge, the feedback by kind with givers, the reflection, commitments."""
         state = self.state
-        parts = [styled("[b $text-primary]Challenge[/]")]
+        parts = self.card_text() if state["card"] else []
+        if state["topic"]:
+            parts += [styled("[b $text-primary]Topic[/]"), literal(state["topic"]), Content("")]
+        parts.append(styled("[b $text-primary]Challenge[/]"))
         parts.append(literal(state["challenge"] or MISSING))
         parts += [Content(""), styled("[b $text-primary]Feedback[/]")]
         feedback = state["feedback"]
@@ -317,6 +398,20 @@ class RoundScreen(Screen[None]):
             parts.append(literal(MISSING))
         return Content("\n").join(parts)
 
+    def card_text(self) -> list[Content]:
+        """The presenter's issue card: situation, key question, help wanted or not."""
+        card: Record = self.state["card"]
+        urgency = URGENCY_WORDS.get(card["urgency"], card["urgency"])
+        parts = [styled("[b $text-primary]Issue card[/] ($urgency)", urgency=urgency)]
+        parts.append(literal(card["situation"]))
+        parts.append(styled("[b]Key question:[/b] $q", q=card["question"]))
+        if card["want"]:
+            parts.append(styled("[b]Help wanted:[/b] $w", w=card["want"]))
+        if card["not_want"]:
+            parts.append(styled("[b]Not wanted:[/b] $w", w=card["not_want"]))
+        parts.append(Content(""))
+        return parts
+
     # -- actions -----------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -328,16 +423,21 @@ class RoundScreen(Screen[None]):
             return False  # a closed meeting's round is only shown
         if action == "undo":
             return self.undo.last is not None
-        if action in ("feedback", "back", "reorder", "correct"):
+        if action == "feedback":
+            return parameters[0] in state["accepted"]
+        if action == "refuse":
+            return True
+        if action == "method":
+            return bool(state["methods"]) and not state["done"]
+        if action in ("back", "reorder", "correct"):
             return True
         if state["done"]:
             return False  # nothing left to advance, time or write down
-        phase = state["phase"]
         if action == "edit":
-            early = phase in ("present", "questions", "feedback")
-            return parameters[0] == ("challenge" if early else "reflection")
+            late = self.writes_reflection()
+            return parameters[0] == ("reflection" if late else "challenge")
         if action == "commit":
-            return phase in ("reflect", "commit")
+            return self.writes_reflection()
         return True
 
     def action_next(self) -> None:
@@ -357,9 +457,34 @@ class RoundScreen(Screen[None]):
         if not state.get("started") or state["done"]:
             self.notify("The round is complete.", markup=False)
             return
+        if kind not in state["accepted"]:
+            self.notify(f"This phase does not take {kind}.", markup=False)
+            return
         giver = state["peer"] or (state["peers"][0] if state["peers"] else None)
         form = FeedbackForm(self.circle, self.meeting, state["presenter"], kind, giver)
         self.app.push_screen(form, lambda _: self.refresh_view())
+
+    def action_method(self) -> None:
+        """The next of the protocol's methods for its method phase."""
+        methods: tuple[str, ...] = self.state["methods"]
+        raw = self.services.store.get(self.circle, "round", self.meeting) or {}
+        current = str(raw.get("method", ""))
+        following = (
+            methods[(methods.index(current) + 1) % len(methods)]
+            if current in methods
+            else methods[0]
+        )
+        rounds = self.services.rounds
+        self.attempt(lambda: rounds.set_method(self.circle, self.meeting, following))
+        self.notify(f"Method: {following}", markup=False, timeout=3)
+
+    def action_refuse(self, kind: str) -> None:
+        """A kind's key in a phase that does not take it: say what the phase is for."""
+        state = self.state
+        if not state.get("started") or state["done"]:
+            return
+        takes = ", ".join(state["accepted"]) or f"no feedback ({state['who']} speaks)"
+        self.notify(f"{state['phase_title']} takes {takes}.", markup=False, timeout=3)
 
     def action_edit(self, what: str) -> None:
         if not self.state.get("started") or self.state["done"]:

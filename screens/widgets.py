@@ -122,14 +122,20 @@ class CursorTable(DataTable[object]):
     """A DataTable that keeps its cursor where it was when its rows are replaced."""
 
     def fill(self, rows: Iterable[tuple[str, Sequence[object]]]) -> None:
-        """Replace every row, keeping the cursor's place when it still exists."""
-        keep = self.cursor_coordinate
+        """Replace every row, keeping the cursor on the same row (by key; by place when
+        that row is gone) and the scroll where it was: a refresh never moves the view."""
+        keep, key = self.cursor_coordinate, self.current_key
+        scroll = (self.scroll_x, self.scroll_y)
         self.clear()
-        for key, cells in rows:
-            self.add_row(*cells, key=key)
+        for row_key, cells in rows:
+            self.add_row(*cells, key=row_key)
         if self.row_count:
             row = min(keep.row, self.row_count - 1)
-            self.move_cursor(row=row, column=keep.column, animate=False)
+            if key is not None and key in self.rows:
+                row = self.get_row_index(key)
+            self.move_cursor(row=row, column=keep.column, animate=False, scroll=False)
+            if scroll != (0, 0):  # once the new rows are measured (the scroll is clamped)
+                self.call_after_refresh(self.scroll_to, *scroll, animate=False)
 
     @property
     def current_key(self) -> str | None:
@@ -173,11 +179,17 @@ class WrappedList(OptionList):
     """
 
     def fill(self, items: Iterable[tuple[str, Content]]) -> None:
-        """Replace the items, keeping the highlight's place when it still exists."""
-        keep = self.highlighted or 0
+        """Replace the items, keeping the highlight on the same item (by key; by place
+        when it is gone) and the scroll where it was."""
+        keep, key, scroll = self.highlighted or 0, self.current_key, self.scroll_y
         self.set_options(Option(text, id=key) for key, text in items)
         if self.option_count:
-            self.highlighted = min(keep, self.option_count - 1)
+            index = min(keep, self.option_count - 1)
+            if key is not None and key in self.keys:
+                index = self.get_option_index(key)
+            self.highlighted = index
+            if scroll:
+                self.call_after_refresh(self.scroll_to, None, scroll, animate=False)
 
     @property
     def current_key(self) -> str | None:

@@ -28,6 +28,8 @@ from sync.protocol import (
     CertificateUntrusted,
     ExchangeUnreachable,
     InvalidRequest,
+    LiveUnavailable,
+    NotMember,
     ProtocolError,
     RateLimited,
     ServerError,
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 MAX_RETRY_AFTER_S = 30.0  # never sleep longer than this on one Retry-After
+WAIT_S = 25.0  # a live wait's hold: under the read timeouts of common proxies (60 s)
+WAIT_GRACE_S = 10.0  # the read timeout of a wait beyond its hold
 
 
 class ExchangeClient:
@@ -68,6 +72,17 @@ class ExchangeClient:
     ) -> None:
         self.base_url = normalize_url(base_url)
         check_transport(self.base_url, insecure_http=insecure_http)
+        self._options: dict[str, Any] = {
+            "transport": transport,
+            "timeout": timeout,
+            "retries": retries,
+            "backoff_s": backoff_s,
+            "max_backoff_s": max_backoff_s,
+            "sleep": sleep,
+            "now_ms": now_ms,
+            "insecure_http": insecure_http,
+            "ca_file": ca_file,
+        }
         self.token = token
         self.retries = retries
         self.backoff_s = backoff_s
@@ -87,6 +102,12 @@ class ExchangeClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def twin(self) -> ExchangeClient:
+        """A new client like this one (same exchange, token, transport and settings) with
+        connections of its own: the live loop holds its waits on one while it syncs on
+        this one."""
+        return ExchangeClient(self.base_url, self.token, **self._options)
 
     def __enter__(self) -> ExchangeClient:
         return self
@@ -135,11 +156,33 @@ class ExchangeClient:
     def circle(self, circle: str) -> dict[str, Any]:
         return self._call("GET", f"/circles/{circle}")
 
-    def invite(self, circle: str, ttl_seconds: int) -> dict[str, Any]:
-        return self._call("POST", f"/circles/{circle}/invites", {"ttl_seconds": ttl_seconds})
+    def invite(
+        self,
+        circle: str,
+        ttl_seconds: int,
+        *,
+        token: str | None = None,
+        member_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A single-use invite; `token` (derived from the invite's secret, which stays
+        here) and `member_id` (what the joiner gets) when the client makes its own."""
+        body: dict[str, Any] = {"ttl_seconds": ttl_seconds}
+        if token is not None:
+            body["token"] = token
+        if member_id is not None:
+            body["member_id"] = member_id
+        return self._call("POST", f"/circles/{circle}/invites", body)
 
-    def redeem(self, code: str, member_id: str) -> dict[str, Any]:
-        return self._call("POST", "/invites/redeem", {"code": code, "member_id": member_id})
+    def redeem(
+        self, code: str, member_id: str | None = None, bundle: str | None = None
+    ) -> dict[str, Any]:
+        """Redeem an invite; `bundle` (base64) is the joiner's sealed join bundle."""
+        body: dict[str, Any] = {"code": code}
+        if member_id is not None:
+            body["member_id"] = member_id
+        if bundle is not None:
+            body["bundle"] = bundle
+        return self._call("POST", "/invites/redeem", body)
 
     def remove_member(self, circle: str, member_id: str) -> None:
         self._call("DELETE", f"/circles/{circle}/members/{member_id}")
@@ -162,6 +205,40 @@ class ExchangeClient:
         """Ops after each cursor, `limit` in total, in one request."""
         return self._call("POST", "/pull", {"cursors": cursors, "limit": limit})
 
+    def wait(self, cursors: dict[str, int], timeout: float = WAIT_S) -> dict[str, Any]:
+        """Live sync: return as soon as one of the circles has ops after its cursor (or a
+        removal, rekey or join), else after `timeout` seconds: `{"changed": {circle:
+        last_seq}, "denied": [circle…], "time": ms}`, both empty on a timeout. One
+        attempt, never retried (the live loop decides what next). An exchange without
+        the endpoint, or where this device belongs to none of the circles, raises
+        `LiveUnavailable`; anything else raises as every call does."""
+        seconds = max(0, int(timeout))
+        limit = httpx.Timeout(seconds + WAIT_GRACE_S, connect=5.0)
+        # The exchange stamps its time when a request arrives: after a held wait that
+        # stamp is up to `timeout` old, so it must not set the skew.
+        clock = self.server_time, self.skew_ms
+        try:
+            answer = self._call(
+                "POST",
+                "/wait",
+                {"cursors": cursors, "timeout": seconds},
+                timeout=limit,
+                retry=False,
+            )
+        except NotMember as exc:
+            raise LiveUnavailable(f"no live sync at {self.base_url}: {exc}") from None
+        except InvalidRequest as exc:
+            if exc.status == 405:
+                raise LiveUnavailable(f"no live sync at {self.base_url}") from None
+            raise
+        finally:
+            self.server_time, self.skew_ms = clock
+        changed = answer.get("changed")
+        denied = answer.get("denied")
+        if not isinstance(changed, dict) or not isinstance(denied, list):
+            raise ProtocolError(f"{self.base_url} answered a wait with unexpected JSON")
+        return answer
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _call(
@@ -172,6 +249,8 @@ class ExchangeClient:
         *,
         auth: bool = True,
         idempotent: bool = True,
+        timeout: httpx.Timeout | None = None,
+        retry: bool = True,
     ) -> dict[str, Any]:
         headers = {}
         if auth:
@@ -186,7 +265,13 @@ class ExchangeClient:
         while True:
             self.requests += 1
             try:
-                response = self._http.request(method, path, content=content, headers=headers)
+                response = self._http.request(
+                    method,
+                    path,
+                    content=content,
+                    headers=headers,
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
             except httpx.TransportError as exc:
                 if untrusted := _certificate_problem(exc):
                     # Not transient: retrying would fail the same way.
@@ -196,7 +281,7 @@ class ExchangeClient:
                     ) from None
                 sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 error = ExchangeUnreachable(f"cannot reach {self.base_url}: {_reason(exc)}")
-                if attempt < self.retries and (idempotent or not sent):
+                if retry and attempt < self.retries and (idempotent or not sent):
                     attempt += 1
                     log.info("%s %s failed (%s); retry %d", method, path, error, attempt)
                     self._sleep(self._backoff(attempt))
@@ -204,8 +289,8 @@ class ExchangeClient:
                 raise error from None
             self._clock(response)
             status = response.status_code
-            retry = status == 429 or (status >= 500 and idempotent)
-            if retry and attempt < self.retries:
+            again = retry and (status == 429 or (status >= 500 and idempotent))
+            if again and attempt < self.retries:
                 attempt += 1
                 wait = self._backoff(attempt)
                 if status == 429:
@@ -274,6 +359,7 @@ def _error(response: httpx.Response, url: str) -> SyncError:
     elif kind is ServerError:
         message = f"{url} failed: {message} ({status})"
     error = kind(message)
+    error.status = status
     error.code = code  # the exchange's stable error code (`epoch_retired`…), or None
     return error
 

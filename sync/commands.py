@@ -28,6 +28,7 @@ from sync.engine import connect, my_member_id
 from sync.engine import sync as run_sync
 from sync.protocol import (
     ENROLL_PREFIX,
+    SECRET_PREFIX,
     AuthFailed,
     ExchangeUnreachable,
     InvalidRequest,
@@ -131,34 +132,54 @@ def device_secrets(store: Store) -> dict[str, Any]:
 def share_circle(
     store: Store, client: ExchangeClient, circle: str, *, on_store: Gate = direct
 ) -> SyncReport:
-    """Create `circle` on the exchange with me as its member, then push all of it.
+    """Create `circle` on the exchange with me as its member, encrypted from the start
+    (epoch 1, wrapped for this device), then push all of it, sealed.
 
     Local ops stay in the outbox until acked, so the first sync pushes everything this
     device ever did in the circle. Sharing again is harmless (the exchange answers 200).
     """
+    from sync.e2e import publish_device, start_epoch
+    from xcircle.keystore import keystore_of
+
     meta = on_store(partial(store.meta, circle))
     me = meta.get("me")
     if not isinstance(me, str):
         raise InvalidInput("you are not a member of this circle on this device")
     client.create_circle(circle, me)
     on_store(partial(mark_shared, store, circle, me))
+    ks = on_store(partial(keystore_of, store))
+    if not on_store(partial(ks.epochs, circle)) and client.circle(circle).get("epoch") == 0:
+        on_store(partial(publish_device, store, circle))  # what the epoch is checked against
+        device = on_store(partial(require_credentials, store)).device_id
+        start_epoch(store, client, circle, device_id=device, on_store=on_store)
     return run_sync(store, client, circles=[circle], on_store=on_store)
 
 
 def invite_code(
-    store: Store, client: ExchangeClient, circle: str, ttl_seconds: int, *, on_store: Gate = direct
+    store: Store,
+    client: ExchangeClient,
+    circle: str,
+    ttl_seconds: int,
+    *,
+    device: bool = False,
+    on_store: Gate = direct,
 ) -> dict[str, Any]:
-    """A single-use invite code for a shared circle: `{code, circle, expires_at}`."""
+    """A single-use invite code for a shared circle: `{code, circle, member,
+    expires_at}`. The code carries a random secret (never a key); the exchange gets only
+    a token derived from it. `device`: for another device of my own member."""
+    from sync.joins import make_invite
+
     if not on_store(partial(store.meta, circle)).get("shared"):
         raise InvalidInput("share the circle first: xcircle circle share CIRCLE")
-    answer = client.invite(circle, ttl_seconds)
-    code = answer.get("code")
-    if not isinstance(code, str):
-        raise ProtocolError("the exchange answered the invite without a code")
+    made = make_invite(store, client, circle, ttl_seconds, device=device, on_store=on_store)
+    if on_store(partial(store.pending, circle)):
+        # The sealed invite record reaches the circle now: any convener can confirm.
+        run_sync(store, client, circles=[circle], on_store=on_store)
     return {
-        "code": make_invite_code(code, client.base_url),
+        "code": make_invite_code(made["code"], client.base_url),
         "circle": circle,
-        "expires_at": answer.get("expires_at"),
+        "member": made["member"],
+        "expires_at": made["expires_at"],
     }
 
 
@@ -170,11 +191,17 @@ def accept_invite(
     *,
     on_store: Gate = direct,
 ) -> dict[str, Any]:
-    """Join the invite's circle: redeem, pull everything, add me as a member, push.
+    """Join the invite's circle: redeem with this device's join bundle, then pull.
 
-    The member id is the one the exchange knows for this device (asked back after the
-    redeem), so an accept that was interrupted and run again never makes a second me.
+    In an encrypted circle the join waits (`status` "pending") until a convener's
+    device confirms it on its next sync; this device's syncs then bring the circle in.
+    In a plain circle (shared before encryption) it is a member at once, pulls
+    everything and adds itself as a member. The member id is the one the invite was
+    made for, so an accept run again never makes a second me.
     """
+    from sync.joins import JOINING, join_bundle
+    from xcircle import crypto
+
     store = services.store
     profile = on_store(store.require_profile)
     code, url = parse_invite_code(text)
@@ -182,9 +209,32 @@ def accept_invite(
         raise InvalidRequest(
             f"this invite is for the exchange {url}, but this device joined {client.base_url}"
         )
-    cid = client.redeem(code, new_id()).get("circle_id")
+    if code.startswith(SECRET_PREFIX):
+        try:
+            invite = crypto.Invite.parse(code)
+        except crypto.CryptoError as exc:
+            raise InvalidRequest(f"{exc} (ask the inviter to copy it whole)") from None
+        bundle = on_store(partial(join_bundle, store, invite, device_id))
+        answer = client.redeem(invite.token, bundle=bundle)
+    else:  # an older code the exchange minted
+        answer = client.redeem(code, new_id())
+    cid = answer.get("circle_id")
     if not isinstance(cid, str):
         raise ProtocolError("the exchange answered the redeem without a circle id")
+    if answer.get("status") == "pending":
+        waiting = str(answer.get("member_id"))
+        on_store(partial(mark_shared, store, cid, waiting))
+        on_store(partial(store.set_meta, cid, **{JOINING: True}))
+        report = run_sync(store, client, circles=[cid], on_store=on_store)
+        return {
+            "circle": cid,
+            "name": "",
+            "member": waiting,
+            "added": False,
+            "status": "pending",
+            "fingerprint": on_store(partial(device_secrets, store))["fingerprint"],
+            "report": report.to_dict(),
+        }
     me = my_member_id(client, cid, device_id)
     if me is None:
         raise ProtocolError("the exchange does not list this device in the circle")
@@ -211,6 +261,7 @@ def accept_invite(
         "name": record["name"] if record else "",
         "member": me,
         "added": added,
+        "status": "member",
         "report": report.to_dict(),
     }
 
@@ -400,19 +451,21 @@ def encrypt(circle_ref: str, as_json: bool) -> None:
 @click.command()
 @click.argument("circle_ref", metavar="CIRCLE")
 @click.option("--ttl", default=DEFAULT_INVITE_TTL, show_default=True, help="Valid for: 90m, 12h…")
+@click.option("--device", is_flag=True, help="For another device of yours, not a new member.")
 @_json_option
-def invite(circle_ref: str, ttl: str, as_json: bool) -> None:
+def invite(circle_ref: str, ttl: str, device: bool, as_json: bool) -> None:
     """Print a single-use invite code for a shared circle.
 
-    The code looks like `xci_…@https://exchange`; the invitee runs `xcircle accept CODE`
-    on a device joined to the same exchange (the `xci_…` part alone works too)."""
+    The code looks like `xcs_…@https://exchange`: it carries a random secret (the
+    exchange never sees it). The invitee runs `xcircle accept CODE` on a device joined
+    to the same exchange; a convener's device confirms the join on its next sync."""
     from xcircle.cli import session
 
     seconds = parse_ttl(ttl)
     with session() as svc:
         cid = svc.circles.resolve(circle_ref)
         with connect(svc.store) as client:
-            value = invite_code(svc.store, client, cid, seconds)
+            value = invite_code(svc.store, client, cid, seconds, device=device)
     _out(as_json, value, value["code"])
 
 
@@ -427,19 +480,51 @@ def accept(code: str, as_json: bool) -> None:
         creds = require_credentials(svc.store)
         with connect(svc.store) as client:
             value = accept_invite(svc, client, code, creds.device_id)
-    _out(as_json, value, f"Joined circle {value['name'] or value['circle'][:8]}.")
+    if value["status"] == "pending":
+        text = (
+            f"Waiting for a convener's device to confirm your joining of circle "
+            f"{value['circle'][:8]}; `xcircle sync` brings it in once confirmed.\n"
+            f"This device's fingerprint: {value['fingerprint']} (compare it with the "
+            "one the convener sees)"
+        )
+    else:
+        text = f"Joined circle {value['name'] or value['circle'][:8]}."
+    _out(as_json, value, text)
 
 
 @click.command()
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep following the exchange: sync whenever others push (live), one line per "
+    "applied batch, until Ctrl-C.",
+)
+@click.option(
+    "--interval",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(1, 86400),
+    help="With --watch: seconds between syncs when the exchange has no live sync.",
+)
 @_json_option
-def sync(as_json: bool) -> None:
+def sync(watch: bool, interval: float, as_json: bool) -> None:
     """Push local changes and pull everyone else's, for every shared circle."""
     from xcircle.cli import session
 
+    if watch:
+        from sync.watch import watch as follow
+
+        try:
+            with session() as svc, connect(svc.store) as client:
+                follow(svc.store, client, as_json=as_json, interval_s=interval)
+        except KeyboardInterrupt:  # a second Ctrl-C during a sync: the store is closed
+            pass
+        return
     with session() as svc, connect(svc.store) as client:
         report = run_sync(svc.store, client)
     _warn_report(report)
-    text = (
+    text = "".join(f"{safetext.line(n)}\n" for n in report.notices)
+    text += (
         f"Synced {len(report.circles)} circle(s): pushed {report.pushed}, "
         f"merged {report.merged}, pending {report.pending}."
     )
@@ -488,7 +573,7 @@ def status(as_json: bool) -> None:
             c["pending"],
             c["held"],
             c["quarantined"],
-            "removed" if c["denied"] else "ok",
+            "removed" if c["denied"] else "waiting" if c["waiting"] else "ok",
         )
         for c in value["circles"]
     ]

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import binascii
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sync.protocol import PLAIN_EPOCH, Decoded, SyncError, decode_envelope
+from sync.protocol import BEFORE_JOINING, PLAIN_EPOCH, Decoded, SyncError, decode_envelope
 from sync.state import Gate, cursor_of, require_credentials
 from xcircle import crypto
 from xcircle.domain import CONVENER
@@ -149,8 +149,10 @@ class Trust:
     def _may(self, member: str, op: Op) -> str | None:
         """`member` (the author, as its device says) may make this change?"""
         entity, f = op.entity, op.fields
-        if entity == "agreement" and not self.convener(member):
+        if entity in ("agreement", "amendment") and not self.convener(member):
             return "only a convener may amend agreements"
+        if entity == "consent" and f.get("member") != member:
+            return "a member consents or objects only for themselves"
         if entity == "device" and f.get("member", member) != member and not self.convener(member):
             return "only a convener may add another member's device"
         if entity != "member":
@@ -274,6 +276,7 @@ class E2E:
         keys: dict[int, crypto.EpochKey | None] = {}
         mine = self._pushed.get(cid, {})
         me = crypto.b64(self.keys.public.ed25519)
+        before: dict[int, bool] = {}  # epochs without a key here: from before my joining?
 
         def decode(env: Any) -> Decoded:
             # The hot path of an encrypted pull (100k ops): plain lookups, no copies.
@@ -297,7 +300,12 @@ class E2E:
                     if key is None and cid not in self._fetched:
                         self.fetch_wraps(cid)
                         keys[epoch] = key = self.epoch_key(cid, epoch)
+                    if key is None:  # before this device was given any key?
+                        held = self.gate(partial(self.keystore.epochs, cid))
+                        before[epoch] = bool(held) and epoch < held[0]
                 if key is None:
+                    if before[epoch]:  # said before this device joined: not meant for it
+                        return Decoded(seq, op_id, None, BEFORE_JOINING)
                     return Decoded(seq, op_id, None, f"no key for epoch {epoch} on this device")
             own = mine.pop(op_id, None)
             if own is not None:  # pushed by this sync: checked like any op, not opened
@@ -351,12 +359,20 @@ def _device_keys(store: Store, cid: str) -> dict[str, str]:
 
 
 def start_epoch(
-    store: Store, client: ExchangeClient, cid: str, *, device_id: str, on_store: Gate
+    store: Store,
+    client: ExchangeClient,
+    cid: str,
+    *,
+    device_id: str,
+    on_store: Gate,
+    confirm: Collection[str] = (),
 ) -> int:
     """Start a new epoch of `cid`, wrapped for exactly the circle's member devices as
     the exchange lists them, each checked against the circle's signed device records
     (a device the exchange lists without one is refused: the exchange cannot slip in a
-    reader). Compare-and-swap on the epoch; a lost race re-reads and tries again.
+    reader). `confirm`: device ids of pending joiners to wrap for too (the exchange
+    admits them with this rekey; their device records must be here already).
+    Compare-and-swap on the epoch; a lost race re-reads and tries again.
     Returns the new epoch."""
     ks: Keystore = on_store(partial(keystore_of, store))
     keys = on_store(ks.device_keys)
@@ -366,7 +382,13 @@ def start_epoch(
         if not isinstance(expected, int):
             raise SyncError("the exchange did not say the circle's epoch")
         records = on_store(partial(_device_keys, store, cid))
-        recipients = _recipients(info.get("members") or [], records)
+        listed = list(info.get("members") or [])
+        listed += [
+            j
+            for j in info.get("joins") or []
+            if isinstance(j, dict) and j.get("device_id") in confirm
+        ]
+        recipients = _recipients(listed, records)
         epoch = expected + 1
         secret = crypto.new_epoch_secret()
         wraps = crypto.wrap_epoch(keys, cid, epoch, secret, recipients)

@@ -25,9 +25,11 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
+from sync.joins import after_pull, before_push
 from sync.protocol import (
+    BEFORE_JOINING,
     Conflict,
     NotMember,
     ProtocolError,
@@ -58,7 +60,7 @@ from sync.state import (
 from xcircle.hlc import Stamp, wall_ms
 from xcircle.ops import Op
 from xcircle.storage import gc_paused
-from xcircle.store import MAX_AHEAD_MS, Store
+from xcircle.store import MAX_AHEAD_MS, REMOVED, Store
 
 if TYPE_CHECKING:
     from sync.client import ExchangeClient
@@ -95,6 +97,8 @@ MAX_PUSH_OPS = 500  # the exchange's default limit per push
 MAX_PUSH_BYTES = 512 * 1024  # half the exchange's default body limit: room for JSON
 PULL_LIMIT = 5000  # the exchange's maximum per pull: fewest round trips (pulls are rate limited)
 SKEW_WARN_MS = 2 * 60 * 1000
+SKEW_FRESH_MS = 2 * 60 * 1000  # a skew measured this recently is used, not asked again
+JUST_CHANGED_MS = 10 * 60 * 1000  # a field set this recently and overwritten is reported
 
 
 def connect(store: Store, **client_options: Any) -> ExchangeClient:
@@ -151,13 +155,29 @@ def sync(
 
 def _save_state(store: Store, report: SyncReport, now: int, *, error: str | None) -> None:
     state = sync_state(store)
-    state.update(last_attempt=now, last_error=error, skew_ms=report.skew_ms)
+    state.update(last_attempt=now, last_error=error, skew_ms=report.skew_ms, skew_at=now)
     if error is None:
         state["last_sync"] = now
         denied = {c for c, r in report.circles.items() if r.denied}
         # Circles not in this run keep their previous verdict.
         state["denied"] = sorted((set(state.get("denied", [])) - set(report.circles)) | denied)
+        # A circle the exchange shuts this device out of is read-only here (its edits
+        # would reach nobody); one it lets in again is writable again.
+        for cid, rep in report.circles.items():
+            if store.has_circle(cid) and bool(store.meta(cid).get(REMOVED)) != rep.denied:
+                store.set_meta(cid, **{REMOVED: rep.denied})
     store.save_setting(STATE_SETTING, state)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _fresh(now: int, measured_at: int) -> bool:
+    """A skew measured at `measured_at` (this device's clock) still holds: since then
+    this clock moved forward by at most `SKEW_FRESH_MS`. A clock that jumped further, or
+    back, fails this, so a stale skew is never more than that much off."""
+    return 0 <= now - measured_at <= SKEW_FRESH_MS
 
 
 def _outstanding(store: Store, cid: str) -> tuple[int, int]:
@@ -194,6 +214,12 @@ class _Run:
         self._first_request = client.requests
         self._written: set[str] = set()  # circles that got an `apply_pulled` this run
         self.e2e: E2E | None = None
+        self._asked_time = False  # `/health` asked in this run (see `_push_circle`)
+        # A field this device set since its last sync (or in the last minutes) and that
+        # a pulled op overwrites is reported: the member hears whose change won.
+        last = gate(partial(sync_state, store)).get("last_sync")
+        recent = self.report.started - JUST_CHANGED_MS
+        self.mine_since = min(last, recent) if isinstance(last, int) else 0
 
     def go(self, only: Iterable[str] | None) -> None:
         store, gate = self.store, self.gate
@@ -204,10 +230,12 @@ class _Run:
             wanted = set(only)
             metas = {cid: meta for cid, meta in metas.items() if cid in wanted}
         self.e2e = self._encryption(metas)
+        before_push(self, metas)  # a hand-over still due goes first (sync.joins)
         for cid, meta in metas.items():
             self._push_circle(cid, meta)
         # Pushing moves no cursor: the metas read above still hold them.
         self._pull({c: cursor_of(m) for c, m in metas.items() if not self.report.circles[c].denied})
+        after_pull(self, metas)  # joins: wait for confirmation, or confirm others' (sync.joins)
         for cid in metas:
             rep = self.report.circles[cid]
             rep.pending, rep.held = gate(partial(_outstanding, store, cid))
@@ -252,10 +280,22 @@ class _Run:
     # -- push ------------------------------------------------------------------------------
 
     def _exchange_now(self) -> int:
-        """The exchange's clock, as of its last answer (asks `/health` if none yet)."""
-        if self.client.skew_ms is None:
-            self.client.health()
-        return self.now_ms() + (self.client.skew_ms or 0)
+        """The exchange's clock by the skew of the client's last answer or, on a fresh
+        client, the skew the last sync saved; `/health` is asked only when neither was
+        measured within `SKEW_FRESH_MS` by this device's clock (a clock that jumped by
+        more than that, forward or back, is measured afresh: see `_fresh`)."""
+        now = self.now_ms()
+        client, server = self.client, self.client.server_time
+        if client.skew_ms is not None and isinstance(server, int):
+            if _fresh(now, server - client.skew_ms):
+                return now + client.skew_ms
+        state = self.gate(partial(sync_state, self.store))
+        saved, at = state.get("skew_ms"), state.get("skew_at")
+        if _is_int(saved) and _is_int(at) and _fresh(now, at):
+            return now + saved
+        client.health()
+        self._asked_time = True
+        return self.now_ms() + (client.skew_ms or 0)
 
     def _push_circle(self, cid: str, meta: dict[str, Any]) -> None:
         store, rep = self.store, self.report.circle(cid)
@@ -276,6 +316,13 @@ class _Run:
         # and never re-stamped (re-stamping would change their meaning silently).
         horizon = self._exchange_now() + MAX_AHEAD_MS
         ready = [op for op in ops if Stamp.parse(op.hlc).wall <= horizon]
+        if len(ready) < len(ops) and not self._asked_time:
+            # Held back by a skew measured earlier: the exchange's clock may have moved
+            # on since, so ask it now before keeping anything back.
+            self.client.health()
+            self._asked_time = True
+            horizon = self._exchange_now() + MAX_AHEAD_MS
+            ready = [op for op in ops if Stamp.parse(op.hlc).wall <= horizon]
         rep.held_back = len(ops) - len(ready)
         if rep.held_back:
             self.report.warnings.append(
@@ -449,6 +496,7 @@ class _Run:
         (the circle's cursor is then that `next`)."""
         rep = self.report.circle(cid)
         envelopes, nxt = batch.get("ops"), batch.get("next")
+        rep.joins = batch["joins"] if type(batch.get("joins")) is int else 0
         if not isinstance(envelopes, list) or not isinstance(nxt, int):
             rep.gap = "the exchange sent a malformed batch"
             self._stopped(cid, rep.gap, after)
@@ -465,7 +513,8 @@ class _Run:
                     break
                 last = d.seq
                 if d.payload is None:
-                    rejected.append((d.op_id, d.reason or "bad envelope"))
+                    if d.reason != BEFORE_JOINING:  # not meant for this device: passed over
+                        rejected.append((d.op_id, d.reason or "bad envelope"))
                 else:
                     payloads.append((d.op_id, d.payload if d.op is None else d.op))
         except ProtocolError as exc:
@@ -481,12 +530,17 @@ class _Run:
                     last,
                     rejected=rejected,
                     more=batch.get("more") is True and rep.gap is None,
+                    mine_since=self.mine_since,
                 )
             )
             self._written.add(cid)
             rep.pulled += last - after
             rep.merged += result.merged
             rep.quarantined.extend(result.quarantined)
+            rep.overwritten.extend(
+                {"entity": o.entity, "key": o.key, "field": o.field, "author": o.author}
+                for o in result.overwritten
+            )
         if rep.gap:
             self._stopped(cid, rep.gap, last)
         return rep.gap is None

@@ -19,9 +19,13 @@ from xcircle.ops import MAX_OP_BYTES, Op
 
 API = "/v1"
 PLAIN_EPOCH = 0  # epoch 0 = plain `Op.to_bytes()`; others are reserved for end-to-end crypto
+# The reason of a pulled envelope sealed under an epoch from before this device joined:
+# it was never meant for it (no key, by design), so it is passed over, not quarantined.
+BEFORE_JOINING = "said before this device joined"
 # The exchange's token prefixes (`sync.exchange.tokens`), restated: the client does not
 # import the server package.
-INVITE_PREFIX = "xci_"
+INVITE_PREFIX = "xci_"  # a code minted by the exchange (before end-to-end invites)
+SECRET_PREFIX = "xcs_"  # a code carrying the invite's secret (the exchange never sees it)
 ENROLL_PREFIX = "xce_"
 # A base64 payload longer than this cannot decode to an op we would accept: refuse it
 # before decoding (the "size" stage), so a hostile envelope costs no memory.
@@ -35,6 +39,7 @@ class SyncError(XCircleError):
     """Something went wrong talking to the exchange; the message is one line."""
 
     code: str | None = None  # the exchange's stable error code, when it gave one
+    status: int | None = None  # the HTTP status it came with, when there was one
 
 
 class NotJoined(SyncError):
@@ -83,6 +88,11 @@ class InvalidRequest(SyncError):
 
 class ServerError(SyncError):
     """5xx after retries: the exchange is up but failing."""
+
+
+class LiveUnavailable(SyncError):
+    """The exchange offers no live sync (`POST /v1/wait`: an older exchange), or none
+    for these circles: sync on the interval instead."""
 
 
 class ProtocolError(SyncError):
@@ -258,9 +268,13 @@ def make_invite_code(code: str, url: str) -> str:
 
 
 def parse_invite_code(text: str) -> tuple[str, str | None]:
-    """`(xci_code, exchange_url_or_None)` from a pasted code; raises InvalidRequest."""
+    """`(code, exchange_url_or_None)` from a pasted code (`xcs_…` carries the invite's
+    secret; `xci_…` is an older code the exchange minted); raises InvalidRequest."""
     text = text.strip()
     code, sep, url = text.partition("@")
-    if not code.startswith(INVITE_PREFIX) or len(code) <= len(INVITE_PREFIX) or len(code) > 200:
-        raise InvalidRequest("an invite code starts with xci_ (ask the inviter to copy it whole)")
+    prefix = code[:4]
+    if prefix not in (INVITE_PREFIX, SECRET_PREFIX) or len(code) <= 4 or len(code) > 200:
+        raise InvalidRequest(
+            "an invite code starts with xci_ or xcs_ (ask the inviter to copy it whole)"
+        )
     return code, normalize_url(url) if sep else None

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from sync.protocol import NotJoined
-from xcircle.store import QUARANTINE, Store
+from xcircle.store import QUARANTINE, REMOVED, Store
 
 # {"url", "device_id", "org"} in the profile DB; the token is in the keystore (a home from
 # before the keystore still has it here, and `credentials` moves it on first read).
@@ -36,6 +36,13 @@ def direct(fn: Callable[[], T], /) -> T:
     return fn()
 
 
+def through_lock(store: Store) -> Gate:
+    """The gate of a worker thread beside a UI that reads the same store: each gated
+    call (often several store calls) runs whole under the store's own lock, so no other
+    thread's call interleaves, and the UI thread is never asked to do the work."""
+    return store.atomically
+
+
 @dataclass
 class CircleReport:
     """What one sync did to one circle."""
@@ -47,8 +54,13 @@ class CircleReport:
     quarantined: list[tuple[str, str]] = field(default_factory=list)
     held: int = 0  # pulled ops waiting because they are stamped > 5 min ahead of us
     held_back: int = 0  # local ops not pushed: stamped > 5 min ahead of the exchange
+    # Fields this device had just set that a pulled op overwrote (last writer wins):
+    # {"entity", "key", "field", "author"} (author: the winning op's node).
+    overwritten: list[dict[str, str]] = field(default_factory=list)
     pending: int = 0  # ops still in the outbox after this sync
     denied: bool = False  # the exchange says this device is not (or no longer) a member
+    waiting: bool = False  # this device's join waits for a convener's device to confirm it
+    joins: int = 0  # others' joins waiting for confirmation, as the pull said
     gap: str | None = None
     error: str | None = None
 
@@ -59,6 +71,7 @@ class SyncReport:
 
     circles: dict[str, CircleReport] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # news for people: "Bea joined · …"
     requests: int = 0
     skew_ms: int | None = None
     started: int = 0
@@ -168,7 +181,9 @@ def mark_shared(store: Store, circle: str, me: str) -> None:
     its pull cursor stays where it is."""
     if not store.has_circle(circle):
         store.create_circle(circle)
-    store.set_meta(circle, me=me, shared=True, cursor=cursor_of(store.meta(circle)))
+    # Shared anew (an invite accepted again): no longer the circle this device left.
+    cursor = cursor_of(store.meta(circle))
+    store.set_meta(circle, me=me, shared=True, cursor=cursor, **{REMOVED: False})
 
 
 def queue_removal(store: Store, circle: str, member_id: str, *, queued: bool) -> None:
@@ -176,6 +191,20 @@ def queue_removal(store: Store, circle: str, member_id: str, *, queued: bool) ->
     read afresh each time, as another removal may have been queued in between."""
     left = [m for m in store.meta(circle).get("remove_pending") or [] if m != member_id]
     store.set_meta(circle, remove_pending=[*left, member_id] if queued else left)
+
+
+def forget_circle(store: Store, circle: str) -> None:
+    """Forget this device's copy of a circle it was removed from: the circle's files,
+    its epoch secrets, and the exchange's verdict on it."""
+    from xcircle.keystore import exists, keystore_of
+
+    store.forget_circle(circle)
+    if exists(store.home):
+        keystore_of(store).forget_circle(circle)
+    state = sync_state(store)
+    if circle in state.get("denied", []):
+        state["denied"] = [c for c in state["denied"] if c != circle]
+        store.save_setting(STATE_SETTING, state)
 
 
 def sync_state(store: Store) -> dict[str, Any]:
@@ -199,7 +228,8 @@ def status(store: Store) -> dict[str, Any]:
                 "quarantined": store.count(cid, QUARANTINE),  # counted, not decoded
                 "held": store.held(cid),
                 "cursor": cursor_of(meta),
-                "denied": cid in denied,
+                "denied": cid in denied or bool(meta.get(REMOVED)),
+                "waiting": bool(meta.get("joining")),  # my join awaits a convener's device
             }
         )
     return {

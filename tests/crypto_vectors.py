@@ -106,14 +106,17 @@ def invite_vector() -> dict[str, Any]:
         "device_id": "dev-b",
         "name": "Bea",
         "org": "Borealis",
+        "node": "node-b",
         **joiner.public.to_json(),
     }
+    with crypto.fixed_randomness(b"join-nonce"):
+        bundle = crypto.make_join_bundle(invite, fields)
     return {
         "secret": hexs(invite.secret),
         "code": invite.code,
         "token": invite.token,
-        "mac_key": hexs(invite.mac_key),
-        "bundle": crypto.make_join_bundle(invite, fields),
+        "join_key": hexs(invite.join_key),
+        "bundle": bundle,
     }
 
 

@@ -96,10 +96,23 @@ def test_invite_vector_derivations() -> None:
     secret = bytes.fromhex(v["secret"])
     derive = lambda info: HKDF(hashes.SHA256(), 32, b"xcircle-invite-v1", info).derive(secret)  # noqa: E731
     token = "xci_" + base64.urlsafe_b64encode(derive(b"token")).decode().rstrip("=")
-    assert v["token"] == token and v["mac_key"] == derive(b"mac").hex()
+    join_key = derive(b"join")
+    assert v["token"] == token and v["join_key"] == join_key.hex()
     assert crypto.Invite.parse(v["code"]).secret == secret
-    fields, public = crypto.verify_join_bundle(crypto.Invite(secret), v["bundle"])
-    assert fields["device_id"] == "dev-b" and public == keys(b"device-b").public
+    opened = crypto.verify_join_bundle(join_key, v["bundle"])
+    assert opened.device_id == "dev-b" and opened.keys == keys(b"device-b").public
+    assert (opened.name, opened.org, opened.node) == ("Bea", "Borealis", "node-b")
+    # pyca alone opens the sealed part: AAD binds the device id and both keys.
+    b = v["bundle"]
+    aad = b"xcircle-join-v2"
+    for part in (b"dev-b", base64.b64decode(b["x25519"]), base64.b64decode(b["ed25519"])):
+        aad += len(part).to_bytes(2, "big") + part
+    plain = ChaCha20Poly1305(join_key).decrypt(
+        base64.b64decode(b["nonce"]), base64.b64decode(b["sealed"]), aad
+    )
+    assert orjson.loads(plain) == {"name": "Bea", "org": "Borealis", "node": "node-b"}
+    # The bundle the exchange stores names neither the joiner nor the organization.
+    assert b"Bea" not in orjson.dumps(b) and b"Borealis" not in orjson.dumps(b)
 
 
 def test_home_vector_opens() -> None:

@@ -10,7 +10,8 @@ the stage that failed, never the secret material.
   author's batch signature (one Ed25519 signature over a Merkle root) inside;
 - wraps: an epoch secret HPKE-sealed (RFC 9180) for one device, with the rekeyer's
   signed statement of the epoch inside;
-- invite secrets: the exchange token and the MAC key derived from them, join bundles;
+- invite secrets: the exchange token and the join key derived from them, join bundles
+  (the joiner's name and organization sealed under the join key);
 - the home's sealed secrets file.
 """
 
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import orjson
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -54,7 +56,8 @@ _BATCH_CONTEXT = b"xcircle-batch-v1"
 _WRAP_INFO = b"xcircle-wrap-v1"
 _EPOCH_CONTEXT = b"xcircle-epoch-v1"
 _INVITE_SALT = b"xcircle-invite-v1"
-_JOIN_CONTEXT = b"xcircle-join-v1"
+_JOIN_CONTEXT = b"xcircle-join-v2"
+JOIN_VERSION = 2
 _FP_CONTEXT = b"xcircle-fp-v1"
 _HOME_AAD = b"xcircle-home-v1"
 _HEAD = struct.Struct(">B32s64sIIB")  # version, signer, signature, index, size, path length
@@ -651,39 +654,88 @@ class Invite:
         return TOKEN_PREFIX + _b64url(_hkdf(self.secret, _INVITE_SALT, b"token"))
 
     @property
-    def mac_key(self) -> bytes:
-        return _hkdf(self.secret, _INVITE_SALT, b"mac")
+    def join_key(self) -> bytes:
+        """The key that seals a joiner's bundle: only invite holders (the joiner, and the
+        circle's members through the sealed invite record) know it, never the exchange."""
+        return _hkdf(self.secret, _INVITE_SALT, b"join")
 
 
-JOIN_FIELDS = ("device_id", "x25519", "ed25519", "name", "org")
+JOIN_FIELDS = ("device_id", "x25519", "ed25519", "nonce", "sealed")  # the bundle's keys
+_SEALED_FIELDS = ("name", "org", "node")  # what only the members read
+_JOIN_LIMITS = {"device_id": 64, "name": 120, "org": 120, "node": 64}
 
 
-def join_mac(mac_key: bytes, bundle: dict[str, str]) -> bytes:
-    """HMAC-SHA256 over a join bundle's fields (see the architecture page). The joiner
-    knows only the invite's secret (not yet the circle or its member id): the MAC key,
-    one per invite, is what ties the bundle to the invite."""
-    parts = [bundle[f] for f in JOIN_FIELDS]
-    return hmac.digest(mac_key, _JOIN_CONTEXT + ctx(*parts), "sha256")
+@dataclass(frozen=True, slots=True)
+class JoinBundle:
+    """What a joiner's bundle says, once opened with the invite's join key."""
+
+    device_id: str
+    keys: PublicKeys
+    name: str
+    org: str
+    node: str
+
+
+def _join_aad(device_id: str, keys: PublicKeys) -> bytes:
+    return _JOIN_CONTEXT + ctx(device_id, keys.x25519, keys.ed25519)
 
 
 def make_join_bundle(invite: Invite, fields: dict[str, str]) -> dict[str, object]:
-    bundle: dict[str, object] = {"v": VERSION, **{f: fields[f] for f in JOIN_FIELDS}}
-    bundle["mac"] = b64(join_mac(invite.mac_key, fields))
-    return bundle
+    """A joiner's bundle (see the architecture page): its device id and public keys in
+    the clear (the exchange knows them anyway), its name, organization and node sealed
+    with the invite's join key, the keys bound as associated data."""
+    keys = PublicKeys.from_json(fields)
+    inner = {f: fields[f] for f in _SEALED_FIELDS}
+    nonce = random_bytes(NONCE_BYTES)
+    plain = _canonical(inner)
+    sealed = ChaCha20Poly1305(invite.join_key).encrypt(
+        nonce, plain, _join_aad(fields["device_id"], keys)
+    )
+    return {
+        "v": JOIN_VERSION,
+        "device_id": fields["device_id"],
+        **keys.to_json(),
+        "nonce": b64(nonce),
+        "sealed": b64(sealed),
+    }
 
 
-def verify_join_bundle(invite: Invite, bundle: object) -> tuple[dict[str, str], PublicKeys]:
-    """Check a join bundle's MAC and keys; returns its fields and the joiner's keys."""
-    if not isinstance(bundle, dict) or bundle.get("v") != VERSION:
+def _canonical(data: dict[str, str]) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+
+
+def verify_join_bundle(join_key: bytes, bundle: object) -> JoinBundle:
+    """Open a join bundle with an invite's join key: a wrong key, another invite's
+    bundle or any changed byte (keys and device id included) fails here."""
+
+    if not isinstance(bundle, dict) or bundle.get("v") != JOIN_VERSION:
         raise CryptoError("join bundle is malformed")
-    fields = {f: bundle.get(f) for f in JOIN_FIELDS}
-    if not all(isinstance(v, str) and len(v) <= 200 for v in fields.values()):
+    if set(bundle) != {"v", *JOIN_FIELDS}:
         raise CryptoError("join bundle is malformed")
-    text = {k: str(v) for k, v in fields.items()}
-    mac = unb64(bundle.get("mac"), 32, "join bundle MAC")
-    if not hmac.compare_digest(mac, join_mac(invite.mac_key, text)):
-        raise CryptoError("join bundle MAC does not verify")
-    return text, PublicKeys.from_json(text)
+    device_id = bundle.get("device_id")
+    if not isinstance(device_id, str) or not 0 < len(device_id) <= _JOIN_LIMITS["device_id"]:
+        raise CryptoError("join bundle is malformed")
+    keys = PublicKeys.from_json(bundle)
+    nonce = unb64(bundle.get("nonce"), NONCE_BYTES, "join bundle nonce")
+    sealed = unb64(bundle.get("sealed"), None, "join bundle")
+    canonical = {**keys.to_json(), "nonce": b64(nonce), "sealed": b64(sealed)}
+    if any(bundle[k] != v for k, v in canonical.items()):
+        raise CryptoError("join bundle is not canonical base64")
+    try:
+        plain = ChaCha20Poly1305(join_key).decrypt(nonce, sealed, _join_aad(device_id, keys))
+    except (InvalidTag, ValueError):
+        raise CryptoError("join bundle does not open with this invite's key") from None
+    try:
+        inner = orjson.loads(plain)
+    except orjson.JSONDecodeError:
+        raise CryptoError("join bundle content is malformed") from None
+    if not isinstance(inner, dict) or set(inner) != set(_SEALED_FIELDS):
+        raise CryptoError("join bundle content is malformed")
+    for name in _SEALED_FIELDS:
+        value = inner[name]
+        if not isinstance(value, str) or not 0 < len(value) <= _JOIN_LIMITS[name]:
+            raise CryptoError("join bundle content is malformed")
+    return JoinBundle(device_id, keys, inner["name"], inner["org"], inner["node"])
 
 
 # -- the home's sealed secrets ------------------------------------------------------------

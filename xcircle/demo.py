@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from xcircle.domain import FEEDBACK_KINDS
+from xcircle.domain import CLASSIC_KINDS
 from xcircle.ops import deterministic_ids
 from xcircle.services import Services
 from xcircle.store import Store
@@ -203,7 +203,7 @@ def _hold_meeting(
         for giver in state["order"]:
             if giver == presenter:
                 continue
-            kind = rng.choice(FEEDBACK_KINDS)
+            kind = rng.choice(CLASSIC_KINDS)
             svc.rounds.feedback(cid, mid, presenter, giver, kind, rng.choice(FEEDBACK[kind]))
         svc.rounds.set_reflection(cid, mid, presenter, "Useful: I'll start with the question.")
         due = (clock() + timedelta(days=10)).date().isoformat()

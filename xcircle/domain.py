@@ -27,8 +27,16 @@ GOAL_STATUSES: Final = ("active", "done", "dropped")
 COMMITMENT_STATUSES: Final = ("open", "kept", "renegotiated", "dropped")
 MEETING_STATUSES: Final = ("planned", "running", "closed", "cancelled")
 HELD_STATUSES: Final = ("running", "closed")  # a meeting once started counts as held
-FEEDBACK_KINDS: Final = ("question", "challenge", "support", "advice")
+# The classic four, then the kinds other protocols ask for (xcircle.protocols): lived
+# experience in "I" statements (peer forum), ideas and observations (troika, methods).
+CLASSIC_KINDS: Final = ("question", "challenge", "support", "advice")
+FEEDBACK_KINDS: Final = (*CLASSIC_KINDS, "experience", "idea", "observation")
+URGENCIES: Final = ("A", "B", "C")  # an issue card's: A now, B soon, C some day
+CARD_STATUSES: Final = ("open", "withdrawn", "presented")
+CHECK_ROUNDS: Final = ("in", "out")  # the optional opening and closing rounds
 PULSE_ASPECTS: Final = ("support", "confidence", "learning")
+CASE_STATUSES: Final = ("open", "closed")
+PLUSDELTA_KINDS: Final = ("plus", "delta")
 
 # The phases of one turn in the hot seat, in order, with default timeboxes (seconds).
 PHASES: Final = ("present", "questions", "feedback", "reflect", "commit")
@@ -154,8 +162,30 @@ def iso_date(v: Any) -> bool:
     return True
 
 
+_SLUG = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+
+
+def slug(v: Any) -> bool:
+    """A protocol's or a phase's name: lower-case letters, digits and dashes."""
+    return type(v) is str and _SLUG.match(v) is not None
+
+
 def timeboxes(v: Any) -> bool:
-    return isinstance(v, dict) and all(k in PHASES and integer(10, 7200)(s) for k, s in v.items())
+    """Seconds per phase; any protocol's phase names (xcircle.protocols)."""
+    return (
+        isinstance(v, dict)
+        and len(v) <= 16
+        and all(slug(k) and integer(10, 7200)(s) for k, s in v.items())
+    )
+
+
+def seconds_by_member(v: Any) -> bool:
+    """Airtime kept on a round: member id -> seconds."""
+    return (
+        isinstance(v, dict)
+        and len(v) <= 64
+        and all(ref(k) and integer(0, 86_400)(s) for k, s in v.items())
+    )
 
 
 @dataclass(frozen=True)
@@ -183,6 +213,8 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "mode": one_of(MODES),
                 "archived": boolean,
                 "created": iso_datetime,
+                "checkin_round": boolean,  # open meetings with a check-in round
+                "checkout_round": boolean,  # close them with a check-out round
             },
         ),
         Entity(
@@ -220,6 +252,19 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "name": text(100),
             },
         ),
+        # An open invite of an encrypted circle (key = the invite id): the key its joiner's
+        # bundle is sealed with, for `member`, so any convener's device can confirm the
+        # join. Only ever sealed (never in a plain circle); deleted once confirmed.
+        Entity(
+            "invite",
+            False,
+            {
+                "member": ref,
+                "join_key": public_key,
+                "by": ref,
+                "expires": iso_datetime,
+            },
+        ),
         Entity(
             "meeting",
             False,
@@ -233,6 +278,7 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "notes": text(20000, multiline=True),
                 "kickoff": boolean,
                 "step": integer(0, 10),
+                "protocol": optional(slug),  # the round's protocol (None: the default)
             },
         ),
         Entity("attendance", False, {"meeting": ref, "member": ref, "present": boolean}),
@@ -275,6 +321,7 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "note": text(1000, multiline=True),
                 "created": iso_datetime,
                 "replaces": optional(ref),  # the commitment it renegotiates
+                "case": optional(ref),  # the written round (case) it closes
             },
         ),
         Entity(
@@ -295,8 +342,12 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "order": ref_list,
                 "order_reason": text(500),
                 "turn": integer(0, 64),
-                "phase": one_of(PHASES),
+                "phase": slug,
                 "peer": integer(0, 64),
+                "protocol": slug,
+                "method": text(40),  # the method phase's chosen method, if any
+                "presented": seconds_by_member,  # airtime: seconds in the hot seat
+                "gave": seconds_by_member,  # airtime: seconds giving feedback in turn
                 "elapsed": integer(0, 86_400),
                 "started_at": optional(integer(0, 10**14)),
                 "paused": boolean,
@@ -312,6 +363,60 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "presenter": ref,
                 "challenge": text(2000, multiline=True),
                 "reflection": text(4000, multiline=True),
+                "card": optional(ref),  # the issue card the presenter brought
+            },
+        ),
+        # A circle's own round protocol, keyed by its name; its TOML text is parsed on
+        # reading (xcircle.protocols.parse_toml), a template that does not parse is left out.
+        Entity(
+            "protocol",
+            False,
+            {
+                "name": slug,
+                "toml": text(20000, required=True, multiline=True),
+                "added": iso_datetime,
+            },
+        ),
+        # What a member prepares to bring to a round (urgency A now, B soon, C some day).
+        Entity(
+            "card",
+            False,
+            {
+                "member": ref,
+                "situation": text(2000, required=True, multiline=True),
+                "question": text(500, required=True, multiline=True),
+                "want": text(1000, multiline=True),
+                "not_want": text(1000, multiline=True),
+                "urgency": one_of(URGENCIES),
+                "status": one_of(CARD_STATUSES),
+                "meeting": optional(ref),  # where it was presented
+                "created": iso_datetime,
+            },
+        ),
+        # Open agenda: a topic a member proposes for a meeting (one each, keyed
+        # meeting:member), and a member's votes (dot voting: the proposers whose topics
+        # they pick, keyed meeting:voter, so voting again replaces the votes).
+        Entity(
+            "topic",
+            False,
+            {"meeting": ref, "member": ref, "title": text(200, required=True), "at": iso_datetime},
+        ),
+        Entity("vote", False, {"meeting": ref, "member": ref, "topics": ref_list}),
+        # One member's words in a check-in ("in": 1-10 and a sentence) or check-out ("out":
+        # a word and a take-away) round; keyed meeting:kind:member, so saying it again
+        # replaces it. The rounds' own timers are "round" records keyed meeting:kind.
+        Entity(
+            "checkround",
+            False,
+            {
+                "meeting": ref,
+                "member": ref,
+                "kind": one_of(CHECK_ROUNDS),
+                "score": optional(integer(1, 10)),
+                "sentence": text(500),
+                "word": text(40),
+                "takeaway": text(500),
+                "at": iso_datetime,
             },
         ),
         Entity(
@@ -335,6 +440,74 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "at": iso_datetime,
             },
             private=True,
+        ),
+        # Work between meetings: a written round. The presenter opens a case, peers
+        # answer offline (`case_reply`, of a kind the case's protocol allows), the
+        # presenter closes it with a reflection and a commitment the next meeting reviews.
+        Entity(
+            "case",
+            False,
+            {
+                "presenter": ref,
+                "title": text(200, required=True),
+                "text": text(4000, multiline=True),
+                "protocol": text(64),
+                "status": one_of(CASE_STATUSES),
+                "opened": iso_datetime,
+                "closed": optional(iso_datetime),
+                "reflection": text(4000, multiline=True),
+                "commitment": optional(ref),
+            },
+        ),
+        Entity(
+            "case_reply",
+            True,
+            {
+                "case": ref,
+                "giver": ref,
+                "kind": one_of(FEEDBACK_KINDS),
+                "text": text(4000, required=True, multiline=True),
+                "at": iso_datetime,
+            },
+        ),
+        # Plus/delta on the process at the end of a meeting: what worked, what to change.
+        Entity(
+            "plusdelta",
+            True,
+            {
+                "meeting": ref,
+                "member": optional(ref),
+                "kind": one_of(PLUSDELTA_KINDS),
+                "text": text(1000, required=True, multiline=True),
+                "at": iso_datetime,
+            },
+        ),
+        # Agreements that evolve: a convener proposes an amendment; the members asked
+        # (`voters`, fixed at the proposal) consent or object; all consenting and nobody
+        # objecting makes it the agreement's next version (derived, never written over).
+        Entity(
+            "amendment",
+            False,
+            {
+                "agreement": ref,
+                "title": text(120, required=True),
+                "text": text(1000, multiline=True),
+                "reason": text(1000, multiline=True),
+                "proposer": ref,
+                "voters": ref_list,
+                "proposed": iso_datetime,
+            },
+        ),
+        Entity(
+            "consent",
+            True,
+            {
+                "amendment": ref,
+                "member": ref,
+                "consent": boolean,
+                "note": text(500, multiline=True),
+                "at": iso_datetime,
+            },
         ),
     )
 }
@@ -364,8 +537,21 @@ DEFAULTS: Final[dict[str, dict[str, Any]]] = {
     "round": {"order_reason": "", "turn": 0, "phase": PHASES[0], "peer": 0, "elapsed": 0,
               "started_at": None, "paused": False, "timeboxes": {}, "done": False},
     "turn": {"challenge": "", "reflection": ""},
+    "protocol": {"added": _EPOCH},
+    "card": {"want": "", "not_want": "", "urgency": "C", "status": "open", "meeting": None,
+             "created": _EPOCH},
+    "topic": {"at": _EPOCH},
+    "vote": {},
+    "checkround": {"score": None, "sentence": "", "word": "", "takeaway": "", "at": _EPOCH},
     "feedback": {"at": _EPOCH},
     "reflection": {"meeting": None, "at": _EPOCH},
+    "case": {"title": "(untitled)", "text": "", "protocol": "", "status": "open",
+             "opened": _EPOCH, "closed": None, "reflection": "", "commitment": None},
+    "case_reply": {"at": _EPOCH},
+    "plusdelta": {"member": None, "at": _EPOCH},
+    "amendment": {"title": "(untitled)", "text": "", "reason": "", "proposer": None,
+                  "voters": [], "proposed": _EPOCH},
+    "consent": {"note": "", "at": _EPOCH},
 }  # fmt: skip
 REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "attendance": ("meeting", "member"),
@@ -377,6 +563,16 @@ REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "turn": ("meeting", "presenter"),
     "feedback": ("meeting", "presenter", "giver", "kind", "text"),
     "reflection": ("text",),
+    "case": ("presenter",),
+    "case_reply": ("case", "giver", "kind", "text"),
+    "plusdelta": ("meeting", "kind", "text"),
+    "amendment": ("agreement",),
+    "consent": ("amendment", "member", "consent"),
+    "protocol": ("name", "toml"),
+    "card": ("member", "situation", "question"),
+    "checkround": ("meeting", "member", "kind"),
+    "topic": ("meeting", "member", "title"),
+    "vote": ("meeting", "member", "topics"),
 }
 
 

@@ -35,6 +35,10 @@ class NotYours(InvalidInput):
     """A change to feedback or a commitment that belongs to someone else."""
 
 
+class RemovedFromCircle(XCircleError):
+    """A change to a shared circle this device was removed from: nobody would get it."""
+
+
 class StoreLocked(XCircleError):
     """Another xcircle process holds this home."""
 

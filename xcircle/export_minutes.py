@@ -53,6 +53,12 @@ def minutes_markdown(
         out.append("Nobody rated the meeting.")
     if minutes.notes.strip():
         out += ["", "## Notes", "", *md_block(minutes.notes)]
+    out += ["", "## Plus/delta", ""]
+    if minutes.plus or minutes.delta:
+        out += [f"- Plus: {md(p)}" for p in minutes.plus]
+        out += [f"- Delta: {md(d)}" for d in minutes.delta]
+    else:
+        out.append("No plus/delta was recorded.")
     out += ["", "## Feedback", ""]
     if not minutes.feedback_allowed:
         out.append(

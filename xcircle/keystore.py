@@ -12,6 +12,7 @@ never silently. `XCIRCLE_KEYRING=0` turns the keyring off (tests, headless machi
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from pathlib import Path
 from typing import Any
@@ -191,8 +192,23 @@ class Keystore:
         self._data.setdefault("epochs", {}).setdefault(circle, {})[str(epoch)] = crypto.b64(secret)
         self._save()
 
+    # Invites this device made: what it needs to open their joiners' bundles.
+
+    def save_invite(self, circle: str, invite_id: str, record: dict[str, Any]) -> None:
+        self._data.setdefault("invites", {}).setdefault(circle, {})[invite_id] = record
+        self._save()
+
+    def invites(self, circle: str) -> dict[str, dict[str, Any]]:
+        found = self._data.get("invites", {}).get(circle, {})
+        return dict(found) if isinstance(found, dict) else {}
+
+    def forget_invite(self, circle: str, invite_id: str) -> None:
+        if self._data.get("invites", {}).get(circle, {}).pop(invite_id, None) is not None:
+            self._save()
+
     def forget_circle(self, circle: str) -> None:
-        if self._data.get("epochs", {}).pop(circle, None) is not None:
+        found = self._data.get("epochs", {}).pop(circle, None)
+        if self._data.get("invites", {}).pop(circle, None) is not None or found is not None:
             self._save()
 
 
@@ -212,12 +228,14 @@ def exists(home: Path) -> bool:
 
 
 _open: weakref.WeakKeyDictionary[Any, Keystore] = weakref.WeakKeyDictionary()
+_opening = threading.Lock()
 
 
 def keystore_of(owner: Any) -> Keystore:
     """The keystore of a store's home, opened once per store object (`owner.home`):
     reading the keyring can be slow, and the secrets are read on every sync."""
-    ks = _open.get(owner)
-    if ks is None:
-        ks = _open[owner] = Keystore(owner.home)
-    return ks
+    with _opening:  # the app's sync worker and its UI thread may both ask first
+        ks = _open.get(owner)
+        if ks is None:
+            ks = _open[owner] = Keystore(owner.home)
+        return ks

@@ -35,11 +35,35 @@ def rotation_order(
     members: Sequence[str],
     history: Iterable[Served],
     joined: Mapping[str, str] | None = None,
+    airtime: Mapping[str, int] | None = None,
 ) -> list[str]:
-    """`members` ordered least-recently-served first (never served = first of all)."""
+    """`members` ordered least-recently-served first (never served = first of all);
+    among those served equally recently, who has had the least `airtime` (seconds in
+    the hot seat across meetings) first."""
     last = last_served(history)
     joined = joined or {}
-    return sorted(members, key=lambda m: (last.get(m, -1), joined.get(m, ""), m))
+    airtime = airtime or {}
+    return sorted(members, key=lambda m: (last.get(m, -1), airtime.get(m, 0), joined.get(m, ""), m))
+
+
+URGENCY_RANK: Mapping[str, int] = {"A": 0, "B": 1, "C": 2}
+
+
+def proposal_order(
+    members: Sequence[str],
+    history: Iterable[Served],
+    joined: Mapping[str, str] | None = None,
+    *,
+    urgency: Mapping[str, str] | None = None,
+    airtime: Mapping[str, int] | None = None,
+) -> list[str]:
+    """Who to propose as presenters, in order: members with an issue card of urgency A
+    (now) first, then B (soon), then C (some day), then those without a card; within
+    each group, the rotation's order (`rotation_order`, airtime included)."""
+    urgency = urgency or {}
+    rotated = rotation_order(members, history, joined, airtime)
+    place = {m: i for i, m in enumerate(rotated)}
+    return sorted(rotated, key=lambda m: (URGENCY_RANK.get(urgency.get(m, ""), 3), place[m]))
 
 
 def next_server(

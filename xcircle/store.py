@@ -39,6 +39,8 @@ LOCAL = "_local"
 QUARANTINE = "_quarantine"
 HELD = "_held"
 META = "meta"
+# In a circle's meta: the exchange said this device is no longer a member (read-only).
+REMOVED = "removed"
 # What the home screen reads of every circle, parsed on open; a circle's other tables
 # (check-ins, feedback, attendance… the bulk) are parsed when first used.
 EAGER_TABLES = frozenset({"circle", "member", "meeting", "goal", "commitment", LOCAL})
@@ -56,6 +58,25 @@ class Notice:
     message: str
 
 
+@dataclass(frozen=True)
+class Change:
+    """What one commit changed, for whoever shows the data (the app's screens)."""
+
+    circle: str
+    entities: frozenset[str]  # entity names of `xcircle.domain` whose records changed
+    origin: str  # "local" (`apply`) or "sync" (`apply_pulled`)
+
+
+@dataclass(frozen=True)
+class Overwrite:
+    """A field this device had just set, overwritten by a pulled op (last writer wins)."""
+
+    entity: str
+    key: str
+    field: str
+    author: str  # the node whose op won
+
+
 @dataclass
 class PullResult:
     """What applying one pulled batch did."""
@@ -63,6 +84,7 @@ class PullResult:
     merged: int = 0
     quarantined: list[tuple[str, str]] = field(default_factory=list)
     held: int = 0
+    overwritten: list[Overwrite] = field(default_factory=list)
 
 
 P = ParamSpec("P")
@@ -122,6 +144,9 @@ class Store:
         self.notices: list[Notice] = []
         # Told of notices that arise while the home is open (the app shows them).
         self.on_notice: Callable[[Notice], None] | None = None
+        # Told of every commit that changed the state, on the writing thread, under the
+        # lock: it must not block (the app posts a message and returns).
+        self.on_change: Callable[[Change], None] | None = None
         self._lock = None if read_only else HomeLock(self.home / "lock")
         if not read_only:
             for name in SECRET_FILES:  # the keystore's (xcircle.keystore): kept private too
@@ -157,6 +182,12 @@ class Store:
             self.hlc.seed(self.meta(cid).get("hlc"))
 
     # -- opening, locking ------------------------------------------------------------
+
+    def atomically(self, fn: Callable[[], R], /) -> R:
+        """Run `fn` (any number of store calls) as one: no other thread's store call
+        runs in between (a sync worker's read-modify-write of a circle's meta…)."""
+        with self._mutex:
+            return fn()
 
     def _unlock(self) -> None:
         if self._lock is not None:
@@ -293,6 +324,11 @@ class Store:
         return self._db(circle).get(entity, key)
 
     @_locked
+    def raw_records(self, circle: str, entity: str) -> dict[str, Record]:
+        """Every record of an entity in a circle as stored, tombstones included."""
+        return dict(self._db(circle).records(entity))
+
+    @_locked
     def count(self, circle: str, entity: str) -> int:
         return len(self._db(circle).records(entity))
 
@@ -341,8 +377,11 @@ class Store:
         changed = 0
         for circle, batch in by_circle.items():
             tx = Transaction(self._db(circle))
+            entities: set[str] = set()
             for op, spec in batch:
-                changed += merge(tx, op, spec)
+                if merge(tx, op, spec):
+                    changed += 1
+                    entities.add(op.entity)
                 if not local or spec.private:
                     continue
                 record = tx.get(op.entity, op.key) if spec.append_only else None
@@ -352,7 +391,13 @@ class Store:
                     tx.put(OUTBOX, op.id, op.to_dict())
             self._touch_meta(tx, [op for op, _ in batch], meta)
             tx.commit()
+            self._changed(circle, entities, "local" if local else "sync")
         return changed
+
+    def _changed(self, circle: str, entities: Iterable[str], origin: str) -> None:
+        names = frozenset(entities)
+        if names and self.on_change is not None:
+            self.on_change(Change(circle, names, origin))
 
     @_locked
     def apply_pulled(
@@ -363,6 +408,7 @@ class Store:
         *,
         rejected: Iterable[tuple[str, str]] = (),
         more: bool = False,
+        mine_since: int | None = None,
     ) -> PullResult:
         """Validate and merge a pulled batch and save `cursor` with it, in one write.
 
@@ -373,6 +419,8 @@ class Store:
         `rejected` are `(op_id, reason)` of envelopes the sync client already refused
         (size, epoch, encoding): quarantined in the same write, so the cursor can pass them.
         `more`: another batch follows at once, so the snapshot waits for the last one.
+        `mine_since`: report (`PullResult.overwritten`) every field this device set at or
+        after that wall time (ms) that a pulled op overwrites.
         """
         tx = Transaction(self._db(circle))
         result = PullResult()
@@ -411,6 +459,8 @@ class Store:
             ok.append((op, validate_fields(op.entity, op.fields)))
             tx.remove(HELD, key)
         merged: list[Op] = []
+        entities: set[str] = set()
+        mine = self.hlc.node if mine_since is not None else None
         for op, spec in ok:
             wall = int(op.hlc[:WALL_DIGITS])
             if wall > limit:
@@ -423,7 +473,11 @@ class Store:
                     tx.put(HELD, op.id, op.to_dict())
                     result.held += 1
                 continue
-            result.merged += merge(tx, op, spec)
+            if mine is not None and not spec.append_only and not op.is_delete:
+                result.overwritten.extend(_overwrites(tx, op, mine, mine_since or 0))
+            if merge(tx, op, spec):
+                result.merged += 1
+                entities.add(op.entity)
             merged.append(op)
         if merged:
             self.hlc.observe(max(op.hlc for op in merged))  # stamps order as strings
@@ -431,6 +485,7 @@ class Store:
             return result  # a re-check that changed nothing writes nothing
         self._touch_meta(tx, merged, {"cursor": cursor})
         tx.commit(compact=not more)
+        self._changed(circle, entities, "sync")
         return result
 
     def _touch_meta(self, tx: Transaction, ops: list[Op], extra: Record | None) -> None:
@@ -441,6 +496,20 @@ class Store:
         if extra:
             meta.update(extra)
         tx.put(LOCAL, META, meta)
+
+    @_locked
+    def forget_circle(self, circle: str) -> None:
+        """Delete this device's copy of `circle` (its files, outbox and all): for a
+        circle the member was removed from and chose not to keep."""
+        if self.read_only:
+            raise StoreError("this home is open read-only")
+        db = self._circles.pop(circle, None)
+        if db is None:
+            return
+        db.close(compact=False)
+        for path in (db.snapshot_path, db.journal_path):
+            path.unlink(missing_ok=True)
+        self._changed(circle, ("circle",), "local")
 
     @_locked
     def set_meta(self, circle: str, /, **fields: Any) -> None:
@@ -504,6 +573,27 @@ class Store:
         tables = {name: db.records(name) for name in SYNCED_ENTITIES}
         state = {name: records for name, records in tables.items() if records}
         return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
+
+
+def _overwrites(tx: Transaction, op: Op, node: str, since: int) -> list[Overwrite]:
+    """The fields of `op` that overwrite a value `node` stamped at or after `since`."""
+    current = tx.get(op.entity, op.key)
+    if current is None or "_d" in current:
+        return []
+    stamps: dict[str, str] = current.get("_h", {})
+    out = []
+    for name, value in op.fields.items():
+        seen = stamps.get(name)
+        if (
+            seen is not None
+            and op.hlc > seen
+            and seen.endswith(f"-{node}")
+            and int(seen[:WALL_DIGITS]) >= since
+            and value != current.get(name)
+            and op.author != node
+        ):
+            out.append(Overwrite(op.entity, op.key, name, op.author))
+    return out
 
 
 def _damage_notice(base: Path, exc: CorruptFile) -> Notice:

@@ -9,7 +9,7 @@ fewer presenters at the current timeboxes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from xcircle.domain import AGENDA, DEFAULT_TIMEBOXES, PHASES
@@ -26,10 +26,16 @@ MIN_TIMEBOX = 30  # seconds: shorter than this a phase is no longer a phase
 STEP = 10  # proposed timeboxes are whole multiples of this many seconds
 
 
-def turn_seconds(timeboxes: Mapping[str, int], attendees: int) -> int:
-    """One turn: every phase once, the feedback phase once per peer."""
+def turn_seconds(
+    timeboxes: Mapping[str, int],
+    attendees: int,
+    phases: Sequence[str] = PHASES,
+    per_peer: Collection[str] = ("feedback",),
+) -> int:
+    """One turn: every phase once, a phase where each peer speaks in turn (the classic
+    feedback) once per peer. `phases` and `per_peer` come from the round's protocol."""
     peers = max(attendees - 1, 0)
-    return sum(timeboxes[p] * (peers if p == "feedback" else 1) for p in PHASES)
+    return sum(timeboxes[p] * (peers if p in per_peer else 1) for p in phases)
 
 
 @dataclass(frozen=True)
@@ -83,34 +89,46 @@ def budget(
     attendees: int | None = None,
     timeboxes: Mapping[str, int] | None = None,
     agenda: Sequence[str] = AGENDA,
+    *,
+    phases: Sequence[str] = PHASES,
+    per_peer: Collection[str] = ("feedback",),
+    defaults: Mapping[str, int] = DEFAULT_TIMEBOXES,
 ) -> TimeBudget:
     """The budget of a meeting of `duration_minutes` with `presenters` in the hot seat
-    and `attendees` present (default: the presenters)."""
-    boxes = {**DEFAULT_TIMEBOXES, **(timeboxes or {})}
+    and `attendees` present (default: the presenters); `phases`, `per_peer` and
+    `defaults` describe the round's protocol (the classic one unless given)."""
+    boxes = {**defaults, **(timeboxes or {})}
+    shape = (phases, per_peer)
     attendees = presenters if attendees is None else attendees
     duration = duration_minutes * 60
     steps = sum(STEP_MINUTES.get(s, 0) * 60 for s in agenda if s != "round")
-    turn = turn_seconds(boxes, attendees)
+    turn = turn_seconds(boxes, attendees, *shape)
     needed = steps + turn * presenters
     available = duration - steps
     max_presenters = min(presenters, available // turn) if turn and available > 0 else 0
     proposed = None
     if needed > duration and presenters:
-        proposed = _scaled(boxes, attendees, available // presenters)
+        proposed = _scaled(boxes, attendees, available // presenters, shape)
     return TimeBudget(
         duration, presenters, attendees, boxes, steps, turn, needed, proposed, max_presenters
     )
 
 
-def _scaled(boxes: Mapping[str, int], attendees: int, per_turn: int) -> dict[str, int] | None:
+def _scaled(
+    boxes: Mapping[str, int],
+    attendees: int,
+    per_turn: int,
+    shape: tuple[Sequence[str], Collection[str]] = (PHASES, ("feedback",)),
+) -> dict[str, int] | None:
     """The timeboxes scaled down so one turn fits `per_turn` seconds, or None if even
     the shortest phases do not fit."""
-    if turn_seconds(dict.fromkeys(PHASES, MIN_TIMEBOX), attendees) > per_turn:
+    phases = shape[0]
+    if turn_seconds(dict.fromkeys(phases, MIN_TIMEBOX), attendees, *shape) > per_turn:
         return None
-    factor = per_turn / turn_seconds(boxes, attendees)
-    scaled = {p: max(MIN_TIMEBOX, int(boxes[p] * factor) // STEP * STEP) for p in PHASES}
+    factor = per_turn / turn_seconds(boxes, attendees, *shape)
+    scaled = {p: max(MIN_TIMEBOX, int(boxes[p] * factor) // STEP * STEP) for p in phases}
     # The MIN_TIMEBOX floor may overshoot: take 10 s off the longest phases until it fits.
-    while turn_seconds(scaled, attendees) > per_turn:
-        longest = max((p for p in PHASES if scaled[p] > MIN_TIMEBOX), key=lambda p: scaled[p])
+    while turn_seconds(scaled, attendees, *shape) > per_turn:
+        longest = max((p for p in phases if scaled[p] > MIN_TIMEBOX), key=lambda p: scaled[p])
         scaled[longest] -= STEP
     return scaled

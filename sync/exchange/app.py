@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException
 from .db import open_db
 from .errors import ExchangeError, error_body
 from .limits import NOW_KEY, BodyLimitMiddleware, ExchangeTimeMiddleware, RateLimiter
+from .live import LiveHub
+from .live import router as live_router
 from .observe import ObserveMiddleware
 from .observe import router as observe_router
 from .ratelimit import IpLimits
@@ -110,9 +112,18 @@ def create_app(settings: ExchangeSettings) -> FastAPI:
     (not in lifespan, so in-process transports that skip lifespan work too)."""
     engine = open_db(settings.db_url, settings.clock(), settings.db_pool_size)
 
+    live = LiveHub(
+        engine,
+        per_device=settings.waits_per_device,
+        in_all=settings.waits_per_worker,
+        limiter=RateLimiter(settings.wait_limit_per_minute, settings.clock),
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        live.start()
         yield
+        live.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -130,7 +141,9 @@ def create_app(settings: ExchangeSettings) -> FastAPI:
         ip_limits=IpLimits(engine, settings.auth_fail_limit_per_minute),
         quotas=settings.quotas(),
     )
+    app.state.live = live  # waiters of `POST /v1/wait`, woken by writes (live.py)
     app.include_router(router)
+    app.include_router(live_router)
     app.include_router(trust_router)
     app.include_router(observe_router)
     app.add_exception_handler(HTTPException, _on_http_error)

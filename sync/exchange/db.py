@@ -160,7 +160,7 @@ wraps = Table(
 )
 
 # A redeemed invite of an encrypted circle, waiting for a member's device to check the
-# joiner's MAC'd bundle (opaque here) and confirm it with a rekey that includes it.
+# joiner's sealed bundle (opaque here) and confirm it with a rekey that includes it.
 joins = Table(
     "joins",
     metadata,

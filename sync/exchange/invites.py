@@ -9,7 +9,7 @@ fresh. An invite dies with its maker: once the maker's device is removed from th
 or revoked, redeeming answers as for an unknown code.
 
 In an encrypted circle (epoch ≥ 1) a redeem makes a pending join: the joiner's opaque
-bundle (its keys MAC'd with a key only invite holders know) waits until a member's
+bundle (its keys bound, its name sealed, with a key only invite holders know) waits until a member's
 device checks it and confirms the join with a rekey that includes the joiner.
 """
 

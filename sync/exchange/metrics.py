@@ -15,6 +15,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -38,6 +39,12 @@ RATE_LIMITED = Counter(
     "xcircle_exchange_rate_limited",
     "Requests refused by a rate limit or quota, by limit.",
     ["limit"],
+)
+
+WAITING = Gauge(
+    "xcircle_exchange_waiting",
+    "Live-sync waits (POST /v1/wait) held open now.",
+    multiprocess_mode="livesum",
 )
 
 TIMED_ROUTES = {"/v1/circles/{circle_id}/ops": "push", "/v1/pull": "pull"}

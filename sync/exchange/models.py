@@ -46,8 +46,8 @@ Wrap = Annotated[
         pattern=_STRICT_B64,
     ),
 ]
-# A joiner's bundle: opaque bytes (its public keys MAC'd with the invite's key), so its
-# size is exactly what the schema says.
+# A joiner's bundle: opaque bytes (its public keys bound and its name sealed with the
+# invite's key), so its size is exactly what the schema says.
 Bundle = Annotated[
     str, Field(min_length=4, max_length=4 * ((MAX_BUNDLE_BYTES + 2) // 3), pattern=_STRICT_B64)
 ]
@@ -149,7 +149,7 @@ class Member(BaseModel):
 
 class Join(BaseModel):
     """A redeemed invite of an encrypted circle waiting for a confirming rekey; `bundle`
-    is the joiner's opaque, MAC'd message to the members."""
+    is the joiner's opaque, sealed message to the members."""
 
     device_id: str
     member_id: str

@@ -240,6 +240,7 @@ def redeem_invite(body: RedeemIn, request: Request, creds: Creds) -> dict[str, A
     circle_id, member_id, status = invites.redeem_invite(
         call.ctx.engine, device_id, body.code, body.member_id, bundle, call.now, call.ctx.quotas
     )
+    request.app.state.live.changed(circle_id)  # members waiting on it see the join (live.py)
     return {"circle_id": circle_id, "member_id": member_id, "status": status, "time": call.now}
 
 
@@ -252,6 +253,7 @@ def remove_member(circle_id: Ident, member_id: Ident, request: Request, creds: C
     call = Call(request, creds)
     _, device_id = call.device()
     members.remove_member(call.ctx.engine, device_id, circle_id, member_id, call.now)
+    request.app.state.live.changed(circle_id)  # the removed devices learn it at once
     return Response(status_code=204)
 
 
@@ -278,15 +280,18 @@ def push_ops(circle_id: Ident, body: PushIn, request: Request, creds: Creds) -> 
         raise
 
     q = ctx.quotas
+    live = request.app.state.live
 
     def caller(conn: Connection) -> str:
         device_id = authenticate_member(conn, call.token, circle_id, call.now)
         # Shared counters, on the push's own transaction: a refused push rolls back whole.
         hits = [(q.push_limit, device_id, 1), (q.ops_limit, device_id, len(body.ops))]
         ratelimit.count(conn, hits, call.now)
+        live.in_tx(conn, circle_id)  # PostgreSQL: NOTIFY every worker as it commits
         return device_id
 
     results, next_seq = store.push(ctx.engine, caller, circle_id, body.ops, decoded, call.now)
+    live.committed(circle_id)  # SQLite: wake this process's waiters (live.py)
     return OrjsonResponse({"results": results, "next_seq": next_seq, "time": call.now})
 
 

@@ -29,6 +29,10 @@ ENV_CIRCLES = "XCIRCLE_EXCHANGE_CIRCLES_PER_DEVICE"
 ENV_MEMBERS = "XCIRCLE_EXCHANGE_MEMBERS_PER_CIRCLE"
 ENV_INVITES = "XCIRCLE_EXCHANGE_OPEN_INVITES_PER_CIRCLE"
 ENV_FORWARDED = "XCIRCLE_EXCHANGE_FORWARDED_ALLOW_IPS"
+ENV_WAIT_MAX = "XCIRCLE_EXCHANGE_WAIT_MAX_SECONDS"
+ENV_WAITS_PER_DEVICE = "XCIRCLE_EXCHANGE_WAITS_PER_DEVICE"
+ENV_WAITS = "XCIRCLE_EXCHANGE_WAITS_PER_WORKER"
+ENV_WAIT_LIMIT = "XCIRCLE_EXCHANGE_WAITS_PER_MINUTE"
 
 
 class ConfigError(Exception):
@@ -61,6 +65,14 @@ class ExchangeSettings:
     circles_per_device: int = 200
     members_per_circle: int = 200  # active member devices
     open_invites_per_circle: int = 50
+    # Live sync (`POST /v1/wait`): how long one wait may hold (under proxies' read
+    # timeouts), and per worker process the waits one device may hold at once, the waits
+    # in all (each an open connection: keep it under the open-files limit) and the waits
+    # one device may start per minute.
+    wait_max_seconds: int = 25
+    waits_per_device: int = 4
+    waits_per_worker: int = 1000
+    wait_limit_per_minute: int = 120
     clock: Callable[[], int] = field(default=wall_clock_ms)
 
     def quotas(self) -> Quotas:
@@ -102,6 +114,10 @@ class ExchangeSettings:
             circles_per_device=num(ENV_CIRCLES, cls.circles_per_device),
             members_per_circle=num(ENV_MEMBERS, cls.members_per_circle),
             open_invites_per_circle=num(ENV_INVITES, cls.open_invites_per_circle),
+            wait_max_seconds=max(0, num(ENV_WAIT_MAX, cls.wait_max_seconds)),
+            waits_per_device=max(1, num(ENV_WAITS_PER_DEVICE, cls.waits_per_device)),
+            waits_per_worker=max(1, num(ENV_WAITS, cls.waits_per_worker)),
+            wait_limit_per_minute=num(ENV_WAIT_LIMIT, cls.wait_limit_per_minute),
         )
 
 

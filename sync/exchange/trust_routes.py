@@ -54,6 +54,7 @@ def set_role(
     call = Call(request, creds)
     _, device_id = call.device()
     members.set_role(call.ctx.engine, device_id, circle_id, member_id, body.role)
+    request.app.state.live.changed(circle_id)  # waiting devices sync now (live.py)
     return {"member_id": member_id, "role": body.role, "time": call.now}
 
 
@@ -82,6 +83,7 @@ def rekey(circle_id: Ident, body: RekeyIn, request: Request, creds: Creds) -> di
     epoch = epochs.rekey(
         call.ctx.engine, device_id, circle_id, body.expected, raw, call.now, body.epoch
     )
+    request.app.state.live.changed(circle_id)
     return {"epoch": epoch, "time": call.now}
 
 
@@ -104,6 +106,7 @@ def reseed_ops(circle_id: Ident, body: PushIn, request: Request, creds: Creds) -
     results, next_seq = reseed.reseed(
         call.ctx.engine, device_id, circle_id, body.ops, decoded, call.now
     )
+    request.app.state.live.changed(circle_id)
     return {"results": results, "next_seq": next_seq, "time": call.now}
 
 

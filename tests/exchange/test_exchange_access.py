@@ -84,6 +84,7 @@ MATRIX: dict[str, tuple[Any, list[int]]] = {
         {"ops": [envelope("op-1")]}, [401, 401, 401, 401, 403, 403, 404, 200, 200, 404, 403]
     ),
     "POST /v1/pull": ("cursors", [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403]),
+    "POST /v1/wait": ("wait", [401, 401, 401, 401, 403, 403, 404, 200, 200, 200, 403]),
 }
 # fmt: on
 
@@ -181,6 +182,8 @@ def _body(spec: Any, world: dict[str, Any]) -> Any:
         return {"code": world["invite"], "member_id": "mz"}
     if spec == "cursors":
         return {"cursors": {world["params"]["circle_id"]: 0}}
+    if spec == "wait":  # nothing new in the circle: `timeout` 0 answers at once
+        return {"cursors": {world["params"]["circle_id"]: 0}, "timeout": 0}
     if spec == "keys":
         return {"x25519": KEY, "ed25519": KEY}
     if spec == "rekey":
@@ -220,7 +223,7 @@ async def test_access(route: str, caller: str, shared: tuple[FastAPI, FakeClock]
     assert r.status_code == expected[ROLES.index(caller)], r.text
     if r.status_code >= 400:
         assert set(r.json()) == {"error", "message"}
-    if route == "POST /v1/pull" and caller == "removed":
+    if route in ("POST /v1/pull", "POST /v1/wait") and caller == "removed":
         assert r.json()["denied"] == [world["params"]["circle_id"]]
 
 

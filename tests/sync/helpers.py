@@ -20,6 +20,7 @@ from sync.engine import sync as run_sync
 from sync.exchange import admin
 from sync.exchange.app import create_app
 from sync.exchange.settings import ExchangeSettings
+from sync.state import mark_shared
 from xcircle.hlc import wall_ms
 from xcircle.services import Services
 from xcircle.store import Store
@@ -183,6 +184,15 @@ class Device:
         with self.client() as c:
             return share_circle(self.store, c, cid)
 
+    def share_plain(self, cid: str) -> SyncReport:
+        """Share as before end-to-end encryption (a legacy plaintext circle), through
+        the lower-level calls: only for tests about such circles."""
+        me = self.store.meta(cid)["me"]
+        with self.client() as c:
+            c.create_circle(cid, me)
+            mark_shared(self.store, cid, me)
+            return run_sync(self.store, c, circles=[cid])
+
     def invite(self, cid: str) -> str:
         with self.client() as c:
             return str(invite_code(self.store, c, cid, 3600)["code"])
@@ -196,11 +206,23 @@ class Device:
         self.store.close()
 
 
+def plain_pair(make_device: Callable[..., Device]) -> tuple[Device, Device, str]:
+    """`pair` for a legacy plaintext circle: Bob is a member as soon as he accepts."""
+    ada, bob = make_device("ada", "Acme"), make_device("bob", "Beta")
+    cid = ada.services.circles.create("Leaders")["id"]
+    ada.share_plain(cid)
+    bob.accept(ada.invite(cid))
+    ada.sync()
+    return ada, bob, cid
+
+
 def pair(make_device: Callable[..., Device], **kw: object) -> tuple[Device, Device, str]:
-    """Ada (Acme) shares a circle, Bob (Beta) accepts her invite, Ada syncs again."""
+    """Ada (Acme) shares a circle (encrypted), Bob (Beta) accepts her invite, Ada's
+    device confirms his joining on its next sync, and Bob's sync brings him in."""
     ada, bob = make_device("ada", "Acme", **kw), make_device("bob", "Beta", **kw)
     cid = ada.services.circles.create("Leaders")["id"]
     ada.share(cid)
     bob.accept(ada.invite(cid))
     ada.sync()
+    bob.sync()
     return ada, bob, cid

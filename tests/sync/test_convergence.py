@@ -61,6 +61,8 @@ class SyncMachine(RuleBasedStateMachine):
         c2 = d2.services.circles.create("Beta circle")["id"]
         d2.share(c2)
         d0.accept(d2.invite(c2))
+        d0.sync()  # the conveners' devices confirm the joins (encrypted circles)
+        d2.sync()
         self.members = {c1: [0, 1, 2], c2: [2, 0]}
         self.circles = [c1, c2]
         self.made: dict[str, set[str]] = {c1: set(), c2: set()}  # op ids saved per circle

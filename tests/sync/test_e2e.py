@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from sync.e2e import E2E, encrypt_circle, start_epoch
+from sync.engine import sync as run_sync
 from sync.protocol import SyncError
+from sync.state import mark_shared
 from xcircle import crypto
 from xcircle.keystore import keystore_of
 
@@ -22,13 +24,30 @@ CANARY = "canary-7f1e0c"
 
 
 def encrypted_pair(make_device: MakeDevice) -> tuple[Device, Device, str]:
+    """`pair`: shared encrypted (epoch 1), Bob confirmed into epoch 2."""
     ada, bob, cid = pair(make_device)
-    bob.sync()  # Bob's device record reaches Ada
+    assert keystore_of(ada.store).epochs(cid) == [1, 2]
+    assert keystore_of(bob.store).epochs(cid) == [2]
+    return ada, bob, cid
+
+
+def test_a_circle_shared_in_plaintext_can_be_encrypted_later(make_device: MakeDevice) -> None:
+    """A circle from before default encryption (created plain with the lower-level API):
+    `encrypt_circle` starts epoch 1 for every member device."""
+    ada, bob = make_device("ada", "Acme"), make_device("bob", "Beta")
+    cid = ada.services.circles.create("Old circle")["id"]
+    with ada.client() as c:
+        c.create_circle(cid, ada.store.meta(cid)["me"])
+        mark_shared(ada.store, cid, ada.store.meta(cid)["me"])
+        run_sync(ada.store, c)
+    bob.accept(ada.invite(cid))  # a plain circle: a member at once
     ada.sync()
     with ada.client() as c:
         assert encrypt_circle(ada.store, c, cid, on_store=lambda f: f()) == 1
-    bob.sync()
-    return ada, bob, cid
+    goal = ada.services.goals.add(cid, f"Goal {CANARY}")["id"]
+    ada.sync()
+    assert bob.sync().circles[cid].quarantined == []
+    assert bob.store.get(cid, "goal", goal)["title"] == f"Goal {CANARY}"
 
 
 def stored_payloads(exchange: Exchange, cid: str) -> list[tuple[int, bytes]]:
@@ -105,13 +124,13 @@ def test_a_removed_member_reads_nothing_new(make_device: MakeDevice) -> None:
     ada.services.members.remove(cid, bob_member)
     with ada.client() as c:
         assert remove_member_remote(ada.store, cid, bob_member, client=c)
-    assert keystore_of(ada.store).epochs(cid) == [1, 2]
+    assert keystore_of(ada.store).epochs(cid) == [1, 2, 3]
     secret = ada.services.goals.add(cid, f"after {CANARY}")["id"]
     ada.sync()
     report = bob.sync()
     assert report.circles[cid].denied
     assert bob.store.get(cid, "goal", secret) is None
-    assert 2 not in keystore_of(bob.store).epochs(cid)
+    assert 3 not in keystore_of(bob.store).epochs(cid)
     with bob.client() as c, pytest.raises(SyncError):
         E2E(bob.store, c, lambda f: f(), "x").fetch_wraps(cid)
 
@@ -119,9 +138,8 @@ def test_a_removed_member_reads_nothing_new(make_device: MakeDevice) -> None:
 def test_a_rekey_refuses_a_device_the_circle_does_not_know(make_device: MakeDevice) -> None:
     """SEC-07 on the client: a hostile exchange lists one more device (its own keys) for
     a member; no signed device record names it, so Ada wraps the circle key for nobody."""
-    ada, bob, cid = pair(make_device)
-    bob.sync()
-    ada.sync()
+    ada, _bob, cid = pair(make_device)
+    before = keystore_of(ada.store).epochs(cid)
     intruder = crypto.DeviceKeys.generate().public
     with ada.client() as c:
         real = c.circle
@@ -136,7 +154,7 @@ def test_a_rekey_refuses_a_device_the_circle_does_not_know(make_device: MakeDevi
         c.circle = with_intruder  # type: ignore[method-assign]
         with pytest.raises(SyncError, match="signed records do not know"):
             start_epoch(ada.store, c, cid, device_id="", on_store=lambda f: f())
-    assert keystore_of(ada.store).epochs(cid) == []
+    assert keystore_of(ada.store).epochs(cid) == before
 
 
 def test_tampered_ciphertext_on_the_exchange_is_quarantined(

@@ -93,9 +93,13 @@ def test_two_orgs_share_a_circle_through_a_real_exchange(
     cid = _js(*ada, "circle", "create", "Leaders", "--purpose", "Grow together")["id"]
     assert _js(*ada, "circle", "share", cid)["circles"][cid]["pushed"] > 0
     code = _run(*ada, "invite", cid).stdout.strip()
-    assert code.startswith("xci_") and code.endswith(f"@{url}")
+    assert code.startswith("xcs_") and code.endswith(f"@{url}")
     accepted = _js(*bob, "accept", code)
-    assert accepted["circle"] == cid and accepted["name"] == "Leaders"
+    assert accepted["circle"] == cid and accepted["status"] == "pending"
+    confirmed = _js(*ada, "sync")  # Ada's device confirms Bob's joining
+    assert confirmed["notices"] == [f"Bob (Beta) joined · fingerprint {accepted['fingerprint']}"]
+    joined = _js(*bob, "sync")
+    assert joined["notices"][0].startswith("You joined Leaders")
 
     # Offline edits on both sides, then sync both, twice.
     _run(*ada, "goal", "add", cid, "Delegate more")

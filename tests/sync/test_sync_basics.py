@@ -20,8 +20,10 @@ def test_share_invite_accept_converge(make_device: MakeDevice) -> None:
     assert report.circles[cid].pushed > 0 and report.circles[cid].pending == 0
     assert bob.accept(ada.invite(cid)) == cid
     bob_me = bob.store.meta(cid)["me"]
+    assert bob.store.get(cid, "member", bob_me) is None  # waiting for Ada's device
+    ada.sync()  # confirms Bob: his member record, a new epoch, the hand-over
+    bob.sync()
     assert bob.store.get(cid, "member", bob_me)["name"] == "bob"
-    ada.sync()
     assert ada.services.detail(cid) == bob.services.detail(cid)
     assert ada.store.canonical(cid) == bob.store.canonical(cid)
 
@@ -64,6 +66,7 @@ def test_a_damaged_shared_circle_is_rebuilt_from_the_exchange(make_device: MakeD
     ada.services.goals.add(cid, "Delegate more")
     ada.share(cid)
     bob.accept(ada.invite(cid))
+    ada.sync()
     bob.sync()
     expected = bob.store.canonical(cid)
     bob.store.close()
@@ -78,3 +81,17 @@ def test_a_damaged_shared_circle_is_rebuilt_from_the_exchange(make_device: MakeD
     assert bob.store.canonical(cid) == expected
     assert bob.store.damaged_circles() == []
     assert list((bob.home / "circles").glob(f"{cid}.journal.corrupt-*"))  # kept aside
+
+
+def test_a_push_uses_the_skew_saved_by_the_last_sync(make_device: MakeDevice) -> None:
+    """Only a device that never synced asks the exchange's clock before pushing; later
+    syncs, on a fresh client (a restart), push under the skew the last sync saved."""
+    ada = make_device("ada")
+    cid = ada.services.circles.create("Leaders")["id"]
+    ada.share(cid)
+    assert isinstance(ada.store.setting("sync_state")["skew_ms"], int)
+    ada.restart()
+    ada.services.goals.add(cid, "Delegate")
+    ada.faults.log.clear()
+    assert ada.sync().pushed == 1
+    assert not [line for line in ada.faults.log if "/health" in line]

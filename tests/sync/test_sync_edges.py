@@ -10,7 +10,7 @@ from sync.engine import status
 from xcircle.ops import Op, new_id
 
 from .conftest import MakeDevice
-from .helpers import Exchange, FakeClock, pair
+from .helpers import Exchange, FakeClock, pair, plain_pair
 
 
 def test_removed_member_is_denied_and_other_circles_still_sync(make_device: MakeDevice) -> None:
@@ -48,9 +48,10 @@ def test_bad_ops_are_quarantined_with_reasons_and_never_block(
     # An exchange that, unlike a default one, stores ops over the client's 64 KiB cap.
     ctx = exchange.app.state.ctx
     ctx.settings = replace(ctx.settings, max_op_bytes=100_000)
-    ada, bob, cid = pair(make_device)
+    # Plain envelopes: a legacy plaintext circle (sealed ones: tests/sync/test_e2e*.py).
+    ada, bob, cid = plain_pair(make_device)
     other = ada.services.circles.create("Other")["id"]
-    ada.share(other)
+    ada.share_plain(other)
     bob.accept(ada.invite(other))
     good = _raw(cid, "goal", {"title": "Good one", "status": "active"})
     ops = [
@@ -95,6 +96,8 @@ def test_ops_from_the_future_are_held_then_merged(
     cid = ada.services.circles.create("Leaders")["id"]
     ada.share(cid)
     bob.accept(ada.invite(cid))
+    ada.sync()  # Ada's device confirms Bob's joining
+    bob.sync()
     # Ada and the exchange move 10 minutes ahead of Bob (Bob's clock is late).
     ada_clock.advance(600)
     exchange_clock.advance(600)

@@ -96,11 +96,26 @@ async def test_accept_and_invite_through_the_controller(make_device: MakeDevice)
         await pilot.pause()
         done = [m for m in app.seen if isinstance(m, SyncActionDone)]
         assert done and done[-1].action == "accept" and done[-1].value["circle"] == cid
+        assert done[-1].value["status"] == "pending"
+        said = [n.message for n in app._notifications]
+        assert any("Waiting for a convener's device to confirm" in m for m in said), said
+        for _ in range(2):  # the app's syncs while waiting say so once, not every minute
+            app.controller.sync_now()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert sum("waiting for a convener's device" in m for m in said) == 1, said
+        ada.sync()  # Ada's device confirms Bob's joining
+        app.controller.sync_now()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert any(m.startswith("You joined Leaders") for m in said), said
         assert bob.store.has_circle(cid) and bob.services.circles.get(cid)["name"] == "Leaders"
         app.controller.invite(cid)
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert isinstance(app.screen, InviteModal) and app.screen.code.startswith("xci_")
+        assert isinstance(app.screen, InviteModal) and app.screen.code.startswith("xcs_")
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, InviteModal)
@@ -164,6 +179,9 @@ def test_describe_covers_every_state() -> None:
     assert describe({**base, "pending": 3}) == ("pending", "pending 3")
     assert describe({**base, "last_error": "cannot reach x: refused"})[0] == "offline"
     assert describe({**base, "last_error": "bad token"}) == ("error", "sync error: bad token")
+    removed = {"pending": 2, "denied": True}
+    shut_out = {**base, "pending": 3, "circles": [removed, {"pending": 1, "denied": False}]}
+    assert describe(shut_out) == ("pending", "pending 1 · removed from 1")
 
 
 def test_the_sync_screen_and_engine_load_no_http_client() -> None:

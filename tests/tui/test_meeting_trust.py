@@ -117,13 +117,33 @@ async def test_a_failed_action_is_a_notice_not_a_crash(demo_home: Path) -> None:
     svc.meetings.start(circle, meeting)
     async with app.run_test(size=SIZE) as pilot:
         await open_meeting(pilot, circle, meeting)
-        svc.meetings.close(circle, meeting)  # closed elsewhere (another device, the CLI)
+        # Closed elsewhere in the very moment the key is pressed: before the screen hears
+        # of the change (it follows the data: see the test below).
+        hook, app.store.on_change = app.store.on_change, None
+        svc.meetings.close(circle, meeting)
+        app.store.on_change = hook
         before = svc.meetings.attendance(circle, meeting)
         await pilot.press("space")
         await pilot.pause()
         assert svc.meetings.attendance(circle, meeting) == before
         notices = [n.message for n in app._notifications]
         assert any("closed" in n and "reopens" in n for n in notices)
+
+
+async def test_a_meeting_closed_elsewhere_turns_read_only_on_the_open_screen(
+    demo_home: Path,
+) -> None:
+    app = make_test_app(demo_home)
+    svc = app.services
+    circle, meeting = next_meeting(svc, "Leading")
+    svc.meetings.start(circle, meeting)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_meeting(pilot, circle, meeting)
+        step = app.screen.query_one(".step")
+        assert not step.read_only
+        svc.meetings.close(circle, meeting)  # another screen, a sync, the same store
+        await settle(pilot)
+        assert step.read_only and "Closed" in screen_text(app)
 
 
 async def test_closing_asks_about_a_half_entered_pulse(demo_home: Path) -> None:

@@ -61,3 +61,41 @@ def test_home_of_a_joined_device_shows_pending(demo_home: Path, snap_compare: Sn
         await settle(pilot)
 
     assert snap_compare(make_test_app(demo_home), terminal_size=SIZE, run_before=wait)
+
+
+def _removed_from_first_circle(home: Path) -> str:
+    """The demo home, shared and joined, with this device removed from its first circle."""
+    with Store(home) as store:
+        save_credentials(store, Credentials("https://exchange.example.org", "xcd_x", "d", "Acme"))
+        store.save_setting("sync_interval", 0)  # no automatic sync in a snapshot
+        cid = sorted(store.circle_ids(), key=lambda c: store.get(c, "circle", c)["name"])[0]
+        store.set_meta(cid, shared=True, removed=True)
+        return cid
+
+
+def test_removed_from_a_circle_asks_keep_or_forget(
+    demo_home: Path, snap_compare: SnapCompare
+) -> None:
+    cid = _removed_from_first_circle(demo_home)
+
+    async def removed(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        pilot.app.sync.ask_keep_or_forget(cid)  # type: ignore[attr-defined]
+        await settle(pilot)
+
+    assert snap_compare(make_test_app(demo_home), terminal_size=SIZE, run_before=removed)
+
+
+def test_a_removed_circle_offers_no_edits(demo_home: Path, snap_compare: SnapCompare) -> None:
+    from screens.circle import CircleScreen
+
+    cid = _removed_from_first_circle(demo_home)
+
+    async def open_it(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        screen = CircleScreen(cid, tab="goals")
+        await pilot.app.push_screen(screen)
+        await screen.loaded.wait()
+        await settle(pilot)
+
+    assert snap_compare(make_test_app(demo_home), terminal_size=SIZE, run_before=open_it)

@@ -10,7 +10,8 @@ Start-up stays light: the TUI (textual), the sync client (httpx) and the exchang
 the store. Sync commands live in `sync/` and are registered lazily by name (`lazy.py`).
 
 One module per command group (`circles`, `agreements`, `members`, `meetings`, `feedback`,
-`commitments`, `pulses`, `journal`, `goals`, `export`, `demo`, `profile`), the shared
+`commitments`, `pulses`, `journal`, `goals`, `export`, `demo`, `profile`, `cases`,
+`plusdelta`), the shared
 helpers in `common`; this module assembles the `cli` group and re-exports the helpers
 other packages use (`sync/commands.py`, the tests).
 
@@ -28,6 +29,10 @@ import click
 
 from xcircle.cli import (
     agreements,
+    airtime,
+    cards,
+    cases,
+    checkrounds,
     circles,
     commitments,
     demo,
@@ -37,7 +42,9 @@ from xcircle.cli import (
     journal,
     meetings,
     members,
+    plusdelta,
     profile,
+    protocols,
     pulses,
 )
 from xcircle.cli.common import Settings, UserError, emit_json, session, table, warn
@@ -92,6 +99,13 @@ cli.add_command(journal.journal)
 cli.add_command(goals.goal)
 cli.add_command(export.export)
 cli.add_command(demo.demo)
+cli.add_command(cases.case)
+cli.add_command(plusdelta.plusdelta)
+cli.add_command(protocols.protocol)
+cli.add_command(cards.card)
+cli.add_command(airtime.airtime)
+cli.add_command(checkrounds.checkround)
+cli.add_command(checkrounds.topic)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

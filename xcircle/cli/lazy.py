@@ -26,6 +26,8 @@ LAZY_COMMANDS = {
     "rotate-token": "sync.commands:rotate_token_command",
 }
 LAZY_CIRCLE_COMMANDS = {"share": "sync.commands:share", "encrypt": "sync.commands:encrypt"}
+# `xcircle circle invite|accept` are the same commands as `xcircle invite|accept`.
+LAZY_CIRCLE_COMMANDS.update(invite="sync.commands:invite", accept="sync.commands:accept")
 # `--help` lists lazy commands with these lines instead of importing their modules.
 LAZY_HELP = {
     "exchange": "Serve and administer the exchange server.",

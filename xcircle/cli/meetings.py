@@ -33,6 +33,7 @@ def meeting() -> None:
 @click.option("--theme", "themes", multiple=True, help="A theme to discuss (repeatable).")
 @click.option("--duration", type=int, help="Minutes (default: the circle's).")
 @click.option("--tz", "zone", default=None, help="IANA zone of the meeting (default: yours).")
+@click.option("--protocol", default=None, help="The round's protocol (xcircle protocol list).")
 @json_option
 def meeting_plan(
     circle_ref: str,
@@ -40,14 +41,18 @@ def meeting_plan(
     themes: tuple[str, ...],
     duration: int | None,
     zone: str | None,
+    protocol: str | None,
     as_json: bool,
 ) -> None:
     """Plan a meeting; a circle's first meeting is its kick-off."""
     with session() as svc:
         cid = svc.circles.resolve(circle_ref)
-        rec = svc.meetings.schedule(cid, at, zone=zone, themes=themes, duration=duration)
+        rec = svc.meetings.schedule(
+            cid, at, zone=zone, themes=themes, duration=duration, protocol=protocol
+        )
     kickoff = " (kick-off)" if rec.get("kickoff") else ""
-    out(as_json, rec, f"Planned {when(rec['at'])}{kickoff}, {rec['duration']} minutes.")
+    proto = f", protocol {rec['protocol']}" if rec.get("protocol") else ""
+    out(as_json, rec, f"Planned {when(rec['at'])}{kickoff}, {rec['duration']} minutes{proto}.")
 
 
 @meeting.command("list")
@@ -93,16 +98,20 @@ def meeting_line(svc: Services, cid: str, rec: Record) -> str:
 @meeting.command("start")
 @click.argument("meeting_ref", metavar="MEETING")
 @click.option("--facilitator", "facilitator_ref", metavar="MEMBER", help="Default: the rotation's.")
+@click.option("--protocol", default=None, help="The round's protocol (xcircle protocol list).")
 @json_option
-def meeting_start(meeting_ref: str, facilitator_ref: str | None, as_json: bool) -> None:
+def meeting_start(
+    meeting_ref: str, facilitator_ref: str | None, protocol: str | None, as_json: bool
+) -> None:
     """Start a planned meeting; its facilitator is fixed from here on.
 
     MEETING is an id, an id prefix or the start's date (2026-12-01)."""
     with session() as svc:
         cid, mid = svc.meetings.find(meeting_ref)
         chosen = svc.members.resolve(cid, facilitator_ref) if facilitator_ref else None
-        rec = svc.meetings.start(cid, mid, facilitator=chosen)
-        text = f"Started {meeting_line(svc, cid, rec)}."
+        rec = svc.meetings.start(cid, mid, facilitator=chosen, protocol=protocol)
+        proto = svc.rounds.protocol(cid, mid)
+        text = f"Started {meeting_line(svc, cid, rec)}; the round runs {proto.title}."
     out(as_json, {**rec, "circle": cid}, text)
 
 

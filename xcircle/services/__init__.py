@@ -12,6 +12,11 @@ from typing import Any
 from xcircle.domain import SENIORITIES
 from xcircle.errors import InvalidInput
 from xcircle.merge import Record
+from xcircle.services.airtime import Airtime
+from xcircle.services.amendments import Amendments
+from xcircle.services.cards import Cards
+from xcircle.services.cases import Cases
+from xcircle.services.checkrounds import CheckRounds
 from xcircle.services.circles import Circles
 from xcircle.services.commitments import Commitments
 from xcircle.services.context import Context, clean, local_now
@@ -20,6 +25,8 @@ from xcircle.services.insights import Insights
 from xcircle.services.meetings import Meetings, parse_when
 from xcircle.services.members import Members
 from xcircle.services.minutes import MinutesOf
+from xcircle.services.plusdelta import PlusDeltas
+from xcircle.services.protocols import Protocols
 from xcircle.services.pulses import Pulses, Reflections
 from xcircle.services.rounds import Rounds
 from xcircle.store import Store
@@ -36,7 +43,12 @@ class Services:
         self.circles = Circles(self.ctx)
         self.members = Members(self.ctx)
         self.meetings = Meetings(self.ctx)
-        self.rounds = Rounds(self.ctx, self.meetings)
+        self.protocols = Protocols(self.ctx)
+        self.cards = Cards(self.ctx)
+        self.rounds = Rounds(self.ctx, self.meetings, self.protocols, self.cards)
+        self.airtime: Airtime = self.rounds.airtime
+        self.topics = self.rounds.topics
+        self.checkrounds = CheckRounds(self.ctx, self.rounds)
         self.goals = Goals(self.ctx)
         self.commitments = Commitments(self.ctx, self.meetings)
         self.pulses = Pulses(self.ctx, self.meetings)
@@ -45,6 +57,9 @@ class Services:
         self.minutes = MinutesOf(
             self.ctx, self.circles, self.meetings, self.rounds, self.commitments, self.pulses
         )
+        self.cases = Cases(self.ctx, self.members, self.commitments, self.protocols)
+        self.amendments = Amendments(self.ctx, self.members)
+        self.plusdelta = PlusDeltas(self.ctx, self.meetings)
 
     def now(self) -> datetime:
         return self.ctx.now()

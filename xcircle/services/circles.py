@@ -147,9 +147,13 @@ class Circles:
     # -- agreements ----------------------------------------------------------------------
 
     def agreements(self, circle: str) -> list[Record]:
-        return sorted(
+        """The agreements as they stand (each at its latest agreed amendment), in order."""
+        from xcircle.services.amendments import amended
+
+        ordered = sorted(
             self.ctx.store.records(circle, "agreement"), key=lambda a: (a["position"], a["id"])
         )
+        return amended(self.ctx.store, circle, ordered)
 
     def set_agreement(
         self, circle: str, title: str, text: str, agreement: str | None = None

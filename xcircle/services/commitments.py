@@ -53,6 +53,7 @@ class Commitments:
         due: str | None,
         meeting: str | None,
         replaces: str | None = None,
+        case: str | None = None,
     ) -> Op:
         fields: dict[str, Any] = {
             "owner": owner,
@@ -68,7 +69,24 @@ class Commitments:
         }
         if replaces is not None:
             fields["replaces"] = replaces
+        if case is not None:
+            fields["case"] = case
         return self.ctx.op(circle, "commitment", key, **fields)
+
+    def new_op(
+        self,
+        circle: str,
+        key: str,
+        owner: str,
+        text: str,
+        due: str | None,
+        meeting: str | None,
+        *,
+        case: str | None = None,
+    ) -> Op:
+        """The op making a new open commitment, for a use case that writes it together
+        with other changes (closing a case)."""
+        return self._new(circle, key, owner, text, due, meeting, case=case)
 
     def edit(
         self, circle: str, commitment: str, *, text: str | None = None, due: str | None = None

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from xcircle.domain import complete
-from xcircle.errors import Ambiguous, InvalidInput, NotFound, NotYours
+from xcircle.errors import Ambiguous, InvalidInput, NotFound, NotYours, RemovedFromCircle
 from xcircle.merge import Record
 from xcircle.ops import Op
 from xcircle.safetext import problem
-from xcircle.store import Store
+from xcircle.store import REMOVED, Store
 
 
 def local_now() -> datetime:
@@ -72,8 +72,16 @@ class Context:
         return self.store.op(circle, entity, None, fields)
 
     def commit(self, ops: Iterable[Op], meta: Record | None = None) -> None:
-        """One user action: one transaction, one durable write."""
-        self.store.apply(list(ops), meta=meta)
+        """One user action: one transaction, one durable write. A circle this device was
+        removed from (the exchange said so at a sync) is read-only: its changes could
+        reach nobody."""
+        batch = list(ops)
+        for circle in {op.circle for op in batch}:
+            if self.store.meta(circle).get(REMOVED):
+                raise RemovedFromCircle(
+                    "you were removed from this circle: it is read-only on this device"
+                )
+        self.store.apply(batch, meta=meta)
 
     def me(self, circle: str) -> str | None:
         """My member id in `circle`, if I am one of its members."""

@@ -98,8 +98,10 @@ class Meetings:
         themes: Sequence[str] = (),
         duration: int | None = None,
         zone: str = "",
+        protocol: str | None = None,
     ) -> Record:
-        """Plan a meeting; the first one of a circle is its kick-off."""
+        """Plan a meeting; the first one of a circle is its kick-off. `protocol` names
+        the round's protocol (None: the default)."""
         if at.tzinfo is None:
             raise InvalidInput("a meeting's time needs a time zone", field="at")
         self._not_past(at)
@@ -118,6 +120,8 @@ class Meetings:
             "kickoff": kickoff,
             "step": 0,
         }
+        if protocol:
+            fields["protocol"] = self._protocol(circle, protocol)
         self.ctx.commit([self.ctx.op(circle, "meeting", key, **fields)])
         return self.get(circle, key)
 
@@ -130,6 +134,7 @@ class Meetings:
         meeting: str | None = None,
         themes: Sequence[str] | None = None,
         duration: int | None = None,
+        protocol: str | None = None,
     ) -> Record:
         """Plan a meeting (or reschedule `meeting`) at `at`, ISO 8601 text read in `zone`
         (an IANA name; empty: the profile's zone, else this machine's). The one place
@@ -140,13 +145,21 @@ class Meetings:
         if zone:
             when = when.astimezone(zone_info(zone))
         if meeting is None:
-            return self.plan(circle, when, themes=themes or (), duration=duration, zone=zone)
+            return self.plan(
+                circle, when, themes=themes or (), duration=duration, zone=zone, protocol=protocol
+            )
         fields: dict[str, Any] = {"at": when, "zone": zone}
         if themes is not None:
             fields["themes"] = themes
         if duration is not None:
             fields["duration"] = duration
         return self.update(circle, meeting, **fields)
+
+    def _protocol(self, circle: str, name: str) -> str:
+        """The name of an existing protocol (built-in or the circle's own)."""
+        from xcircle.services.protocols import Protocols
+
+        return Protocols(self.ctx).get(circle, name).name
 
     def _not_past(self, at: datetime) -> None:
         today = self.ctx.now().astimezone(at.tzinfo).date()
@@ -350,11 +363,18 @@ class Meetings:
     # -- running -------------------------------------------------------------------------
 
     def start(
-        self, circle: str, meeting: str, facilitator: str | None = None, *, step: int = 0
+        self,
+        circle: str,
+        meeting: str,
+        facilitator: str | None = None,
+        *,
+        step: int = 0,
+        protocol: str | None = None,
     ) -> Record:
         """Start a planned meeting, one durable write: status, facilitator and agenda step
         together. The facilitator is `facilitator` if given, else `facilitator_of`; it
-        is fixed from here on (attendance never moves it)."""
+        is fixed from here on (attendance never moves it). `protocol` (a name) chooses
+        the round's protocol."""
         rec = self.writable(circle, meeting)
         if rec["status"] != "planned":
             raise InvalidInput(f"this meeting is {rec['status']}, not planned", field="meeting")
@@ -362,6 +382,8 @@ class Meetings:
             self.ctx.record(circle, "member", facilitator, "member")
         chosen = facilitator or self.facilitator_of(circle, meeting)
         fields: dict[str, Any] = {"status": "running", "step": self._step(rec, step)}
+        if protocol:
+            fields["protocol"] = self._protocol(circle, protocol)
         if chosen:
             fields["facilitator"] = chosen
         self.ctx.commit([self.ctx.op(circle, "meeting", meeting, **fields)])
@@ -419,4 +441,11 @@ class Meetings:
         )
 
     def acknowledged(self, circle: str) -> set[str]:
-        return {a["member"] for a in self.ctx.store.records(circle, "ack")}
+        """Who acknowledged the agreements as they stand: an agreed amendment asks
+        everyone again (acknowledgements stamped before it no longer count)."""
+        from xcircle.services.amendments import changed_since
+
+        since = changed_since(self.ctx.store, circle)
+        return {
+            a["member"] for a in self.ctx.store.records(circle, "ack") if a.get("stamp", "") > since
+        }

@@ -63,6 +63,8 @@ class Minutes:
     notes: str
     feedback_allowed: bool
     feedback: tuple[MinutesFeedback, ...]  # empty unless the agreements allow it
+    plus: tuple[str, ...] = ()  # the plus/delta on the process: what worked
+    delta: tuple[str, ...] = ()  # and what to change
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,4 +135,14 @@ class MinutesOf:
             notes=rec.get("notes", ""),
             feedback_allowed=allowed,
             feedback=feedback if allowed else (),
+            plus=self._plusdelta(circle, meeting, "plus"),
+            delta=self._plusdelta(circle, meeting, "delta"),
         )
+
+    def _plusdelta(self, circle: str, meeting: str, kind: str) -> tuple[str, ...]:
+        items = [
+            r
+            for r in self.ctx.store.records(circle, "plusdelta")
+            if r["meeting"] == meeting and r["kind"] == kind
+        ]
+        return tuple(r["text"] for r in sorted(items, key=lambda r: (r["stamp"], r["id"])))

@@ -122,6 +122,48 @@ class RoundState:
     reflection: str = ""
     feedback: tuple[Record, ...] = ()
     commitments: tuple[Record, ...] = ()
+    protocol: str = "classic"
+    protocol_title: str = ""
+    phases: tuple[tuple[str, str, bool], ...] = ()  # (id, title, per peer), in order
+    phase_speakers: tuple[str, ...] = ()  # who speaks in each phase
+    prompt: str = ""  # the facilitator's line for this phase
+    speakers: str = ""  # protocols.SPEAKERS
+    who: str = ""  # who speaks, in words
+    presenter_silent: bool = False
+    kinds: tuple[str, ...] = ()  # the feedback kinds this phase accepts
+    accepted: tuple[str, ...] = ()  # what the round takes now (all the classic's kinds)
+    method: str = ""  # the method phase's chosen method
+    methods: tuple[str, ...] = ()  # the methods the protocol offers to choose from
+    roles: tuple[str, ...] = ()
+    card: Record | None = None  # the presenter's issue card
+    topic: str = ""  # open agenda: the topic this turn walks
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AirtimeRow:
+    """One member's airtime across a circle's meetings (seconds)."""
+
+    member: str
+    name: str
+    turns: int  # turns in the hot seat
+    presenting: int  # seconds in the hot seat
+    feedback: int  # feedback items given
+    giving: int  # seconds with the floor giving feedback
+    share: int  # percent of all hot-seat time
+    balance: float  # turns minus the fair share (negative: has presented less)
+
+
+@dataclass(frozen=True)
+class AirtimeView:
+    """The fairness view of a circle: `xcircle airtime`, and the airtime screen."""
+
+    circle: str
+    rounds: int
+    fair_turns: float  # turns each member would have had if all were equal
+    rows: tuple[AirtimeRow, ...]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
