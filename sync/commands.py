@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sync.e2e import encrypt_circle, rekey_if_encrypted
+from sync.e2e import REKEY_DUE, encrypt_circle, rekey_if_encrypted
 from sync.engine import connect, my_member_id
 from sync.engine import sync as run_sync
 from sync.protocol import (
@@ -284,6 +284,8 @@ def remove_member_remote(
     if not meta.get("shared") or on_store(partial(credentials, store)) is None:
         return False
     on_store(partial(queue_removal, store, circle, member_id, queued=True))
+    # Until the new epoch is made, this device pushes nothing more (sync rekeys first).
+    on_store(partial(store.set_meta, circle, **{REKEY_DUE: True}))
     try:
         with nullcontext(client) if client else connect(store) as link:
             try:
@@ -293,6 +295,7 @@ def remove_member_remote(
             on_store(partial(queue_removal, store, circle, member_id, queued=False))
             # An encrypted circle: what is said from now on is for the remaining devices.
             rekey_if_encrypted(store, link, circle, on_store=on_store)
+            on_store(partial(store.set_meta, circle, **{REKEY_DUE: False}))
     except ExchangeUnreachable as exc:
         log.warning("member removal queued for the next sync: %s", exc)
         return False

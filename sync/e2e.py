@@ -27,9 +27,11 @@ import orjson
 
 from sync.history import History
 from sync.protocol import BEFORE_JOINING, PLAIN_EPOCH, Decoded, SyncError, decode_envelope
-from sync.state import Gate, require_credentials
+from sync.state import Gate, cursor_of, require_credentials
 from xcircle import crypto
 from xcircle.domain import CONVENER
+from xcircle.errors import InvalidOp
+from xcircle.hlc import Stamp
 from xcircle.keystore import Keystore, keystore_of
 from xcircle.ops import Op
 from xcircle.services.members import is_convener
@@ -42,6 +44,12 @@ log = logging.getLogger(__name__)
 
 REKEY_TRIES = 5
 SEALED_FROM = "sealed_from"  # local meta: seq of the first sealed op pulled
+# local meta: a removal was made here and its new epoch is still to be started (a lost
+# request or answer); the next sync starts it before it pushes anything
+REKEY_DUE = "rekey_due"
+REMOVED_AT = "removed_at"  # local meta: member → seq of this device's removal of them
+# Records whose change `Trust` checks (roles, devices, agreements); the rest is content.
+_GUARDED = frozenset({"member", "device", "agreement"})
 
 
 class Trust:
@@ -50,6 +58,15 @@ class Trust:
     order on every receiver, so every receiver decides alike)."""
 
     def __init__(self, store: Store, circle: str) -> None:
+        meta = store.meta(circle)
+        # A removal counts from its place in the log, like every other op: this device's
+        # own removal of someone counts once the pull has brought it back (its seq is
+        # then kept in REMOVED_AT), not while it is only in the local store, or the ops
+        # that member pushed before it (still to be pulled here) would be refused here
+        # and accepted everywhere else.
+        self._cursor = cursor_of(meta)
+        self._removed_at: dict[str, int] = dict(meta.get(REMOVED_AT) or {})
+        self._node = (store.profile or {}).get("node")
         live = store.records(circle, "member")
         self.members: dict[str, dict[str, Any]] = {
             m["id"]: {"id": m["id"], "joined": m.get("joined", ""), "role": m.get("role")}
@@ -69,19 +86,39 @@ class Trust:
         if member in self.members or member in self._unknown:
             return False
         raw = self._store.raw(self._circle, "member", member)
-        if raw is not None and raw.get("_d"):
+        if raw is not None and raw.get("_d") and self._pulled(member, str(raw["_d"])):
             self.removed.add(member)
             return True
         self._unknown.add(member)  # no record (yet): asked once per batch
         return False
 
+    def _pulled(self, member: str, stamp: str) -> bool:
+        """Is the removal stamped `stamp` before this batch in the log? Another device's
+        ops reach this store only by pulls; this device's own, once pulled back."""
+        if Stamp.parse(stamp).node != self._node:
+            return True
+        at = self._removed_at.get(member)
+        return at is not None and at <= self._cursor
+
+    def plain_content(self, signer: str, author: str, entity: str) -> bool:
+        """The common case, without building an Op: content (not a member, device or
+        agreement record) signed by a known device of its author, who was not removed.
+        True means `check` would accept it and change nothing in the trust state."""
+        owner = self.devices.get(signer)
+        return (
+            owner is not None
+            and owner[1] == author
+            and entity not in _GUARDED
+            and not self._is_removed(owner[0])
+        )
+
     def convener(self, member: str) -> bool:
         ordered = sorted(self.members.values(), key=lambda m: (m["joined"], m["id"]))
         return is_convener(ordered, member)
 
-    def check(self, signer: str, op: Op) -> str | None:
+    def check(self, signer: str, op: Op, seq: int | None = None) -> str | None:
         """Why `op`, signed by the device key `signer`, is refused; None if accepted
-        (and then the trust state takes it in)."""
+        (and then the trust state takes it in). `seq`: its place in the log."""
         owner = self.devices.get(signer)
         if owner is None:
             member = self._introduces_itself(signer, op)
@@ -95,7 +132,7 @@ class Trust:
             return "its author was removed from the circle"
         reason = self._may(member, op)
         if reason is None:
-            self._take(op)
+            self._take(op, seq)
         return reason
 
     def _introduces_itself(self, signer: str, op: Op) -> str | None:
@@ -137,11 +174,11 @@ class Trust:
     def knows_a_convener_device(self) -> bool:
         return any(self.convener(member) for member, _ in self.devices.values())
 
-    def accept(self, op: Op) -> None:
+    def accept(self, op: Op, seq: int | None = None) -> None:
         """Take an op in without the checks (vouched history, see `sync.reseed`)."""
-        self._take(op)
+        self._take(op, seq)
 
-    def _take(self, op: Op) -> None:
+    def _take(self, op: Op, seq: int | None) -> None:
         f = op.fields
         if op.entity == "device" and isinstance(f.get("ed25519"), str):
             self.devices[f["ed25519"]] = (str(f.get("member")), str(f.get("node")))
@@ -149,6 +186,10 @@ class Trust:
             if op.is_delete:
                 self.removed.add(op.key)
                 self.members.pop(op.key, None)
+                if seq is not None and op.author == self._node:
+                    self._removed_at[op.key] = seq
+                    removed_at = dict(self._removed_at)
+                    self._store.set_meta(self._circle, **{REMOVED_AT: removed_at})
                 return
             m = self.members.setdefault(op.key, {"id": op.key, "joined": "", "role": None})
             if "joined" in f:
@@ -166,6 +207,8 @@ class E2E:
         self.keys = gate(self.keystore.device_keys)
         self.verifier = crypto.Verifier()
         self._fetched: set[str] = set()
+        self._signers: dict[bytes, str] = {}  # Ed25519 key → its base64 (Trust's key)
+        self._pushed: dict[str, dict[str, Op]] = {}  # circle → op id → op sealed by this sync
 
     # -- epochs --------------------------------------------------------------------------
 
@@ -205,9 +248,14 @@ class E2E:
 
     # -- push ----------------------------------------------------------------------------
 
-    def seal(self, key: crypto.EpochKey, ops: list[Op]) -> list[dict[str, Any]]:
-        """Envelopes for a push batch: one signature, each op sealed under the epoch."""
-        sealed = crypto.seal_batch(key, self.keys, [(op.id, op.to_bytes()) for op in ops])
+    def seal(
+        self, key: crypto.EpochKey, ops: list[Op], encoded: dict[str, bytes] | None = None
+    ) -> list[dict[str, Any]]:
+        """Envelopes for a push batch: one signature, each op sealed under the epoch.
+        `encoded`: op id → `op.to_bytes()`, when the caller already has them."""
+        raw = encoded or {}
+        pairs = [(op.id, raw.get(op.id) or op.to_bytes()) for op in ops]
+        sealed = crypto.seal_batch(key, self.keys, pairs)
         return [
             {
                 "op_id": s.op_id,
@@ -217,6 +265,12 @@ class E2E:
             }
             for s in sealed
         ]
+
+    def pushed(self, cid: str, ops: Iterable[Op]) -> None:
+        """Sealed ops this sync pushed and the exchange holds: when the pull brings them
+        back, they are taken from here instead of opened (the same op, already applied
+        here; whatever bytes the exchange sends under our op id, ours stand)."""
+        self._pushed.setdefault(cid, {}).update((op.id, op) for op in ops)
 
     # -- pull ----------------------------------------------------------------------------
 
@@ -229,69 +283,93 @@ class E2E:
         # circle has an epoch, so a plain op after it was slipped in (quarantined).
         sealed_from: list[int | None] = [self.gate(partial(self.store.meta, cid)).get(SEALED_FROM)]
         keys: dict[int, crypto.EpochKey | None] = {}
+        mine = self._pushed.get(cid, {})
+        me = crypto.b64(self.keys.public.ed25519)
         before: dict[int, bool] = {}  # epochs without a key here: from before my joining?
 
         def decode(env: Any) -> Decoded:
-            epoch = env.get("epoch") if isinstance(env, dict) else None
+            # The hot path of an encrypted pull (100k ops): plain lookups, no copies.
+            epoch = env.get("epoch") if type(env) is dict else None
             if epoch == PLAIN_EPOCH or type(epoch) is not int:
                 d = decode_envelope(env)
                 first = sealed_from[0]
                 if d.payload is not None and first is not None and d.seq > first:
                     return Decoded(d.seq, d.op_id, None, "plain op in an encrypted circle")
                 return d
-            d = decode_envelope({**env, "epoch": PLAIN_EPOCH, "payload": ""})  # shape only
+            seq, op_id = env.get("seq"), env.get("op_id")
+            if type(seq) is not int or type(op_id) is not str:
+                seq, op_id = _shape(env)  # or ProtocolError
             if sealed_from[0] is None:
-                sealed_from[0] = d.seq
-                self.gate(partial(self.store.set_meta, cid, **{SEALED_FROM: d.seq}))
-            if epoch not in keys:
-                keys[epoch] = self.epoch_key(cid, epoch)
-                if keys[epoch] is None and cid not in self._fetched:
-                    self.fetch_wraps(cid)
-                    keys[epoch] = self.epoch_key(cid, epoch)
-                if keys[epoch] is None:  # before this device was given any key?
-                    held = self.gate(partial(self.keystore.epochs, cid))
-                    before[epoch] = bool(held) and epoch < held[0]
-            key = keys[epoch]
+                sealed_from[0] = seq
+                self.gate(partial(self.store.set_meta, cid, **{SEALED_FROM: seq}))
+            key = keys.get(epoch)
             if key is None:
-                if before[epoch]:  # said before this device joined: not meant for it
-                    return Decoded(d.seq, d.op_id, None, BEFORE_JOINING)
-                return Decoded(d.seq, d.op_id, None, f"no key for epoch {epoch} on this device")
-            return self._open(trust, history, key, d, env)
+                if epoch not in keys:
+                    keys[epoch] = key = self.epoch_key(cid, epoch)
+                    if key is None and cid not in self._fetched:
+                        self.fetch_wraps(cid)
+                        keys[epoch] = key = self.epoch_key(cid, epoch)
+                    if key is None:  # before this device was given any key?
+                        held = self.gate(partial(self.keystore.epochs, cid))
+                        before[epoch] = bool(held) and epoch < held[0]
+                if key is None:
+                    if before[epoch]:  # said before this device joined: not meant for it
+                        return Decoded(seq, op_id, None, BEFORE_JOINING)
+                    return Decoded(seq, op_id, None, f"no key for epoch {epoch} on this device")
+            own = mine.pop(op_id, None)
+            if own is not None:  # pushed by this sync: checked like any op, not opened
+                if not trust.plain_content(me, own.author, own.entity):
+                    reason = trust.check(me, own, seq)
+                    if reason is not None:
+                        return Decoded(seq, op_id, None, reason)
+                history.authored(seq)
+                return Decoded(seq, op_id, b"", None, own)
+            return self._open(trust, history, key, seq, op_id, env)
 
         return decode
 
     def _open(
-        self, trust: Trust, history: History, key: crypto.EpochKey, d: Decoded, env: Any
+        self,
+        trust: Trust,
+        history: History,
+        key: crypto.EpochKey,
+        seq: int,
+        op_id: str,
+        env: dict[str, Any],
     ) -> Decoded:
         try:
             nonce = binascii.a2b_base64(env.get("nonce", ""), strict_mode=True)
             payload = binascii.a2b_base64(env.get("payload", ""), strict_mode=True)
-            opened = self.verifier.open(key, d.op_id, nonce, payload)
+            opened = self.verifier.open(key, op_id, nonce, payload)
             data = orjson.loads(opened.op_json)
         except (binascii.Error, ValueError, TypeError, crypto.CryptoError) as exc:
-            return Decoded(d.seq, d.op_id, None, str(exc) or "envelope does not open")
-        # What the checks read; the store validates the whole op (schema, stamp) after.
-        if type(data) is not dict or data.get("id") != d.op_id or data.get("circle") != key.circle:
-            return Decoded(d.seq, d.op_id, None, "op inside is not the envelope's (replayed)")
-        entity, record, author = data.get("entity"), data.get("key"), data.get("author")
-        fields = data.get("fields")
-        if not (
-            isinstance(fields, dict)
-            and isinstance(entity, str)
-            and isinstance(record, str)
-            and isinstance(author, str)
-        ):
-            return Decoded(d.seq, d.op_id, None, "op inside is invalid")
-        op = Op(d.op_id, key.circle, entity, record, "", author, fields)
+            return Decoded(seq, op_id, None, str(exc) or "envelope does not open")
+        try:  # parsed once: the store takes this Op (and checks its fields' schema)
+            op = Op.from_dict(data, json_keys=True)
+        except InvalidOp as exc:
+            return Decoded(seq, op_id, None, f"op inside is invalid: {exc}")
+        if op.id != op_id or op.circle != key.circle:
+            return Decoded(seq, op_id, None, "op inside is not the envelope's (replayed)")
+        signer = self._signers.get(opened.signer)
+        if signer is None:
+            signer = self._signers[opened.signer] = crypto.b64(opened.signer)
         if opened.vouched:  # history from before encryption, re-sealed by a convener
-            reason = history.check(trust, d.seq, crypto.b64(opened.signer), op)
-        else:
-            reason = trust.check(crypto.b64(opened.signer), op)
-            if reason is None:
-                history.authored(d.seq)
-        if reason is not None:
-            return Decoded(d.seq, d.op_id, None, reason)
-        return Decoded(d.seq, d.op_id, opened.op_json)
+            reason = history.check(trust, seq, signer, op)
+            if reason is not None:
+                return Decoded(seq, op_id, None, reason)
+            return Decoded(seq, op_id, opened.op_json, None, op)
+        if not trust.plain_content(signer, op.author, op.entity):
+            reason = trust.check(signer, op, seq)
+            if reason is not None:
+                return Decoded(seq, op_id, None, reason)
+        history.authored(seq)
+        return Decoded(seq, op_id, opened.op_json, None, op)
+
+
+def _shape(env: dict[str, Any]) -> tuple[int, str]:
+    """An envelope's seq and op id, or ProtocolError (what `decode_envelope` checks first)."""
+    d = decode_envelope({**env, "epoch": PLAIN_EPOCH, "payload": ""})
+    return d.seq, d.op_id
 
 
 def _device_keys(store: Store, cid: str) -> dict[str, str]:

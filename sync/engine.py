@@ -309,6 +309,8 @@ class _Run:
             self._push_removals(cid, list(meta["remove_pending"]))
             if rep.denied:
                 return
+        if meta.get("rekey_due"):  # after a removal: a new epoch before anything is pushed
+            self._rekey_due(cid)
         ops = self.gate(partial(store.outbox, cid))
         if not ops:
             return
@@ -369,8 +371,9 @@ class _Run:
         key, sealed ones (one signature per batch)."""
         e2e = self.e2e
         if key is not None and e2e is not None:
-            for group in self._groups(ops, lambda op: len(op.to_bytes()) + SEALED_OVERHEAD):
-                yield list(zip(group, e2e.seal(key, group), strict=True))
+            raw = {op.id: op.to_bytes() for op in ops}  # encoded once: sized, then sealed
+            for group in self._groups(ops, lambda op: len(raw[op.id]) + SEALED_OVERHEAD):
+                yield list(zip(group, e2e.seal(key, group, raw), strict=True))
             return
         batch: list[tuple[Op, dict[str, Any]]] = []
         size = 0
@@ -416,6 +419,9 @@ class _Run:
         acked = [r["op_id"] for r in results if isinstance(r, dict) and r.get("op_id") in sent]
         self.gate(partial(self.store.ack, cid, acked))
         self.report.circle(cid).pushed += len(acked)
+        if self.e2e is not None:  # this sync's pull brings them back: no need to open them
+            held = set(acked)
+            self.e2e.pushed(cid, [op for op, env in batch if op.id in held and env["epoch"]])
 
     def _push_removals(self, cid: str, members: list[str]) -> None:
         """Removals done offline (see `commands.remove_member_remote`), retried here."""
@@ -427,6 +433,12 @@ class _Run:
                     self.report.circle(cid).denied = True
                     return
             self.gate(partial(queue_removal, self.store, cid, member, queued=False))
+
+    def _rekey_due(self, cid: str) -> None:
+        from sync.e2e import REKEY_DUE, rekey_if_encrypted
+
+        rekey_if_encrypted(self.store, self.client, cid, on_store=self.gate)
+        self.gate(partial(self.store.set_meta, cid, **{REKEY_DUE: False}))
 
     def _still_member(self, cid: str) -> bool:
         try:
@@ -497,7 +509,7 @@ class _Run:
             rep.gap = "the exchange sent a malformed batch"
             self._stopped(cid, rep.gap, after)
             return False
-        payloads: list[tuple[str, bytes]] = []
+        payloads: list[tuple[str, bytes | Op]] = []
         rejected: list[tuple[str, str]] = []
         last = after
         decode = self.e2e.decoder(cid) if self.e2e else decode_envelope
@@ -512,7 +524,7 @@ class _Run:
                     if d.reason != BEFORE_JOINING:  # not meant for this device: passed over
                         rejected.append((d.op_id, d.reason or "bad envelope"))
                 else:
-                    payloads.append((d.op_id, d.payload))
+                    payloads.append((d.op_id, d.payload if d.op is None else d.op))
         except ProtocolError as exc:
             rep.gap = str(exc)
         if rep.gap is None and last != nxt:

@@ -58,7 +58,7 @@ class History:
         if self.vouched_by is None:
             self.vouched_by = signer
             self._save(**{VOUCHED_BY: signer})
-        trust.accept(op)
+        trust.accept(op, seq)
         return None
 
     def _save(self, **fields: Any) -> None:

@@ -170,6 +170,9 @@ class Decoded(NamedTuple):
     op_id: str
     payload: bytes | None
     reason: str | None = None
+    # The op, when a stage already parsed it (an opened envelope): the store takes it
+    # as is instead of parsing `payload` again.
+    op: Op | None = None
 
 
 def decode_envelope(env: Any) -> Decoded:

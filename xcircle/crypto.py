@@ -18,6 +18,7 @@ the stage that failed, never the secret material.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -25,6 +26,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -123,7 +125,7 @@ def ctx(*parts: bytes | str | int) -> bytes:
 
 
 def b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
+    return binascii.b2a_base64(raw, newline=False).decode("ascii")  # = base64.b64encode
 
 
 def unb64(text: object, size: int | None = None, what: str = "value") -> bytes:
@@ -268,28 +270,48 @@ def new_epoch_secret() -> bytes:
 class EpochKey:
     """One circle epoch's secret, ready to derive per-op keys (one HMAC each)."""
 
-    __slots__ = ("_aad", "_info", "_prk", "circle", "epoch", "secret")
+    __slots__ = ("_aad", "_inner", "_outer", "circle", "epoch", "secret")
 
     def __init__(self, circle: str, epoch: int, secret: bytes) -> None:
         if len(secret) != KEY_BYTES or epoch < 1:
             raise CryptoError("an epoch secret is 32 bytes, for an epoch ≥ 1")
         self.circle, self.epoch, self.secret = circle, epoch, secret
-        self._prk = hmac.digest(_EPOCH_SALT, secret, "sha256")  # HKDF-Extract
+        prk = hmac.digest(_EPOCH_SALT, secret, "sha256")  # HKDF-Extract
         # ctx(circle, epoch, op id) = ctx(circle, epoch) + ctx(op id): the prefix once.
         prefix = ctx(circle, epoch)
-        self._info, self._aad = _OP_INFO + prefix, bytes((VERSION,)) + prefix
+        self._aad = bytes((VERSION,)) + prefix
+        # HMAC(prk, m) = H(prk ^ opad | H(prk ^ ipad | m)) (RFC 2104), m = info | 0x01:
+        # both pads and info's common prefix are hashed once here, so each op costs two
+        # SHA-256 copies. (`hmac.digest` gives the same bytes, but sets OpenSSL's HMAC up
+        # afresh and drops the GIL on every call: a thread switch per op while the next
+        # pull page is being fetched.)
+        padded = prk.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded) + _OP_INFO + prefix)
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
 
     def op_key(self, op_id: str) -> bytes:
         """HKDF-Expand(prk, "xcircle-op-v1" | ctx(circle, epoch, op id), 32): for 32
         bytes, HKDF-Expand is one HMAC of info | 0x01 (RFC 5869; the vectors test checks
         it against pyca's HKDF). One op, one key: this runs for every op of a pull."""
-        raw = op_id.encode()
-        info = self._info + len(raw).to_bytes(2, "big") + raw
-        return hmac.digest(self._prk, info + b"\x01", "sha256")
+        return self._expand(ctx(op_id))
 
     def aad(self, op_id: str) -> bytes:
+        return self._aad + ctx(op_id)
+
+    def cipher(self, op_id: str) -> tuple[ChaCha20Poly1305, bytes]:
+        """The op's AEAD (under its op key) and its associated data."""
         raw = op_id.encode()
-        return self._aad + len(raw).to_bytes(2, "big") + raw
+        if len(raw) > 0xFFFF:
+            raise CryptoError("an op id is too long to encode")
+        tail = len(raw).to_bytes(2, "big") + raw  # = ctx(op_id), inline on the hot path
+        return ChaCha20Poly1305(self._expand(tail)), self._aad + tail
+
+    def _expand(self, tail: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(tail + b"\x01")
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 def _leaf(op_json: bytes) -> bytes:
@@ -358,9 +380,9 @@ def sign_batch(
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class Sealed:
-    """One encrypted envelope's binary fields (the JSON around them is sync's)."""
+class Sealed(NamedTuple):
+    """One encrypted envelope's binary fields (the JSON around them is sync's).
+    (A NamedTuple: one is made per op of a push.)"""
 
     op_id: str
     epoch: int
@@ -374,11 +396,15 @@ def seal_batch(
     """Encrypt and batch-sign `(op id, op JSON)` pairs under an epoch (`vouched`: see
     `sign_batch`)."""
     plains = sign_batch(keys, key.circle, [op for _, op in ops], vouched=vouched)
+    # The batch's nonces in one read from the OS (one by one under `fixed_randomness`,
+    # which the vectors were made with).
+    pool = os.urandom(NONCE_BYTES * len(ops)) if _fixed is None else b""
     out = []
-    for (op_id, _), plain in zip(ops, plains, strict=True):
-        nonce = random_bytes(NONCE_BYTES)
-        cipher = ChaCha20Poly1305(key.op_key(op_id)).encrypt(nonce, plain, key.aad(op_id))
-        out.append(Sealed(op_id, key.epoch, nonce, cipher))
+    for i, ((op_id, _), plain) in enumerate(zip(ops, plains, strict=True)):
+        at = i * NONCE_BYTES
+        nonce = pool[at : at + NONCE_BYTES] if pool else random_bytes(NONCE_BYTES)
+        aead, aad = key.cipher(op_id)
+        out.append(Sealed(op_id, key.epoch, nonce, aead.encrypt(nonce, plain, aad)))
     return out
 
 
@@ -386,18 +412,14 @@ def reseal(key: EpochKey, op_id: str, plain: bytes) -> Sealed:
     """Encrypt an already-signed sealed op under another epoch (outbox after a rekey,
     hand-over): the author's signature travels unchanged."""
     nonce = random_bytes(NONCE_BYTES)
-    return Sealed(
-        op_id,
-        key.epoch,
-        nonce,
-        ChaCha20Poly1305(key.op_key(op_id)).encrypt(nonce, plain, key.aad(op_id)),
-    )
+    aead, aad = key.cipher(op_id)
+    return Sealed(op_id, key.epoch, nonce, aead.encrypt(nonce, plain, aad))
 
 
-@dataclass(frozen=True, slots=True)
-class Opened:
+class Opened(NamedTuple):
     """What an envelope held: the signing device's Ed25519 key and the op JSON (whose
-    id and circle the caller checks against the envelope's)."""
+    id and circle the caller checks against the envelope's). (A NamedTuple: one is made
+    per op of a pull.)"""
 
     signer: bytes
     op_json: bytes
@@ -406,26 +428,28 @@ class Opened:
 
 
 class Verifier:
-    """Opens envelopes and verifies each (signer, circle, root) signature only once.
+    """Opens envelopes and verifies each (signer, signature, circle) batch root once.
 
-    A pull brings a batch's ops together, so after one op's path has reached a verified
-    root, every node on that path is known good, with the rest of its path: a sibling
-    op's walk stops at the first known node, once its remaining path is byte-equal to
-    the one that was verified (about two hashes an op instead of nine)."""
+    A pull brings a batch's ops together, so once one op's path has reached a verified
+    root, each sibling on that path is proven too, with the rest of its path. A later
+    op of the batch walks up until it meets one of them (mostly at its own leaf: its
+    sibling came first), and its remaining path must be byte-equal to the proven one:
+    about one hash an op beyond its leaf, and one signature per batch."""
 
     def __init__(self, max_nodes: int = 1 << 16) -> None:
-        # (signer, signature, circle, node, index at that level, size) → (the rest of the
-        # path, whether the signature was a voucher's)
-        self._good: dict[
-            tuple[bytes, bytes, str, bytes, int, int], tuple[tuple[bytes, ...], bool]
-        ] = {}
+        # (signer, signature, circle) → {good node: (index at its level, level size,
+        # the rest of the path above it, as bytes)}
+        self._good: dict[tuple[bytes, bytes, str], dict[bytes, tuple[int, int, bytes]]] = {}
+        self._nodes = 0
         self._max = max_nodes
+        self._vouched: set[tuple[bytes, bytes, str]] = set()  # batches signed as vouched
 
     def open(self, key: EpochKey, op_id: str, nonce: bytes, payload: bytes) -> Opened:
         if len(nonce) != NONCE_BYTES:
             raise CryptoError("envelope nonce is not 12 bytes")
+        aead, aad = key.cipher(op_id)
         try:
-            plain = ChaCha20Poly1305(key.op_key(op_id)).decrypt(nonce, payload, key.aad(op_id))
+            plain = aead.decrypt(nonce, payload, aad)
         except InvalidTag:
             raise CryptoError(
                 "envelope does not decrypt (wrong key, circle, epoch or op id)"
@@ -439,46 +463,62 @@ class Verifier:
         version, signer, signature, index, size, n = _HEAD.unpack_from(plain)
         if version != VERSION:
             raise CryptoError(f"sealed op version {version} is not supported")
-        end = _HEAD.size + 32 * n
+        start = _HEAD.size
+        end = start + 32 * n
         if len(plain) <= end:
             raise CryptoError("sealed op is truncated")
-        path = tuple(plain[i : i + 32] for i in range(_HEAD.size, end, 32))
-        op_json = plain[end:]
+        path, op_json = plain[start:end], plain[end:]
         if not 0 <= index < size <= MAX_BATCH:
             raise CryptoError("the op's place in its batch is out of range")
-        good, who = self._good, (signer, signature, circle)
-        node, used, walked = _leaf(op_json), 0, []
-        vouched = False
-        while True:
-            known = good.get((*who, node, index, size))
-            if known is not None:
-                if known[0] != path[used:]:
-                    raise CryptoError("the op's batch path does not match its batch")
-                vouched = known[1]
-                break
-            walked.append((node, index, size, used))
-            if size == 1:
-                break
+        who = (signer, signature, circle)
+        good = self._good.get(who)
+        if good is None:
+            good = self._good[who] = {}
+        sha, length = hashlib.sha256, end - start
+        node = sha(b"\x00" + op_json).digest()
+        known = good.get(node)
+        if known is not None and known[0] == index and known[1] == size:
+            if known[2] != path:  # the common case: its sibling came first
+                raise CryptoError("the op's batch path does not match its batch")
+            return Opened(signer, op_json, plain, who in self._vouched)
+        # Walk up to the first known node, or to the root (then check the signature).
+        # (A node can also sit one level up: an odd last node moves up as is.)
+        used, walked = 0, []
+        while size > 1:
             if index % 2 or index + 1 < size:
-                if used == len(path):
+                if used == length:
                     raise CryptoError("the op's batch path is too short")
-                sibling, used = path[used], used + 1
-                node = _node(sibling, node) if index % 2 else _node(node, sibling)
+                sibling = path[used : used + 32]
+                walked.append((sibling, index ^ 1, size, node, used))
+                used += 32
+                node = sha(b"\x01" + (sibling + node if index % 2 else node + sibling)).digest()
             index, size = index // 2, (size + 1) // 2
-        if known is None:  # reached the root: check its length, then the signature
-            if used != len(path):
+            known = good.get(node)
+            if known is not None and known[0] == index and known[1] == size:
+                if known[2] != path[used:]:
+                    raise CryptoError("the op's batch path does not match its batch")
+                break
+        else:
+            if used != length:
                 raise CryptoError("the op's batch path has the wrong length")
             if not verify_signature(signer, signature, _batch_message(circle, node)):
-                vouched = True  # the rarer kind: checked only when the first fails
+                # the rarer kind, vouched history: checked only when the first fails
                 if not verify_signature(
                     signer, signature, _batch_message(circle, node, vouched=True)
                 ):
                     raise CryptoError("op signature does not verify")
-        if len(good) + len(walked) > self._max:
+                self._vouched.add(who)
+        # Keep the siblings along the path, now proven with it: a later op of the batch
+        # meets the proven part of the tree first at one of them (or at its own leaf).
+        self._nodes += len(walked)
+        if self._nodes > self._max:
+            self._good = {who: good}
             good.clear()
-        for at, i, n_at, u in walked:
-            good[(*who, at, i, n_at)] = (path[u:], vouched)
-        return Opened(signer, op_json, plain, vouched)
+            self._vouched &= {who}
+            self._nodes = len(walked)
+        for sibling, i, n_at, at, u in walked:
+            good[sibling] = (i, n_at, at + path[u + 32 :])
+        return Opened(signer, op_json, plain, who in self._vouched)
 
 
 # -- wraps (HPKE, RFC 9180 base mode) ------------------------------------------------------

@@ -403,7 +403,7 @@ class Store:
     def apply_pulled(
         self,
         circle: str,
-        payloads: Iterable[tuple[str, bytes]],
+        payloads: Iterable[tuple[str, bytes | Op]],
         cursor: int,
         *,
         rejected: Iterable[tuple[str, str]] = (),
@@ -412,7 +412,8 @@ class Store:
     ) -> PullResult:
         """Validate and merge a pulled batch and save `cursor` with it, in one write.
 
-        `payloads` are `(op_id, bytes)`; a bad op is quarantined with its reason, never
+        `payloads` are `(op_id, bytes)` (or an `Op` a sync stage already parsed from
+        them, validated here all the same); a bad op is quarantined with its reason, never
         raised, so one bad op never blocks a sync. Ops stamped more than five minutes
         ahead of this device's clock are held, visibly, and retried on later pulls.
         `rejected` are `(op_id, reason)` of envelopes the sync client already refused
@@ -429,7 +430,7 @@ class Store:
         ok: list[tuple[Op, Entity]] = []
         for op_id, raw in payloads:
             try:
-                op = Op.from_bytes(raw)
+                op = raw if isinstance(raw, Op) else Op.from_bytes(raw)
                 if op.id != op_id:
                     raise InvalidOp("op id differs from its envelope")
                 if op.circle != circle:
@@ -438,7 +439,8 @@ class Store:
                 if spec.private:
                     raise InvalidOp("private records never travel")
             except InvalidOp as exc:
-                tx.put(QUARANTINE, op_id, {"reason": str(exc), "bytes": len(raw)})
+                size = len(raw.to_bytes() if isinstance(raw, Op) else raw)
+                tx.put(QUARANTINE, op_id, {"reason": str(exc), "bytes": size})
                 result.quarantined.append((op_id, str(exc)))
                 continue
             ok.append((op, spec))

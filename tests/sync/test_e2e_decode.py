@@ -85,12 +85,10 @@ def test_what_a_member_could_forge_is_a_reason(e2e: Any) -> None:
     )
     envs[4]["nonce"] = "not base64!"
     got = reasons(e2e, envs)
-    assert got[:4] == [
-        None,
-        "op inside is invalid",
-        "op inside is invalid",
-        "op inside is not the envelope's (replayed)",
-    ]
+    assert got[0] is None
+    assert got[1] == "op inside is invalid: op fields are not an object"
+    assert got[2] == "op inside is invalid: op field 'author' is not a short string"
+    assert got[3] == "op inside is not the envelope's (replayed)"
     assert got[4] is not None  # a damaged nonce: refused, never a crash
 
 
@@ -99,3 +97,26 @@ def test_an_op_under_an_epoch_this_device_lacks_is_a_reason(e2e: Any) -> None:
     env["epoch"] = 9
     e2e._fetched.add(CID)  # no exchange here: as if its wraps were already asked for
     assert reasons(e2e, [env]) == ["no key for epoch 9 on this device"]
+
+
+def test_an_op_this_sync_pushed_comes_back_without_being_opened(e2e: Any) -> None:
+    """The pull brings back what the push just sent: that op is taken as this device
+    made it (no decryption), whatever bytes the exchange serves under its id."""
+    from xcircle.ops import Op
+
+    mine = e2e.keys.public
+    fields = {"member": MEMBER, "node": AUTHOR, **mine.to_json(), "name": ""}
+    record = Op("0" * 32, CID, "device", mine.key_id, HLC, AUTHOR, fields)
+    goal = Op("1" * 32, CID, "goal", "g" * 32, HLC, AUTHOR, {"title": "mine"})
+    e2e.pushed(CID, [record, goal])
+    envs = [
+        {"seq": 1, "op_id": record.id, "epoch": 1, "nonce": "A" * 16, "payload": "AAAA"},
+        {"seq": 2, "op_id": goal.id, "epoch": 1, "nonce": "A" * 16, "payload": "AAAA"},
+        {"seq": 3, "op_id": goal.id, "epoch": 1, "nonce": "A" * 16, "payload": "AAAA"},
+    ]
+    decode = e2e.decoder(CID)
+    first, second, again = (decode(env) for env in envs)
+    assert (first.reason, first.op) == (None, record)  # its device record: trusted on first use
+    assert (second.reason, second.op) == (None, goal)
+    # Served twice: the second copy is opened like any envelope (and these bytes do not).
+    assert again.op is None and again.reason is not None
