@@ -95,6 +95,8 @@ def _shared(tmp_path: Path, url: str, db: str) -> tuple[tuple[str, str], tuple[s
     cid = _js(*ada, "circle", "create", "Leaders", "--purpose", "Grow")["id"]
     _js(*ada, "circle", "share", cid)
     _js(*bob, "accept", _run(*ada, "invite", cid).stdout.strip())
+    _js(*ada, "sync")  # Ada's device confirms Bob's join (the circle is encrypted)
+    _js(*bob, "sync")  # and Bob is in: a member, who may wait on the circle
     return ada, bob, cid
 
 
