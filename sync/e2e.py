@@ -48,8 +48,9 @@ SEALED_FROM = "sealed_from"  # local meta: seq of the first sealed op pulled
 # request or answer); the next sync starts it before it pushes anything
 REKEY_DUE = "rekey_due"
 REMOVED_AT = "removed_at"  # local meta: member → seq of this device's removal of them
-# Records whose change `Trust` checks (roles, devices, agreements); the rest is content.
-_GUARDED = frozenset({"member", "device", "agreement"})
+# Records whose change `Trust._may` checks (roles, devices, agreements and their
+# amendments, consents); the rest is content, which only needs its author's device.
+_GUARDED = frozenset({"member", "device", "agreement", "amendment", "consent"})
 
 
 class Trust:
