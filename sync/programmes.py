@@ -20,12 +20,12 @@ the reports that let the coordinator follow each circle without reading it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from hashlib import sha256
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sync.commands import invite_code, remove_member_remote, set_role_remote, share_circle
 from sync.protocol import NotMember, SyncError
@@ -40,31 +40,15 @@ from xcircle.store import Store
 if TYPE_CHECKING:
     from sync.client import ExchangeClient
     from sync.engine import _Run
+    from xcircle.programmes.model import Programme
     from xcircle.services import Services
 
 log = logging.getLogger(__name__)
 
 REPORT_SENT = "programme_report_sent"  # circle meta: digest of the last report sent
-
-
-class StagedLike(Protocol):
-    id: str
-    members: tuple[str, ...]
-
-
-class ParticipantLike(Protocol):
-    name: str
-    email: str
-
-
-class ProgrammeLike(Protocol):
-    """What publishing reads of a programme (`xcircle.programmes.model.Programme`)."""
-
-    id: str
-    name: str
-    participants: Mapping[str, Any]
-    staged: Sequence[Any]
-    published: Mapping[str, Any]
+# Circle meta on the coordinator's device: participant id -> {member, expires} of the
+# invite made for them (the codes themselves are in the programme's file).
+INVITES = "programme_invites"
 
 
 @dataclass(frozen=True)
@@ -92,7 +76,7 @@ class Published:
         return sum(1 for r in self.rows if r.new)
 
 
-def circle_name(programme: ProgrammeLike, index: int) -> str:
+def circle_name(programme: Programme, index: int) -> str:
     return f"{programme.name} · circle {index}"
 
 
@@ -100,8 +84,10 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
-def _unexpired(entry: object, now: datetime) -> bool:
-    if not isinstance(entry, Mapping) or not isinstance(entry.get("code"), str):
+def _still_open(entry: object, joined: set[str], now: datetime) -> bool:
+    """An invite this device made for a participant that is neither used (its member
+    joined) nor expired."""
+    if not isinstance(entry, Mapping) or entry.get("member") in joined:
         return False
     try:
         return datetime.fromisoformat(str(entry.get("expires"))) > now
@@ -112,8 +98,7 @@ def _unexpired(entry: object, now: datetime) -> bool:
 def publish(
     services: Services,
     client: ExchangeClient,
-    programme: ProgrammeLike,
-    mark_published: Callable[[str, str, dict[str, Any]], object],
+    programme: Programme,
     *,
     ttl_seconds: int,
     reinvite: bool = False,
@@ -123,9 +108,10 @@ def publish(
 ) -> Published:
     """Publish every staged circle of `programme` (see the module docstring).
 
-    `mark_published(staged_id, circle_id, invites)` records progress after each step
-    that the exchange acknowledged, so an interrupted publish is finished by running it
-    again; `invites` maps participant id -> `{code, expires}`."""
+    Progress is recorded after each step the exchange acknowledged (the circle's id with
+    `mark_published` as soon as it exists; each invite's code there too, and its member
+    id and expiry in the circle's local meta), so an interrupted publish is finished by
+    running it again."""
     store = services.store
     on_store(partial(require_credentials, store))  # not joined: one clear line
     if not programme.staged:
@@ -133,69 +119,61 @@ def publish(
     client.me()  # unreachable, or this device is not let in: stop before writing anything
     from xcircle.keystore import keystore_of
 
-    public = on_store(partial(lambda: keystore_of(store).device_keys().public))
+    public = on_store(lambda: keystore_of(store).device_keys().public)
+    mark = services.programmes.mark_published
     now = services.now()
     done = Published()
     for index, staged in enumerate(programme.staged, start=1):
         entry = programme.published.get(staged.id) or {}
-        cid = entry.get("circle") if isinstance(entry, Mapping) else None
-        invites: dict[str, Any] = dict(entry.get("invites") or {}) if entry else {}
-        if not isinstance(cid, str) or on_store(partial(store.get, cid, "circle", cid)) is None:
-            cid = on_store(
-                partial(
-                    _create,
-                    services,
-                    programme,
-                    circle_name(programme, index),
-                    public,
-                    purpose=purpose,
-                    frequency=frequency,
-                )
-            )
-            on_store(partial(mark_published, staged.id, cid, invites))
+        cid = entry.get("circle")
+        codes: dict[str, str] = dict(entry.get("invites") or {})
+        if not isinstance(cid, str) or not on_store(partial(store.has_circle, cid)):
+            name = circle_name(programme, index)
+            make = partial(_create, services, programme.id, name, public, purpose, frequency)
+            cid = on_store(make)
+            on_store(partial(mark, programme.id, staged.id, cid, codes))
             done.created.append(cid)
         done.circles[staged.id] = cid
         if not on_store(partial(store.meta, cid)).get("shared"):
             share_circle(store, client, cid, on_store=on_store)
         client.add_programme_circle(programme.id, cid)
-        name = on_store(partial(store.get, cid, "circle", cid)) or {}
+        title = str((on_store(partial(store.get, cid, "circle", cid)) or {}).get("name", cid))
         for pid in staged.members:
             person = programme.participants.get(pid)
             if person is None:
                 continue
-            have = invites.get(pid)
-            new = reinvite or not _unexpired(have, now)
-            if new:
-                made = invite_code(store, client, cid, ttl_seconds, on_store=on_store)
-                have = {"code": made["code"], "expires": _iso(int(made["expires_at"]))}
-                invites[pid] = have
-                on_store(partial(mark_published, staged.id, cid, dict(invites)))
-            assert isinstance(have, Mapping)
-            done.rows.append(
-                InviteRow(
-                    person.name,
-                    person.email,
-                    str(name.get("name", cid)),
-                    str(have["code"]),
-                    str(have["expires"]),
-                    new,
-                )
+            made = dict(on_store(partial(store.meta, cid)).get(INVITES) or {})
+            joined = {m["id"] for m in on_store(partial(store.records, cid, "member"))}
+            current = made.get(pid)
+            if isinstance(current, Mapping) and current.get("member") in joined:
+                continue  # joined already: nothing to send
+            fresh = reinvite or pid not in codes or not _still_open(current, joined, now)
+            if fresh:
+                answer = invite_code(store, client, cid, ttl_seconds, on_store=on_store)
+                current = {"member": answer["member"], "expires": _iso(int(answer["expires_at"]))}
+                made[pid] = current
+                codes[pid] = str(answer["code"])
+                on_store(partial(store.set_meta, cid, **{INVITES: made}))
+                on_store(partial(mark, programme.id, staged.id, cid, dict(codes)))
+            assert isinstance(current, Mapping)
+            row = InviteRow(
+                person.name, person.email, title, codes[pid], str(current["expires"]), fresh
             )
+            done.rows.append(row)
     return done
 
 
 def _create(
     services: Services,
-    programme: ProgrammeLike,
+    programme: str,
     name: str,
     public: crypto.PublicKeys,
-    *,
     purpose: str,
     frequency: str,
 ) -> str:
     """A new circle carrying its programme, the coordinator's key and what it reports
     (everything, until its convener decides otherwise); me as its convener."""
-    found = _made_before(services.store, programme.id, name)
+    found = _made_before(services.store, programme, name)
     if found is not None:
         return found  # made by a publish that stopped before recording it
     circle = services.circles.create(name, purpose=purpose, frequency=frequency)
@@ -208,7 +186,7 @@ def _create(
                 cid,
                 "circle",
                 cid,
-                programme=programme.id,
+                programme=programme,
                 coordinator=me,
                 coordinator_key=crypto.b64(public.x25519),
                 coordinator_fp=public.fingerprint,
