@@ -162,6 +162,31 @@ def test_participants_join_their_circles_then_the_handover_and_the_view(
             assert b"not_reported" not in path.read_bytes()
 
 
+@pytest.mark.parametrize("fate", ["request", "response"])
+@pytest.mark.parametrize("after", [2, 9, 30])
+def test_an_interrupted_publish_is_finished_by_the_next(
+    make_device: MakeDevice, exchange: Exchange, tmp_path: Path, fate: str, after: int
+) -> None:
+    """The exchange goes away after `after` requests (the request lost, or its answer):
+    the publish fails with one error, and running it again ends where one clean run
+    would have: two circles, each participant invited once in the file, no circle twice."""
+    from xcircle.errors import XCircleError
+
+    cora, ref = _coordinator(make_device, tmp_path)
+    cora.faults.plan = lambda i, _r: fate if i >= after else None
+    with pytest.raises(XCircleError):
+        _publish(cora, ref, ttl_seconds=WEEK)
+    cora.faults.plan = lambda _i, _r: None
+    done = _publish(cora, ref, ttl_seconds=WEEK)
+    assert len(cora.store.circle_ids()) == 2
+    assert len(cora.services.programmes.get(ref).published) == 2
+    assert sorted(r.email for r in done.rows) == sorted(  # type: ignore[attr-defined]
+        f"{n.lower()}@example.org" for n, _ in PEOPLE
+    )
+    assert _count(exchange, programme_circles) == 2
+    assert _publish(cora, ref, ttl_seconds=WEEK).invited == 0  # type: ignore[attr-defined]
+
+
 def test_publish_refuses_without_an_exchange(make_device: MakeDevice, tmp_path: Path) -> None:
     cora = make_device("cora", "Acme", joined=False)
     programme = cora.services.programmes.create("Spring")
