@@ -6,19 +6,20 @@ each circle's sealed report, which the exchange holds only as ciphertext."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from sync.exchange.db import invites, ops, programme_circles
-from sync.programmes import INVITES, fetch_reports, handover, publish
+from sync.programmes import INVITES, CircleProgress, fetch_reports, handover, publish
 from xcircle.domain import METRICS
 from xcircle.keystore import keystore_of
 from xcircle.services import programme_reports as pr
 
 from .conftest import MakeDevice
-from .helpers import Device, Exchange
+from .helpers import NOW, Device, Exchange
 
 PEOPLE = [
     ("Ana", "Acme"),
@@ -139,16 +140,37 @@ def test_participants_join_their_circles_then_the_handover_and_the_view(
     assert cora.sync().circles[cid].denied
     assert epoch not in keystore_of(cora.store).epochs(cid)  # never wrapped for it
 
-    # What the circle reports: Ana turns pulses off; the coordinator's view reads it.
-    pr.set_reported(ana.services.ctx, cid, ["meetings", "attendance", "commitments"])
-    ana.sync()
+    # What the coordinator sees: nothing held yet, so no figure at all.
     names = {e["circle"]: e["circle"][:8] for e in programme.published.values()}
-    with cora.client() as c:
-        progress = {p.circle: p for p in fetch_reports(cora.store, c, ref, names)}
-    seen = progress[cid]
+
+    def view() -> CircleProgress:
+        with cora.client() as c:
+            return {p.circle: p for p in fetch_reports(cora.store, c, ref, names)}[cid]
+
+    seen = view()
     assert seen.problem == "" and seen.reported_at is not None
-    assert seen.shown("pulse") == "not reported"
-    assert seen.shown("meetings") == "fewer than 3"  # no meeting held yet: nobody to count
+    assert {m: seen.shown(m) for m in METRICS} == dict.fromkeys(METRICS, "fewer than 3")
+    # Ana runs the kick-off: everyone there, three pulses.
+    svc = ana.services
+    members = [m["id"] for m in svc.members.all(cid)]
+    assert len(members) == 4
+    meeting = svc.meetings.plan(cid, NOW + timedelta(days=1))["id"]
+    svc.meetings.start(cid, meeting, ana_id)
+    svc.meetings.mark_many(cid, meeting, members, True)
+    for member, rating in zip(members, (4, 5, 3), strict=False):
+        svc.pulses.record(cid, meeting, member, support=rating, confidence=4, learning=4)
+    svc.meetings.close(cid, meeting)
+    ana.sync()
+    seen = view()
+    assert seen.shown("meetings") == "1 held"
+    assert seen.shown("attendance") == "100%"
+    assert seen.shown("pulse") == "4.0"
+    assert seen.shown("commitments") == "fewer than 3"
+    # Ana's circle stops reporting its pulse: the view says so.
+    pr.set_reported(svc.ctx, cid, ["meetings", "attendance", "commitments"])
+    ana.sync()
+    seen = view()
+    assert seen.shown("pulse") == "not reported" and seen.shown("meetings") == "1 held"
     # The exchange holds the report as ciphertext only.
     with exchange.engine.connect() as conn:
         stored = conn.execute(
