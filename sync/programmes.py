@@ -84,6 +84,22 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
+OLD_EXCHANGE = "this exchange does not offer programmes yet: its operator needs to update it"
+PROGRAMME_NOT_FOUND = "programme_not_found"  # the exchange's code (sync.exchange.programmes)
+
+
+def _reports_of(client: ExchangeClient, programme_id: str) -> dict[str, Any] | None:
+    """The exchange's answer for this device's programme, or None when it offers
+    programmes but knows this one not (yet); an exchange from before programmes is an
+    error that says so."""
+    try:
+        return client.programme_reports(programme_id)
+    except NotMember as exc:
+        if exc.code != PROGRAMME_NOT_FOUND:
+            raise SyncError(OLD_EXCHANGE) from None
+        return None
+
+
 def _still_open(entry: object, joined: set[str], now: datetime) -> bool:
     """An invite this device made for a participant that is neither used (its member
     joined) nor expired."""
@@ -116,7 +132,9 @@ def publish(
     on_store(partial(require_credentials, store))  # not joined: one clear line
     if not programme.staged:
         raise InvalidInput("the programme has no staged circles: form them first")
-    client.me()  # unreachable, or this device is not let in: stop before writing anything
+    # Unreachable, not let in, or an exchange without programmes: stop before writing.
+    client.me()
+    _reports_of(client, programme.id)
     from xcircle.keystore import keystore_of
 
     public = on_store(lambda: keystore_of(store).device_keys().public)
@@ -370,12 +388,9 @@ def fetch_reports(
     from xcircle.keystore import keystore_of
 
     keys = on_store(partial(lambda: keystore_of(store).device_keys()))
-    try:
-        answer = client.programme_reports(programme_id)
-    except NotMember:
-        raise InvalidInput(
-            "the exchange knows no such programme of this device: publish it first"
-        ) from None
+    answer = _reports_of(client, programme_id)
+    if answer is None:
+        raise InvalidInput("the exchange knows no such programme of this device: publish it first")
     out = []
     for row in answer.get("circles") or []:
         cid = str(row.get("circle_id"))

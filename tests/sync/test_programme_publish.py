@@ -221,6 +221,30 @@ def test_an_interrupted_publish_is_finished_by_the_next(
     assert _publish(cora, ref, ttl_seconds=WEEK).invited == 0  # type: ignore[attr-defined]
 
 
+def test_an_exchange_without_programmes_is_said_so_before_anything_is_made(
+    make_device: MakeDevice, exchange: Exchange, tmp_path: Path
+) -> None:
+    """An exchange from before programmes answers their routes 404 as unknown paths:
+    publish says the exchange needs an update, makes nothing, and works once it has."""
+    from sync.exchange.programmes import router as programme_router
+    from sync.programmes import OLD_EXCHANGE
+    from sync.protocol import SyncError
+
+    cora, ref = _coordinator(make_device, tmp_path)
+    routes = exchange.app.router.routes
+    kept = list(routes)
+    routes[:] = [r for r in kept if getattr(r, "original_router", r) is not programme_router]
+    assert len(routes) < len(kept)
+    try:
+        with pytest.raises(SyncError, match="does not offer programmes"):
+            _publish(cora, ref, ttl_seconds=WEEK)
+        assert cora.store.circle_ids() == [] and "operator" in OLD_EXCHANGE
+        assert cora.services.programmes.get(ref).published == {}
+    finally:
+        routes[:] = kept
+    assert len(_publish(cora, ref, ttl_seconds=WEEK).created) == 2  # type: ignore[attr-defined]
+
+
 def test_publish_refuses_without_an_exchange(make_device: MakeDevice, tmp_path: Path) -> None:
     cora = make_device("cora", "Acme", joined=False)
     programme = cora.services.programmes.create("Spring")
