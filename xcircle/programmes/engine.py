@@ -260,7 +260,13 @@ class Engine:
         size = len(bucket)
         if size < rules.min_size:
             return list(bucket)
-        m = max(1, round(size / rules.size))
+        per_org: dict[int, int] = {}
+        for i in bucket:
+            per_org[f.org[i]] = per_org.get(f.org[i], 0) + 1
+        # Circles of the size asked for, but enough of them for the largest organization
+        # to fit under its cap (smaller circles rather than people left out), within 4–8.
+        largest = max(per_org.values())
+        m = max(1, round(size / rules.size), -(-largest // rules.max_per_org))
         while m * rules.max_size < size:
             m += 1
         while m > 1 and m * rules.min_size > size:
@@ -269,9 +275,6 @@ class Engine:
         self.circles.extend(Circle(b) for _ in range(m))
         base, extra = divmod(size, m)
         caps = [base + (k < extra) for k in range(m)]
-        per_org: dict[int, int] = {}
-        for i in bucket:
-            per_org[f.org[i]] = per_org.get(f.org[i], 0) + 1
         tie = {i: self.rng.random() for i in bucket}
         order = sorted(
             bucket, key=lambda i: (-per_org[f.org[i]], f.org[i], f.sen[i], f.fn[i], tie[i])
