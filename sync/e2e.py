@@ -53,8 +53,9 @@ UNKNOWN_SIGNER = "signed by a device that is not in this circle"
 RECONSIDERED = "reconsidered_at_devices"
 REMOVED_AT = "removed_at"  # local meta: member → seq of this device's removal of them
 # Records whose change `Trust._may` checks (roles, devices, agreements and their
-# amendments, consents); the rest is content, which only needs its author's device.
-_GUARDED = frozenset({"member", "device", "agreement", "amendment", "consent"})
+# amendments, consents, the circle record's programme fields); the rest is content, which
+# only needs its author's device.
+_GUARDED = frozenset({"member", "device", "agreement", "amendment", "consent", "circle"})
 
 
 class Trust:

@@ -237,10 +237,19 @@ def handover(
             "that member has not joined from a device yet: hand over once they have",
             field="member",
         )
-    on_store(partial(services.members.set_role, circle, member, CONVENER))
-    set_role_remote(services.store, circle, member, CONVENER, client=client, on_store=on_store)
-    on_store(partial(services.members.set_role, circle, me, "member"))
-    set_role_remote(services.store, circle, me, "member", client=client, on_store=on_store)
+    # The exchange's roles (and whether it answers at all) before anything changes. Each
+    # step is skipped when already done, so a hand-over cut short runs again.
+    listed = client.circle(circle).get("members") or []
+    roles = {m.get("member_id"): m.get("role") for m in listed if isinstance(m, dict)}
+    members, store = services.members, services.store
+    if not on_store(partial(members.is_convener, circle, member)):
+        on_store(partial(members.set_role, circle, member, CONVENER))
+    if roles.get(member) != CONVENER:
+        set_role_remote(store, circle, member, CONVENER, client=client, on_store=on_store)
+    if on_store(partial(members.is_convener, circle, me)):
+        on_store(partial(members.set_role, circle, me, "member"))
+    if roles.get(me) == CONVENER:
+        set_role_remote(store, circle, me, "member", client=client, on_store=on_store)
     run_sync(services.store, client, circles=[circle], on_store=on_store)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sync.exchange.db import invites, ops, programme_circles
 from sync.programmes import INVITES, CircleProgress, fetch_reports, handover, publish
 from xcircle.domain import METRICS
+from xcircle.errors import InvalidInput
 from xcircle.keystore import keystore_of
 from xcircle.services import programme_reports as pr
 
@@ -123,9 +124,20 @@ def test_participants_join_their_circles_then_the_handover_and_the_view(
     # The hand-over at kick-off: Ana convenes, the coordinator leaves.
     cid = expected["Ana"]
     ana = devices["Ana"]
+    # Before it, a plain member cannot change what the circle reports: refused by the
+    # services, and set aside by every receiver when a modified client sends it.
+    other = next(d for n, d in devices.items() if n != "Ana" and expected[n] == cid)
+    with pytest.raises(InvalidInput, match="only a convener"):
+        pr.set_reported(other.services.ctx, cid, [])
+    other.store.apply([other.store.op(cid, "circle", cid, {"reports": []})])
+    other.sync()
+    quarantined = ana.sync().circles[cid].quarantined
+    assert any("only a convener" in why for _, why in quarantined), quarantined
+    assert pr.programme_of(ana.services.ctx, cid)["reports"] == list(METRICS)  # type: ignore[index]
     ana_id = ana.store.meta(cid)["me"]
     with cora.client() as c:
         handover(cora.services, c, cid, ana_id)
+        handover(cora.services, c, cid, ana_id)  # again (as after a cut): no harm
     before = max(keystore_of(cora.store).epochs(cid))
     report = ana.sync()  # Ana's device removes the coordinator: a new epoch without it
     assert any("coordinator left" in n for n in report.notices), report.notices
