@@ -162,6 +162,25 @@ class GoalCommands(DomainCommands):
                 )
 
 
+class ProgrammeCommands(DomainCommands):
+    """Edit any of this device's programmes (their staged circles, before publishing)."""
+
+    def actions(self) -> Iterator[Action]:
+        app = self.app
+
+        def edit(programme: str) -> Screen[Any]:
+            from screens.programme import ProgrammeScreen
+
+            return ProgrammeScreen(programme)
+
+        for p in self.services.programmes.list():
+            yield (
+                f"Edit programme: {p.name}",
+                "Staged circles side by side: move people, lock circles, re-form the rest",
+                push(app, partial(edit, p.id)),
+            )
+
+
 EXPORTS = (
     ("markdown", "goals", "md", "Markdown report"),
     ("csv", "goals", "goals.csv", "Goals CSV"),
