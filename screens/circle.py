@@ -191,7 +191,7 @@ class CircleScreen(Follows):
 
     def gone(self, reason: str) -> None:
         """The circle cannot be shown (any more): say why and go back."""
-        if not self.is_attached:  # a read that finished after the screen closed
+        if not self.showing:  # a read that finished after the screen began to close
             return
         self.notify(reason, severity="warning")
         if self.is_current:
@@ -199,7 +199,7 @@ class CircleScreen(Follows):
 
     def show(self, view: CircleView) -> None:
         """Show a freshly read view: the header, the overview and the visible tab."""
-        if not self.is_attached:  # a read that finished after the screen closed
+        if not self.showing:  # a read that finished after the screen began to close
             return
         self.view, self.filled = view, set()
         c = view.circle
@@ -222,7 +222,7 @@ class CircleScreen(Follows):
             if tab not in self.built:
                 await self.query_one(f"TabPane#{tab}", TabPane).mount_all(self.build(tab))
                 self.built.add(tab)
-        if self.view is not None:
+        if self.view is not None and self.showing:
             self.fill(tab)
             self.focus_tab()
             self.call_after_refresh(self.loaded.set)  # set once the data is painted

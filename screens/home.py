@@ -162,7 +162,7 @@ class HomeScreen(Follows):
 
     def show(self, data: HomeData) -> None:
         """Fill the tables from `data` (user text kept literal)."""
-        if not self.is_attached:  # a read that finished after the screen closed
+        if not self.showing:  # a read that finished after the screen began to close
             return
         self.data = data
         profile = data.profile or {}

@@ -29,7 +29,7 @@ from sync.history import History
 from sync.protocol import BEFORE_JOINING, PLAIN_EPOCH, Decoded, SyncError, decode_envelope
 from sync.state import Gate, cursor_of, require_credentials
 from xcircle import crypto
-from xcircle.domain import CONVENER
+from xcircle.domain import CONVENER, PROGRAMME_FIELDS
 from xcircle.errors import InvalidOp
 from xcircle.hlc import Stamp
 from xcircle.keystore import Keystore, keystore_of
@@ -157,6 +157,8 @@ class Trust:
             return "a member consents or objects only for themselves"
         if entity == "device" and f.get("member", member) != member and not self.convener(member):
             return "only a convener may add another member's device"
+        if entity == "circle" and PROGRAMME_FIELDS & f.keys() and not self.convener(member):
+            return "only a convener may change what the circle reports to its programme"
         if entity != "member":
             return None
         target = op.key

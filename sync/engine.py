@@ -238,6 +238,9 @@ class _Run:
         # Pushing moves no cursor: the metas read above still hold them.
         self._pull({c: cursor_of(m) for c, m in metas.items() if not self.report.circles[c].denied})
         after_pull(self, metas)  # joins: wait for confirmation, or confirm others' (sync.joins)
+        from sync.programmes import after_pull as programme_step  # imports sync.commands
+
+        programme_step(self, metas)  # hand-over, reports to the coordinator (sync.programmes)
         for cid in metas:
             rep = self.report.circles[cid]
             rep.pending, rep.held = gate(partial(_outstanding, store, cid))
