@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from xcircle.programmes.model import Participant, Programme, StagedCircle
     from xcircle.services import Services
 
+WINDOW = 12  # columns mounted at most; the cursor moves the window along the circles
 UNPLACED = "-"  # the first column's key, and the service's word for "out of every circle"
 
 
@@ -62,6 +63,8 @@ class CircleColumn(Widget):
         super().__init__(id=f"col-{index}")
         self.body: Content = Content("")
 
+    drawn: object = None  # what the text was drawn from (unchanged: not drawn again)
+
     def show(self, body: Content, *, current: bool, locked: bool, broken: bool) -> None:
         self.body = body
         self.set_class(current, "-current")
@@ -80,7 +83,12 @@ def circle_body(
     broken rules (warning) and its reasons."""
     people = programme.participants
     lines = [
-        styled("[b]$id[/b]" + ("  [$text-primary]■ locked[/]" if c.locked else ""), id=c.id),
+        styled(
+            "[b]$id[/b]"
+            + ("  [$text-primary]■ locked[/]" if c.locked else "")
+            + ("  [$text-success]published[/]" if c.id in programme.published else ""),
+            id=c.id,
+        ),
         styled(
             "[$text-muted]score[/] [b]$score[/b] · $n members",
             score=f"{c.score:.2f}",
@@ -165,6 +173,7 @@ class ProgrammeScreen(Screen[None]):
         self.busy = False
         self.follow: str | None = None  # the person the cursor goes with after a move
         self.seed = 0
+        self.first = 0  # the first column of the window, in `keys()`
 
     @property
     def services(self) -> Services:
@@ -217,7 +226,9 @@ class ProgrammeScreen(Screen[None]):
             return
         self.programme = programme
         self.busy = False
-        wanted = len(self.keys())  # columns are by place: a re-form of as many keeps them
+        # A window of columns, by place: a re-form of as many circles keeps them, and a
+        # programme of a thousand circles mounts no more than this (layout is per widget).
+        wanted = min(WINDOW, len(self.keys()))
         row = self.query_one("#columns", HorizontalScroll)
         if len(row.children) != wanted:
             await row.remove_children()
@@ -257,29 +268,47 @@ class ProgrammeScreen(Screen[None]):
         p = self.programme
         if p is None:
             return
-        for i, column in enumerate(self.query(CircleColumn)):
-            row = self.cursor.row if i == self.cursor.column else None
+        # Only the columns whose data, cursor or held person changed are drawn again: a
+        # move touches two of hundreds, a step of the cursor one or two.
+        columns = list(self.query(CircleColumn))
+        self.first = max(
+            min(self.first, self.cursor.column), self.cursor.column - len(columns) + 1, 0
+        )
+        for slot, column in enumerate(columns):
+            i = self.first + slot
+            current = i == self.cursor.column
+            row = self.cursor.row if current else None
+            held = self.held if self.held in self.items(i) else None
             if i == 0:
-                body = unplaced_body(p, row, self.held)
-                column.show(body, current=i == self.cursor.column, locked=False, broken=False)
+                key: object = (p.unplaced, row, held, current)
+                if column.drawn != key:
+                    column.drawn = key
+                    body = unplaced_body(p, row, held)
+                    column.show(body, current=current, locked=False, broken=False)
                 continue
             c = p.staged[i - 1]
-            column.show(
-                circle_body(c, p, row, self.held),
-                current=i == self.cursor.column,
-                locked=c.locked,
-                broken=bool(c.violations),
-            )
+            key = (c, row, held, current, c.id in p.published)
+            if column.drawn != key:
+                column.drawn = key
+                column.show(
+                    circle_body(c, p, row, held),
+                    current=current,
+                    locked=c.locked,
+                    broken=bool(c.violations),
+                )
         broken = sum(1 for c in p.staged if c.violations)
-        held = p.participants.get(self.held or "")
+        moving = p.participants.get(self.held or "")
         detail = (
             f"{len(p.participants)} participants · {len(p.staged)} circles · "
             f"{len(p.unplaced)} unplaced"
             + (f" · {broken} breaking a rule" if broken else "")
-            + (f" · moving {held.name}" if held else "")
+            + (f" · moving {moving.name}" if moving else "")
         )
+        if len(columns) < len(self.keys()):
+            last = min(self.first + len(columns) - 1, len(p.staged))
+            detail += f" · showing circles {max(self.first, 1)}–{last}"
         self.query_one(TopBar).show(p.name, detail)
-        column = self.query_one(f"#col-{self.cursor.column}", CircleColumn)
+        column = columns[self.cursor.column - self.first]
         self.query_one("#columns", HorizontalScroll).scroll_to_widget(column, animate=False)
         self.refresh_bindings()
 

@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 from screens.app import XCircleApp
 from screens.commands import ProgrammeCommands
 from screens.forms import ConfirmScreen
-from screens.programme import CircleColumn, ProgrammeChooser, ProgrammeScreen
+from screens.programme import WINDOW, CircleColumn, ProgrammeChooser, ProgrammeScreen
 from tests.programme_pools import pool, row, write_csv
 from tests.tui.conftest import SIZE, make_test_app, settle
 from xcircle.programmes.model import Programme
@@ -199,3 +199,28 @@ async def test_the_palette_lists_each_programme(
         assert sorted(names) == sorted(
             f"Edit programme: {n}" for n in ("Spring 2027", "Autumn 2027")[:programmes]
         )
+
+
+async def test_a_large_programme_mounts_a_window_that_follows_the_cursor(
+    profile_home: Path, tmp_path: Path
+) -> None:
+    app = make_test_app(profile_home)
+    svc = app.services
+    big = formed(svc, tmp_path, n=120)
+    assert len(big.staged) + 1 > WINDOW
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(app, pilot, "spring")
+        assert len(screen.query(CircleColumn)) == WINDOW
+        await pilot.press(*["right"] * len(big.staged))  # to the last circle
+        await settle(pilot)
+        last = big.staged[-1]
+        assert screen.selected() == last.members[0]
+        top = str(screen.query_one("TopBar").text)  # type: ignore[attr-defined]
+        assert f"showing circles {len(big.staged) - WINDOW + 1}–{len(big.staged)}" in top
+        shown = [str(c.body) for c in screen.query(CircleColumn)]
+        assert f"▶ {big.participants[last.members[0]].name}" in shown[-1]
+        await pilot.press("shift+left")
+        await settle(pilot)
+        after = svc.programmes.get("spring")
+        assert last.members[0] in after.staged[-2].members
+        assert screen.selected() == last.members[0]  # the cursor went with them
