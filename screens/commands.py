@@ -106,7 +106,7 @@ class CircleCommands(DomainCommands):
 
 
 class MeetingCommands(DomainCommands):
-    """Plan a meeting in a circle, or start a circle's next meeting."""
+    """Plan a meeting in a circle, start a circle's next meeting, or open its issue cards."""
 
     def actions(self) -> Iterator[Action]:
         app = self.app
@@ -121,8 +121,18 @@ class MeetingCommands(DomainCommands):
 
             return MeetingScreen(circle, meeting)
 
+        def cards(circle: str) -> Screen[Any]:
+            from screens.cards import CardsScreen
+
+            return CardsScreen(circle)
+
         for c in self.circles():
             cid = c["id"]
+            yield (
+                f"Issue cards: {c['name']}",
+                "Prepare what you bring to a round, see the open cards, withdraw yours",
+                push(app, partial(cards, cid)),
+            )
             yield (
                 f"Plan meeting: {c['name']}",
                 "Plan the next meeting",
