@@ -202,3 +202,17 @@ async def test_a_card_without_a_situation_shows_the_error_under_it(demo_home: Pa
         assert shown(form, "#error-question") == ""
         assert app.focused is form.query_one("#situation")
     assert svc.cards.all(circle) == []
+
+
+async def test_the_palette_opens_a_circles_issue_cards(demo_home: Path) -> None:
+    from tests.tui.test_app import palette_prompts
+
+    app = make_test_app(demo_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        prompts = await palette_prompts(pilot, "issue cards leading")
+        assert prompts[0] == "Issue cards: Leading Through Change"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, CardsScreen)
+        assert "Leading Through Change" in app.screen.query_one(TopBar).text
