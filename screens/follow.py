@@ -141,6 +141,14 @@ class Follows(Screen[None]):
         services = getattr(self.app, "services", None)
         return services is not None and removed_from(services.store, self.circle_id)
 
+    @property
+    def showing(self) -> bool:
+        """The screen still runs, so all its widgets are there: check before showing what
+        a worker read. A screen that closes (popped, or the app exits) stops its message
+        loop first and only then removes its widgets, deepest first; `is_attached` stays
+        true meanwhile, so a result landing then found a widget half gone (NoMatches)."""
+        return self.is_running and self.is_attached
+
     def may(self, action: str) -> bool:
         return action in self.LOOKS or not self.removed
 

@@ -139,7 +139,7 @@ class GoalsScreen(Follows):
             self.app.call_from_thread(self.show, active, rows)
 
     def show(self, goals: list[Record], rows: list[tuple[str, tuple[Any, ...]]]) -> None:
-        if not self.is_attached:  # a read that finished after the screen closed
+        if not self.showing:  # a read that finished after the screen began to close
             return
         self.goals, self.loaded = goals, True
         self.query_one(Table).fill(rows)
@@ -238,7 +238,7 @@ class GoalDetailScreen(Follows):
             self.app.call_from_thread(self.show, goal, history, circle, names, me)
 
     def gone(self, reason: str) -> None:
-        if not self.is_attached:  # a read that finished after the screen closed
+        if not self.showing:  # a read that finished after the screen began to close
             return
         self.notify(reason, severity="warning", markup=False)
         if self.is_current:
@@ -252,7 +252,7 @@ class GoalDetailScreen(Follows):
         names: dict[str, str],
         me: str | None,
     ) -> None:
-        if not self.is_attached:  # a read that finished after the screen closed
+        if not self.showing:  # a read that finished after the screen began to close
             return
         progress = history[-1]["progress"] if history else 0
         self.query_one(TopBar).show(goal["title"], f"{circle['name']} · {goal['status']}")

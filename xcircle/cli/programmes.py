@@ -20,7 +20,12 @@ if TYPE_CHECKING:
     from xcircle.programmes.model import Programme
 
 # Commands of this group that live in other modules: name -> "module:attribute".
-LAZY_PROGRAMME_COMMANDS: dict[str, str] = {}
+LAZY_PROGRAMME_COMMANDS: dict[str, str] = {
+    "publish": "xcircle.cli.programme_publish:publish",
+    "view": "xcircle.cli.programme_publish:view",
+    "handover": "xcircle.cli.programme_publish:handover",
+    "reporting": "xcircle.cli.programme_publish:reporting",
+}
 
 
 @click.group(cls=LazyGroup, lazy=LAZY_PROGRAMME_COMMANDS)
