@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from xcircle.programmes import slots
 from xcircle.programmes.model import Participant, Rules
-from xcircle.programmes.scoring import Scorer
+from xcircle.programmes.scoring import scorer
 
 # Dealing looks at this many circles ahead for the one a person adds most to.
 DEAL_WINDOW = 6
@@ -118,7 +118,7 @@ class Engine:
     def __init__(self, f: Features, rules: Rules, seed: int) -> None:
         self.f = f
         self.rules = rules
-        self.scorer = Scorer(rules.weights)
+        self.scorer = scorer(rules.weights)
         self.rng = random.Random(seed)
         self.where = [-1] * len(f.ids)
         self.circles: list[Circle] = []

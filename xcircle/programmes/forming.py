@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from xcircle.programmes import slots
 from xcircle.programmes.engine import Engine, features
 from xcircle.programmes.model import Participant, Programme, Rules, StagedCircle, Unplaced
-from xcircle.programmes.scoring import Scorer
+from xcircle.programmes.scoring import scorer
 
 # Attempts of the local search per participant (each tries one person against every
 # member of another circle): a pool of 10,000 settles in about three seconds here; the
@@ -89,7 +89,7 @@ def score(members: Sequence[Participant], rules: Rules) -> tuple[float, tuple[st
     sens = Counter(p.seniority for p in members)
     fns = Counter(p.function.casefold() for p in members)
     topics = Counter(t.casefold() for p in members for t in {t for t in p.topics})
-    value = Scorer(rules.weights).value(
+    value = scorer(rules.weights).value(
         n,
         sum(c * c for c in orgs.values()),
         sum(c * c for c in sens.values()),
