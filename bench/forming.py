@@ -221,7 +221,10 @@ def small(scale: int) -> None:
             best = optimum(programme, rules)
             solve = time.perf_counter() - started
             if best is None:
-                print(f"   {people:6d}  {size:4d}  (no partition keeps every rule, or none found)")
+                print(
+                    f"   {people:6d}  {size:4d}  no partition keeps every rule (or none found); "
+                    f"formed leaves {len(formation.unplaced)} unplaced"
+                )
                 continue
             opt, proved, feasible = best
             formed = total(rules, staged_members(programme, formation))

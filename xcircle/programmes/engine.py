@@ -378,7 +378,11 @@ class Engine:
         for n in range(attempts):
             if n & 1023 == 0 and time.perf_counter() > deadline:
                 break
+            # The weaker of two random circles: the search works where there is most to gain.
             a = live[int(rng.random() * len(live))]
+            a2 = live[int(rng.random() * len(live))]
+            if circles[a2].value < circles[a].value:
+                a = a2
             ca = circles[a]
             same = by_bucket[ca.bucket]
             if len(same) > 1 and rng.random() < 0.85:
