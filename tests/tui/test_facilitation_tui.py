@@ -171,9 +171,14 @@ async def test_a_card_added_in_the_app_is_listed_drives_the_proposal_and_withdra
         await settle(pilot)
         assert app.screen is screen
 
+        assert screen.check_action("withdraw", ()) is True  # my card: the key is on
+        assert "w Withdraw" in screen_text(app)
         await pilot.press("w")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmScreen)
+        question = screen_text(app)
+        assert "Withdraw your card?" in question
+        assert "How do I choose without losing either?" in question
         await pilot.press("y")
         await settle(pilot)
         assert app.screen is screen
