@@ -157,6 +157,7 @@ class CardsScreen(Follows):
         )
         self.query_one("#proposal", Static).update(self.proposal_text(view))
         self.show_detail()
+        self.refresh_bindings()  # Withdraw follows the highlighted card
 
     def owner(self, card: Record) -> str:
         assert self.view is not None
@@ -199,12 +200,19 @@ class CardsScreen(Follows):
     @on(CursorTable.RowHighlighted, "#card-table")
     def _highlighted(self) -> None:
         self.show_detail()
+        self.refresh_bindings()
 
     # -- actions -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "withdraw":
-            return self.current() is not None
+            card = self.current()
+            if card is None:
+                return False
+            # Mine (or any, on a device with no member here: a facilitator's, which typed
+            # the cards in); a peer's shows the key dimmed.
+            me = self.view.me if self.view else None
+            return True if me is None or card["member"] == me else None
         return True
 
     def action_add_card(self) -> None:
@@ -219,10 +227,11 @@ class CardsScreen(Follows):
         card = self.current()
         if card is None:
             return
+        mine = self.view is not None and card["member"] == self.view.me
         question = styled(
-            "Withdraw $whose card [b]$q[/b]?\n\nIt leaves the round's proposals; what "
+            "Withdraw $whose card?\n\n[b]$q[/b]\n\nIt leaves the round's proposals; what "
             "was written stays in the circle's history.",
-            whose="your" if self.view and card["member"] == self.view.me else "the",
+            whose="your" if mine else f"{self.owner(card)}'s",
             q=card["question"],
         )
 

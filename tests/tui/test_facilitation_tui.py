@@ -171,9 +171,14 @@ async def test_a_card_added_in_the_app_is_listed_drives_the_proposal_and_withdra
         await settle(pilot)
         assert app.screen is screen
 
+        assert screen.check_action("withdraw", ()) is True  # my card: the key is on
+        assert "w Withdraw" in screen_text(app)
         await pilot.press("w")
         await settle(pilot)
         assert isinstance(app.screen, ConfirmScreen)
+        question = screen_text(app)
+        assert "Withdraw your card?" in question
+        assert "How do I choose without losing either?" in question
         await pilot.press("y")
         await settle(pilot)
         assert app.screen is screen
@@ -202,3 +207,17 @@ async def test_a_card_without_a_situation_shows_the_error_under_it(demo_home: Pa
         assert shown(form, "#error-question") == ""
         assert app.focused is form.query_one("#situation")
     assert svc.cards.all(circle) == []
+
+
+async def test_the_palette_opens_a_circles_issue_cards(demo_home: Path) -> None:
+    from tests.tui.test_app import palette_prompts
+
+    app = make_test_app(demo_home)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        prompts = await palette_prompts(pilot, "issue cards leading")
+        assert prompts[0] == "Issue cards: Leading Through Change"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, CardsScreen)
+        assert "Leading Through Change" in app.screen.query_one(TopBar).text

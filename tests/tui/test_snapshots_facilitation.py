@@ -1,6 +1,7 @@
 """SVG snapshots of choosing a round protocol (the plan form with the protocol choice,
 the meeting's protocol form) and of issue cards (the card form, its in-form error, the
-circle's open cards), at the usual size and at the smallest supported terminal, 80×24.
+circle's open cards, withdrawing mine), at the usual size and at the smallest supported
+terminal, 80×24.
 Same determinism as the meeting snapshots. Update with
 `pytest tests/tui/test_snapshots_facilitation.py --snapshot-update`, then look at each.
 """
@@ -70,8 +71,9 @@ def card_form(*, empty_situation: bool = False) -> Setup:
     return setup
 
 
-def cards() -> Setup:
-    """Two open cards (a peer's A card highlighted, my C card) and the proposal."""
+def cards(*keys: str) -> Setup:
+    """Two open cards (a peer's A card highlighted, my C card) and the proposal; then
+    `keys` pressed."""
 
     async def setup(pilot: Pilot[Any]) -> None:
         svc = svc_of(pilot)
@@ -86,6 +88,9 @@ def cards() -> Setup:
             svc.cards.add(circle, "The board asks for more every quarter.",
                           "How do I say no without closing the door?", "C")  # fmt: skip
         await pilot.app.push_screen(CardsScreen(circle))
+        for key in keys:
+            await settle(pilot)
+            await pilot.press(key)
 
     return setup
 
@@ -96,6 +101,7 @@ CASES: dict[str, Setup] = {
     "form_card": card_form(),
     "form_card_empty_situation": card_form(empty_situation=True),
     "cards": cards(),
+    "cards_withdraw_mine": cards("down", "w"),
 }
 
 
