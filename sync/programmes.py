@@ -20,7 +20,7 @@ the reports that let the coordinator follow each circle without reading it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -155,30 +155,51 @@ def publish(
         if not on_store(partial(store.meta, cid)).get("shared"):
             share_circle(store, client, cid, on_store=on_store)
         client.add_programme_circle(programme.id, cid)
-        title = str((on_store(partial(store.get, cid, "circle", cid)) or {}).get("name", cid))
-        for pid in staged.members:
-            person = programme.participants.get(pid)
-            if person is None:
-                continue
-            made = dict(on_store(partial(store.meta, cid)).get(INVITES) or {})
-            joined = {m["id"] for m in on_store(partial(store.records, cid, "member"))}
-            current = made.get(pid)
-            if isinstance(current, Mapping) and current.get("member") in joined:
-                continue  # joined already: nothing to send
-            fresh = reinvite or pid not in codes or not _still_open(current, joined, now)
-            if fresh:
-                answer = invite_code(store, client, cid, ttl_seconds, on_store=on_store)
-                current = {"member": answer["member"], "expires": _iso(int(answer["expires_at"]))}
-                made[pid] = current
-                codes[pid] = str(answer["code"])
-                on_store(partial(store.set_meta, cid, **{INVITES: made}))
-                on_store(partial(mark, programme.id, staged.id, cid, dict(codes)))
-            assert isinstance(current, Mapping)
-            row = InviteRow(
-                person.name, person.email, title, codes[pid], str(current["expires"]), fresh
-            )
-            done.rows.append(row)
+        invite = partial(_invite, services, client, programme, staged.id, cid, codes)
+        done.rows += invite(staged.members, ttl_seconds, reinvite, now, on_store)
     return done
+
+
+def _invite(
+    services: Services,
+    client: ExchangeClient,
+    programme: Programme,
+    staged_id: str,
+    cid: str,
+    codes: dict[str, str],
+    members: Sequence[str],
+    ttl_seconds: int,
+    reinvite: bool,
+    now: datetime,
+    on_store: Gate,
+) -> list[InviteRow]:
+    """One staged circle's invites: a new one for each participant who has none open
+    (or for all, `reinvite`), each recorded as soon as the exchange made it; the rows of
+    every participant who has not joined yet."""
+    store, mark = services.store, services.programmes.mark_published
+    title = str((on_store(partial(store.get, cid, "circle", cid)) or {}).get("name", cid))
+    rows = []
+    for pid in members:
+        person = programme.participants.get(pid)
+        if person is None:
+            continue
+        made = dict(on_store(partial(store.meta, cid)).get(INVITES) or {})
+        joined = {m["id"] for m in on_store(partial(store.records, cid, "member"))}
+        current = made.get(pid)
+        if isinstance(current, Mapping) and current.get("member") in joined:
+            continue  # joined already: nothing to send
+        fresh = reinvite or pid not in codes or not _still_open(current, joined, now)
+        if fresh:
+            answer = invite_code(store, client, cid, ttl_seconds, on_store=on_store)
+            current = {"member": answer["member"], "expires": _iso(int(answer["expires_at"]))}
+            made[pid] = current
+            codes[pid] = str(answer["code"])
+            on_store(partial(store.set_meta, cid, **{INVITES: made}))
+            on_store(partial(mark, programme.id, staged_id, cid, dict(codes)))
+        assert isinstance(current, Mapping)
+        expires = str(current["expires"])
+        rows.append(InviteRow(person.name, person.email, title, codes[pid], expires, fresh))
+    return rows
 
 
 def _create(
