@@ -111,7 +111,7 @@ def view(ref: str, as_json: bool) -> None:
     from sync.engine import connect
     from sync.programmes import fetch_reports
 
-    with session() as svc:
+    with session(read_only=True) as svc:  # reads only: works while the app is open
         programme = svc.programmes.get(ref)
         # The circles in their programme's order (publish named them "… · circle N").
         order = [
