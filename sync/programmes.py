@@ -384,6 +384,9 @@ class CircleProgress:
     reported_at: int | None
     metrics: dict[str, dict[str, Any]]  # only what `programme_reports.safe` lets through
     problem: str = ""
+    # False: the sender could not be checked against the circle's devices (this device
+    # no longer holds the circle); the view says so.
+    verified: bool = True
 
     def shown(self, metric: str) -> str:
         if self.problem:
@@ -403,7 +406,8 @@ def fetch_reports(
 ) -> list[CircleProgress]:
     """The coordinator's device: every circle's report, opened and checked. A report
     that does not open, is not for its circle, or is signed by a device the circle's
-    records (as this device last saw them) do not know is shown as a problem."""
+    records (as this device last saw them) do not know is shown as a problem; one this
+    device cannot check (it no longer holds the circle) is marked unverified."""
     import orjson
 
     from xcircle.keystore import keystore_of
@@ -423,7 +427,7 @@ def fetch_reports(
         try:
             opened = crypto.open_report(keys, programme_id, cid, crypto.unb64(sealed))
             known = on_store(partial(_known_signer, store, cid, opened.signer))
-            if not known:
+            if known is False:
                 raise crypto.CryptoError("signed by a device this circle's records do not know")
             report = orjson.loads(opened.report)
             if not isinstance(report, dict) or report.get("circle") != cid:
@@ -433,15 +437,17 @@ def fetch_reports(
             out.append(CircleProgress(cid, name, at, {}, problem=f"unreadable report: {exc}"))
             continue
         safe = {m: reports.safe(metrics.get(m)) for m in METRICS}
-        out.append(CircleProgress(cid, name, at if isinstance(at, int) else None, safe))
+        when = at if isinstance(at, int) else None
+        out.append(CircleProgress(cid, name, when, safe, verified=known is True))
     return out
 
 
-def _known_signer(store: Store, circle: str, ed25519: bytes) -> bool:
-    """The signer is a device of the circle as this device's records have it (the
-    coordinator held the circle until the hand-over; a convener's later devices are
-    unknown to it, their reports wait until one it knows sends)."""
+def _known_signer(store: Store, circle: str, ed25519: bytes) -> bool | None:
+    """Whether the signer is a device of the circle as this device's records have it
+    (the coordinator held the circle until the hand-over; a convener's later devices
+    are unknown to it: their reports wait until one it knows sends). None: this device
+    no longer holds the circle, so the sender cannot be checked."""
     if not store.has_circle(circle):
-        return True  # a circle this device never held: nothing to check against
+        return None
     wanted = crypto.b64(ed25519)
     return any(d.get("ed25519") == wanted for d in store.records(circle, "device"))

@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 
 from sync.exchange.db import invites, ops, programme_circles
 from sync.programmes import INVITES, CircleProgress, fetch_reports, handover, publish
+from sync.state import forget_circle
+from xcircle import crypto
 from xcircle.domain import METRICS
 from xcircle.errors import InvalidInput
 from xcircle.keystore import keystore_of
@@ -183,6 +185,29 @@ def test_participants_join_their_circles_then_the_handover_and_the_view(
     ana.sync()
     seen = view()
     assert seen.shown("pulse") == "not reported" and seen.shown("meetings") == "1 held"
+    assert seen.verified
+    # The exchange (or anyone who can write its database) forges a report: sealed to the
+    # coordinator's key, but signed by a device the circle does not know.
+    forged = crypto.seal_report(
+        crypto.DeviceKeys.generate(),
+        keystore_of(cora.store).device_keys().public.x25519,
+        ref,
+        cid,
+        b'{"circle":"%s","metrics":{"meetings":{"held":99,"people":9}},"v":1}' % cid.encode(),
+    )
+    with exchange.engine.begin() as conn:
+        genuine = conn.execute(
+            select(programme_circles.c.report).where(programme_circles.c.circle_id == cid)
+        ).scalar_one()
+        update = programme_circles.update().where(programme_circles.c.circle_id == cid)
+        conn.execute(update.values(report=forged))
+    assert view().shown("meetings").startswith("unreadable report: signed by a device")
+    with exchange.engine.begin() as conn:
+        conn.execute(update.values(report=genuine))
+    # A device that forgot the circle can no longer check the sender: it says so.
+    forget_circle(cora.store, cid)
+    seen = view()
+    assert not seen.verified and seen.shown("meetings") == "1 held"
     # The exchange holds the report as ciphertext only.
     with exchange.engine.connect() as conn:
         stored = conn.execute(

@@ -139,6 +139,7 @@ def view(ref: str, as_json: bool) -> None:
                         "name": p.name,
                         "reported_at": p.reported_at,
                         "problem": p.problem or None,
+                        "verified": p.verified,
                         "metrics": p.metrics,
                     }
                     for p in progress
@@ -151,7 +152,10 @@ def view(ref: str, as_json: bool) -> None:
         return
     table(
         ("CIRCLE", *(m.upper() for m in METRICS)),
-        [(p.name, *map(p.shown, METRICS)) for p in progress],
+        [
+            (p.name if p.verified else f"{p.name} (sender unverified)", *map(p.shown, METRICS))
+            for p in progress
+        ],
     )
 
 
