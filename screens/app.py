@@ -57,7 +57,14 @@ def _providers() -> set[type[Provider] | Callable[[], type[Provider]]]:
 
         return load
 
-    names = ("CircleCommands", "MeetingCommands", "GoalCommands", "ExportCommands", "SyncCommands")
+    names = (
+        "CircleCommands",
+        "MeetingCommands",
+        "GoalCommands",
+        "ProgrammeCommands",
+        "ExportCommands",
+        "SyncCommands",
+    )
     return {*App.COMMANDS, *(lazy(n) for n in (*names, "ThemeCommands"))}
 
 

@@ -71,6 +71,7 @@ class CircleScreen(Follows):
         "plan_meeting": "meetings",
         "run_meeting": "meetings",
         "reschedule": "meetings",
+        "cards": "meetings",
         "new_goal": "goals",
         "checkin": "goals",
         "airtime": "insights",
@@ -86,6 +87,7 @@ class CircleScreen(Follows):
         key("p", "plan_meeting", "Plan meeting", "Plan the next meeting"),
         key("r", "run_meeting", "Run", "Run or open the highlighted meeting"),
         key("s", "reschedule", "Reschedule", "Move the highlighted planned meeting"),
+        key("i", "cards", "Issue cards", "Prepare what you bring to a round; see open cards"),
         key("a", "new_goal", "New goal", "Set a goal, yours or the circle's"),
         key("c", "checkin", "Check in", "Record progress on the highlighted goal"),
         key("t", "airtime", "Airtime", "Who presented and gave feedback, and for how long"),
@@ -320,11 +322,15 @@ class CircleScreen(Follows):
     def fill_meetings(self, view: CircleView) -> None:
         names, zone = view.names, zone_of(self)
         nxt = names.get(view.next_facilitator or "", MISSING)
+        mine = sum(1 for c in view.cards if c["member"] == view.me)
         self.query_one("#facilitator", Static).update(
             styled(
                 "[b]Next facilitator[/b] $name  [$text-muted](the rotation: least recently "
-                "served first)[/]",
+                "served first)[/]\n[b]Issue cards[/b] $open open$mine  [$text-muted](i: "
+                "prepare what you bring to a round, or withdraw it)[/]",
                 name=nxt,
+                open=len(view.cards),
+                mine=f", {mine} yours" if mine else "",
             )
         )
         ordered = meeting_order(view.meetings, self.services.now())[:ROW_LIMIT]
@@ -484,6 +490,11 @@ class CircleScreen(Follows):
         meeting = meeting or self.key_of("meeting-table")
         if meeting:
             self.app.push_screen(MeetingScreen(self.circle, meeting))
+
+    def action_cards(self) -> None:
+        from screens.cards import CardsScreen
+
+        self.app.push_screen(CardsScreen(self.circle))
 
     def action_new_goal(self) -> None:
         from screens.goalforms import GoalForm

@@ -37,6 +37,7 @@ class CircleView:
     fingerprints: dict[str, str]  # member id → its devices' fingerprints, comma-separated
     kept: KeptRatio
     amendments: list[AmendmentView] = field(default_factory=list)  # open ones
+    cards: list[Record] = field(default_factory=list)  # open issue cards, most urgent first
 
     @property
     def names(self) -> dict[str, str]:
@@ -68,6 +69,7 @@ def read_circle(services: Services, circle: str) -> CircleView:
         },
         kept=services.insights.kept(circle),
         amendments=services.amendments.pending(circle),
+        cards=services.cards.all(circle),
     )
 
 

@@ -106,7 +106,7 @@ class CircleCommands(DomainCommands):
 
 
 class MeetingCommands(DomainCommands):
-    """Plan a meeting in a circle, or start a circle's next meeting."""
+    """Plan a meeting in a circle, start a circle's next meeting, or open its issue cards."""
 
     def actions(self) -> Iterator[Action]:
         app = self.app
@@ -121,8 +121,18 @@ class MeetingCommands(DomainCommands):
 
             return MeetingScreen(circle, meeting)
 
+        def cards(circle: str) -> Screen[Any]:
+            from screens.cards import CardsScreen
+
+            return CardsScreen(circle)
+
         for c in self.circles():
             cid = c["id"]
+            yield (
+                f"Issue cards: {c['name']}",
+                "Prepare what you bring to a round, see the open cards, withdraw yours",
+                push(app, partial(cards, cid)),
+            )
             yield (
                 f"Plan meeting: {c['name']}",
                 "Plan the next meeting",
@@ -160,6 +170,25 @@ class GoalCommands(DomainCommands):
                     f"Record progress ({g['progress']}% so far)",
                     push(app, partial(checkin, g["circle"], g["id"])),
                 )
+
+
+class ProgrammeCommands(DomainCommands):
+    """Edit any of this device's programmes (their staged circles, before publishing)."""
+
+    def actions(self) -> Iterator[Action]:
+        app = self.app
+
+        def edit(programme: str) -> Screen[Any]:
+            from screens.programme import ProgrammeScreen
+
+            return ProgrammeScreen(programme)
+
+        for p in self.services.programmes.list():
+            yield (
+                f"Edit programme: {p.name}",
+                "Staged circles side by side: move people, lock circles, re-form the rest",
+                push(app, partial(edit, p.id)),
+            )
 
 
 EXPORTS = (

@@ -99,6 +99,13 @@ class HomeScreen(Follows):
             tooltip="My goals across all circles",
             id="home.goals",
         ),
+        Binding(
+            "P",
+            "programmes",
+            "Programmes",
+            tooltip="Edit a programme's staged circles before publishing",
+            id="home.programmes",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -272,6 +279,11 @@ class HomeScreen(Follows):
             self.reload()
 
         self.app.push_screen(ConfirmScreen(question, yes="Archive"), answer)
+
+    def action_programmes(self) -> None:
+        from screens.programme import open_programme
+
+        open_programme(self.app)
 
     def action_journal(self) -> None:
         from screens.journal import JournalScreen

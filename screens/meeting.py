@@ -33,7 +33,12 @@ from screens.follow import Follows
 from screens.forms import ConfirmScreen
 from screens.meeting_close import AfterCloseScreen
 from screens.meeting_follow import following_text
-from screens.meetingforms import CloseMeetingForm, FacilitatorForm, PlanMeetingScreen
+from screens.meetingforms import (
+    CloseMeetingForm,
+    FacilitatorForm,
+    PlanMeetingScreen,
+    ProtocolForm,
+)
 from screens.undo import UndoSlot
 from screens.widgets import (
     MISSING,
@@ -89,6 +94,13 @@ class MeetingScreen(Follows):
             "f", "facilitator", "Facilitator", tooltip="Change the facilitator", id="meeting.fac"
         ),
         Binding(
+            "P",
+            "protocol",
+            "Protocol",
+            tooltip="Choose the round's protocol (until the round starts)",
+            id="meeting.protocol",
+        ),
+        Binding(
             "e",
             "reschedule",
             "Reschedule",
@@ -124,6 +136,7 @@ class MeetingScreen(Follows):
     NEEDS = {
         "start": ("planned",),
         "facilitator": ("planned", "running"),
+        "protocol": ("planned", "running"),
         "reschedule": ("planned",),
         "close": ("running",),
         "reopen": ("closed",),
@@ -138,6 +151,7 @@ class MeetingScreen(Follows):
         self.undo = UndoSlot()
         self.following = False  # a shared meeting run from the facilitator's device
         self.round_followed = False  # the round was opened for the facilitator's round
+        self.round_begun = False  # its protocol is fixed once the round has started
 
     @property
     def services(self) -> Services:
@@ -250,9 +264,12 @@ class MeetingScreen(Follows):
         )
         if view.read_only and view.notes:
             info += styled("\n\n[$text-muted]Notes[/]\n$notes", notes=view.notes)
+        round_rec = self.services.store.get(self.circle, "round", self.meeting) or {}
+        self.round_begun = bool(round_rec.get("order"))
         detail = "kick-off meeting" if view.kickoff else "meeting"
         if self.following:
             detail += " · " + following_text(facilitator)
+        detail += " · round: " + self.services.rounds.protocol(self.circle, self.meeting).title
         self.query_one(TopBar).show(self.services.circles.get(self.circle)["name"], detail)
         self.query_one("#info", Static).update(info)
         self.query_one("#budget", Static).update(
@@ -279,6 +296,8 @@ class MeetingScreen(Follows):
         if action == "checkround":
             enabled = self.services.checkrounds.enabled(self.circle)
             return self.status == "running" and enabled[str(parameters[0])]
+        if action == "protocol" and self.round_begun:
+            return False
         needs = self.NEEDS.get(action)
         return needs is None or self.status in needs
 
@@ -315,10 +334,13 @@ class MeetingScreen(Follows):
         meetings = self.services.meetings
         facilitator = meetings.facilitator_of(self.circle, self.meeting)
         name = self.services.members.names(self.circle).get(facilitator or "", "nobody")
+        protocol = self.services.rounds.protocol(self.circle, self.meeting).title
         question = styled(
             "Start the meeting now?\n\n[b]$name[/b] facilitates (press f first to choose "
-            "someone else); from the start on, the facilitator stays fixed.",
+            "someone else); from the start on, the facilitator stays fixed.\n\n"
+            "The round runs [b]$protocol[/b] (P chooses another until the round starts).",
             name=name,
+            protocol=protocol,
         )
 
         def start() -> None:
@@ -335,6 +357,15 @@ class MeetingScreen(Follows):
         current = self.services.meetings.facilitator_of(self.circle, self.meeting)
         form = FacilitatorForm(self.circle, self.meeting, current)
         self.app.push_screen(form, lambda _: self.refresh_sidebar())
+
+    def action_protocol(self) -> None:
+        def chosen(name: str | None) -> None:
+            self.show_step(self.viewing)
+            if name:
+                title = self.services.rounds.protocol(self.circle, self.meeting).title
+                self.notify(f"The round runs {title}.", markup=False, timeout=3)
+
+        self.app.push_screen(ProtocolForm(self.circle, self.meeting), chosen)
 
     def action_reschedule(self) -> None:
         form = PlanMeetingScreen(self.circle, self.meeting)

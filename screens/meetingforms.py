@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
@@ -29,6 +30,7 @@ from xcircle.services import parse_date
 
 if TYPE_CHECKING:
     from xcircle.merge import Record
+    from xcircle.protocols import Protocol
 
 T = TypeVar("T")
 
@@ -71,11 +73,32 @@ def member_choice(name: str, members: list[Record], value: str | None) -> Select
     )
 
 
+def protocol_field(
+    choices: list[Protocol], current: str, label: str = "Round protocol"
+) -> Vertical:
+    """The round's protocol: a never-blank Select of the circle's protocols (titles
+    shown literally: a circle's own come from its members), its purpose beneath."""
+    items = [(literal(p.title), p.name) for p in choices]
+    purpose = next((p.purpose for p in choices if p.name == current), "")
+    select = Select(items, value=current, allow_blank=False, compact=True, id="protocol")
+    box = field(label, select, purpose or " ")
+    box.id = "protocol-field"
+    return box
+
+
 class MeetingForm(FormScreen[T]):
     """A form of the meeting area: the shared form styles plus this area's own."""
 
     # FormScreen's attribute is inferred as a single path; Textual takes a list too.
     CSS_PATH = ["forms.tcss", "meetingforms.tcss"]  # type: ignore[assignment]
+    circle: str
+
+    @on(Select.Changed, "#protocol")
+    def _protocol_chosen(self, event: Select.Changed) -> None:
+        """The chosen protocol's purpose under the choice, so the facilitator knows it."""
+        chosen = self.services.protocols.all(self.circle)
+        purpose = next((p.purpose for p in chosen if p.name == event.value), "")
+        self.query_one("#protocol-field .hint", Static).update(literal(purpose or " "))
 
 
 class PlanMeetingScreen(MeetingForm[str | None]):
@@ -96,12 +119,14 @@ class PlanMeetingScreen(MeetingForm[str | None]):
             zone = rec.get("tz") or zone_of(self) or local_zone_name()
             when = to_local(rec["at"], zone)
             duration, themes = rec["duration"], rec.get("themes", [])
+            protocol = svc.rounds.protocol(self.circle, self.meeting).name
         else:
             zone = zone_of(self) or local_zone_name()
             day = svc.now().date() + timedelta(days=7)
             when = datetime.combine(day, time(18, 0))
             duration = circle.get("duration", 90)
             themes = []
+            protocol = svc.protocols.get(self.circle, None).name
         yield Static(styled("for [b]$name[/b]", name=circle["name"]), id="for")
         with Horizontal(classes="row"):
             date_input = Input(when.date().isoformat(), id="date", compact=True)
@@ -113,6 +138,7 @@ class PlanMeetingScreen(MeetingForm[str | None]):
         yield field("Time zone", zone_input, "e.g. Europe/Paris; empty for this machine's zone")
         themes_input = Input(", ".join(themes), id="themes", compact=True)
         yield field("Themes (comma separated)", themes_input)
+        yield protocol_field(svc.protocols.all(self.circle), protocol)
         yield form_error()
 
     def save(self) -> str | None:
@@ -127,8 +153,30 @@ class PlanMeetingScreen(MeetingForm[str | None]):
             meeting=self.meeting,
             themes=[t.strip() for t in self.text("themes").split(",")],
             duration=self.number("duration", "the duration (minutes)"),
+            protocol=self.text("protocol"),
         )
         return str(rec["id"])
+
+
+class ProtocolForm(MeetingForm[str | None]):
+    """Choose the protocol the meeting's round runs, until the round has started."""
+
+    TITLE_TEXT = "Round protocol"
+
+    def __init__(self, circle: str, meeting: str) -> None:
+        super().__init__()
+        self.circle, self.meeting = circle, meeting
+
+    def fields(self) -> ComposeResult:
+        svc = self.services
+        current = svc.rounds.protocol(self.circle, self.meeting).name
+        yield protocol_field(svc.protocols.all(self.circle), current, "This meeting's round runs")
+        yield form_error()
+
+    def save(self) -> str | None:
+        name = self.text("protocol")
+        self.services.meetings.update(self.circle, self.meeting, protocol=name)
+        return name
 
 
 class FacilitatorForm(MeetingForm[str | None]):

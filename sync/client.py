@@ -161,6 +161,15 @@ class ExchangeClient:
     def set_role(self, circle: str, member_id: str, role: str) -> dict[str, Any]:
         return self._call("PUT", f"/circles/{circle}/members/{member_id}/role", {"role": role})
 
+    def add_programme_circle(self, programme: str, circle: str) -> dict[str, Any]:
+        return self._call("PUT", f"/programmes/{programme}/circles/{circle}")
+
+    def put_report(self, circle: str, sealed: str) -> dict[str, Any]:
+        return self._call("PUT", f"/circles/{circle}/report", {"report": sealed})
+
+    def programme_reports(self, programme: str) -> dict[str, Any]:
+        return self._call("GET", f"/programmes/{programme}/reports")
+
     def me(self) -> dict[str, Any]:
         return self._call("GET", "/me")
 

@@ -29,7 +29,7 @@ from sync.history import History
 from sync.protocol import BEFORE_JOINING, PLAIN_EPOCH, Decoded, SyncError, decode_envelope
 from sync.state import Gate, cursor_of, require_credentials
 from xcircle import crypto
-from xcircle.domain import CONVENER
+from xcircle.domain import CONVENER, PROGRAMME_FIELDS
 from xcircle.errors import InvalidOp
 from xcircle.hlc import Stamp
 from xcircle.keystore import Keystore, keystore_of
@@ -47,10 +47,15 @@ SEALED_FROM = "sealed_from"  # local meta: seq of the first sealed op pulled
 # local meta: a removal was made here and its new epoch is still to be started (a lost
 # request or answer); the next sync starts it before it pushes anything
 REKEY_DUE = "rekey_due"
+UNKNOWN_SIGNER = "signed by a device that is not in this circle"
+# local meta: how many device records the circle had when this device last opened again
+# the ops it had set aside as signed by an unknown device (`E2E.reconsider`)
+RECONSIDERED = "reconsidered_at_devices"
 REMOVED_AT = "removed_at"  # local meta: member → seq of this device's removal of them
 # Records whose change `Trust._may` checks (roles, devices, agreements and their
-# amendments, consents); the rest is content, which only needs its author's device.
-_GUARDED = frozenset({"member", "device", "agreement", "amendment", "consent"})
+# amendments, consents, the circle record's programme fields); the rest is content, which
+# only needs its author's device.
+_GUARDED = frozenset({"member", "device", "agreement", "amendment", "consent", "circle"})
 
 
 class Trust:
@@ -124,7 +129,7 @@ class Trust:
         if owner is None:
             member = self._introduces_itself(signer, op)
             if member is None:
-                return "signed by a device that is not in this circle"
+                return UNKNOWN_SIGNER
         else:
             member, node = owner
             if node != op.author:
@@ -157,6 +162,8 @@ class Trust:
             return "a member consents or objects only for themselves"
         if entity == "device" and f.get("member", member) != member and not self.convener(member):
             return "only a convener may add another member's device"
+        if entity == "circle" and PROGRAMME_FIELDS & f.keys() and not self.convener(member):
+            return "only a convener may change what the circle reports to its programme"
         if entity != "member":
             return None
         target = op.key
@@ -274,6 +281,38 @@ class E2E:
         self._pushed.setdefault(cid, {}).update((op.id, op) for op in ops)
 
     # -- pull ----------------------------------------------------------------------------
+
+    def reconsider(self, cid: str) -> list[tuple[str, Op]]:
+        """The ops set aside as signed by a device the circle did not know, opened again
+        (from this device's copy of the log, `sync.archive`) once the circle knows more
+        devices; returns those that now pass every check. The race this closes: another
+        member's device pushes under a new epoch in the instant between a convener's
+        rekey that admits a joiner and its hand-over, which brings the joiner that
+        device's record. Tried again only when a device record arrived since the last
+        try, so a forged op costs one look, not one per sync."""
+        from sync.archive import Archive
+
+        waiting = {
+            q["id"]
+            for q in self.gate(partial(self.store.quarantine, cid))
+            if q.get("reason") == UNKNOWN_SIGNER
+        }
+        if not waiting:
+            return []
+        known = self.gate(partial(self.store.count, cid, "device"))
+        if known <= self.gate(partial(self.store.meta, cid)).get(RECONSIDERED, 0):
+            return []
+        self.gate(partial(self.store.set_meta, cid, **{RECONSIDERED: known}))
+        kept = self.gate(Archive(self.store.home, cid).entries)
+        decode = self.decoder(cid)
+        released: list[tuple[str, Op]] = []
+        for _, env in sorted(kept.items()):
+            if env.get("op_id") not in waiting:
+                continue
+            d = decode(env)
+            if d.op is not None and d.payload:
+                released.append((d.op_id, d.op))
+        return released
 
     def decoder(self, cid: str) -> Callable[[Any], Decoded]:
         """A `decode_envelope` for one circle's pulled batch, with the trust checks;

@@ -238,6 +238,9 @@ class _Run:
         # Pushing moves no cursor: the metas read above still hold them.
         self._pull({c: cursor_of(m) for c, m in metas.items() if not self.report.circles[c].denied})
         after_pull(self, metas)  # joins: wait for confirmation, or confirm others' (sync.joins)
+        from sync.programmes import after_pull as programme_step  # imports sync.commands
+
+        programme_step(self, metas)  # hand-over, reports to the coordinator (sync.programmes)
         for cid in metas:
             rep = self.report.circles[cid]
             rep.pending, rep.held = gate(partial(_outstanding, store, cid))
@@ -453,11 +456,28 @@ class _Run:
         if cursors:
             with gc_paused(), ThreadPoolExecutor(1, thread_name_prefix="xcircle-pull") as pool:
                 self._pull_pages(pool, cursors)
+        if self.e2e is not None:
+            for cid in sorted(self._written & set(cursors)):
+                self._reconsider(cid)
         for cid in cursors:
             if cid not in self._written and not self.report.circles[cid].denied:
                 # Nothing new, but ops held for being in the future may be due by now.
                 merged = self.gate(partial(_release_held, self.store, cid))
                 self.report.circles[cid].merged += merged
+
+    def _reconsider(self, cid: str) -> None:
+        """Merge the ops set aside for an unknown signer that its device record, since
+        pulled, now vouches for (`E2E.reconsider`), and take them out of the quarantine."""
+        assert self.e2e is not None
+        released = self.e2e.reconsider(cid)
+        if not released:
+            return
+        cursor = cursor_of(self.gate(partial(self.store.meta, cid)))
+        ids = {i for i, _ in released}
+        result = self.gate(partial(self.store.apply_pulled, cid, released, cursor, released=ids))
+        rep = self.report.circle(cid)
+        rep.merged += result.merged
+        rep.quarantined = [q for q in rep.quarantined if q[0] not in ids]
 
     def _pull_pages(self, pool: ThreadPoolExecutor, cursors: dict[str, int]) -> None:
         """Pull until no circle has more. Pipelined: the next page is requested (by the

@@ -155,6 +155,27 @@ def home_vector() -> dict[str, Any]:
     return {"home_key": hexs(key), "plain": '{"token":"xcd_example"}', "sealed": hexs(sealed)}
 
 
+PROGRAMME = "5e0c1a2b3d4f5a6b7c8d9e0f1a2b3c4d"
+REPORT = (
+    b'{"circle":"7f3c0a5e9b8d4e21a6c4f0b1d2e3f405",'
+    b'"metrics":{"meetings":{"held":4,"people":5}},"v":1}'
+)
+
+
+def report_vector() -> dict[str, Any]:
+    convener, coordinator = keys(b"device-a"), keys(b"device-b")
+    with crypto.fixed_randomness(b"hpke-report"):
+        sealed = crypto.seal_report(convener, coordinator.public.x25519, PROGRAMME, CIRCLE, REPORT)
+    return {
+        "programme": PROGRAMME,
+        "circle": CIRCLE,
+        "report": REPORT.decode(),
+        "signer_ed25519_public": hexs(convener.public.ed25519),
+        "coordinator_x25519_private": hexs(coordinator.x25519_private),
+        "sealed": crypto.b64(sealed),
+    }
+
+
 VECTORS = {
     "device": device_vector,
     "envelope": envelope_vector,
@@ -162,4 +183,5 @@ VECTORS = {
     "wrap": wrap_vector,
     "invite": invite_vector,
     "home": home_vector,
+    "report": report_vector,
 }

@@ -151,3 +151,32 @@ def test_fingerprints_differ_and_read_aloud() -> None:
     prints = {keys(bytes([i])).public.fingerprint for i in range(200)}
     assert len(prints) == 200
     assert all(len(p) == 19 and p.count("-") == 3 for p in prints)
+
+
+def test_report_vector_opens_with_pyca_hpke() -> None:
+    """A programme report: pyca's HPKE alone opens it with the coordinator's key and the
+    info binding programme and circle; the signature inside verifies with pyca."""
+    v = stored("report")
+    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+    sk = X25519PrivateKey.from_private_bytes(bytes.fromhex(v["coordinator_x25519_private"]))
+    info = b"xcircle-report-v1" + crypto.ctx(v["programme"], v["circle"])
+    plain = suite.decrypt(base64.b64decode(v["sealed"]), sk, info)
+    assert plain[0] == 1 and plain[1:33].hex() == v["signer_ed25519_public"]
+    report = plain[97:]
+    assert report == v["report"].encode()
+    message = info + hashlib.sha256(report).digest()
+    Ed25519PublicKey.from_public_bytes(plain[1:33]).verify(plain[33:97], message)
+
+
+def test_report_is_bound_to_its_programme_and_circle() -> None:
+    convener, coordinator, other = keys(b"a"), keys(b"b"), keys(b"c")
+    sealed = crypto.seal_report(convener, coordinator.public.x25519, "p1", "c1", b"{}")
+    opened = crypto.open_report(coordinator, "p1", "c1", sealed)
+    assert opened.report == b"{}" and opened.signer == convener.public.ed25519
+    for programme, circle, who in (("p2", "c1", coordinator), ("p1", "c2", coordinator)):
+        with pytest.raises(crypto.CryptoError, match="does not open"):
+            crypto.open_report(who, programme, circle, sealed)
+    with pytest.raises(crypto.CryptoError, match="does not open"):
+        crypto.open_report(other, "p1", "c1", sealed)
+    with pytest.raises(crypto.CryptoError, match="at most"):
+        crypto.seal_report(convener, coordinator.public.x25519, "p1", "c1", b"x" * 9000)

@@ -36,12 +36,23 @@ def test_every_change_is_told_with_its_circle_entities_and_origin(tmp_path: Path
     goal = svc.goals.add(cid, "Delegate")["id"]
     assert seen == [Change(cid, frozenset({"goal"}), "local")]
     op = store.op(cid, "goal", goal, {"title": "Delegate more"})
-    store.apply_pulled(cid, [_theirs(op, title="Delegate more")], 1)
+    pulled = _theirs(op, title="Delegate more")
+    store.apply_pulled(cid, [pulled], 1)
     assert seen[-1] == Change(cid, frozenset({"goal"}), "sync")
     count = len(seen)
-    store.apply_pulled(cid, [_theirs(op, title="Delegate more")], 1)  # nothing new
-    store.apply([op, op], local=False)
-    assert len(seen) == count + 1  # the second apply changed the title once, told once
+    store.apply_pulled(cid, [pulled], 1)  # the same op again: nothing new
+    assert len(seen) == count
+    later = Op(
+        op.id[1:] + "c",
+        cid,
+        "goal",
+        goal,
+        str(Stamp(wall_ms() + 5000, 0, "c" * 16)),
+        "c" * 16,
+        {"title": "Delegate most"},
+    )
+    store.apply([later, later], local=False)
+    assert len(seen) == count + 1  # the same op twice changed the title once, told once
     store.close()
 
 

@@ -12,7 +12,8 @@ the stage that failed, never the secret material.
   signed statement of the epoch inside;
 - invite secrets: the exchange token and the join key derived from them, join bundles
   (the joiner's name and organization sealed under the join key);
-- the home's sealed secrets file.
+- the home's sealed secrets file;
+- programme reports: a circle's aggregates HPKE-sealed to the coordinator's device.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ _INVITE_SALT = b"xcircle-invite-v1"
 _JOIN_CONTEXT = b"xcircle-join-v2"
 JOIN_VERSION = 2
 _FP_CONTEXT = b"xcircle-fp-v1"
+_REPORT_INFO = b"xcircle-report-v1"
+MAX_REPORT_BYTES = 8192  # a programme report's plaintext (aggregates only: a few hundred)
 _HOME_AAD = b"xcircle-home-v1"
 _HEAD = struct.Struct(">B32s64sIIB")  # version, signer, signature, index, size, path length
 _U16 = struct.Struct(">H")
@@ -640,6 +643,56 @@ def _hpke_seal_fixed(public: bytes, info: bytes, plain: bytes, ephemeral: bytes)
     key = expand(suite, secret, b"key", context, 32)
     nonce = expand(suite, secret, b"base_nonce", context, 12)
     return enc + ChaCha20Poly1305(key).encrypt(nonce, plain, b"")
+
+
+# -- programme reports --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedReport:
+    """A programme report the coordinator's device opened: the report bytes and the
+    Ed25519 key of the convener's device that signed them."""
+
+    report: bytes
+    signer: bytes
+
+
+def _report_info(programme: str, circle: str) -> bytes:
+    return _REPORT_INFO + ctx(programme, circle)
+
+
+def _report_message(programme: str, circle: str, report: bytes) -> bytes:
+    return _report_info(programme, circle) + hashlib.sha256(report).digest()
+
+
+def seal_report(
+    keys: DeviceKeys, coordinator_x25519: bytes, programme: str, circle: str, report: bytes
+) -> bytes:
+    """Seal a circle's aggregate report for the programme's coordinator: HPKE base mode
+    to the coordinator device's X25519 key, info bound to programme and circle; inside,
+    the sending device's Ed25519 key and its signature over the same binding and the
+    report's digest (HPKE alone says nothing of the sender)."""
+    if len(report) > MAX_REPORT_BYTES:
+        raise CryptoError(f"a report is at most {MAX_REPORT_BYTES} bytes")
+    signature = keys.sign(_report_message(programme, circle, report))
+    plain = bytes((VERSION,)) + keys.public.ed25519 + signature + report
+    return _hpke_seal(coordinator_x25519, _report_info(programme, circle), plain)
+
+
+def open_report(keys: DeviceKeys, programme: str, circle: str, sealed: bytes) -> OpenedReport:
+    """Open a report sealed to this device for `programme` and `circle`, and check the
+    sender's signature; a report moved to another circle or programme does not open."""
+    try:
+        plain = _HPKE.decrypt(sealed, keys._x(), _report_info(programme, circle))
+    except (InvalidTag, ValueError):
+        raise CryptoError("report does not open for this device, programme and circle") from None
+    fixed = 1 + KEY_BYTES + SIG_BYTES
+    if len(plain) < fixed or plain[0] != VERSION:
+        raise CryptoError("report content is malformed")
+    signer, signature, report = plain[1:33], plain[33:fixed], plain[fixed:]
+    if not verify_signature(signer, signature, _report_message(programme, circle, report)):
+        raise CryptoError("report signature does not verify")
+    return OpenedReport(report, signer)
 
 
 # -- invites ------------------------------------------------------------------------------

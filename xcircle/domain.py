@@ -188,6 +188,19 @@ def seconds_by_member(v: Any) -> bool:
     )
 
 
+# What a programme's circle may report to its coordinator (aggregates only, never content;
+# xcircle.services.programme_reports computes them).
+METRICS: Final = ("meetings", "attendance", "commitments", "pulse")
+# Circle fields only a convener may change (the receivers check it, sync.e2e).
+PROGRAMME_FIELDS: Final = frozenset(
+    ("programme", "coordinator", "coordinator_key", "coordinator_fp", "reports")
+)
+
+
+def metric_list(v: Any) -> bool:
+    return isinstance(v, list) and len(v) == len(set(v)) and all(m in METRICS for m in v)
+
+
 @dataclass(frozen=True)
 class Entity:
     """How records of one kind merge, and what their fields may hold."""
@@ -215,6 +228,14 @@ ENTITIES: Final[dict[str, Entity]] = {
                 "created": iso_datetime,
                 "checkin_round": boolean,  # open meetings with a check-in round
                 "checkout_round": boolean,  # close them with a check-out round
+                # A programme's circle (set at publishing): the programme, its
+                # coordinator (member id and device keys: reports are sealed to that
+                # X25519 key) and the aggregates the circle agreed to report.
+                "programme": text(64),
+                "coordinator": optional(ref),
+                "coordinator_key": public_key,
+                "coordinator_fp": text(32),
+                "reports": metric_list,
             },
         ),
         Entity(

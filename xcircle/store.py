@@ -409,6 +409,7 @@ class Store:
         rejected: Iterable[tuple[str, str]] = (),
         more: bool = False,
         mine_since: int | None = None,
+        released: Iterable[str] = (),
     ) -> PullResult:
         """Validate and merge a pulled batch and save `cursor` with it, in one write.
 
@@ -421,9 +422,13 @@ class Store:
         `more`: another batch follows at once, so the snapshot waits for the last one.
         `mine_since`: report (`PullResult.overwritten`) every field this device set at or
         after that wall time (ms) that a pulled op overwrites.
+        `released`: op ids of the quarantine that `payloads` brings back (opened again
+        now that they pass), taken out of it in the same write.
         """
         tx = Transaction(self._db(circle))
         result = PullResult()
+        for op_id in released:
+            tx.remove(QUARANTINE, op_id)
         for op_id, reason in rejected:
             tx.put(QUARANTINE, op_id, {"reason": reason, "bytes": 0})
             result.quarantined.append((op_id, reason))

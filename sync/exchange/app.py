@@ -23,6 +23,7 @@ from .live import LiveHub
 from .live import router as live_router
 from .observe import ObserveMiddleware
 from .observe import router as observe_router
+from .programmes import router as programme_router
 from .ratelimit import IpLimits
 from .routes import Context, router
 from .settings import ExchangeSettings
@@ -145,6 +146,7 @@ def create_app(settings: ExchangeSettings) -> FastAPI:
     app.include_router(router)
     app.include_router(live_router)
     app.include_router(trust_router)
+    app.include_router(programme_router)  # programmes and their sealed reports
     app.include_router(observe_router)
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

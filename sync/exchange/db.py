@@ -185,6 +185,29 @@ rate_counters = Table(
     Index("ix_rate_counters_window", "window"),
 )
 
+# Programmes (v4): the device that published one (its coordinator's), and its circles. A
+# circle belongs to one programme; its row also holds the circle's latest report, sealed
+# by a convener's device to the coordinator's key (opaque here, like every payload).
+programmes = Table(
+    "programmes",
+    metadata,
+    Column("id", String(64), primary_key=True),  # chosen by the client (random hex)
+    Column("owner_device", String(32), ForeignKey("devices.id"), nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+
+programme_circles = Table(
+    "programme_circles",
+    metadata,
+    Column("circle_id", String(64), ForeignKey("circles.id"), primary_key=True),
+    Column("programme_id", String(64), ForeignKey("programmes.id"), nullable=False),
+    Column("added", BigInteger, nullable=False),
+    Column("report", LargeBinary),
+    Column("reported_at", BigInteger),
+    Column("reported_by", String(32), ForeignKey("devices.id")),
+    Index("ix_programme_circles_programme", "programme_id"),
+)
+
 # Open invites per circle are counted on every invite: index them by circle.
 ix_invites_circle = Index("ix_invites_circle", invites.c.circle_id)
 
@@ -232,8 +255,18 @@ def _v2_limits(conn: Connection) -> None:
     ix_invites_circle.create(conn, checkfirst=True)  # v1's create_all may have made it
 
 
+def _v4_programmes(conn: Connection) -> None:
+    """Programmes: who owns one, its circles and their sealed reports."""
+    metadata.create_all(conn, tables=[programmes, programme_circles])
+
+
 # Ordered: index i holds the migration to version i + 1. Append, never reorder.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_v1, _v2_limits, _migrate_trust]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _migrate_v1,
+    _v2_limits,
+    _migrate_trust,
+    _v4_programmes,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

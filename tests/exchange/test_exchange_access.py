@@ -85,6 +85,16 @@ MATRIX: dict[str, tuple[Any, list[int]]] = {
     ),
     "POST /v1/pull": ("cursors", [401, 401, 401, 401, 403, 403, 200, 200, 200, 200, 403]),
     "POST /v1/wait": ("wait", [401, 401, 401, 401, 403, 403, 404, 200, 200, 200, 403]),
+    # Programmes: the convener's device owns the world's programme.
+    "PUT /v1/programmes/{programme_id}/circles/{circle_id}": (
+        None, [401, 401, 401, 401, 403, 403, 404, 403, 200, 404, 403]
+    ),
+    "PUT /v1/circles/{circle_id}/report": (
+        {"report": KEY}, [401, 401, 401, 401, 403, 403, 404, 403, 200, 404, 403]
+    ),
+    "GET /v1/programmes/{programme_id}/reports": (
+        None, [401, 401, 401, 401, 403, 403, 404, 404, 200, 404, 403]
+    ),
 }
 # fmt: on
 
@@ -152,6 +162,9 @@ async def _world(api: Api, clock: FakeClock) -> dict[str, Any]:
     assert (await api.call("DELETE", f"/v1/devices/{revoked.id}", admin_token)).status_code == 204
     enroll = (await api.call("POST", "/v1/enrollments", admin_token, json={})).json()["token"]
     invite = await api.call("POST", f"/v1/circles/{circle_id}/invites", convener.token, json={})
+    programme_id = uid()
+    r = await api.call("PUT", f"/v1/programmes/{programme_id}/circles/{circle_id}", convener.token)
+    assert r.status_code == 200, r.text
     tokens = {
         "anonymous": None,
         "bad": "xcd_not-a-real-token",
@@ -168,7 +181,12 @@ async def _world(api: Api, clock: FakeClock) -> dict[str, Any]:
     assert set(tokens) == set(ROLES)
     return {
         "tokens": tokens,
-        "params": {"device_id": convener.id, "circle_id": circle_id, "member_id": "m5"},
+        "params": {
+            "device_id": convener.id,
+            "circle_id": circle_id,
+            "member_id": "m5",
+            "programme_id": programme_id,
+        },
         "invite": invite.json()["code"],
         "devices": [convener.id, member.id, target.id],
     }

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from sync.commands import invite_code
+from sync.e2e import UNKNOWN_SIGNER
 from sync.engine import require_credentials
 from sync.engine import sync as run_sync
 from sync.joins import join_bundle
@@ -239,6 +240,45 @@ def test_a_lost_hand_over_is_pushed_by_the_next_sync(make_device: MakeDevice) ->
     report = bea.sync()
     assert report.circles[cid].quarantined == [] and bea.store.quarantine(cid) == []
     assert {m["name"] for m in bea.store.records(cid, "member")} == {"ada", "bea"}
+
+
+def test_an_op_pushed_between_a_rekey_and_its_hand_over_reaches_the_joiner(
+    make_device: MakeDevice,
+) -> None:
+    """Cai, already a member, pushes under the new epoch in the instant between the
+    rekey that lets Bea in and its hand-over (lost here, pushed by Ada's next sync). Bea
+    sets Cai's op aside (she does not know his device yet) and takes it in once the
+    hand-over brings his device record: nothing said after her joining is lost to her."""
+    ada, cid = encrypted_circle(make_device)
+    cai = make_device("cai", "Beta")
+    cai.accept(ada.invite(cid))
+    ada.sync()
+    cai.sync()
+    bea = make_device("bea", "Beta")
+    bea.accept(ada.invite(cid))
+    rekeyed: list[bool] = []
+
+    def plan(_i: int, request: httpx.Request) -> str | None:
+        if request.method == "POST" and request.url.path.endswith("/epochs"):
+            rekeyed.append(True)
+        elif rekeyed and request.url.path.endswith("/ops"):
+            return "request"
+        return None
+
+    ada.faults.plan = plan
+    ada.sync()  # Bea confirmed and let in; the hand-over's push is lost
+    ada.faults.plan = lambda _i, _r: None
+    assert ada.store.meta(cid).get("handover_due")
+    cai.sync()  # picks up the new epoch
+    goal = cai.services.goals.add(cid, "said after Bea joined")["id"]
+    cai.sync()
+    early = bea.sync()
+    assert [r for _, r in early.circles[cid].quarantined] == [UNKNOWN_SIGNER]
+    ada.sync()  # the hand-over, with Cai's device record
+    later = bea.sync()
+    assert bea.store.get(cid, "goal", goal)["title"] == "said after Bea joined"
+    assert bea.store.quarantine(cid) == [] and later.circles[cid].quarantined == []
+    assert bea.sync().circles[cid].quarantined == []
 
 
 def test_a_confirmation_whose_rekey_failed_is_completed_later(make_device: MakeDevice) -> None:

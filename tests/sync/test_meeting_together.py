@@ -281,12 +281,17 @@ async def test_each_member_pulses_on_their_own_device_and_sees_only_the_aggregat
         await bob.pilot.pause()
         bob_meeting = bob.app.screen
         assert isinstance(bob_meeting, MeetingScreen) and bob_meeting.viewing == pulse_step
-        # Bob rates on his own row (the second: members in join order).
-        await bob.press("down", "4", "3", "5")
+        # Bob rates on his own row (rows in join order: Cy's record came before his).
+        bob_rows = bob_meeting.query_one("#step-pulse", PulseStep).table
+        bob_rows.move_cursor(row=bob_rows.get_row_index(bob_me), column=1)
+        await bob.press("4", "3", "5")
         mine = bob.app.services.pulses.for_meeting(cid, meeting)[bob_me]
         assert (mine["support"], mine["confidence"], mine["learning"]) == (4, 3, 5)
         # Ada rates hers and types Cy's.
-        await ada.press("2", "2", "1", "down", "3", "4", "3")
+        await ada.press("2", "2", "1")
+        ada_rows = ada.app.screen.query_one("#step-pulse", PulseStep).table
+        ada_rows.move_cursor(row=ada_rows.get_row_index(cy), column=1)
+        await ada.press("3", "4", "3")
         await bob.sync()
         await ada.sync()
         await bob.sync()
@@ -300,12 +305,12 @@ async def test_each_member_pulses_on_their_own_device_and_sees_only_the_aggregat
         assert [str(c) for c in bob_table.get_row(bob_me)[1:]] == ["4", "3", "5", "✓ saved"]
         assert "The circle: 3 rated · support 3.0" in bob.text()
         # A pulse given on another device is not Ada's to change, even as facilitator.
-        ada_table.move_cursor(row=1, column=1)
+        ada_table.move_cursor(row=ada_table.get_row_index(bob_me), column=1)
         await ada.press("5")
         assert svc.pulses.for_meeting(cid, meeting)[bob_me]["support"] == 4
         assert any("their own device" in n.message for n in ada.app._notifications)
         # Nor can Bob enter anyone's but his own.
-        bob_table.move_cursor(row=2, column=1)
+        bob_table.move_cursor(row=bob_table.get_row_index(cy), column=1)
         await bob.press("1")
         assert bob.app.services.pulses.for_meeting(cid, meeting)[cy]["support"] == 3
 

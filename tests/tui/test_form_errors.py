@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Select, Static, TextArea
 
+from screens.cardforms import CardForm
 from screens.correctforms import EditCommitmentForm, EditFeedbackForm, RenegotiateForm
 from screens.forms import AgreementForm, CircleForm, FormScreen, MemberForm, ProfileForm
 from screens.goalforms import CheckinForm, GoalForm
@@ -215,6 +216,20 @@ CASES: list[tuple[str, Make, dict[str, str], str, str]] = [
     ),
     ("edit-feedback", a_feedback, {"text": ""}, "text", "cannot be empty"),
     ("journal", lambda s: JournalForm(), {"text": ""}, "text", "cannot be empty"),
+    (
+        "card",
+        lambda s: CardForm(circle_of(s)),
+        {"situation": " ", "question": "How do I choose?"},
+        "situation",
+        "cannot be empty",
+    ),
+    (
+        "card-question",
+        lambda s: CardForm(circle_of(s)),
+        {"situation": "Two leads, one role.", "question": "q" * 501},
+        "question",
+        "longer than",
+    ),
 ]
 
 

@@ -11,7 +11,7 @@ the store. Sync commands live in `sync/` and are registered lazily by name (`laz
 
 One module per command group (`circles`, `agreements`, `members`, `meetings`, `feedback`,
 `commitments`, `pulses`, `journal`, `goals`, `export`, `demo`, `profile`, `cases`,
-`plusdelta`), the shared
+`plusdelta`, `programmes`), the shared
 helpers in `common`; this module assembles the `cli` group and re-exports the helpers
 other packages use (`sync/commands.py`, the tests).
 
@@ -44,6 +44,7 @@ from xcircle.cli import (
     members,
     plusdelta,
     profile,
+    programmes,
     protocols,
     pulses,
 )
@@ -106,6 +107,7 @@ cli.add_command(cards.card)
 cli.add_command(airtime.airtime)
 cli.add_command(checkrounds.checkround)
 cli.add_command(checkrounds.topic)
+cli.add_command(programmes.programme)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

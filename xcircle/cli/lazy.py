@@ -44,6 +44,10 @@ LAZY_HELP = {
     "share": "Share a circle through the exchange.",
     "encrypt": "Encrypt a shared circle end to end (conveners).",
     "reseed": "Re-push a circle's history: encrypt it, or rebuild it (conveners).",
+    "publish": "Create a programme's circles on the exchange and invite everyone.",
+    "view": "Each circle's reported progress (aggregates only).",
+    "handover": "Hand a programme circle to its convener at kick-off.",
+    "reporting": "What a programme circle reports to its coordinator.",
 }
 
 

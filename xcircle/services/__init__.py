@@ -26,6 +26,7 @@ from xcircle.services.meetings import Meetings, parse_when
 from xcircle.services.members import Members
 from xcircle.services.minutes import MinutesOf
 from xcircle.services.plusdelta import PlusDeltas
+from xcircle.services.programmes import Programmes
 from xcircle.services.protocols import Protocols
 from xcircle.services.pulses import Pulses, Reflections
 from xcircle.services.rounds import Rounds
@@ -60,6 +61,7 @@ class Services:
         self.cases = Cases(self.ctx, self.members, self.commitments, self.protocols)
         self.amendments = Amendments(self.ctx, self.members)
         self.plusdelta = PlusDeltas(self.ctx, self.meetings)
+        self.programmes = Programmes(self.ctx)
 
     def now(self) -> datetime:
         return self.ctx.now()

@@ -153,6 +153,8 @@ class Meetings:
             fields["themes"] = themes
         if duration is not None:
             fields["duration"] = duration
+        if protocol is not None:
+            fields["protocol"] = protocol
         return self.update(circle, meeting, **fields)
 
     def _protocol(self, circle: str, name: str) -> str:
@@ -160,6 +162,20 @@ class Meetings:
         from xcircle.services.protocols import Protocols
 
         return Protocols(self.ctx).get(circle, name).name
+
+    def _round_protocol(self, circle: str, rec: Record, name: str | None) -> dict[str, Any]:
+        """The change that makes the meeting's round run protocol `name` (None or "":
+        the default); none when it runs it already. Refused once the round has started:
+        a running round keeps the script it began with."""
+        chosen = self._protocol(circle, name) if name else None
+        if chosen == (rec.get("protocol") or None):
+            return {}
+        round_rec = self.ctx.store.get(circle, "round", rec["id"])
+        if round_rec and round_rec.get("order"):
+            raise InvalidInput(
+                "the round has started: it keeps the protocol it began with", field="protocol"
+            )
+        return {"protocol": chosen}
 
     def _not_past(self, at: datetime) -> None:
         today = self.ctx.now().astimezone(at.tzinfo).date()
@@ -170,9 +186,13 @@ class Meetings:
             )
 
     def update(self, circle: str, meeting: str, **fields: Any) -> Record:
-        """Reschedule (`at`, `zone`), change themes, duration or notes of a meeting."""
-        self.writable(circle, meeting)
+        """Reschedule (`at`, `zone`), change themes, duration or notes of a meeting, or
+        its round's `protocol` (a name; None or "" for the default) until the round
+        starts."""
+        rec = self.writable(circle, meeting)
         changes: dict[str, Any] = {}
+        if "protocol" in fields:
+            changes.update(self._round_protocol(circle, rec, fields["protocol"]))
         if "at" in fields:
             at = fields["at"]
             if not isinstance(at, datetime) or at.tzinfo is None:
