@@ -79,7 +79,7 @@ from sync.exchange.settings import (  # noqa: E402
     ENV_WAIT_LIMIT,
     ENV_WAITS,
 )
-from sync.live import LiveState, LiveSync  # noqa: E402
+from sync.live import WAIT_S, LiveState, LiveSync  # noqa: E402
 from sync.state import SyncReport  # noqa: E402
 from xcircle.services import Services  # noqa: E402
 from xcircle.store import Store  # noqa: E402
@@ -150,12 +150,12 @@ def requests_served(url: str) -> int:
 
 def _idle_main(url: str, devices: list[tuple[str, str]], ready: Any, stop: Any) -> None:
     async def hold(http: httpx.AsyncClient, token: str, circle: str, delay: float) -> None:
-        await asyncio.sleep(delay)  # spread the waits, as devices that started apart
+        await asyncio.sleep(delay)  # spread over one hold, as devices that started apart
         while not stop.is_set():
             try:
                 await http.post(
                     "/v1/wait",
-                    json={"cursors": {circle: 0}, "timeout": 25},
+                    json={"cursors": {circle: 0}, "timeout": int(WAIT_S)},  # as the app
                     headers={"Authorization": f"Bearer {token}"},
                 )
             except httpx.HTTPError:
@@ -163,9 +163,9 @@ def _idle_main(url: str, devices: list[tuple[str, str]], ready: Any, stop: Any) 
 
     async def main() -> None:
         limits = httpx.Limits(max_connections=len(devices) + 10)
-        async with httpx.AsyncClient(base_url=url, timeout=40, limits=limits) as http:
+        async with httpx.AsyncClient(base_url=url, timeout=WAIT_S + 15, limits=limits) as http:
             tasks = [
-                asyncio.create_task(hold(http, tok, circle, random.uniform(0, 5)))
+                asyncio.create_task(hold(http, tok, circle, random.uniform(0, WAIT_S)))
                 for tok, circle in devices
             ]
             ready.set()
@@ -369,7 +369,7 @@ def bench_backend(label: str, db_url: str, workers: int, args: argparse.Namespac
         )
         runner = threading.Thread(target=live.run, daemon=True)
         runner.start()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + WAIT_S + 30  # the idle devices start over one hold
         while waiting(url) < args.idle + 1:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {waiting(url)} waits held, expected {args.idle + 1}")

@@ -118,16 +118,32 @@ def bar(value: float, width: int = 10) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def _same_cell(old: object, new: object) -> bool:
+    """Whether a cell shows the same: Rich's `Text ==` ignores the base style (a goal's
+    title dims when it is done), so compare that too."""
+    if isinstance(old, Text) and isinstance(new, Text):
+        return old.plain == new.plain and old.style == new.style and old.spans == new.spans
+    return type(old) is type(new) and old == new
+
+
 class CursorTable(DataTable[object]):
     """A DataTable that keeps its cursor where it was when its rows are replaced."""
 
     def fill(self, rows: Iterable[tuple[str, Sequence[object]]]) -> None:
         """Replace every row, keeping the cursor on the same row (by key; by place when
-        that row is gone) and the scroll where it was: a refresh never moves the view."""
+        that row is gone) and the scroll where it was: a refresh never moves the view.
+
+        When the rows are the shown ones in the same order, perhaps with more at the end
+        (what a live change to a list mostly is), only the changed cells and the new rows
+        are touched: DataTable measures every added row on the event loop, so refilling
+        200 rows for one new goal cost as much again as painting them."""
+        items = list(rows)
+        if self._update_in_place(items):
+            return
         keep, key = self.cursor_coordinate, self.current_key
         scroll = (self.scroll_x, self.scroll_y)
         self.clear()
-        for row_key, cells in rows:
+        for row_key, cells in items:
             self.add_row(*cells, key=row_key)
         if self.row_count:
             row = min(keep.row, self.row_count - 1)
@@ -136,6 +152,26 @@ class CursorTable(DataTable[object]):
             self.move_cursor(row=row, column=keep.column, animate=False, scroll=False)
             if scroll != (0, 0):  # once the new rows are measured (the scroll is clamped)
                 self.call_after_refresh(self.scroll_to, *scroll, animate=False)
+
+    def _update_in_place(self, items: list[tuple[str, Sequence[object]]]) -> bool:
+        """Update the changed cells and append the new rows, if the table shows a prefix
+        of `items` (same keys, same order, same columns); False (nothing done) else."""
+        shown = [str(row.key.value) for row in self.ordered_rows]
+        columns = self.ordered_columns
+        if not shown or len(items) < len(shown):
+            return False
+        if [k for k, _ in items[: len(shown)]] != shown:
+            return False
+        if any(len(cells) != len(columns) for _, cells in items):
+            return False
+        for row_key, cells in items[: len(shown)]:
+            current = self.get_row(row_key)
+            for column, old, new in zip(columns, current, cells, strict=True):
+                if not _same_cell(old, new):
+                    self.update_cell(row_key, column.key, new, update_width=True)
+        for row_key, cells in items[len(shown) :]:
+            self.add_row(*cells, key=row_key)
+        return True
 
     @property
     def current_key(self) -> str | None:

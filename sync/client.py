@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 MAX_RETRY_AFTER_S = 30.0  # never sleep longer than this on one Retry-After
-WAIT_S = 25.0  # a live wait's hold: under the read timeouts of common proxies (60 s)
+WAIT_S = 50.0  # a live wait's hold: under the read timeouts of common proxies (60 s)
 WAIT_GRACE_S = 10.0  # the read timeout of a wait beyond its hold
 
 

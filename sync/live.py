@@ -43,7 +43,7 @@ LIVE = "live"  # waiting on the exchange: others' changes arrive within moments
 INTERVAL = "interval"  # the exchange has no live sync: a sync every interval
 OFFLINE = "offline"  # the exchange failed or is unreachable: retrying with backoff
 
-WAIT_S = 25.0
+WAIT_S = 50.0  # as `sync.client.WAIT_S` (this module never imports httpx)
 INTERVAL_S = 60.0
 MAX_BACKOFF_S = 60.0
 

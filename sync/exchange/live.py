@@ -6,7 +6,9 @@ Waking across workers:
 - PostgreSQL: a write that concerns a circle sends `NOTIFY xcircle_live, '<circle id>'`
   (inside a push's own transaction, so it is delivered exactly when the ops commit); each
   worker process holds ONE listening connection, in a thread of its own, started with the
-  first wait, and wakes its local waiters. While that connection is down, waits answer
+  first wait, and wakes its local waiters through their asyncio events. The thread sleeps
+  in the kernel until a notification comes (no polling timer while idle). While that
+  connection is down, waits answer
   503 (the clients sync on their interval meanwhile); when it comes back, every waiter
   re-checks the database, so nothing committed in between is missed.
 - SQLite (one worker): the routes wake waiters in-process once their write committed.
@@ -15,15 +17,20 @@ A waiter registers before it reads the database, so an op committed between its 
 its sleep still wakes it. Waiting costs no thread: the route is `async` and only its two
 short database reads run on the thread pool. Bounds, per worker process: waits per device
 (429) and waits in all (503), each with Retry-After; a wait lasts at most
-`wait_max_seconds` (25 s by default, under common proxy read timeouts of 60 s), and a
+`wait_max_seconds` (50 s by default, under common proxy read timeouts of 60 s), and a
 process told to stop answers every waiter at once instead of holding shutdown.
+
+What an idle device costs: one request per hold (first read on the thread pool, the
+answer), nothing while it waits (no timer but its own timeout, no database work).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import selectors
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -141,6 +148,17 @@ class LiveHub:
     def waiting(self) -> int:
         return self._count
 
+    def held_by(self, device_id: str) -> int:
+        """Waits this process holds for `device_id` (once its token was checked)."""
+        with self._lock:
+            return self._per_device.get(device_id, 0)
+
+    @property
+    def listening(self) -> bool:
+        """On PostgreSQL, whether this process's listener is connected and LISTENing."""
+        listener = self._listener
+        return listener is not None and listener.ready.is_set()
+
     def wake(self, circle_id: str | None) -> None:
         """Wake this process's waiters on `circle_id` (None: every waiter). Any thread."""
         with self._lock:
@@ -227,14 +245,19 @@ def _unavailable(message: str, retry_s: int) -> ExchangeError:
 
 class _Listener:
     """One PostgreSQL connection per worker process, LISTENing on `CHANNEL` in a daemon
-    thread; reconnects with backoff, and wakes every waiter after a reconnect."""
+    thread; reconnects with backoff, and wakes every waiter after a reconnect.
 
-    POLL_S = 5.0  # how often the blocked thread looks at its stop flag
+    The thread sleeps in the kernel until the database sends something or `stop` writes
+    to its wake-up socket: no timer, so an idle worker's listener costs nothing (psycopg's
+    own `notifies(timeout=…)` wakes ten times a second to look for signals). TCP
+    keepalives let the kernel notice a database host that vanished without closing the
+    connection; the socket then reads as closed and the listener reconnects."""
 
     def __init__(self, hub: LiveHub) -> None:
         self.hub = hub
         self.ready = threading.Event()
         self._stop = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
         self._thread = threading.Thread(target=self._run, name="xcircle-live", daemon=True)
         url = hub.engine.url.set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
@@ -243,33 +266,67 @@ class _Listener:
         self._thread.start()
 
     def stop(self) -> None:
+        """Any thread: the listener ends at once (its blocked select is woken)."""
         self._stop.set()
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:  # already closed: the thread has ended
+            pass
+
+    def join(self, timeout: float) -> bool:
+        """Whether the thread ended within `timeout` (tests)."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         import psycopg
 
         backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(
-                    self._dsn, autocommit=True, connect_timeout=5, application_name=APP_NAME
-                ) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    backoff = 0.5
-                    was_down = not self.ready.is_set()
-                    self.ready.set()
-                    if was_down:
-                        self.hub.wake(None)  # missed notifications: everyone re-checks
-                    while not self._stop.is_set():
-                        for note in conn.notifies(timeout=self.POLL_S):
-                            self.hub.wake(note.payload)
-            except Exception as exc:
-                if self._stop.is_set():
-                    return
-                self.ready.clear()
-                log.warning("live listener lost its database connection: %s", type(exc).__name__)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, RECONNECT_MAX_S)
+        try:
+            while not self._stop.is_set():
+                try:
+                    with psycopg.connect(
+                        self._dsn,
+                        autocommit=True,
+                        connect_timeout=5,
+                        application_name=APP_NAME,
+                        # libpq: the first probe after 30 s idle, then every 10 s, 3 tries
+                        keepalives=1,
+                        keepalives_idle=30,
+                        keepalives_interval=10,
+                        keepalives_count=3,
+                    ) as conn:
+                        conn.execute(f"LISTEN {CHANNEL}")
+                        backoff = 0.5
+                        was_down = not self.ready.is_set()
+                        self.ready.set()
+                        if was_down:
+                            self.hub.wake(None)  # missed notifications: everyone re-checks
+                        self._listen(conn)
+                except Exception as exc:
+                    if self._stop.is_set():
+                        return
+                    self.ready.clear()
+                    log.warning(
+                        "live listener lost its database connection: %s", type(exc).__name__
+                    )
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, RECONNECT_MAX_S)
+        finally:
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _listen(self, conn: Any) -> None:
+        """Until `stop`: sleep until the connection has something, then hand out the
+        notifications that arrived (without blocking). A closed connection reads as
+        ready and then raises, which ends this for a reconnect."""
+        with selectors.DefaultSelector() as selector:  # epoll: any fd number
+            selector.register(conn.fileno(), selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                selector.select()
+                for note in conn.notifies(timeout=0):
+                    self.hub.wake(note.payload)
 
 
 # -- the route ---------------------------------------------------------------------------
@@ -288,7 +345,7 @@ class WaitIn(_Body):
         ),
     ]
     # Seconds to hold the request when nothing is new yet (the exchange caps it).
-    timeout: Annotated[int, Field(ge=0, le=300), JsonInt] = 25
+    timeout: Annotated[int, Field(ge=0, le=300), JsonInt] = 50
 
 
 class WaitOut(BaseModel):
@@ -365,7 +422,7 @@ async def wait(body: WaitIn, request: Request, creds: Creds) -> Response:
     Circles this device may not read (removed from, unknown) are listed in `denied` at
     once, like a pull; a device that never belonged to any of them gets 404.
 
-    The idle path is what 200 waiting devices cost the exchange every 25 s: one hop to
+    The idle path is what 200 waiting devices cost the exchange every 50 s: one hop to
     the thread pool, two queries, no pydantic on the way out."""
     call = Call(request, creds)
     ctx = call.ctx

@@ -38,6 +38,21 @@ def test_a_wait_sends_the_cursors_and_returns_the_answer() -> None:
     assert seen[0].url.path == "/v1/wait"
 
 
+def test_the_live_loop_asks_for_the_hold_the_exchange_allows_by_default() -> None:
+    """Idle devices cost the exchange one request per hold: the loop asks for as long as
+    the exchange holds by default (a shorter ask would double the idle requests, a
+    longer one is cut to the cap), and its read timeout outlasts that hold."""
+    from sync.exchange.settings import ExchangeSettings
+    from sync.live import WAIT_S as LOOP_WAIT_S
+
+    seen: list[httpx.Request] = []
+    client = _client(200, {"changed": {}, "denied": [], "time": NOW}, seen)
+    client.wait({"c1": 0}, timeout=LOOP_WAIT_S)
+    held = ExchangeSettings(db_url="sqlite://").wait_max_seconds
+    assert orjson.loads(seen[0].content)["timeout"] == held
+    assert seen[0].extensions["timeout"]["read"] > held
+
+
 @pytest.mark.parametrize("status", [404, 405])
 def test_an_exchange_without_the_route_is_live_unavailable(status: int) -> None:
     seen: list[httpx.Request] = []
