@@ -15,7 +15,7 @@ from screens.commands import ProgrammeCommands
 from screens.forms import ConfirmScreen
 from screens.programme import WINDOW, CircleColumn, ProgrammeChooser, ProgrammeScreen
 from tests.programme_pools import pool, row, write_csv
-from tests.tui.conftest import SIZE, make_test_app, settle
+from tests.tui.conftest import SIZE, make_test_app, screen_text, settle
 from xcircle.programmes.model import Programme
 from xcircle.services import Services
 from xcircle.services.programmes import MOVED_OUT
@@ -78,7 +78,11 @@ async def test_a_move_updates_both_circles_scores_and_rule_checks(
         assert "⚠" not in column_text(screen, target)
         await select(pilot, source, row_index)
         assert screen.selected() == person
+        assert "space Pick up" in screen_text(app)
         await pilot.press("space")  # pick up
+        await settle(pilot)
+        assert "space Drop here" in screen_text(app)  # the same key now drops
+        assert f"moving {name}" in str(screen.query_one("TopBar").text)  # type: ignore[attr-defined]
         await pilot.press(*["right" if target > source else "left"] * abs(target - source))
         await pilot.press("space")  # drop
         await settle(pilot)
