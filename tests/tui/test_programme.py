@@ -228,3 +228,42 @@ async def test_a_large_programme_mounts_a_window_that_follows_the_cursor(
         after = svc.programmes.get("spring")
         assert last.members[0] in after.staged[-2].members
         assert screen.selected() == last.members[0]  # the cursor went with them
+
+
+def test_programme_edit_opens_the_app_on_the_programme_or_says_why_not(
+    profile_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import xcircle.cli.programme_edit as edit_module
+    from xcircle.cli import cli
+
+    app = make_test_app(profile_home)
+    made = formed(app.services, tmp_path)
+    app.services.store.close()
+    opened: list[tuple[Path, str | None]] = []
+    monkeypatch.setattr(
+        edit_module,
+        "open_tui",
+        lambda home, *, demo, programme=None: opened.append((home, programme)) or 0,
+    )
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--home", str(profile_home), "programme", "edit", "spring"])
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert opened == [(profile_home, made.id)]
+    result = runner.invoke(cli, ["--home", str(profile_home), "programme", "edit", "autumn"])
+    assert result.exit_code != 0
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("xcircle: error: ") and "autumn" in line
+
+
+async def test_the_app_opens_on_the_programme_it_is_given(
+    profile_home: Path, tmp_path: Path
+) -> None:
+    app = make_test_app(profile_home)
+    app.opening = formed(app.services, tmp_path).id
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await settle(pilot)
+        assert isinstance(app.screen, ProgrammeScreen)
+        assert "Spring 2027" in str(app.screen.query_one("TopBar").text)  # type: ignore[attr-defined]
