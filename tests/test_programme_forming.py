@@ -153,16 +153,29 @@ def test_zones_without_a_shared_hour_never_meet_and_say_why() -> None:
     assert "no circle has a weekly hour within their working hours" in formation.unplaced[0].reason
 
 
-def test_an_organization_over_its_cap_is_left_out_with_the_reason() -> None:
+def test_a_large_organization_gets_smaller_circles_rather_than_people_left_out() -> None:
+    # Half of eight from Acme, at most 2 per circle: one circle of 6 would leave two out.
     people = [person(k, "Acme" if k < 4 else f"O{k}") for k in range(8)]
     programme = Programme(id="0" * 12, name="x", participants={p.id: p for p in people})
     formation = forming.form(programme, Rules(size=6, max_per_org=2), 0)
-    assert len(formation.circles) == 1
-    assert len(formation.unplaced) == 2
-    assert all(
-        u.reason == "the one circle sharing their working hours already has 2 from Acme"
-        for u in formation.unplaced
-    )
+    assert formation.unplaced == ()
+    assert [len(c.members) for c in formation.circles] == [4, 4]
+
+
+def test_an_organization_over_its_cap_is_left_out_with_the_reason() -> None:
+    # Five of eight from Acme: two circles of 4 would need four others, there are three;
+    # so one circle (2 from Acme and the three others) and three of Acme left out.
+    people = [person(k, "Acme" if k < 5 else f"O{k}") for k in range(8)]
+    programme = Programme(id="0" * 12, name="x", participants={p.id: p for p in people})
+    formation = forming.form(programme, Rules(size=6, max_per_org=2), 0)
+    assert [len(c.members) for c in formation.circles] == [5]
+    assert len(formation.unplaced) == 3
+    assert {programme.participants[u.participant].organization for u in formation.unplaced} == {
+        "Acme"
+    }
+    assert {u.reason for u in formation.unplaced} == {
+        "the one circle sharing their working hours already has 2 from Acme"
+    }
 
 
 def test_score_and_reasons_describe_the_mix() -> None:

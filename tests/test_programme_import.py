@@ -116,6 +116,7 @@ def test_every_bad_row_is_reported(svc: Services, programme: str, tmp_path: Path
         (b"name,organization\x00\n", "not a CSV file"),
         (b"name;organisation;email\nAnn;Acme;a@b.c\n", "not a participants CSV"),
         (b"", "empty"),
+        (b"name,organization,seniority,function,topics,time zone,email\r\n", "no participants"),
         (b'name,"organization\n', "not a readable CSV"),
         ("Ä".encode("latin-1") + b",x\n", "not UTF-8"),
     ],
@@ -137,6 +138,15 @@ def test_a_too_large_file_and_a_missing_file_are_refused(
     big = write_csv(tmp_path / "big.csv", pool(10))
     assert "larger than" in str(refused(svc, big))
     assert "no file" in str(refused(svc, tmp_path / "missing.csv"))
+    monkeypatch.setattr(csvimport, "MAX_BYTES", 5 * 2**20)
+    monkeypatch.setattr(csvimport, "MAX_ROWS", 9)
+    assert "more than 9 participants" in str(refused(svc, big))
+
+
+def test_a_column_given_twice_is_refused(svc: Services, programme: str, tmp_path: Path) -> None:
+    header = (*HEADER, "Email")
+    error = refused(svc, write_csv(tmp_path / "twice.csv", pool(3), header))
+    assert str(error).startswith("row 1, column 'Email': this column appears twice")
 
 
 def test_a_row_with_more_cells_than_the_header_is_refused(

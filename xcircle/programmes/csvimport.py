@@ -116,6 +116,8 @@ def parse_pool(raw: bytes, name: str = "the file") -> Pool:
     rows = [r for r in rows if any(cell.strip() for cell in r)] if rows else rows
     if not rows:
         raise ImportFailed([Problem(0, "", f"{name} is empty: it needs a header row")])
+    if len(rows) == 1:
+        raise ImportFailed([Problem(0, "", f"{name} has a header row but no participants")])
     if len(rows) - 1 > MAX_ROWS:
         raise ImportFailed([Problem(0, "", f"{name} has more than {MAX_ROWS} participants")])
     return _Parser(rows, name).pool()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from xcircle.programmes import slots
 from xcircle.programmes.model import Participant, Rules
-from xcircle.programmes.scoring import Scorer
+from xcircle.programmes.scoring import scorer
 
 # Dealing looks at this many circles ahead for the one a person adds most to.
 DEAL_WINDOW = 6
@@ -118,7 +118,7 @@ class Engine:
     def __init__(self, f: Features, rules: Rules, seed: int) -> None:
         self.f = f
         self.rules = rules
-        self.scorer = Scorer(rules.weights)
+        self.scorer = scorer(rules.weights)
         self.rng = random.Random(seed)
         self.where = [-1] * len(f.ids)
         self.circles: list[Circle] = []
@@ -260,7 +260,13 @@ class Engine:
         size = len(bucket)
         if size < rules.min_size:
             return list(bucket)
-        m = max(1, round(size / rules.size))
+        per_org: dict[int, int] = {}
+        for i in bucket:
+            per_org[f.org[i]] = per_org.get(f.org[i], 0) + 1
+        # Circles of the size asked for, but enough of them for the largest organization
+        # to fit under its cap (smaller circles rather than people left out), within 4–8.
+        largest = max(per_org.values())
+        m = max(1, round(size / rules.size), -(-largest // rules.max_per_org))
         while m * rules.max_size < size:
             m += 1
         while m > 1 and m * rules.min_size > size:
@@ -269,9 +275,6 @@ class Engine:
         self.circles.extend(Circle(b) for _ in range(m))
         base, extra = divmod(size, m)
         caps = [base + (k < extra) for k in range(m)]
-        per_org: dict[int, int] = {}
-        for i in bucket:
-            per_org[f.org[i]] = per_org.get(f.org[i], 0) + 1
         tie = {i: self.rng.random() for i in bucket}
         order = sorted(
             bucket, key=lambda i: (-per_org[f.org[i]], f.org[i], f.sen[i], f.fn[i], tie[i])
@@ -375,7 +378,11 @@ class Engine:
         for n in range(attempts):
             if n & 1023 == 0 and time.perf_counter() > deadline:
                 break
+            # The weaker of two random circles: the search works where there is most to gain.
             a = live[int(rng.random() * len(live))]
+            a2 = live[int(rng.random() * len(live))]
+            if circles[a2].value < circles[a].value:
+                a = a2
             ca = circles[a]
             same = by_bucket[ca.bucket]
             if len(same) > 1 and rng.random() < 0.85:

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from xcircle.programmes import slots
-from xcircle.programmes.engine import Engine, features
+from xcircle.programmes.engine import Engine, Features, features
 from xcircle.programmes.model import Participant, Programme, Rules, StagedCircle, Unplaced
-from xcircle.programmes.scoring import Scorer
+from xcircle.programmes.scoring import scorer
 
 # Attempts of the local search per participant (each tries one person against every
 # member of another circle): a pool of 10,000 settles in about three seconds here; the
@@ -26,6 +26,9 @@ ATTEMPTS_PER_PERSON = 6
 TIME_CAP_S = 3.0
 # Pools up to this size also get an exhaustive swap-and-move pass (O(n²) per pass).
 POLISH_UP_TO = 300
+# Pools up to this size are formed several times from different starts, the best kept.
+RESTART_UP_TO = 60
+RESTARTS = 8
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def score(members: Sequence[Participant], rules: Rules) -> tuple[float, tuple[st
     sens = Counter(p.seniority for p in members)
     fns = Counter(p.function.casefold() for p in members)
     topics = Counter(t.casefold() for p in members for t in {t for t in p.topics})
-    value = Scorer(rules.weights).value(
+    value = scorer(rules.weights).value(
         n,
         sum(c * c for c in orgs.values()),
         sum(c * c for c in sens.values()),
@@ -140,12 +143,8 @@ def form(programme: Programme, rules: Rules, seed: int = 0) -> Formation:
     taken = {m for c in kept for m in c.members}
     pool = [p for pid, p in people.items() if pid not in taken]
     f = features(pool, programme.not_with, programme.manages)
-    engine = Engine(f, rules, seed)
     deadline = time.perf_counter() + TIME_CAP_S
-    left = engine.construct(list(range(len(pool))))
-    engine.improve(ATTEMPTS_PER_PERSON * len(pool), deadline)
-    if len(pool) <= POLISH_UP_TO:
-        engine.polish()
+    engine, left = _search(f, rules, seed, deadline)
     used = {c.id for c in programme.staged} | set(programme.published)
     ids = _fresh_ids(used)
     circles = [
@@ -158,6 +157,24 @@ def form(programme: Programme, rules: Rules, seed: int = 0) -> Formation:
             circles.append(staged(next(ids), members, programme, rules, False))
     unplaced = [Unplaced(pool[i].id, why_unplaced(engine, i)) for i in sorted(left)]
     return Formation(tuple(circles), tuple(unplaced))
+
+
+def _search(f: Features, rules: Rules, seed: int, deadline: float) -> tuple[Engine, list[int]]:
+    """Construct, improve, polish; small pools several times over (the best kept: most
+    people placed, then the highest total score)."""
+    n = len(f.ids)
+    best: tuple[tuple[int, float], Engine, list[int]] | None = None
+    for attempt in range(RESTARTS if n <= RESTART_UP_TO else 1):
+        engine = Engine(f, rules, seed * 64 + attempt)
+        left = engine.construct(list(range(n)))
+        engine.improve(ATTEMPTS_PER_PERSON * n, deadline)
+        if n <= POLISH_UP_TO:
+            engine.polish()
+        key = (-len(left), engine.total())
+        if best is None or key > best[0]:
+            best = (key, engine, left)
+    assert best is not None
+    return best[1], best[2]
 
 
 def _fresh_ids(used: set[str]) -> Iterator[str]:

@@ -36,6 +36,12 @@ def mix(squares: int, n: int, kinds: int) -> float:
     return (1.0 - squares / (n * n)) / best
 
 
+@lru_cache(maxsize=64)
+def scorer(weights: Weights) -> Scorer:
+    """The `Scorer` of `weights`, made once (its tables cost more than a score)."""
+    return Scorer(weights)
+
+
 class Scorer:
     """Weighted circle values from count statistics (the same numbers `score` reports)."""
 
