@@ -128,3 +128,29 @@ def test_bad_options_are_refused_in_one_line(run: Run, tmp_path: Path) -> None:
     assert "--size must be between 4 and 8" in error
     error = one_line_error(run("programme", "form", "P", "--max-per-org", "0", code=1))
     assert "at least 1 member per organization" in error
+
+
+def test_soft_goals_can_be_weighed(run: Run, tmp_path: Path) -> None:
+    run("programme", "create", "P")
+    run("programme", "import", "P", str(write_csv(tmp_path / "p.csv", pool(12))))
+    formed = js(
+        run("programme", "form", "P", "--weight", "topic=3", "--weight", "Function=0", "--json")
+    )
+    assert formed["rules"]["weights"] == {
+        "organization": 1.0,
+        "seniority": 1.0,
+        "function": 0.0,
+        "topic": 3.0,
+    }
+    again = js(run("programme", "form", "P", "--json"))
+    assert again["rules"]["weights"] == formed["rules"]["weights"]  # kept until changed
+    for bad, words in [
+        ("colour=1", "no soft goal 'colour'"),
+        ("topic=x", "--weight takes GOAL=NUMBER"),
+        ("topic=11", "between 0 and 10"),
+        ("topic=nan", "between 0 and 10"),
+    ]:
+        assert words in one_line_error(run("programme", "form", "P", "--weight", bad, code=1))
+    zero = ["--weight", "organization=0", "--weight", "seniority=0", "--weight", "topic=0"]
+    error = one_line_error(run("programme", "form", "P", *zero, code=1))
+    assert "at least one soft goal needs a weight above 0" in error

@@ -179,3 +179,15 @@ def test_reimport_keeps_locked_circles_without_people_who_left(
     assert [c.id for c in again.staged] == [keep.id]
     assert again.staged[0].members == keep.members[1:]
     assert pid(30) in again.participants and leaver not in again.participants
+
+
+def test_weights_decide_what_the_score_measures(svc: Services, formed: str) -> None:
+    only_levels = {"organization": 0.0, "function": 0.0, "topic": 0.0}
+    p = svc.programmes.form(formed, weights=only_levels)
+    for c in p.staged:
+        levels = [p.participants[m].seniority for m in c.members]
+        counts = [levels.count(level) for level in ("junior", "mid", "senior")]
+        n = len(levels)
+        q, r = divmod(n, 3)
+        best = 1 - (r * (q + 1) ** 2 + (3 - r) * q * q) / n**2
+        assert c.score == round((1 - sum(k * k for k in counts) / n**2) / best, 4)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from xcircle.cli.common import echo, emit_json, json_option, session, table
+from xcircle.cli.common import UserError, echo, emit_json, json_option, session, table
 from xcircle.cli.lazy import LazyGroup
 
 if TYPE_CHECKING:
@@ -105,14 +105,38 @@ def programme_import(ref: str, path: Path, as_json: bool) -> None:
     "--max-per-org", type=int, default=None, metavar="K", help="At most K per organization."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Another seed, other circles.")
+@click.option(
+    "--weight",
+    "weights",
+    multiple=True,
+    metavar="GOAL=W",
+    help="Weigh a soft goal (organization, seniority, function, topic) 0–10; default 1 each.",
+)
 @json_option
 def programme_form(
-    ref: str, size: int | None, max_per_org: int | None, seed: int, as_json: bool
+    ref: str,
+    size: int | None,
+    max_per_org: int | None,
+    seed: int,
+    weights: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Form PROGRAMME's circles (locked circles are kept) and show them."""
+    parsed = dict(parse_weight(w) for w in weights)
     with session(need_profile=False) as svc:
-        formed = svc.programmes.form(ref, size=size, max_per_org=max_per_org, seed=seed)
+        formed = svc.programmes.form(
+            ref, size=size, max_per_org=max_per_org, seed=seed, weights=parsed
+        )
     show(formed, as_json)
+
+
+def parse_weight(text: str) -> tuple[str, float]:
+    """ "topic=2" -> ("topic", 2.0), or a one-line error."""
+    goal, _, value = text.partition("=")
+    try:
+        return goal.strip().lower(), float(value)
+    except ValueError:
+        raise UserError(f"--weight takes GOAL=NUMBER, e.g. topic=2 (not {text!r})") from None
 
 
 @programme.command("reform")

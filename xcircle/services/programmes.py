@@ -6,7 +6,7 @@ circle's synced store: each call reads it, changes it and writes it once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 from xcircle.errors import InvalidInput
 from xcircle.programmes import forming
 from xcircle.programmes.csvimport import participant_id, read_pool
-from xcircle.programmes.model import Participant, Programme, StagedCircle, Unplaced
+from xcircle.programmes.model import Participant, Programme, StagedCircle, Unplaced, Weights
 from xcircle.programmes.store import ProgrammeStore
 from xcircle.services.context import Context
 
@@ -69,8 +69,10 @@ class Programmes:
         size: int | None = None,
         max_per_org: int | None = None,
         seed: int = 0,
+        weights: Mapping[str, float] | None = None,
     ) -> Programme:
-        """Form every participant outside a locked circle; the rules given are kept."""
+        """Form every participant outside a locked circle; the rules given are kept.
+        `weights`: soft goals to weigh anew (organization, seniority, function, topic)."""
         programme = self.get(ref)
         if not programme.participants:
             raise InvalidInput(
@@ -86,6 +88,8 @@ class Programmes:
             rules = replace(rules, size=size)
         if max_per_org is not None:
             rules = replace(rules, max_per_org=max_per_org)
+        if weights:
+            rules = replace(rules, weights=weighed(rules.weights, weights))
         forming.check_rules(rules)
         formation = forming.form(programme, rules, seed)
         updated = programme.with_(
@@ -197,6 +201,28 @@ class Programmes:
         return forming.staged(c.id, people, programme, programme.rules, c.locked)
 
 
+GOALS = ("organization", "seniority", "function", "topic")
+MAX_WEIGHT = 10.0
+
+
+def weighed(current: Weights, changes: Mapping[str, float]) -> Weights:
+    """`current` with `changes` applied: known goals only, each weight from 0 to 10, and
+    at least one above 0."""
+    for goal, value in changes.items():
+        if goal not in GOALS:
+            raise InvalidInput(
+                f"no soft goal {goal!r}; weigh one of {', '.join(GOALS)}", field="weight"
+            )
+        if not 0.0 <= value <= MAX_WEIGHT:
+            raise InvalidInput(
+                f"the weight of {goal} must be between 0 and {MAX_WEIGHT:g}", field="weight"
+            )
+    updated = replace(current, **dict(changes))
+    if not any(getattr(updated, goal) > 0 for goal in GOALS):
+        raise InvalidInput("at least one soft goal needs a weight above 0", field="weight")
+    return updated
+
+
 def as_json(programme: Programme) -> dict[str, Any]:
     """What `--json` prints for a programme's staging (names resolved)."""
     people = programme.participants
@@ -217,6 +243,7 @@ def as_json(programme: Programme) -> dict[str, Any]:
             "min_size": programme.rules.min_size,
             "max_size": programme.rules.max_size,
             "max_per_org": programme.rules.max_per_org,
+            "weights": {g: getattr(programme.rules.weights, g) for g in GOALS},
         },
         "circles": [
             {
