@@ -113,6 +113,7 @@ class XCircleApp(App[None]):
         self.store: Store = services.store
         self.owns_store = owns_store
         self.ready_at: float | None = None
+        self.opening: str | None = None  # a programme to edit once the home shows
         self._terminal_safe = TerminalSafe()
         # One sync controller for the app's lifetime: the home screen (the root of the
         # "circles" mode, alive as long as the app) mounts it; every TopBar shows its state.
@@ -154,6 +155,10 @@ class XCircleApp(App[None]):
         )
 
     def on_mount(self) -> None:
+        if self.opening:  # `xcircle programme edit PROGRAMME`
+            from screens.programme import ProgrammeScreen
+
+            self.call_after_refresh(self.push_screen, ProgrammeScreen(self.opening))
         for notice in self.store.notices:
             self.notify(notice.message, severity="warning", timeout=15, markup=False)
         # Damage found while running (a table parsed on first use) is told at once;
@@ -276,7 +281,9 @@ def make_app(
     return XCircleApp(services, owns_store=owns, sync=sync)
 
 
-def run_tui(home: Path | None, demo: bool, *, headless: bool = False) -> int:
+def run_tui(
+    home: Path | None, demo: bool, *, headless: bool = False, programme: str | None = None
+) -> int:
     """Run the TUI; a home that cannot be opened is one line on stderr and exit code 1.
 
     The demo without an explicit home runs in a home of its own (`demo_home_dir`), so
@@ -291,6 +298,7 @@ def run_tui(home: Path | None, demo: bool, *, headless: bool = False) -> int:
     except XCircleError as exc:
         print(f"xcircle: error: {exc}", file=sys.stderr)
         return 1
+    app.opening = programme
     # The ready marker (benchmarks, smoke tests) implies no terminal is needed.
     app.run(headless=headless or bool(os.environ.get(READY_ENV)))
     return app.return_code or 0

@@ -153,7 +153,8 @@ class ProgrammeScreen(Screen[None]):
         programme_key("right", "column(1)", "Circle →", "The circle to the right", "right", False),
         programme_key("up", "row(-1)", "Up", "The person above", "up", False),
         programme_key("down", "row(1)", "Down", "The person below", "down", False),
-        programme_key("space", "grab", "Pick up/drop", "Pick up the person; drop them here"),
+        programme_key("space", "grab", "Pick up", "Pick up the person, to drop them elsewhere"),
+        programme_key("space", "drop", "Drop here", "Drop the person picked up in this circle"),
         programme_key("l", "lock", "Lock", "Lock or unlock this circle (re-forming keeps it)"),
         programme_key("r", "reform", "Re-form", "Form every unlocked circle again (asks)"),
         programme_key(
@@ -315,9 +316,12 @@ class ProgrammeScreen(Screen[None]):
     # -- actions --------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("move", "grab", "lock", "reform"):
+        if action in ("move", "grab", "drop", "lock", "reform"):
             if self.busy or self.programme is None:
                 return False
+            if action in ("grab", "drop"):  # one key: picks up, or drops what it holds
+                holding = self.held is not None
+                return holding if action == "drop" else not holding and bool(self.selected())
             if action == "lock":
                 return self.cursor.column > 0
             if action == "move":
@@ -351,9 +355,11 @@ class ProgrammeScreen(Screen[None]):
         self.move(person, target)
 
     def action_grab(self) -> None:
+        self.held = self.selected()
+        self.draw()
+
+    def action_drop(self) -> None:
         if self.held is None:
-            self.held = self.selected()
-            self.draw()
             return
         person, self.held = self.held, None
         if person in self.items(self.cursor.column):  # dropped where it was

@@ -20,7 +20,7 @@ the reports that let the coordinator follow each circle without reading it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -84,6 +84,22 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
+OLD_EXCHANGE = "this exchange does not offer programmes yet: its operator needs to update it"
+PROGRAMME_NOT_FOUND = "programme_not_found"  # the exchange's code (sync.exchange.programmes)
+
+
+def _reports_of(client: ExchangeClient, programme_id: str) -> dict[str, Any] | None:
+    """The exchange's answer for this device's programme, or None when it offers
+    programmes but knows this one not (yet); an exchange from before programmes is an
+    error that says so."""
+    try:
+        return client.programme_reports(programme_id)
+    except NotMember as exc:
+        if exc.code != PROGRAMME_NOT_FOUND:
+            raise SyncError(OLD_EXCHANGE) from None
+        return None
+
+
 def _still_open(entry: object, joined: set[str], now: datetime) -> bool:
     """An invite this device made for a participant that is neither used (its member
     joined) nor expired."""
@@ -116,7 +132,9 @@ def publish(
     on_store(partial(require_credentials, store))  # not joined: one clear line
     if not programme.staged:
         raise InvalidInput("the programme has no staged circles: form them first")
-    client.me()  # unreachable, or this device is not let in: stop before writing anything
+    # Unreachable, not let in, or an exchange without programmes: stop before writing.
+    client.me()
+    _reports_of(client, programme.id)
     from xcircle.keystore import keystore_of
 
     public = on_store(lambda: keystore_of(store).device_keys().public)
@@ -137,30 +155,51 @@ def publish(
         if not on_store(partial(store.meta, cid)).get("shared"):
             share_circle(store, client, cid, on_store=on_store)
         client.add_programme_circle(programme.id, cid)
-        title = str((on_store(partial(store.get, cid, "circle", cid)) or {}).get("name", cid))
-        for pid in staged.members:
-            person = programme.participants.get(pid)
-            if person is None:
-                continue
-            made = dict(on_store(partial(store.meta, cid)).get(INVITES) or {})
-            joined = {m["id"] for m in on_store(partial(store.records, cid, "member"))}
-            current = made.get(pid)
-            if isinstance(current, Mapping) and current.get("member") in joined:
-                continue  # joined already: nothing to send
-            fresh = reinvite or pid not in codes or not _still_open(current, joined, now)
-            if fresh:
-                answer = invite_code(store, client, cid, ttl_seconds, on_store=on_store)
-                current = {"member": answer["member"], "expires": _iso(int(answer["expires_at"]))}
-                made[pid] = current
-                codes[pid] = str(answer["code"])
-                on_store(partial(store.set_meta, cid, **{INVITES: made}))
-                on_store(partial(mark, programme.id, staged.id, cid, dict(codes)))
-            assert isinstance(current, Mapping)
-            row = InviteRow(
-                person.name, person.email, title, codes[pid], str(current["expires"]), fresh
-            )
-            done.rows.append(row)
+        invite = partial(_invite, services, client, programme, staged.id, cid, codes)
+        done.rows += invite(staged.members, ttl_seconds, reinvite, now, on_store)
     return done
+
+
+def _invite(
+    services: Services,
+    client: ExchangeClient,
+    programme: Programme,
+    staged_id: str,
+    cid: str,
+    codes: dict[str, str],
+    members: Sequence[str],
+    ttl_seconds: int,
+    reinvite: bool,
+    now: datetime,
+    on_store: Gate,
+) -> list[InviteRow]:
+    """One staged circle's invites: a new one for each participant who has none open
+    (or for all, `reinvite`), each recorded as soon as the exchange made it; the rows of
+    every participant who has not joined yet."""
+    store, mark = services.store, services.programmes.mark_published
+    title = str((on_store(partial(store.get, cid, "circle", cid)) or {}).get("name", cid))
+    rows = []
+    for pid in members:
+        person = programme.participants.get(pid)
+        if person is None:
+            continue
+        made = dict(on_store(partial(store.meta, cid)).get(INVITES) or {})
+        joined = {m["id"] for m in on_store(partial(store.records, cid, "member"))}
+        current = made.get(pid)
+        if isinstance(current, Mapping) and current.get("member") in joined:
+            continue  # joined already: nothing to send
+        fresh = reinvite or pid not in codes or not _still_open(current, joined, now)
+        if fresh:
+            answer = invite_code(store, client, cid, ttl_seconds, on_store=on_store)
+            current = {"member": answer["member"], "expires": _iso(int(answer["expires_at"]))}
+            made[pid] = current
+            codes[pid] = str(answer["code"])
+            on_store(partial(store.set_meta, cid, **{INVITES: made}))
+            on_store(partial(mark, programme.id, staged_id, cid, dict(codes)))
+        assert isinstance(current, Mapping)
+        expires = str(current["expires"])
+        rows.append(InviteRow(person.name, person.email, title, codes[pid], expires, fresh))
+    return rows
 
 
 def _create(
@@ -345,6 +384,9 @@ class CircleProgress:
     reported_at: int | None
     metrics: dict[str, dict[str, Any]]  # only what `programme_reports.safe` lets through
     problem: str = ""
+    # False: the sender could not be checked against the circle's devices (this device
+    # no longer holds the circle); the view says so.
+    verified: bool = True
 
     def shown(self, metric: str) -> str:
         if self.problem:
@@ -364,18 +406,16 @@ def fetch_reports(
 ) -> list[CircleProgress]:
     """The coordinator's device: every circle's report, opened and checked. A report
     that does not open, is not for its circle, or is signed by a device the circle's
-    records (as this device last saw them) do not know is shown as a problem."""
+    records (as this device last saw them) do not know is shown as a problem; one this
+    device cannot check (it no longer holds the circle) is marked unverified."""
     import orjson
 
     from xcircle.keystore import keystore_of
 
     keys = on_store(partial(lambda: keystore_of(store).device_keys()))
-    try:
-        answer = client.programme_reports(programme_id)
-    except NotMember:
-        raise InvalidInput(
-            "the exchange knows no such programme of this device: publish it first"
-        ) from None
+    answer = _reports_of(client, programme_id)
+    if answer is None:
+        raise InvalidInput("the exchange knows no such programme of this device: publish it first")
     out = []
     for row in answer.get("circles") or []:
         cid = str(row.get("circle_id"))
@@ -387,7 +427,7 @@ def fetch_reports(
         try:
             opened = crypto.open_report(keys, programme_id, cid, crypto.unb64(sealed))
             known = on_store(partial(_known_signer, store, cid, opened.signer))
-            if not known:
+            if known is False:
                 raise crypto.CryptoError("signed by a device this circle's records do not know")
             report = orjson.loads(opened.report)
             if not isinstance(report, dict) or report.get("circle") != cid:
@@ -397,15 +437,17 @@ def fetch_reports(
             out.append(CircleProgress(cid, name, at, {}, problem=f"unreadable report: {exc}"))
             continue
         safe = {m: reports.safe(metrics.get(m)) for m in METRICS}
-        out.append(CircleProgress(cid, name, at if isinstance(at, int) else None, safe))
+        when = at if isinstance(at, int) else None
+        out.append(CircleProgress(cid, name, when, safe, verified=known is True))
     return out
 
 
-def _known_signer(store: Store, circle: str, ed25519: bytes) -> bool:
-    """The signer is a device of the circle as this device's records have it (the
-    coordinator held the circle until the hand-over; a convener's later devices are
-    unknown to it, their reports wait until one it knows sends)."""
+def _known_signer(store: Store, circle: str, ed25519: bytes) -> bool | None:
+    """Whether the signer is a device of the circle as this device's records have it
+    (the coordinator held the circle until the hand-over; a convener's later devices
+    are unknown to it: their reports wait until one it knows sends). None: this device
+    no longer holds the circle, so the sender cannot be checked."""
     if not store.has_circle(circle):
-        return True  # a circle this device never held: nothing to check against
+        return None
     wanted = crypto.b64(ed25519)
     return any(d.get("ed25519") == wanted for d in store.records(circle, "device"))

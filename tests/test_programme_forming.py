@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xcircle.programmes import forming, slots
+from xcircle.programmes.engine import Circle, Engine, features
 from xcircle.programmes.model import Participant, Programme, Rules, Weights
 
 ZONES = (
@@ -160,6 +161,45 @@ def test_a_large_organization_gets_smaller_circles_rather_than_people_left_out()
     formation = forming.form(programme, Rules(size=6, max_per_org=2), 0)
     assert formation.unplaced == ()
     assert [len(c.members) for c in formation.circles] == [4, 4]
+
+
+def test_half_from_one_organization_places_all_it_can() -> None:
+    # 15 from Delta, 8 Acme, 4 Borealis, 3 Cobalt, at most 2 per organization: 7 circles of
+    # 4–5 place 29 (14 from Delta); 8 circles would need 32 people.
+    orgs = ["Delta"] * 15 + ["Acme"] * 8 + ["Borealis"] * 4 + ["Cobalt"] * 3
+    zones = ("Europe/Paris", "Europe/London")
+    people = [person(k, org, zones[k % 2]) for k, org in enumerate(orgs)]
+    programme = Programme(id="0" * 12, name="x", participants={p.id: p for p in people})
+    for seed in range(5):
+        formation = forming.form(programme, Rules(size=6, max_per_org=2), seed)
+        assert len(formation.circles) == 7
+        assert [programme.participants[u.participant].organization for u in formation.unplaced] == [
+            "Delta"
+        ]
+        assert all(4 <= len(c.members) <= 5 for c in formation.circles)
+
+
+def test_a_short_circle_takes_members_it_may_have_from_circles_above_the_minimum() -> None:
+    orgs = ["A", "B", "C", "A", "A", "D", "E", "F", "G"]
+    people = [person(k, org) for k, org in enumerate(orgs)]
+    f = features(people, frozenset({frozenset(("p0", "p5"))}), frozenset())
+    eng = Engine(f, Rules(size=6, max_per_org=1), 0)
+    eng.circles = [Circle(0), Circle(0)]
+    for i in (0, 1, 2):
+        eng.add(0, i)
+    for i in (3, 4, 5, 6, 7, 8):
+        eng.add(1, i)
+    assert eng.fill(0)
+    # Not p3 or p4 (a second from A), not p5 (not with p0): the first it may have, p6.
+    assert eng.circles[0].members == [0, 1, 2, 6]
+    assert len(eng.circles[1].members) == 5
+    short = Engine(f, Rules(size=6, max_per_org=1), 0)
+    short.circles = [Circle(0), Circle(0)]
+    for i in (0, 1, 2):
+        short.add(0, i)
+    for i in (3, 4, 5, 6):
+        short.add(1, i)  # at the minimum already: nothing to give
+    assert not short.fill(0)
 
 
 def test_an_organization_over_its_cap_is_left_out_with_the_reason() -> None:

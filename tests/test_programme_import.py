@@ -65,6 +65,15 @@ def test_headers_are_matched_loosely_and_optional_columns_may_be_absent(
     assert {x.topics for x in p.participants.values()} == {()}
 
 
+def test_one_organization_spelled_two_ways_is_one(svc: Services, tmp_path: Path) -> None:
+    svc.programmes.create("Cases")
+    rows = [row(0, organization="Acme"), row(1, organization="ACME "), row(2, function="HR")]
+    rows.append(row(4, function="ENGINEERING"))
+    p = svc.programmes.import_csv("Cases", write_csv(tmp_path / "c.csv", rows))
+    assert p.organizations == ("Acme", "Org 0", "Org 2")
+    assert {x.function for x in p.participants.values()} == {"engineering", "sales", "HR"}
+
+
 def test_reimporting_keeps_participant_ids(svc: Services, programme: str, tmp_path: Path) -> None:
     before = {x.email: x.id for x in svc.programmes.get(programme).participants.values()}
     rows = [row(k, name=f"Renamed {k}") for k in reversed(range(6))]

@@ -32,6 +32,7 @@ from .members import CONVENER, caller_row, lock_circle
 from .models import Ident, _Body
 from .routes import Call, Creds, _errors
 
+PROGRAMME_NOT_FOUND = "programme_not_found"
 # A sealed report: HPKE encapsulation (32) + tag (16) + version, signer and signature
 # (97) + at most 8 KiB of aggregates (xcircle.crypto.MAX_REPORT_BYTES), rounded up.
 MAX_REPORT_BYTES = 8192 + 256
@@ -91,7 +92,7 @@ def _add_circle(
                 programmes.insert().values(id=programme_id, owner_device=device_id, created=now)
             )
         elif owner != device_id:
-            raise not_found("programme not found")
+            raise _no_programme()
         current = conn.execute(
             select(programme_circles.c.programme_id).where(
                 programme_circles.c.circle_id == circle_id
@@ -149,7 +150,13 @@ def _require_owner(conn: Connection, device_id: str, programme_id: str) -> None:
         select(programmes.c.owner_device).where(programmes.c.id == programme_id)
     ).scalar()
     if owner is None or owner != device_id:
-        raise not_found("programme not found")
+        raise _no_programme()
+
+
+def _no_programme() -> ExchangeError:
+    """404 with its own code, so a client tells "no such programme of yours" from an
+    exchange that has no programme routes at all (its 404 says `not_found`)."""
+    return ExchangeError(404, PROGRAMME_NOT_FOUND, "programme not found")
 
 
 # -- routes ---------------------------------------------------------------------------------

@@ -81,6 +81,7 @@ def test_publish_writes_the_mail_merge_file_and_is_idempotent(
     view = orjson.loads(xc("cora", "programme", "view", ref, "--json").stdout)
     assert len(view["circles"]) == 2
     assert all(c["reported_at"] is None for c in view["circles"])
+    assert [c["name"] for c in view["circles"]] == ["Spring · circle 1", "Spring · circle 2"]
     text = xc("cora", "programme", "view", ref).stdout
     assert "no report yet" in text
 

@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 
 from sync.exchange.db import invites, ops, programme_circles
 from sync.programmes import INVITES, CircleProgress, fetch_reports, handover, publish
+from sync.state import forget_circle
+from xcircle import crypto
 from xcircle.domain import METRICS
 from xcircle.errors import InvalidInput
 from xcircle.keystore import keystore_of
@@ -183,6 +185,29 @@ def test_participants_join_their_circles_then_the_handover_and_the_view(
     ana.sync()
     seen = view()
     assert seen.shown("pulse") == "not reported" and seen.shown("meetings") == "1 held"
+    assert seen.verified
+    # The exchange (or anyone who can write its database) forges a report: sealed to the
+    # coordinator's key, but signed by a device the circle does not know.
+    forged = crypto.seal_report(
+        crypto.DeviceKeys.generate(),
+        keystore_of(cora.store).device_keys().public.x25519,
+        ref,
+        cid,
+        b'{"circle":"%s","metrics":{"meetings":{"held":99,"people":9}},"v":1}' % cid.encode(),
+    )
+    with exchange.engine.begin() as conn:
+        genuine = conn.execute(
+            select(programme_circles.c.report).where(programme_circles.c.circle_id == cid)
+        ).scalar_one()
+        update = programme_circles.update().where(programme_circles.c.circle_id == cid)
+        conn.execute(update.values(report=forged))
+    assert view().shown("meetings").startswith("unreadable report: signed by a device")
+    with exchange.engine.begin() as conn:
+        conn.execute(update.values(report=genuine))
+    # A device that forgot the circle can no longer check the sender: it says so.
+    forget_circle(cora.store, cid)
+    seen = view()
+    assert not seen.verified and seen.shown("meetings") == "1 held"
     # The exchange holds the report as ciphertext only.
     with exchange.engine.connect() as conn:
         stored = conn.execute(
@@ -219,6 +244,30 @@ def test_an_interrupted_publish_is_finished_by_the_next(
     )
     assert _count(exchange, programme_circles) == 2
     assert _publish(cora, ref, ttl_seconds=WEEK).invited == 0  # type: ignore[attr-defined]
+
+
+def test_an_exchange_without_programmes_is_said_so_before_anything_is_made(
+    make_device: MakeDevice, exchange: Exchange, tmp_path: Path
+) -> None:
+    """An exchange from before programmes answers their routes 404 as unknown paths:
+    publish says the exchange needs an update, makes nothing, and works once it has."""
+    from sync.exchange.programmes import router as programme_router
+    from sync.programmes import OLD_EXCHANGE
+    from sync.protocol import SyncError
+
+    cora, ref = _coordinator(make_device, tmp_path)
+    routes = exchange.app.router.routes
+    kept = list(routes)
+    routes[:] = [r for r in kept if getattr(r, "original_router", r) is not programme_router]
+    assert len(routes) < len(kept)
+    try:
+        with pytest.raises(SyncError, match="does not offer programmes"):
+            _publish(cora, ref, ttl_seconds=WEEK)
+        assert cora.store.circle_ids() == [] and "operator" in OLD_EXCHANGE
+        assert cora.services.programmes.get(ref).published == {}
+    finally:
+        routes[:] = kept
+    assert len(_publish(cora, ref, ttl_seconds=WEEK).created) == 2  # type: ignore[attr-defined]
 
 
 def test_publish_refuses_without_an_exchange(make_device: MakeDevice, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from screens.commands import ProgrammeCommands
 from screens.forms import ConfirmScreen
 from screens.programme import WINDOW, CircleColumn, ProgrammeChooser, ProgrammeScreen
 from tests.programme_pools import pool, row, write_csv
-from tests.tui.conftest import SIZE, make_test_app, settle
+from tests.tui.conftest import SIZE, make_test_app, screen_text, settle
 from xcircle.programmes.model import Programme
 from xcircle.services import Services
 from xcircle.services.programmes import MOVED_OUT
@@ -78,7 +78,11 @@ async def test_a_move_updates_both_circles_scores_and_rule_checks(
         assert "⚠" not in column_text(screen, target)
         await select(pilot, source, row_index)
         assert screen.selected() == person
+        assert "space Pick up" in screen_text(app)
         await pilot.press("space")  # pick up
+        await settle(pilot)
+        assert "space Drop here" in screen_text(app)  # the same key now drops
+        assert f"moving {name}" in str(screen.query_one("TopBar").text)  # type: ignore[attr-defined]
         await pilot.press(*["right" if target > source else "left"] * abs(target - source))
         await pilot.press("space")  # drop
         await settle(pilot)
@@ -224,3 +228,42 @@ async def test_a_large_programme_mounts_a_window_that_follows_the_cursor(
         after = svc.programmes.get("spring")
         assert last.members[0] in after.staged[-2].members
         assert screen.selected() == last.members[0]  # the cursor went with them
+
+
+def test_programme_edit_opens_the_app_on_the_programme_or_says_why_not(
+    profile_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import xcircle.cli.programme_edit as edit_module
+    from xcircle.cli import cli
+
+    app = make_test_app(profile_home)
+    made = formed(app.services, tmp_path)
+    app.services.store.close()
+    opened: list[tuple[Path, str | None]] = []
+    monkeypatch.setattr(
+        edit_module,
+        "open_tui",
+        lambda home, *, demo, programme=None: opened.append((home, programme)) or 0,
+    )
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--home", str(profile_home), "programme", "edit", "spring"])
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert opened == [(profile_home, made.id)]
+    result = runner.invoke(cli, ["--home", str(profile_home), "programme", "edit", "autumn"])
+    assert result.exit_code != 0
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("xcircle: error: ") and "autumn" in line
+
+
+async def test_the_app_opens_on_the_programme_it_is_given(
+    profile_home: Path, tmp_path: Path
+) -> None:
+    app = make_test_app(profile_home)
+    app.opening = formed(app.services, tmp_path).id
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await settle(pilot)
+        assert isinstance(app.screen, ProgrammeScreen)
+        assert "Spring 2027" in str(app.screen.query_one("TopBar").text)  # type: ignore[attr-defined]

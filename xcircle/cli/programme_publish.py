@@ -111,14 +111,24 @@ def view(ref: str, as_json: bool) -> None:
     from sync.engine import connect
     from sync.programmes import fetch_reports
 
-    with session() as svc:
+    with session(read_only=True) as svc:  # reads only: works while the app is open
         programme = svc.programmes.get(ref)
+        # The circles in their programme's order (publish named them "… · circle N").
+        order = [
+            str(programme.published[c.id]["circle"])
+            for c in programme.staged
+            if c.id in programme.published
+        ]
+        rest = [str(e["circle"]) for e in programme.published.values()]
+        order += [cid for cid in rest if cid not in order]
         names = {
-            str(entry.get("circle")): _name(svc.store, str(entry.get("circle")))
-            for entry in programme.published.values()
+            cid: _name(svc.store, cid, f"{programme.name} · circle {i}")
+            for i, cid in enumerate(order, start=1)
         }
         with connect(svc.store) as client:
             progress = fetch_reports(svc.store, client, programme.id, names)
+    rank = {cid: i for i, cid in enumerate(order)}
+    progress.sort(key=lambda p: (rank.get(p.circle, len(rank)), p.name))
     if as_json:
         emit_json(
             {
@@ -129,6 +139,7 @@ def view(ref: str, as_json: bool) -> None:
                         "name": p.name,
                         "reported_at": p.reported_at,
                         "problem": p.problem or None,
+                        "verified": p.verified,
                         "metrics": p.metrics,
                     }
                     for p in progress
@@ -141,18 +152,21 @@ def view(ref: str, as_json: bool) -> None:
         return
     table(
         ("CIRCLE", *(m.upper() for m in METRICS)),
-        [(p.name, *map(p.shown, METRICS)) for p in progress],
+        [
+            (p.name if p.verified else f"{p.name} (sender unverified)", *map(p.shown, METRICS))
+            for p in progress
+        ],
     )
 
 
-def _name(store: object, cid: str) -> str:
+def _name(store: object, cid: str, default: str = "") -> str:
+    """The circle's name on this device, else `default` (or its short id): after the
+    hand-over this device may no longer hold it."""
     from xcircle.store import Store
 
     assert isinstance(store, Store)
-    if not store.has_circle(cid):
-        return cid[:8]
-    record = store.get(cid, "circle", cid)
-    return str(record["name"]) if record else cid[:8]
+    record = store.get(cid, "circle", cid) if store.has_circle(cid) else None
+    return str(record["name"]) if record else default or cid[:8]
 
 
 @click.command("handover")

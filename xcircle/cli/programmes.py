@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 # Commands of this group that live in other modules: name -> "module:attribute".
 LAZY_PROGRAMME_COMMANDS: dict[str, str] = {
+    "edit": "xcircle.cli.programme_edit:edit",
     "publish": "xcircle.cli.programme_publish:publish",
     "view": "xcircle.cli.programme_publish:view",
     "handover": "xcircle.cli.programme_publish:handover",

@@ -134,6 +134,7 @@ class _Parser:
         self.header = rows[0]
         self.body = rows[1:]
         self.columns: dict[str, int] = {}
+        self.spelling: dict[str, str] = {}
         for i, h in enumerate(self.header):
             key = _canonical(h)
             if key in self.columns:
@@ -252,9 +253,10 @@ class _Parser:
         return Participant(
             id=participant_id(email),
             name=name,
-            organization=org,
+            # "ACME" and "Acme" are one organization: the first spelling in the file wins.
+            organization=self.spelling.setdefault(org.casefold(), org),
             seniority=seniority,
-            function=function,
+            function=self.spelling.setdefault("function:" + function.casefold(), function),
             topics=topics,
             tz=tz,
             email=email,

@@ -355,13 +355,34 @@ class Engine:
             for bucket in self.buckets(left):
                 rest += self.deal(bucket, -1 - start)
             left = rest
-        # Circles under the minimum cannot meet: dissolve them and try their people again.
+        # Circles under the minimum cannot meet: first they take members from circles above
+        # it; those still short are dissolved and their people tried again.
         for c, ci in enumerate(self.circles):
-            if 0 < len(ci.members) < self.rules.min_size:
+            if 0 < len(ci.members) < self.rules.min_size and not self.fill(c):
                 for i in list(ci.members):
                     self.remove(c, i)
                     left.append(i)
         return left
+
+    def fill(self, c: int) -> bool:
+        """Bring circle `c` up to the minimum with members of circles above it (its own
+        bucket's first) that it can take under every hard rule; True if it got there."""
+        ci, low = self.circles[c], self.rules.min_size
+        donors = sorted(
+            (d for d, cd in enumerate(self.circles) if d != c and len(cd.members) > low),
+            key=lambda d: self.circles[d].bucket != ci.bucket,
+        )
+        for d in donors:
+            cd = self.circles[d]
+            for j in list(cd.members):
+                if len(ci.members) >= low or len(cd.members) <= low:
+                    break
+                if self.admits(c, j):
+                    self.remove(d, j)
+                    self.add(c, j)
+            if len(ci.members) >= low:
+                return True
+        return False
 
     # -- local search -------------------------------------------------------------------------
 
