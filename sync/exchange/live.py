@@ -82,6 +82,10 @@ class LiveHub:
 
     def __init__(self, engine: Engine, per_device: int, in_all: int, limiter: RateLimiter) -> None:
         self.engine = engine
+        # The wait's reads, one statement each, in autocommit: no BEGIN before them and
+        # no ROLLBACK when the connection goes back to the pool (two round trips of
+        # three, on the path 200 idle devices take every hold).
+        self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.limiter = limiter  # waits per minute per token, per process (like pulls)
         self._signals = False
         self.postgres = is_postgres(engine)
@@ -437,7 +441,7 @@ async def wait(body: WaitIn, request: Request, creds: Creds) -> Response:
         token_hash = hash_or_none(call.token)
         rows: Sequence[Any] = ()
         if token_hash is not None:
-            with ctx.engine.connect() as conn:
+            with hub.reader.connect() as conn:
                 rows = conn.execute(_CALLER_AND_CIRCLES, {"h": token_hash, "ids": ids}).all()
         row = check_token(rows[0] if rows else None, (DEVICE,), call.now)
         assert token_hash is not None
@@ -477,7 +481,7 @@ async def wait(body: WaitIn, request: Request, creds: Creds) -> Response:
             waiter.event.clear()
             woken |= waiter.woken
             waiter.woken.clear()
-            last, known = await run_in_threadpool(_last_seqs, ctx.engine, device_id, ids)
+            last, known = await run_in_threadpool(_last_seqs, hub.reader, device_id, ids)
     finally:
         if hang_up is not None:
             hang_up.cancel()
