@@ -7,6 +7,7 @@ and the sync workers started the way the app's timer does, `controller.sync_now(
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -273,6 +274,7 @@ async def test_a_sync_that_overwrites_my_fresh_edit_says_whose_change_won(
         await until(pilot, lambda: "Delegate" in detail.query_one(TopBar).text)
         # Both change the title; Ada's change is the later one, so it wins everywhere.
         bob_app.services.goals.update(cid, goal, title="Delegate the report")
+        time.sleep(0.01)  # a later millisecond: in the same one the node ids would decide
         ada.services.goals.update(cid, goal, title="Delegate the budget")
         await synced(pilot, bob_app)  # Bob's change goes up first
         ada.sync()  # Ada's, stamped later, follows
