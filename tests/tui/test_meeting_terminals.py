@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+
+from .tmux import Tmux
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 90.0  # generous: the machine may be busy; each wait ends as soon as it sees
@@ -77,60 +78,25 @@ def exchange(tmp_path: Path) -> Iterator[tuple[str, str]]:
         log.close()
 
 
-class Terminals:
+class Terminals(Tmux):
     """A private tmux server; one session (one terminal) per member."""
-
-    def __init__(self) -> None:
-        self.socket = f"xcircle-meet-{uuid.uuid4().hex[:8]}"
-
-    def run(self, *args: str) -> str:
-        cmd = ["tmux", "-L", self.socket, "-f", "/dev/null", *args]
-        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
     def open(self, name: str, home: Path, status: Path) -> None:
         app = shlex.join([sys.executable, "-m", "screens.app", "--home", str(home)])
         shell = f"cd {shlex.quote(str(ROOT))} && TZ=UTC {app}; echo $? > {shlex.quote(str(status))}"
         self.run("new-session", "-d", "-s", name, "-x", "110", "-y", "34", shell)
 
-    def screen(self, name: str) -> str:
-        return self.run("capture-pane", "-p", "-t", name)
-
-    def keys(self, name: str, *keys: str) -> None:
-        self.run("send-keys", "-t", name, *keys)
-
     def type(self, name: str, text: str) -> None:
         self.run("send-keys", "-t", name, "-l", text)
-
-    def wait_for(self, name: str, *texts: str) -> str:
-        """`name`'s pane once it shows every one of `texts`."""
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            screen = self.screen(name)
-            if all(text in screen for text in texts):
-                return screen
-            time.sleep(0.1)  # polling interval, not a wait for the app
-        raise AssertionError(f"{texts!r} never appeared in {name}'s pane:\n{self.screen(name)}")
-
-    def kill(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
 @pytest.fixture
 def terminals() -> Iterator[Terminals]:
-    server = Terminals()
+    server = Terminals(TIMEOUT)
     try:
         yield server
     finally:
         server.kill()
-
-
-def wait_for_file(path: Path) -> str:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        time.sleep(0.1)
-    raise AssertionError(f"the app did not exit ({path} never written)")
 
 
 def homes(tmp_path: Path, url: str, db: str) -> tuple[Path, Path]:
@@ -225,4 +191,4 @@ def test_a_meeting_run_in_one_terminal_is_followed_and_fed_from_another(
 
     for who, status in (("ada", ada_exit), ("bob", bob_exit)):
         t.keys(who, "q")
-        assert wait_for_file(status) == "0"
+        assert terminals.wait_for_file(status) == "0"
