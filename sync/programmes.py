@@ -321,14 +321,16 @@ def _remove_coordinator(store: Store, circle: str, coordinator: str) -> None:
 
 def sealed_report(store: Store, circle: str) -> tuple[str, str] | None:
     """This device's report of `circle`, sealed for the coordinator: `(base64, digest
-    of the plain report)`, or None when the circle is in no programme or this device is
-    not a convener's (or is the coordinator's)."""
+    of the plain report)`, or None when the circle is in no programme, this device is
+    not a convener's (or is the coordinator's), or the report is the one last sent
+    (checked before sealing: a sync that changed nothing seals nothing)."""
     from xcircle.keystore import keystore_of
     from xcircle.services.context import Context
 
     ctx = Context(store)
     info = reports.programme_of(ctx, circle)
-    me = store.meta(circle).get("me")
+    meta = store.meta(circle)
+    me = meta.get("me")
     if info is None or not isinstance(me, str) or info["coordinator"] == me:
         return None
     if not is_convener(ctx.members(circle), me) or not info["coordinator_key"]:
@@ -338,9 +340,11 @@ def sealed_report(store: Store, circle: str) -> tuple[str, str] | None:
         return None
     plain = reports.encode(report)
     key = crypto.unb64(info["coordinator_key"], crypto.KEY_BYTES, "coordinator key")
+    digest = sha256(plain + key).hexdigest()
+    if meta.get(REPORT_SENT) == digest:
+        return None
     keys = keystore_of(store).device_keys()
     sealed = crypto.seal_report(keys, key, str(info["programme"]), circle, plain)
-    digest = sha256(plain + key).hexdigest()
     return crypto.b64(sealed), digest
 
 
@@ -366,8 +370,6 @@ def after_pull(run: _Run, metas: dict[str, dict[str, Any]]) -> None:
             if made is None:
                 continue
             sealed, digest = made
-            if run.gate(partial(run.store.meta, cid)).get(REPORT_SENT) == digest:
-                continue
             run.client.put_report(cid, sealed)
             run.gate(partial(run.store.set_meta, cid, **{REPORT_SENT: digest}))
         except (SyncError, InvalidInput, crypto.CryptoError) as exc:
