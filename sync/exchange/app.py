@@ -27,7 +27,7 @@ from .programmes import router as programme_router
 from .ratelimit import IpLimits
 from .routes import Context, router
 from .settings import ExchangeSettings
-from .supervise import die_with_supervisor
+from .supervise import die_with_supervisor, quiet_ticks
 from .trust_routes import router as trust_router
 from .unavailable import install as install_unavailable
 from .unavailable import wait_for_database
@@ -163,5 +163,6 @@ def app_from_env() -> FastAPI:
     process can build its own app. A worker dies with `serve`'s supervisor, and one that
     starts while the database is down waits for it rather than crash-looping."""
     die_with_supervisor()
+    quiet_ticks()
     settings = ExchangeSettings.from_env()
     return wait_for_database(lambda: create_app(settings))

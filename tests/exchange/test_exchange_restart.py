@@ -116,3 +116,36 @@ def test_serve_waits_for_its_port_then_names_who_holds_it() -> None:
         if os.path.exists("/proc/net/tcp"):
             assert f"process {os.getpid()} (" in str(caught.value)
     wait_for_port("127.0.0.1", port, limit_s=0.5)  # free again: returns at once
+
+
+async def test_a_quiet_server_still_dates_its_answers_and_stops_within_a_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`quiet_ticks`: a serving process looks whether to stop once a second instead of
+    ten times (an idle worker's wake-ups), and still stamps a Date header from its first
+    look and stops at its next look once told to."""
+    import asyncio
+
+    import uvicorn
+
+    from sync.exchange.supervise import TICK_S, quiet_ticks
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("not called")
+
+    # The patch is on uvicorn's class: undone after this test.
+    monkeypatch.setattr(uvicorn.Server, "main_loop", uvicorn.Server.main_loop)
+    monkeypatch.setattr(uvicorn.Server, "_xcircle_quiet", False, raising=False)
+    quiet_ticks()
+    quiet_ticks()  # twice is once
+    config = uvicorn.Config(app, lifespan="off", log_config=None)
+    config.load()
+    server = uvicorn.Server(config)
+    looking = asyncio.ensure_future(server.main_loop())
+    await asyncio.sleep(0.05)
+    headers = dict(server.server_state.default_headers)
+    assert b"date" in headers and not looking.done()
+    server.should_exit = True
+    started = time.monotonic()
+    await asyncio.wait_for(looking, TICK_S + 1)
+    assert time.monotonic() - started <= TICK_S + 0.5
