@@ -36,6 +36,7 @@ from sync.protocol import (
     ProtocolError,
     SyncError,
     TooLarge,
+    contiguous,
     decode_envelope,
     encode_op,
     envelope_size,
@@ -454,8 +455,12 @@ class _Run:
 
     def _pull(self, cursors: dict[str, int]) -> None:
         if cursors:
-            with gc_paused(), ThreadPoolExecutor(1, thread_name_prefix="xcircle-pull") as pool:
-                self._pull_pages(pool, cursors)
+            with (
+                gc_paused(),
+                ThreadPoolExecutor(1, thread_name_prefix="xcircle-pull") as pool,
+                ThreadPoolExecutor(1, thread_name_prefix="xcircle-archive") as archiver,
+            ):
+                self._pull_pages(pool, archiver, cursors)
         if self.e2e is not None:
             for cid in sorted(self._written & set(cursors)):
                 self._reconsider(cid)
@@ -479,7 +484,9 @@ class _Run:
         rep.merged += result.merged
         rep.quarantined = [q for q in rep.quarantined if q[0] not in ids]
 
-    def _pull_pages(self, pool: ThreadPoolExecutor, cursors: dict[str, int]) -> None:
+    def _pull_pages(
+        self, pool: ThreadPoolExecutor, archiver: ThreadPoolExecutor, cursors: dict[str, int]
+    ) -> None:
         """Pull until no circle has more. Pipelined: the next page is requested (by the
         exchange's own `next`) while this one is checked and applied, so the exchange's
         work and ours overlap; a circle whose page fails the check is dropped from the
@@ -513,11 +520,13 @@ class _Run:
             )
             for cid, after in cursors.items():
                 batch = got.get(cid)
-                if isinstance(batch, dict) and not self._apply(cid, after, batch):
+                if isinstance(batch, dict) and not self._apply(cid, after, batch, archiver):
                     claimed.pop(cid, None)  # stop this circle here; its prefetched page is ignored
             cursors = claimed
 
-    def _apply(self, cid: str, after: int, batch: dict[str, Any]) -> bool:
+    def _apply(
+        self, cid: str, after: int, batch: dict[str, Any], archiver: ThreadPoolExecutor
+    ) -> bool:
         """Check and apply one circle's batch; True if it was contiguous up to its `next`
         (the circle's cursor is then that `next`)."""
         rep = self.report.circle(cid)
@@ -533,6 +542,15 @@ class _Run:
         rejected: list[tuple[str, str]] = []
         last = after
         decode = self.e2e.decoder(cid) if self.e2e else decode_envelope
+        # The log itself, kept to rebuild a lost exchange (sync/archive.py): written by
+        # another thread while this one decodes (a sealed page is ~5 MB: the write was a
+        # sixth of an encrypted pull), and done before the merge, so the archive is never
+        # behind the cursor. It keeps what the decoding below will pass: the envelopes
+        # whose shape and seq hold up, the same rule that ends the loop.
+        kept = contiguous(envelopes, after)
+        archived = (
+            archiver.submit(keep_log, self.store.home, cid, envelopes[:kept]) if kept else None
+        )
         try:
             for env in envelopes:
                 d = decode(env)
@@ -549,10 +567,8 @@ class _Run:
             rep.gap = str(exc)
         if rep.gap is None and last != nxt:
             rep.gap = f"ops end at seq {last} but the exchange said next is {nxt}"
-        if last != after:
-            # The log itself, kept to rebuild a lost exchange (sync/archive.py); before
-            # the merge, so it is never behind the cursor.
-            keep_log(self.store.home, cid, envelopes[: last - after])
+        if archived is not None:
+            archived.result()
         if last != after or rejected:
             result = self.gate(
                 partial(

@@ -205,6 +205,21 @@ def decode_envelope(env: Any) -> Decoded:
     return Decoded(seq, op_id, raw)
 
 
+def contiguous(envelopes: list[Any], after: int) -> int:
+    """How many of a page's envelopes, from the first, have the shape `_shape` asks and
+    seqs `after + 1, after + 2, …`: where decoding the page will stop (a gap or a
+    ProtocolError), known before it starts."""
+    n = 0
+    for env in envelopes:
+        if type(env) is not dict:
+            break
+        seq, op_id = env.get("seq"), env.get("op_id")
+        if type(seq) is not int or seq != after + n + 1 or type(op_id) is not str:
+            break
+        n += 1
+    return n
+
+
 def _shape(env: Any) -> tuple[int, str]:
     if not isinstance(env, dict):
         raise ProtocolError("the exchange sent an envelope that is not an object")

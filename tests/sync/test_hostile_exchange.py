@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sync.archive import Archive
 from sync.engine import sync
 from sync.protocol import SyncError
 
@@ -97,6 +98,10 @@ def test_a_hostile_page_stops_only_that_circle(
         assert report.circles[B].gap is None and len(feedback_ids(store, B)) == N
         before = feedback_ids(store, A)
         assert len(before) == store.meta(A)["cursor"]  # exactly the accepted prefix, once
+        # The device's copy of the log (written while the page is decoded) holds that
+        # prefix too, and nothing the exchange sent past it.
+        kept = sorted(Archive(store.home, A).entries())
+        assert kept == list(range(1, store.meta(A)["cursor"] + 1))
 
         exchange.script = lambda cursors: None  # an honest exchange completes the circle
         with exchange.client() as client:
