@@ -107,6 +107,25 @@ def test_a_member_tampering_inside_the_ciphertext_is_refused() -> None:
     assert accepted == 0
 
 
+def test_an_op_proven_by_its_sibling_keeps_its_signer_mark_and_circle() -> None:
+    """Once one op of a batch is verified, its sibling is checked by one hash and one
+    comparison: it still comes out with its signer and its vouched mark, and the same
+    bytes claimed for another circle are refused."""
+    plains = crypto.sign_batch(BEA, CIRCLE, [op_json(i) for i in range(5)], vouched=True)
+    verifier = crypto.Verifier()
+    for i in (0, 1, 3, 2, 4):  # 1 and 2 are proven by 0 and 3 before they come
+        opened = verifier.verify(CIRCLE, plains[i])
+        assert (opened.signer, opened.op_json, opened.vouched) == (
+            BEA.public.ed25519,
+            op_json(i),
+            True,
+        )
+    with pytest.raises(crypto.CryptoError):
+        verifier.verify(OTHER, plains[1])
+    own = crypto.sign_batch(ALICE, CIRCLE, [op_json(i) for i in range(5)])
+    assert not verifier.verify(CIRCLE, own[1]).vouched  # same ops, another signer's batch
+
+
 def test_wrap_mutations_are_all_refused() -> None:
     rng = random.Random(3)
     secret = crypto.new_epoch_secret()
