@@ -147,5 +147,5 @@ async def test_a_quiet_server_still_dates_its_answers_and_stops_within_a_tick(
     assert b"date" in headers and not looking.done()
     server.should_exit = True
     started = time.monotonic()
-    await asyncio.wait_for(looking, TICK_S + 1)
-    assert time.monotonic() - started <= TICK_S + 0.5
+    await asyncio.wait_for(looking, TICK_S + 5)
+    assert time.monotonic() - started <= TICK_S + 1  # one look, with room for a busy CI
