@@ -503,18 +503,27 @@ def publish_device(store: Store, cid: str) -> bool:
     return True
 
 
+def sharer(store: Store, cid: str, on_store: Gate) -> tuple[str | None, bool]:
+    """This device's member id in a circle it shares (None: not shared from here), and
+    whether that member is a convener (the role rule on the members in join order)."""
+    meta = on_store(partial(store.meta, cid))
+    me = meta.get("me")
+    if not meta.get("shared") or not isinstance(me, str):
+        return None, False
+    members = on_store(partial(store.records, cid, "member"))
+    ordered = sorted(members, key=lambda m: (m.get("joined", ""), m["id"]))
+    return me, is_convener(ordered, me)
+
+
 def encrypt_circle(store: Store, client: ExchangeClient, cid: str, *, on_store: Gate) -> int:
     """Encrypt a shared circle from now on (a convener's action): push this device's
     record, start a new epoch for every member device, push under it. Returns the epoch."""
     from sync.engine import sync as run_sync
 
-    meta = on_store(partial(store.meta, cid))
-    me = meta.get("me")
-    if not meta.get("shared") or not isinstance(me, str):
+    me, convener = sharer(store, cid, on_store)
+    if me is None:
         raise SyncError("share the circle first: xcircle circle share CIRCLE")
-    members = on_store(partial(store.records, cid, "member"))
-    ordered = sorted(members, key=lambda m: (m.get("joined", ""), m["id"]))
-    if not is_convener(ordered, me):
+    if not convener:
         raise SyncError("only a convener can encrypt the circle")
     device = on_store(partial(require_credentials, store)).device_id
     run_sync(store, client, circles=[cid], on_store=on_store)  # my device record first

@@ -40,6 +40,7 @@ from sync.protocol import (
     decode_envelope,
     encode_op,
     envelope_size,
+    sized_groups,
 )
 from sync.state import (
     EXCHANGE_SETTING,
@@ -376,34 +377,17 @@ class _Run:
         e2e = self.e2e
         if key is not None and e2e is not None:
             raw = {op.id: op.to_bytes() for op in ops}  # encoded once: sized, then sealed
-            for group in self._groups(ops, lambda op: len(raw[op.id]) + SEALED_OVERHEAD):
+
+            def sealed_size(op: Op) -> int:  # in base64, with the JSON around it
+                return (len(raw[op.id]) + SEALED_OVERHEAD) * 4 // 3 + 64
+
+            for group in sized_groups(ops, sealed_size, self.push_ops, self.push_bytes):
                 yield list(zip(group, e2e.seal(key, group, raw), strict=True))
             return
-        batch: list[tuple[Op, dict[str, Any]]] = []
-        size = 0
-        for op in ops:
-            env = encode_op(op)
-            n = envelope_size(env)
-            if batch and (len(batch) >= self.push_ops or size + n > self.push_bytes):
-                yield batch
-                batch, size = [], 0
-            batch.append((op, env))
-            size += n
-        if batch:
-            yield batch
-
-    def _groups(self, ops: list[Op], raw_size: Callable[[Op], int]) -> Iterable[list[Op]]:
-        group: list[Op] = []
-        size = 0
-        for op in ops:
-            n = raw_size(op) * 4 // 3 + 64  # base64 and the JSON around it
-            if group and (len(group) >= self.push_ops or size + n > self.push_bytes):
-                yield group
-                group, size = [], 0
-            group.append(op)
-            size += n
-        if group:
-            yield group
+        plain = ((op, encode_op(op)) for op in ops)
+        yield from sized_groups(
+            plain, lambda pair: envelope_size(pair[1]), self.push_ops, self.push_bytes
+        )
 
     def _push_batch(self, cid: str, batch: list[tuple[Op, dict[str, Any]]]) -> None:
         try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from xcircle.errors import XCircleError
@@ -155,6 +155,27 @@ def encode_op(op: Op) -> dict[str, Any]:
         "nonce": "",
         "payload": base64.b64encode(op.to_bytes()).decode("ascii"),
     }
+
+
+T = TypeVar("T")
+
+
+def sized_groups(
+    items: Iterable[T], size: Callable[[T], int], most: int, most_bytes: int
+) -> Iterator[list[T]]:
+    """`items` in order, in request-sized groups: at most `most` items and `most_bytes`
+    bytes as `size` counts them (an item larger than that still goes, alone)."""
+    group: list[T] = []
+    total = 0
+    for item in items:
+        n = size(item)
+        if group and (len(group) >= most or total + n > most_bytes):
+            yield group
+            group, total = [], 0
+        group.append(item)
+        total += n
+    if group:
+        yield group
 
 
 def envelope_size(env: Mapping[str, Any]) -> int:

@@ -26,22 +26,23 @@ from __future__ import annotations
 
 import binascii
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from sync.archive import FIELDS, Archive
-from sync.e2e import SEALED_FROM, start_epoch
+from sync.e2e import SEALED_FROM, sharer, start_epoch
 from sync.history import AUTHORED_FROM, VOUCHED_BY
-from sync.protocol import PLAIN_EPOCH, AuthFailed, NotMember, SyncError
+from sync.protocol import PLAIN_EPOCH, AuthFailed, NotMember, SyncError, sized_groups
 from sync.state import Credentials, Gate, direct, require_credentials, shared_circles
 from xcircle import crypto, safetext
 from xcircle.errors import InvalidInput
 from xcircle.keystore import keystore_of
-from xcircle.services.members import is_convener
 from xcircle.store import Store
 
 if TYPE_CHECKING:
@@ -100,13 +101,10 @@ def reseed_circle(
 ) -> ReseedResult:
     """Upgrade a plaintext circle, or rebuild it on an exchange that lost it (see the
     module docstring). A convener's action; safe to run again."""
-    meta = on_store(partial(store.meta, cid))
-    me = meta.get("me")
-    if not meta.get("shared") or not isinstance(me, str):
+    me, convener = sharer(store, cid, on_store)
+    if me is None:
         raise InvalidInput("this circle is not shared from this device: nothing to reseed")
-    members = on_store(partial(store.records, cid, "member"))
-    ordered = sorted(members, key=lambda m: (m.get("joined", ""), m["id"]))
-    if not is_convener(ordered, me):
+    if not convener:
         raise InvalidInput("only a convener can reseed a circle")
     device = on_store(partial(require_credentials, store)).device_id
     try:
@@ -377,43 +375,19 @@ def _envelope(s: crypto.Sealed) -> dict[str, Any]:
 
 
 def _chunks(pairs: list[tuple[str, bytes]]) -> Iterator[list[tuple[str, bytes]]]:
-    group: list[tuple[str, bytes]] = []
-    size = 0
-    for pair in pairs:
-        n = len(pair[1]) * 4 // 3 + 1000  # sealed, in base64, with its path and JSON
-        if group and (len(group) >= BATCH or size + n > BATCH_BYTES):
-            yield group
-            group, size = [], 0
-        group.append(pair)
-        size += n
-    if group:
-        yield group
+    """Ops to re-seal, in request-sized groups (sealed, in base64, with path and JSON)."""
+    return sized_groups(pairs, lambda pair: len(pair[1]) * 4 // 3 + 1000, BATCH, BATCH_BYTES)
 
 
 def _runs(plan: list[tuple[str, Any]]) -> Iterator[tuple[str, list[Any]]]:
     """The plan in request-sized runs of one kind, in order."""
-    i = 0
-    while i < len(plan):
-        kind = plan[i][0]
-        j = i
-        while j < len(plan) and plan[j][0] == kind:
-            j += 1
-        items = [item for _, item in plan[i:j]]
+    for kind, run in groupby(plan, key=itemgetter(0)):
+        items = [item for _, item in run]
         if kind == "vouch":
             yield from ((kind, g) for g in _chunks(items))
         else:
-            size: Callable[[dict[str, Any]], int] = lambda env: len(env["payload"]) + 200  # noqa: E731
-            group: list[Any] = []
-            total = 0
-            for env in items:
-                if group and (len(group) >= BATCH or total + size(env) > BATCH_BYTES):
-                    yield kind, group
-                    group, total = [], 0
-                group.append(env)
-                total += size(env)
-            if group:
-                yield kind, group
-        i = j
+            envs = sized_groups(items, lambda env: len(env["payload"]) + 200, BATCH, BATCH_BYTES)
+            yield from ((kind, g) for g in envs)
 
 
 def _pull_all(client: ExchangeClient, cid: str) -> list[dict[str, Any]]:
