@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -77,6 +79,19 @@ class Serve:
                 self.proc.kill()
                 self.proc.wait(5)
         self._err.close()
+
+
+@contextmanager
+def serving(
+    db_url: str, port: int, log: Path, *, workers: int = 1, limit_s: float = 30.0
+) -> Iterator[Serve]:
+    """A `Serve` that is answering; stopped on leaving."""
+    serve = Serve(db_url, port, workers, log)
+    try:
+        serve.wait_ready(limit_s)
+        yield serve
+    finally:
+        serve.stop()
 
 
 @dataclass

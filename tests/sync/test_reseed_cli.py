@@ -6,44 +6,15 @@ the rebuild printed for him."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
-from .test_end_to_end import _command, _free_port, _js, _run
+from tests.exchange.serving import serving
+
+from .test_end_to_end import _free_port, _js, _run
 
 pytestmark = pytest.mark.slow
-
-
-@contextmanager
-def serving(db: Path, port: int, log: Path) -> Iterator[str]:
-    url = f"http://127.0.0.1:{port}"
-    with log.open("a") as out:
-        proc = subprocess.Popen(
-            [*_command(), "exchange", "serve", "--db", f"sqlite:///{db}", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "the exchange did not start in 30 s"
-                time.sleep(0.1)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 def _tokens(db: Path) -> dict[str, str]:
@@ -66,7 +37,8 @@ def test_a_lost_exchange_is_rebuilt_from_a_conveners_device(tmp_path: Path) -> N
     ada, bob = ("--home", str(tmp_path / "ada")), ("--home", str(tmp_path / "bob"))
     _run(*ada, "init", "--name", "Ada", "--org", "Acme")
     _run(*bob, "init", "--name", "Bob", "--org", "Beta")
-    with serving(db, port, log) as url:
+    with serving(f"sqlite:///{db}", port, log) as server:
+        url = server.base
         tokens = _tokens(db)
         _js(*ada, "join", url, tokens["Acme"])
         _js(*bob, "join", url, tokens["Beta"])
@@ -85,7 +57,8 @@ def test_a_lost_exchange_is_rebuilt_from_a_conveners_device(tmp_path: Path) -> N
 
     for suffix in ("", "-wal", "-shm"):  # the exchange's database is lost
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    with serving(db, port, log) as url:
+    with serving(f"sqlite:///{db}", port, log) as server:
+        url = server.base
         tokens = _tokens(db)
         assert _run(*ada, "sync", code=1).stderr.startswith("xcircle: error: the exchange refused")
         assert "Joined" in _run(*ada, "join", url, tokens["Acme"]).stdout  # again, same keys

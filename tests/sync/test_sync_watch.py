@@ -16,7 +16,7 @@ from typing import IO, Any
 import orjson
 import pytest
 
-from tests.exchange.serving import Serve
+from tests.exchange.serving import Serve, serving
 
 from .test_end_to_end import _command, _free_port, _js, _run
 
@@ -27,12 +27,8 @@ pytestmark = pytest.mark.slow
 def server(tmp_path: Path) -> Iterator[tuple[str, str, Serve]]:
     """A real exchange process: (url, db url, its handle)."""
     db = f"sqlite:///{tmp_path / 'exchange.db'}"
-    serve = Serve(db, _free_port(), 1, tmp_path / "server.log")
-    try:
-        serve.wait_ready()
+    with serving(db, _free_port(), tmp_path / "server.log") as serve:
         yield serve.base, db, serve
-    finally:
-        serve.stop()
 
 
 class Watch:

@@ -12,18 +12,18 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
+
+from tests.exchange.pgcluster import free_port
+from tests.exchange.serving import serving
 
 from .tmux import Tmux
 
@@ -45,37 +45,12 @@ def xcircle(*args: str) -> Any:
     return orjson.loads(done.stdout)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def exchange(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A real exchange process on 127.0.0.1; yields (url, db url)."""
     db = f"sqlite:///{tmp_path / 'exchange.db'}"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "exchange.log").open("w")
-    cmd = [sys.executable, "-m", "xcircle", "exchange", "serve", "--db", db, "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (tmp_path / "exchange.log").read_text()
-            assert time.monotonic() < deadline, "the exchange did not start"
-            time.sleep(0.1)
-        yield url, db
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
+    with serving(db, free_port(), tmp_path / "exchange.log", limit_s=TIMEOUT) as server:
+        yield server.base, db
 
 
 class Terminals(Tmux):
