@@ -27,7 +27,7 @@ import orjson
 
 from sync.history import History
 from sync.protocol import BEFORE_JOINING, PLAIN_EPOCH, Decoded, SyncError, decode_envelope
-from sync.state import Gate, cursor_of, require_credentials
+from sync.state import Gate, cursor_of, members_by_join, require_credentials
 from xcircle import crypto
 from xcircle.domain import CONVENER, PROGRAMME_FIELDS
 from xcircle.errors import InvalidOp
@@ -510,9 +510,7 @@ def sharer(store: Store, cid: str, on_store: Gate) -> tuple[str | None, bool]:
     me = meta.get("me")
     if not meta.get("shared") or not isinstance(me, str):
         return None, False
-    members = on_store(partial(store.records, cid, "member"))
-    ordered = sorted(members, key=lambda m: (m.get("joined", ""), m["id"]))
-    return me, is_convener(ordered, me)
+    return me, is_convener(on_store(partial(members_by_join, store, cid)), me)
 
 
 def encrypt_circle(store: Store, client: ExchangeClient, cid: str, *, on_store: Gate) -> int:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sync.protocol import NotMember, SyncError
+from sync.state import members_by_join
 from xcircle.domain import validate_fields
 from xcircle.errors import XCircleError
 from xcircle.ops import DELETED, Op, new_id
@@ -279,8 +280,7 @@ def _convener(run: _Run, cid: str, meta: dict[str, Any]) -> None:
 
 
 def _is_convener(store: Store, cid: str, member: str) -> bool:
-    members = sorted(store.records(cid, "member"), key=lambda m: (m.get("joined", ""), m["id"]))
-    return is_convener(members, member)
+    return is_convener(members_by_join(store, cid), member)
 
 
 def _check(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from sync.commands import invite_code, remove_member_remote, set_role_remote, share_circle
 from sync.protocol import NotMember, SyncError
-from sync.state import Gate, direct, require_credentials
+from sync.state import Gate, direct, members_by_join, require_credentials
 from xcircle import crypto
 from xcircle.domain import CONVENER, METRICS
 from xcircle.errors import InvalidInput
@@ -300,7 +300,7 @@ def _coordinator_to_remove(store: Store, circle: str) -> str | None:
     if record is None or not record.get("programme") or not isinstance(me, str):
         return None
     coordinator = record.get("coordinator")
-    members = sorted(store.records(circle, "member"), key=lambda m: (m.get("joined", ""), m["id"]))
+    members = members_by_join(store, circle)
     if not isinstance(coordinator, str) or coordinator == me:
         return None
     if not any(m["id"] == coordinator for m in members):

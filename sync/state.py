@@ -181,6 +181,12 @@ def cursor_of(meta: dict[str, Any]) -> int:
 SHARED_WITH_E2E = "shared_with_e2e"
 
 
+def members_by_join(store: Store, circle: str) -> list[dict[str, Any]]:
+    """A circle's member records in join order (ties by id), as the role rule reads them
+    (`xcircle.services.members.is_convener`)."""
+    return sorted(store.records(circle, "member"), key=lambda m: (m.get("joined", ""), m["id"]))
+
+
 def mark_shared(store: Store, circle: str, me: str) -> None:
     """Make `circle` a shared circle (created locally if new) with my member id `me`;
     its pull cursor stays where it is."""

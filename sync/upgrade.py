@@ -26,13 +26,11 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from sync.archive import Archive
-from sync.e2e import start_epoch
+from sync.e2e import sharer, start_epoch
 from sync.protocol import PLAIN_EPOCH, SyncError
 from sync.reseed import has_plain_history, restore, upgrade
-from sync.state import SHARED_WITH_E2E, Gate, SyncReport, credentials
+from sync.state import SHARED_WITH_E2E, SyncReport, credentials
 from xcircle.keystore import keystore_of
-from xcircle.services.members import is_convener
-from xcircle.store import Store
 
 if TYPE_CHECKING:
     from sync.e2e import E2E
@@ -70,10 +68,11 @@ def maintain(
                         f"circle {cid[:8]}: {pushed} op(s) the rebuilt exchange lacked "
                         "were pushed again from this device"
                     )
-            if not _convener(store, cid, gate):
-                continue
+            if not sharer(store, cid, gate)[1]:
+                continue  # not a convener's device
+            meta = gate(partial(store.meta, cid))
             if epoch == PLAIN_EPOCH:
-                if gate(partial(store.meta, cid)).get(SHARED_WITH_E2E):
+                if meta.get(SHARED_WITH_E2E):
                     continue  # shared in plaintext by this version: a choice, not a leftover
                 done = upgrade(store, client, cid, device=creds.device_id, on_store=gate)
                 report.warnings.append(
@@ -82,7 +81,6 @@ def maintain(
                 )
                 gate(partial(store.set_meta, cid, **{EPOCH_SINCE: [done.epoch, now_ms()]}))
                 continue
-            meta = gate(partial(store.meta, cid))
             held = gate(partial(ks.epochs, cid))
             if has_plain_history(meta, bool(held)):  # encrypted later: its history plain
                 done = upgrade(store, client, cid, device=creds.device_id, on_store=gate)
@@ -93,7 +91,7 @@ def maintain(
                 continue
             if not held or held[-1] != epoch:
                 continue  # behind the exchange: the next pull fetches the wrap
-            since = gate(partial(store.meta, cid)).get(EPOCH_SINCE)
+            since = meta.get(EPOCH_SINCE)
             if not (isinstance(since, list) and len(since) == 2 and since[0] == epoch):
                 gate(partial(store.set_meta, cid, **{EPOCH_SINCE: [epoch, now_ms()]}))
                 continue
@@ -105,10 +103,3 @@ def maintain(
         except SyncError as exc:
             # E.g. a member device without published keys yet: tried again next sync.
             log.info("circle %s: not upgraded or rotated yet: %s", cid[:8], exc)
-
-
-def _convener(store: Store, cid: str, gate: Gate) -> bool:
-    me = gate(partial(store.meta, cid)).get("me")
-    members = gate(partial(store.records, cid, "member"))
-    ordered = sorted(members, key=lambda m: (m.get("joined", ""), m["id"]))
-    return isinstance(me, str) and is_convener(ordered, me)
