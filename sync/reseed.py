@@ -146,9 +146,7 @@ def upgrade(
     for group in _chunks([(e["op_id"], _b64(e["payload"])) for e in legacy]):
         sealed = crypto.seal_batch(key, keys, group, vouched=True)
         envs = [_envelope(s) for s in sealed]
-        answer = client.reseed(cid, envs)
-        seqs = {r["op_id"]: r["seq"] for r in answer.get("results") or []}
-        archive.keep([{**env, "seq": seqs.get(env["op_id"])} for env in envs])
+        archive.keep(_reseed(client, cid, envs))
         result.vouched += len(envs)
         result.pushed += len(envs)
     result.purged = client.purge_plaintext(cid)
@@ -221,9 +219,7 @@ def _repush(
             result.vouched += len(envs)
         else:
             envs = group
-        answer = client.reseed(cid, envs)
-        seqs = {r["op_id"]: r["seq"] for r in answer.get("results") or []}
-        new_seqs.extend({**env, "seq": seqs.get(env["op_id"])} for env in envs)
+        new_seqs.extend(_reseed(client, cid, envs))
         result.pushed += len(envs)
     result.unrecoverable.sort()
     archive.set_aside()  # the log as the exchange now numbers it
@@ -231,6 +227,13 @@ def _repush(
     # This device holds all it re-pushed: no need to pull it back.
     last = max((e["seq"] for e in new_seqs if isinstance(e["seq"], int)), default=0)
     on_store(partial(store.set_meta, cid, cursor=last))
+
+
+def _reseed(client: ExchangeClient, cid: str, envs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Re-push `envs`; returns them with the seq the exchange gave each (for the archive)."""
+    answer = client.reseed(cid, envs)
+    seqs = {r["op_id"]: r["seq"] for r in answer.get("results") or []}
+    return [{**env, "seq": seqs.get(env["op_id"])} for env in envs]
 
 
 def _open(
@@ -278,8 +281,8 @@ def reinvite(
         }
         on_store(partial(ks.save_invite, cid, new_id(), record))
         code = make_invite_code(invite.code, client.base_url)
-        out.append({"member": member["id"], "name": member.get("name", ""), "code": code})
-        out[-1]["org"] = member.get("org", "")
+        name, org = member.get("name", ""), member.get("org", "")
+        out.append({"member": member["id"], "name": name, "code": code, "org": org})
     return out
 
 
