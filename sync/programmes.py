@@ -178,13 +178,13 @@ def _invite(
     every participant who has not joined yet."""
     store, mark = services.store, services.programmes.mark_published
     title = str((on_store(partial(store.get, cid, "circle", cid)) or {}).get("name", cid))
+    made = dict(on_store(partial(store.meta, cid)).get(INVITES) or {})
+    joined = {m["id"] for m in on_store(partial(store.records, cid, "member"))}
     rows = []
     for pid in members:
         person = programme.participants.get(pid)
         if person is None:
             continue
-        made = dict(on_store(partial(store.meta, cid)).get(INVITES) or {})
-        joined = {m["id"] for m in on_store(partial(store.records, cid, "member"))}
         current = made.get(pid)
         if isinstance(current, Mapping) and current.get("member") in joined:
             continue  # joined already: nothing to send
@@ -414,7 +414,7 @@ def fetch_reports(
 
     from xcircle.keystore import keystore_of
 
-    keys = on_store(partial(lambda: keystore_of(store).device_keys()))
+    keys = on_store(lambda: keystore_of(store).device_keys())
     answer = _reports_of(client, programme_id)
     if answer is None:
         raise InvalidInput("the exchange knows no such programme of this device: publish it first")
