@@ -84,9 +84,7 @@ def _add_circle(
             raise not_found("circle not found")
         if caller_row(conn, circle_id, device_id).role != CONVENER:
             raise forbidden()
-        owner = conn.execute(
-            select(programmes.c.owner_device).where(programmes.c.id == programme_id)
-        ).scalar()
+        owner = _owner(conn, programme_id)
         if owner is None:
             conn.execute(
                 programmes.insert().values(id=programme_id, owner_device=device_id, created=now)
@@ -145,11 +143,16 @@ def reports(engine: Engine, device_id: str, programme_id: str) -> list[dict[str,
     ]
 
 
-def _require_owner(conn: Connection, device_id: str, programme_id: str) -> None:
+def _owner(conn: Connection, programme_id: str) -> str | None:
+    """The device that owns a programme (None: no such programme)."""
     owner = conn.execute(
         select(programmes.c.owner_device).where(programmes.c.id == programme_id)
     ).scalar()
-    if owner is None or owner != device_id:
+    return None if owner is None else str(owner)
+
+
+def _require_owner(conn: Connection, device_id: str, programme_id: str) -> None:
+    if _owner(conn, programme_id) != device_id:
         raise _no_programme()
 
 
