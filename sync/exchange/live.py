@@ -427,7 +427,7 @@ async def wait(body: WaitIn, request: Request, creds: Creds) -> Response:
     once, like a pull; a device that never belonged to any of them gets 404.
 
     The idle path is what 200 waiting devices cost the exchange every 50 s: one hop to
-    the thread pool, two queries, no pydantic on the way out."""
+    the thread pool, one query, no pydantic on the way out."""
     call = Call(request, creds)
     ctx = call.ctx
     hub: LiveHub = request.app.state.live
