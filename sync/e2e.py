@@ -26,14 +26,21 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sync.history import History
-from sync.protocol import BEFORE_JOINING, PLAIN_EPOCH, Decoded, SyncError, decode_envelope
+from sync.protocol import (
+    BATCH_RECORD,
+    BEFORE_JOINING,
+    PLAIN_EPOCH,
+    Decoded,
+    SyncError,
+    decode_envelope,
+)
 from sync.state import Gate, cursor_of, members_by_join, require_credentials
 from xcircle import crypto
 from xcircle.domain import CONVENER, PROGRAMME_FIELDS
 from xcircle.errors import InvalidOp
 from xcircle.hlc import Stamp
 from xcircle.keystore import Keystore, keystore_of
-from xcircle.ops import Op
+from xcircle.ops import Op, new_id
 from xcircle.services.members import is_convener
 from xcircle.store import Store
 
@@ -217,6 +224,10 @@ class E2E:
         self._fetched: set[str] = set()
         self._signers: dict[bytes, str] = {}  # Ed25519 key → its base64 (Trust's key)
         self._pushed: dict[str, dict[str, Op]] = {}  # circle → op id → op sealed by this sync
+        self._records: dict[str, set[str]] = {}  # circle → batch records this sync pushed
+        # circle → its archived envelopes by op id (read once, when a record is missing)
+        self._archived: dict[str, dict[str, Any]] = {}
+        self._sought: set[tuple[str, str]] = set()  # (circle, record id) looked up
 
     # -- epochs --------------------------------------------------------------------------
 
@@ -258,27 +269,22 @@ class E2E:
 
     def seal(
         self, key: crypto.EpochKey, ops: list[Op], encoded: dict[str, bytes] | None = None
-    ) -> list[dict[str, Any]]:
-        """Envelopes for a push batch: one signature, each op sealed under the epoch.
-        `encoded`: op id → `op.to_bytes()`, when the caller already has them."""
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Envelopes for a push batch, sealed under the epoch: its batch record (one
+        signature, a new id) and each op's. `encoded`: op id → `op.to_bytes()`, when
+        the caller already has them."""
         raw = encoded or {}
         pairs = [(op.id, raw.get(op.id) or op.to_bytes()) for op in ops]
-        sealed = crypto.seal_batch(key, self.keys, pairs)
-        return [
-            {
-                "op_id": s.op_id,
-                "epoch": s.epoch,
-                "nonce": crypto.b64(s.nonce),
-                "payload": crypto.b64(s.payload),
-            }
-            for s in sealed
-        ]
+        record, *sealed = crypto.seal_push(key, self.keys, new_id(), pairs)
+        return envelope(record), [envelope(s) for s in sealed]
 
-    def pushed(self, cid: str, ops: Iterable[Op]) -> None:
-        """Sealed ops this sync pushed and the exchange holds: when the pull brings them
-        back, they are taken from here instead of opened (the same op, already applied
-        here; whatever bytes the exchange sends under our op id, ours stand)."""
+    def pushed(self, cid: str, ops: Iterable[Op], records: Iterable[str] = ()) -> None:
+        """Sealed ops and batch records this sync pushed and the exchange holds: when
+        the pull brings them back, they are taken from here instead of opened (the same
+        op, already applied here; whatever bytes the exchange sends under our op id,
+        ours stand)."""
         self._pushed.setdefault(cid, {}).update((op.id, op) for op in ops)
+        self._records.setdefault(cid, set()).update(records)
 
     # -- pull ----------------------------------------------------------------------------
 
@@ -290,7 +296,6 @@ class E2E:
         rekey that admits a joiner and its hand-over, which brings the joiner that
         device's record. Tried again only when a device record arrived since the last
         try, so a forged op costs one look, not one per sync."""
-        from sync.archive import Archive
 
         waiting = {
             q["id"]
@@ -303,7 +308,7 @@ class E2E:
         if known <= self.gate(partial(self.store.meta, cid)).get(RECONSIDERED, 0):
             return []
         self.gate(partial(self.store.set_meta, cid, **{RECONSIDERED: known}))
-        kept = self.gate(Archive(self.store.home, cid).entries)
+        kept = self._read_log(cid)
         decode = self.decoder(cid)
         released: list[tuple[str, Op]] = []
         for _, env in sorted(kept.items()):
@@ -324,6 +329,7 @@ class E2E:
         sealed_from: list[int | None] = [self.gate(partial(self.store.meta, cid)).get(SEALED_FROM)]
         keys: dict[int, crypto.EpochKey | None] = {}
         mine = self._pushed.get(cid, {})
+        my_records = self._records.get(cid, set())
         me = crypto.b64(self.keys.public.ed25519)
         before: dict[int, bool] = {}  # epochs without a key here: from before my joining?
 
@@ -357,6 +363,9 @@ class E2E:
                         return Decoded(seq, op_id, None, BEFORE_JOINING)
                     return Decoded(seq, op_id, None, f"no key for epoch {epoch} on this device")
             own = mine.pop(op_id, None)
+            if own is None and op_id in my_records:
+                my_records.discard(op_id)
+                return Decoded(seq, op_id, None, BATCH_RECORD)
             if own is not None:  # pushed by this sync: checked like any op, not opened
                 if not trust.plain_content(me, own.author, own.entity):
                     reason = trust.check(me, own, seq)
@@ -380,7 +389,13 @@ class E2E:
         try:
             nonce = binascii.a2b_base64(env.get("nonce", ""), strict_mode=True)
             payload = binascii.a2b_base64(env.get("payload", ""), strict_mode=True)
-            opened = self.verifier.open(key, op_id, nonce, payload)
+            try:
+                opened = self.verifier.open(key, op_id, nonce, payload)
+            except crypto.MissingRecord as missing:  # pulled by an earlier sync
+                self._find_record(key.circle, missing.record_id)
+                opened = self.verifier.open(key, op_id, nonce, payload)
+            if opened.record:
+                return Decoded(seq, op_id, None, BATCH_RECORD)
             data = orjson.loads(opened.op_json)
         except (binascii.Error, ValueError, TypeError, crypto.CryptoError) as exc:
             return Decoded(seq, op_id, None, str(exc) or "envelope does not open")
@@ -404,6 +419,46 @@ class E2E:
                 return Decoded(seq, op_id, None, reason)
         history.authored(seq)
         return Decoded(seq, op_id, opened.op_json, None, op)
+
+    def _read_log(self, cid: str) -> dict[int, dict[str, Any]]:
+        """This device's copy of a circle's log (`sync.archive`), by seq; kept by op id
+        for `_find_record`."""
+        from sync.archive import Archive
+
+        kept = self.gate(Archive(self.store.home, cid).entries)
+        self._archived[cid] = {str(e.get("op_id")): e for e in kept.values()}
+        return kept
+
+    def _find_record(self, cid: str, record_id: str) -> None:
+        """Take in a batch record pulled by an earlier sync, from this device's copy of
+        the log (read once per circle and sync, and each record sought once: an op
+        naming a record nobody pushed costs a lookup, not a read of the log)."""
+        if (cid, record_id) in self._sought:
+            return
+        self._sought.add((cid, record_id))
+        if cid not in self._archived:
+            self._read_log(cid)
+        env = self._archived[cid].get(record_id)
+        epoch = env.get("epoch") if env is not None else None
+        key = self.epoch_key(cid, epoch) if type(epoch) is int and epoch > 0 else None
+        if env is None or key is None:
+            return
+        try:
+            nonce = binascii.a2b_base64(env.get("nonce", ""), strict_mode=True)
+            payload = binascii.a2b_base64(env.get("payload", ""), strict_mode=True)
+            self.verifier.open(key, record_id, nonce, payload)
+        except (binascii.Error, ValueError, TypeError, crypto.CryptoError) as exc:
+            log.warning("circle %s: batch record %s: %s", cid[:8], record_id[:8], exc)
+
+
+def envelope(sealed: crypto.Sealed) -> dict[str, Any]:
+    """A sealed op's (or batch record's) push envelope."""
+    return {
+        "op_id": sealed.op_id,
+        "epoch": sealed.epoch,
+        "nonce": crypto.b64(sealed.nonce),
+        "payload": crypto.b64(sealed.payload),
+    }
 
 
 def _shape(env: dict[str, Any]) -> tuple[int, str]:

@@ -22,7 +22,7 @@ here so callers need one import.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from sync.archive import keep_log
 from sync.joins import after_pull, before_push
 from sync.protocol import (
-    BEFORE_JOINING,
+    PASSED_OVER,
     Conflict,
     NotMember,
     ProtocolError,
@@ -72,8 +72,9 @@ if TYPE_CHECKING:
 
 # The exchange's codes for a push under an epoch that is not the circle's current one.
 EPOCH_CODES = ("epoch_retired", "epoch_unknown")
-# What sealing adds to an op's JSON in an envelope, at most (header, path, tag, base64).
-SEALED_OVERHEAD = 700
+# What sealing adds to an op's JSON, at most: its record's id, the AEAD tag, its leaf
+# hash in the batch record, before base64 (format 2).
+SEALED_OVERHEAD = 120
 
 __all__ = [
     "EXCHANGE_SETTING",
@@ -371,9 +372,10 @@ class _Run:
 
     def _batches(
         self, ops: list[Op], key: EpochKey | None = None
-    ) -> Iterable[list[tuple[Op, dict[str, Any]]]]:
+    ) -> Iterable[Sequence[tuple[Op | None, dict[str, Any]]]]:
         """Push batches under the exchange's limits: plain envelopes, or, with an epoch
-        key, sealed ones (one signature per batch)."""
+        key, sealed ones after their batch record (`(None, record)`: one signature per
+        batch)."""
         e2e = self.e2e
         if key is not None and e2e is not None:
             raw = {op.id: op.to_bytes() for op in ops}  # encoded once: sized, then sealed
@@ -381,20 +383,23 @@ class _Run:
             def sealed_size(op: Op) -> int:  # in base64, with the JSON around it
                 return (len(raw[op.id]) + SEALED_OVERHEAD) * 4 // 3 + 64
 
-            for group in sized_groups(ops, sealed_size, self.push_ops, self.push_bytes):
-                yield list(zip(group, e2e.seal(key, group, raw), strict=True))
+            most = max(1, self.push_ops - 1)  # and the record
+            for group in sized_groups(ops, sealed_size, most, self.push_bytes - 256):
+                record, envelopes = e2e.seal(key, group, raw)
+                yield [(None, record), *zip(group, envelopes, strict=True)]
             return
         plain = ((op, encode_op(op)) for op in ops)
         yield from sized_groups(
             plain, lambda pair: envelope_size(pair[1]), self.push_ops, self.push_bytes
         )
 
-    def _push_batch(self, cid: str, batch: list[tuple[Op, dict[str, Any]]]) -> None:
+    def _push_batch(self, cid: str, batch: Sequence[tuple[Op | None, dict[str, Any]]]) -> None:
         try:
             answer = self.client.push(cid, [env for _, env in batch])
         except TooLarge:
             if len(batch) == 1:
-                raise Conflict(f"op {batch[0][0].id[:8]} is over the exchange's limit") from None
+                op_id = batch[0][1]["op_id"]
+                raise Conflict(f"op {op_id[:8]} is over the exchange's limit") from None
             half = len(batch) // 2  # the exchange's limit is lower than ours: split
             self._push_batch(cid, batch[:half])
             self._push_batch(cid, batch[half:])
@@ -402,14 +407,19 @@ class _Run:
         results = answer.get("results")
         if not isinstance(results, list):
             raise ProtocolError("the exchange answered a push without results")
-        sent = {op.id for op, _ in batch}
+        sent = {op.id for op, _ in batch if op is not None}
         # Ack only what the exchange says it holds (with a seq), never the whole batch.
         acked = [r["op_id"] for r in results if isinstance(r, dict) and r.get("op_id") in sent]
         self.gate(partial(self.store.ack, cid, acked))
         self.report.circle(cid).pushed += len(acked)
         if self.e2e is not None:  # this sync's pull brings them back: no need to open them
-            held = set(acked)
-            self.e2e.pushed(cid, [op for op, env in batch if op.id in held and env["epoch"]])
+            held = {r.get("op_id") for r in results if isinstance(r, dict)}
+            sealed = [(op, env["op_id"]) for op, env in batch if env["epoch"]]
+            self.e2e.pushed(
+                cid,
+                [op for op, op_id in sealed if op is not None and op_id in held],
+                [op_id for op, op_id in sealed if op is None and op_id in held],
+            )
 
     def _push_removals(self, cid: str, members: list[str]) -> None:
         """Removals done offline (see `commands.remove_member_remote`), retried here."""
@@ -543,7 +553,7 @@ class _Run:
                     break
                 last = d.seq
                 if d.payload is None:
-                    if d.reason != BEFORE_JOINING:  # not meant for this device: passed over
+                    if d.reason not in PASSED_OVER:  # a record, or not meant for this device
                         rejected.append((d.op_id, d.reason or "bad envelope"))
                 else:
                     payloads.append((d.op_id, d.payload if d.op is None else d.op))

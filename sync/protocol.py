@@ -22,6 +22,9 @@ PLAIN_EPOCH = 0  # epoch 0 = plain `Op.to_bytes()`; others are reserved for end-
 # The reason of a pulled envelope sealed under an epoch from before this device joined:
 # it was never meant for it (no key, by design), so it is passed over, not quarantined.
 BEFORE_JOINING = "said before this device joined"
+# The reason of a pulled batch record (format 2): it holds its ops' signature, no op.
+BATCH_RECORD = "a batch record"
+PASSED_OVER = frozenset({BEFORE_JOINING, BATCH_RECORD})  # passed over, not quarantined
 # The exchange's token prefixes (`sync.exchange.tokens`), restated: the client does not
 # import the server package.
 INVITE_PREFIX = "xci_"  # a code minted by the exchange (before end-to-end invites)

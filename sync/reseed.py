@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sync.archive import FIELDS, Archive
-from sync.e2e import SEALED_FROM, sharer, start_epoch
+from sync.e2e import SEALED_FROM, envelope, sharer, start_epoch
 from sync.history import AUTHORED_FROM, VOUCHED_BY
 from sync.protocol import PLAIN_EPOCH, AuthFailed, NotMember, SyncError, sized_groups
 from sync.state import Credentials, Gate, direct, require_credentials, shared_circles
@@ -145,7 +145,7 @@ def upgrade(
     keys = on_store(ks.device_keys)
     for group in _chunks([(e["op_id"], _b64(e["payload"])) for e in legacy]):
         sealed = crypto.seal_batch(key, keys, group, vouched=True)
-        envs = [_envelope(s) for s in sealed]
+        envs = [envelope(s) for s in sealed]
         archive.keep(_reseed(client, cid, envs))
         result.vouched += len(envs)
         result.pushed += len(envs)
@@ -215,7 +215,7 @@ def _repush(
     new_seqs: list[dict[str, Any]] = []
     for kind, group in _runs(plan):
         if kind == "vouch":
-            envs = [_envelope(s) for s in crypto.seal_batch(vouch_key, keys, group, vouched=True)]
+            envs = [envelope(s) for s in crypto.seal_batch(vouch_key, keys, group, vouched=True)]
             result.vouched += len(envs)
         else:
             envs = group
@@ -317,8 +317,9 @@ def restore(e2e: E2E, cid: str, exchange_epoch: int) -> int | None:
     """After a rebuild, once this device is back in the circle and has pulled it all:
     push again every op of its old log that the rebuilt exchange lacks (those that
     reached the old exchange after the reseeding device last pulled). A sealed op is
-    re-encrypted under the current epoch with its author's signature unchanged, so any
-    member's device may carry anyone's op. Returns how many were pushed (None: not yet,
+    re-encrypted under the current epoch with its author's signature unchanged (a batch
+    record like an op, before the ops that name it), so any member's device may carry
+    anyone's op. Returns how many were pushed (None: not yet,
     this device holds no key of the current epoch yet)."""
     store, client, on_store = e2e.store, e2e.client, e2e.gate
     archive = Archive(store.home, cid)
@@ -332,20 +333,26 @@ def restore(e2e: E2E, cid: str, exchange_epoch: int) -> int | None:
     have = {e.get("op_id") for e in archive.entries().values()}
     verifier = crypto.Verifier()
     envs: list[dict[str, Any]] = []
+    count = 0  # ops (their records not counted)
     for seq in sorted(old):
         e = old[seq]
         epoch = e.get("epoch")
-        if e.get("op_id") in have or not isinstance(epoch, int) or epoch == PLAIN_EPOCH:
-            continue  # on the exchange, or plaintext (re-vouched by the reseed, if anyone)
+        if not isinstance(epoch, int) or epoch == PLAIN_EPOCH:
+            continue  # plaintext: re-vouched by the reseed, if anyone
+        # Opened even when on the exchange: a batch record gives the verifier the
+        # signature of the ops after it (and goes first, if it is missing too).
         opened = _open(store, cid, epoch, e, verifier, on_store)
+        if e.get("op_id") in have:
+            continue
         if opened is None or opened.vouched:
             log.info("circle %s: op %s of the old log cannot be pushed again", cid[:8], seq)
             continue
-        envs.append(_envelope(crypto.reseal(current, e["op_id"], opened.plain)))
+        envs.append(envelope(crypto.reseal(current, e["op_id"], opened.plain)))
+        count += not opened.record
     for _, group in _runs([("as is", env) for env in envs]):
         client.push(cid, group)
     archive.old_path.unlink(missing_ok=True)
-    return len(envs)
+    return count
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -366,15 +373,6 @@ def _key(store: Store, cid: str, epoch: int, gate: Gate) -> crypto.EpochKey:
 
 def _b64(text: Any) -> bytes:
     return binascii.a2b_base64(text if isinstance(text, str) else "", strict_mode=True)
-
-
-def _envelope(s: crypto.Sealed) -> dict[str, Any]:
-    return {
-        "op_id": s.op_id,
-        "epoch": s.epoch,
-        "nonce": crypto.b64(s.nonce),
-        "payload": crypto.b64(s.payload),
-    }
 
 
 def _chunks(pairs: list[tuple[str, bytes]]) -> Iterator[list[tuple[str, bytes]]]:

@@ -79,6 +79,42 @@ def envelope_vector() -> dict[str, Any]:
     }
 
 
+RECORD_ID = "9a" * 16
+
+
+def batch_vector() -> dict[str, Any]:
+    """Format 2, a push: the batch record (envelope `RECORD_ID`), then each op."""
+    import orjson
+
+    signer = keys(b"device-a")
+    with crypto.fixed_randomness(b"epoch-secret"):
+        secret = crypto.new_epoch_secret()
+    key = crypto.EpochKey(CIRCLE, EPOCH, secret)
+    ops = [(op["id"], orjson.dumps(op, option=orjson.OPT_SORT_KEYS)) for op in OPS]
+    with crypto.fixed_randomness(b"nonces"):
+        record, *sealed = crypto.seal_push(key, signer, RECORD_ID, ops)
+    return {
+        "circle": CIRCLE,
+        "epoch": EPOCH,
+        "epoch_secret": hexs(secret),
+        "signer_ed25519_private": hexs(signer.ed25519_private),
+        "record": {
+            "op_id": record.op_id,
+            "nonce": crypto.b64(record.nonce),
+            "payload": crypto.b64(record.payload),
+        },
+        "ops": [
+            {
+                "op_id": op_id,
+                "op_json": op_json.decode(),
+                "nonce": crypto.b64(s.nonce),
+                "payload": crypto.b64(s.payload),
+            }
+            for (op_id, op_json), s in zip(ops, sealed, strict=True)
+        ],
+    }
+
+
 def vouched_vector() -> dict[str, Any]:
     """History from before encryption, re-sealed by a convener's device: the same
     envelope format, the batch signed under the vouch context."""
@@ -179,6 +215,7 @@ def report_vector() -> dict[str, Any]:
 VECTORS = {
     "device": device_vector,
     "envelope": envelope_vector,
+    "batch": batch_vector,
     "vouched": vouched_vector,
     "wrap": wrap_vector,
     "invite": invite_vector,

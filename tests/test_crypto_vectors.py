@@ -51,8 +51,41 @@ def test_envelope_vector_decrypts_with_plain_pyca() -> None:
         )
         assert plain[0] == 1 and plain[1:33] == signer
         assert plain.endswith(op["op_json"].encode())
-        opened = crypto.Verifier().verify(v["circle"], plain)
+        opened = crypto.Verifier().verify(v["circle"], op["op_id"], plain)
         assert orjson.loads(opened.op_json)["id"] == op["op_id"]
+
+
+def _pyca_open(secret: bytes, circle: str, epoch: int, env: dict) -> bytes:
+    ctx = crypto.ctx(circle, epoch, env["op_id"])
+    key = HKDF(hashes.SHA256(), 32, b"xcircle-epoch-v1", b"xcircle-op-v1" + ctx).derive(secret)
+    nonce, payload = base64.b64decode(env["nonce"]), base64.b64decode(env["payload"])
+    return ChaCha20Poly1305(key).decrypt(nonce, payload, b"\x01" + ctx)
+
+
+def test_batch_vector_decrypts_and_verifies_with_plain_pyca() -> None:
+    """Format 2: the record is 0x03 | signer | Ed25519 signature over "xcircle-record-v2"
+    | ctx(circle, record id, SHA-256 of the leaf hashes) | u16 count | leaf hashes, each
+    leaf SHA-256(0x00 | op JSON); each op is 0x02 | u8 length | record id | op JSON."""
+    v = stored("batch")
+    secret, circle, epoch = bytes.fromhex(v["epoch_secret"]), v["circle"], v["epoch"]
+    record_id = v["record"]["op_id"]
+    record = _pyca_open(secret, circle, epoch, v["record"])
+    leaves = [hashlib.sha256(b"\x00" + op["op_json"].encode()).digest() for op in v["ops"]]
+    signer = keys(b"device-a").public.ed25519
+    assert record[0] == 3 and record[1:33] == signer
+    assert record[97:99] == len(leaves).to_bytes(2, "big") and record[99:] == b"".join(leaves)
+    digest = hashlib.sha256(b"".join(leaves)).digest()
+    message = b"xcircle-record-v2" + crypto.ctx(circle, record_id, digest)
+    Ed25519PublicKey.from_public_bytes(signer).verify(record[33:97], message)
+    verifier = crypto.Verifier()
+    assert verifier.verify(circle, record_id, record).record
+    for op in v["ops"]:
+        plain = _pyca_open(secret, circle, epoch, op)
+        assert (
+            plain == b"\x02" + bytes([len(record_id)]) + record_id.encode() + op["op_json"].encode()
+        )
+        opened = verifier.verify(circle, op["op_id"], plain)
+        assert opened.signer == signer and opened.op_json == op["op_json"].encode()
 
 
 def test_batch_signature_is_ed25519_over_the_merkle_root() -> None:

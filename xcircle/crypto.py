@@ -6,8 +6,11 @@ known-answer vector in tests/vectors/. Nothing else in the project imports
 the stage that failed, never the secret material.
 
 - device keys (X25519 for wraps, Ed25519 for signatures) and their fingerprints;
-- op envelopes: ChaCha20-Poly1305 under a per-op key (HKDF of the epoch secret), the
-  author's batch signature (one Ed25519 signature over a Merkle root) inside;
+- op envelopes: ChaCha20-Poly1305 under a per-op key (HKDF of the epoch secret). A push
+  is signed once: format 2 puts the author's Ed25519 signature over the batch's leaf
+  hashes in a batch record of its own, pushed before the ops, and each op names it;
+  format 1 (read still; written for vouched history) carries a signature over a Merkle
+  root and the op's path in every op;
 - wraps: an epoch secret HPKE-sealed (RFC 9180) for one device, with the rekeyer's
   signed statement of the epoch inside;
 - invite secrets: the exchange token and the join key derived from them, join bundles
@@ -47,6 +50,9 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 SIG_BYTES = 64
 MAX_BATCH = 1 << 16  # leaves per signed batch (a push sends ≤ 500)
+MAX_RECORD = 2000  # leaves per batch record (format 2): one record stays under 64 KiB
+FORMAT_OP = 2  # first byte of a format-2 sealed op: its batch record's id, the op JSON
+FORMAT_RECORD = 3  # first byte of a batch record: signer, signature, leaf hashes
 MAX_DEVICES = 1024  # devices named in one epoch statement
 INVITE_PREFIX = "xcs_"  # an invite code's secret part
 TOKEN_PREFIX = "xci_"  # the invite token the exchange sees (its own prefix)
@@ -54,6 +60,7 @@ TOKEN_PREFIX = "xci_"  # the invite token the exchange sees (its own prefix)
 _EPOCH_SALT = b"xcircle-epoch-v1"
 _OP_INFO = b"xcircle-op-v1"
 _BATCH_CONTEXT = b"xcircle-batch-v1"
+_RECORD_CONTEXT = b"xcircle-record-v2"
 # A convener's device re-sealing ops from before encryption signs them under this context:
 # "I vouch this was the circle's history", never "I wrote this" (see sync/reseed.py).
 _VOUCH_CONTEXT = b"xcircle-vouch-v1"
@@ -74,6 +81,15 @@ _HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POL
 
 class CryptoError(XCircleError):
     """Something did not decrypt, verify or parse; the message says which stage."""
+
+
+class MissingRecord(CryptoError):
+    """A format-2 op whose batch record this verifier has not seen (it was pulled in an
+    earlier sync: the caller finds it in the device's copy of the log and tries again)."""
+
+    def __init__(self, record_id: str) -> None:
+        super().__init__(f"its batch record {record_id[:8]} is not on this device")
+        self.record_id = record_id
 
 
 # -- randomness (one source, with a hook that makes the vectors reproducible) -----------
@@ -396,14 +412,42 @@ class Sealed(NamedTuple):
 def seal_batch(
     key: EpochKey, keys: DeviceKeys, ops: Sequence[tuple[str, bytes]], *, vouched: bool = False
 ) -> list[Sealed]:
-    """Encrypt and batch-sign `(op id, op JSON)` pairs under an epoch (`vouched`: see
-    `sign_batch`)."""
+    """Format 1: encrypt and batch-sign `(op id, op JSON)` pairs under an epoch, each op
+    with its Merkle path (`vouched`: see `sign_batch`). Pushes use `seal_push`."""
     plains = sign_batch(keys, key.circle, [op for _, op in ops], vouched=vouched)
+    return _encrypt(key, [op_id for op_id, _ in ops], plains)
+
+
+def _record_message(circle: str, record_id: str, listed: bytes) -> bytes:
+    return _RECORD_CONTEXT + ctx(circle, record_id, hashlib.sha256(listed).digest())
+
+
+def seal_push(
+    key: EpochKey, keys: DeviceKeys, record_id: str, ops: Sequence[tuple[str, bytes]]
+) -> list[Sealed]:
+    """Format 2, a push batch: its batch record (envelope `record_id`: the signer's key
+    and one signature over the circle, the record id and the ops' leaf hashes), then
+    each `(op id, op JSON)` sealed as `0x02 | record id | op JSON`. The record goes
+    first: a receiver meets it before the ops that name it."""
+    if not 0 < len(ops) <= MAX_RECORD:
+        raise CryptoError(f"a batch record lists 1 to {MAX_RECORD} ops")
+    ref = record_id.encode("ascii")
+    if not 0 < len(ref) < 256:
+        raise CryptoError("a batch record's id is 1 to 255 ASCII characters")
+    listed = b"".join(_leaf(op) for _, op in ops)
+    signature = keys.sign(_record_message(key.circle, record_id, listed))
+    record = bytes((FORMAT_RECORD,)) + keys.public.ed25519 + signature
+    head = bytes((FORMAT_OP, len(ref))) + ref
+    plains = [record + _U16.pack(len(ops)) + listed, *(head + op for _, op in ops)]
+    return _encrypt(key, [record_id, *(op_id for op_id, _ in ops)], plains)
+
+
+def _encrypt(key: EpochKey, ids: Sequence[str], plains: Sequence[bytes]) -> list[Sealed]:
     # The batch's nonces in one read from the OS (one by one under `fixed_randomness`,
     # which the vectors were made with).
-    pool = os.urandom(NONCE_BYTES * len(ops)) if _fixed is None else b""
+    pool = os.urandom(NONCE_BYTES * len(ids)) if _fixed is None else b""
     out = []
-    for i, ((op_id, _), plain) in enumerate(zip(ops, plains, strict=True)):
+    for i, (op_id, plain) in enumerate(zip(ids, plains, strict=True)):
         at = i * NONCE_BYTES
         nonce = pool[at : at + NONCE_BYTES] if pool else random_bytes(NONCE_BYTES)
         aead, aad = key.cipher(op_id)
@@ -412,8 +456,8 @@ def seal_batch(
 
 
 def reseal(key: EpochKey, op_id: str, plain: bytes) -> Sealed:
-    """Encrypt an already-signed sealed op under another epoch (outbox after a rekey,
-    hand-over): the author's signature travels unchanged."""
+    """Encrypt an already-signed sealed op or batch record under another epoch (an op
+    pushed again after a rebuild): the author's signature travels unchanged."""
     nonce = random_bytes(NONCE_BYTES)
     aead, aad = key.cipher(op_id)
     return Sealed(op_id, key.epoch, nonce, aead.encrypt(nonce, plain, aad))
@@ -421,31 +465,41 @@ def reseal(key: EpochKey, op_id: str, plain: bytes) -> Sealed:
 
 class Opened(NamedTuple):
     """What an envelope held: the signing device's Ed25519 key and the op JSON (whose
-    id and circle the caller checks against the envelope's). (A NamedTuple: one is made
-    per op of a pull.)"""
+    id and circle the caller checks against the envelope's), or, for a batch record,
+    no op JSON and `record` set. (A NamedTuple: one is made per op of a pull.)"""
 
     signer: bytes
     op_json: bytes
-    plain: bytes  # the sealed-op plaintext, for re-sealing under another epoch
+    plain: bytes  # the sealed plaintext, for re-sealing under another epoch
     vouched: bool = False  # signed as vouched history, not by its author
+    record: bool = False  # a batch record (format 2): its leaves are now known
 
 
 class Verifier:
-    """Opens envelopes and verifies each (signer, signature, circle) batch root once.
+    """Opens envelopes and checks each batch's signature once.
 
-    A pull brings a batch's ops together, so once one op's path has reached a verified
-    root, each sibling on that path is proven too, with the rest of its path. A later
-    op of the batch walks up until it meets one of them (mostly at its own leaf: its
-    sibling came first), and its remaining path must be byte-equal to the proven one:
-    about one hash an op beyond its leaf, and one signature per batch."""
+    Format 2 (pushes): a batch record's signature is checked when it is opened, and its
+    leaf hashes are kept by (circle, record id); an op that names the record passes
+    when its own leaf hash is among them (one SHA-256 and one set lookup). At most
+    `max_leaves` are kept, the oldest records dropped first; an op whose record is not
+    here raises `MissingRecord`.
 
-    def __init__(self, max_nodes: int = 1 << 16) -> None:
+    Format 1: a pull brings a batch's ops together, so once one op's path has reached a
+    verified root, each sibling on that path is proven too, with the rest of its path.
+    A later op of the batch walks up until it meets one of them (mostly at its own
+    leaf: its sibling came first), and its remaining path must be byte-equal to the
+    proven one: about one hash an op beyond its leaf, and one signature per batch."""
+
+    def __init__(self, max_nodes: int = 1 << 16, max_leaves: int = 1 << 17) -> None:
         # (signer, signature, circle) → {good node: (index at its level, level size,
         # the rest of the path above it, as bytes)}
         self._good: dict[tuple[bytes, bytes, str], dict[bytes, tuple[int, int, bytes]]] = {}
         self._nodes = 0
         self._max = max_nodes
         self._vouched: set[tuple[bytes, bytes, str]] = set()  # batches signed as vouched
+        # (circle, record id as bytes) → (signer, the leaf hashes it signed)
+        self._records: dict[tuple[str, bytes], tuple[bytes, frozenset[bytes]]] = {}
+        self._leaves, self._max_leaves = 0, max_leaves
 
     def open(self, key: EpochKey, op_id: str, nonce: bytes, payload: bytes) -> Opened:
         if len(nonce) != NONCE_BYTES:
@@ -457,10 +511,47 @@ class Verifier:
             raise CryptoError(
                 "envelope does not decrypt (wrong key, circle, epoch or op id)"
             ) from None
-        return self.verify(key.circle, plain)
+        return self.verify(key.circle, op_id, plain)
 
-    def verify(self, circle: str, plain: bytes) -> Opened:
-        """Check a sealed-op plaintext's batch signature; returns signer and op JSON."""
+    def verify(self, circle: str, op_id: str, plain: bytes) -> Opened:
+        """Check a sealed plaintext's batch signature (`op_id`: its envelope's); returns
+        signer and op JSON, or takes a batch record in."""
+        form = plain[0] if plain else 0
+        if form == FORMAT_OP:  # the hot path of an encrypted pull
+            end = 2 + plain[1] if len(plain) > 1 else 2
+            if len(plain) <= end or end == 2:
+                raise CryptoError("sealed op is truncated")
+            record = self._records.get((circle, plain[2:end]))
+            if record is None:
+                raise MissingRecord(plain[2:end].decode("ascii", "replace"))
+            op_json = plain[end:]
+            if hashlib.sha256(b"\x00" + op_json).digest() not in record[1]:
+                raise CryptoError("the op is not in the batch record it names")
+            return Opened(record[0], op_json, plain)
+        if form == FORMAT_RECORD:
+            return self._record(circle, op_id, plain)
+        return self._verify_merkle(circle, plain)
+
+    def _record(self, circle: str, record_id: str, plain: bytes) -> Opened:
+        fixed = 1 + KEY_BYTES + SIG_BYTES + 2
+        if len(plain) < fixed:
+            raise CryptoError("batch record is truncated")
+        signer, signature = plain[1:33], plain[33 : fixed - 2]
+        (count,) = _U16.unpack_from(plain, fixed - 2)
+        listed = plain[fixed:]
+        if not 0 < count <= MAX_RECORD or len(listed) != 32 * count:
+            raise CryptoError("batch record is malformed")
+        if not verify_signature(signer, signature, _record_message(circle, record_id, listed)):
+            raise CryptoError("batch record signature does not verify")
+        leaves = frozenset(listed[i : i + 32] for i in range(0, len(listed), 32))
+        held = self._records
+        while held and self._leaves + len(leaves) > self._max_leaves:
+            self._leaves -= len(held.pop(next(iter(held)))[1])  # the oldest first
+        held[circle, record_id.encode()] = (signer, leaves)
+        self._leaves += len(leaves)
+        return Opened(signer, b"", plain, record=True)
+
+    def _verify_merkle(self, circle: str, plain: bytes) -> Opened:
         if len(plain) < _HEAD.size:
             raise CryptoError("sealed op is truncated")
         version, signer, signature, index, size, n = _HEAD.unpack_from(plain)

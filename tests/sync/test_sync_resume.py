@@ -58,7 +58,8 @@ def test_clean_sync_shape(tmp_path: Path) -> None:
     paths = [line.split()[1] for line in log]
     # The exchange's clock as the previous sync saved it: no request before pushing.
     assert paths.count("/v1/health") == 0
-    assert sum(p.endswith("/ops") for p in paths) == 3  # 7 ops in batches of 3
+    # 7 ops in pushes of 3: 2 ops and their batch record each
+    assert sum(p.endswith("/ops") for p in paths) == 4
     assert paths.count("/v1/pull") >= 2
 
 
