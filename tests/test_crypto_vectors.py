@@ -63,14 +63,18 @@ def _pyca_open(secret: bytes, circle: str, epoch: int, env: dict) -> bytes:
 
 
 def test_batch_vector_decrypts_and_verifies_with_plain_pyca() -> None:
-    """Format 2: the record is 0x03 | signer | Ed25519 signature over "xcircle-record-v2"
-    | ctx(circle, record id, SHA-256 of the leaf hashes) | u16 count | leaf hashes, each
-    leaf SHA-256(0x00 | op JSON); each op is 0x02 | u8 length | record id | op JSON."""
+    """Format 2: each op is 0x02 | u8 length | record id | op JSON, its leaf the SHA-256
+    of all of that; the record is 0x03 | signer | Ed25519 signature over
+    "xcircle-record-v2" | ctx(circle, record id, SHA-256 of the leaves) | u16 count |
+    the leaves in push order."""
     v = stored("batch")
     secret, circle, epoch = bytes.fromhex(v["epoch_secret"]), v["circle"], v["epoch"]
     record_id = v["record"]["op_id"]
     record = _pyca_open(secret, circle, epoch, v["record"])
-    leaves = [hashlib.sha256(b"\x00" + op["op_json"].encode()).digest() for op in v["ops"]]
+    head = b"\x02" + bytes([len(record_id)]) + record_id.encode()
+    plains = [_pyca_open(secret, circle, epoch, op) for op in v["ops"]]
+    assert plains == [head + op["op_json"].encode() for op in v["ops"]]
+    leaves = [hashlib.sha256(plain).digest() for plain in plains]
     signer = keys(b"device-a").public.ed25519
     assert record[0] == 3 and record[1:33] == signer
     assert record[97:99] == len(leaves).to_bytes(2, "big") and record[99:] == b"".join(leaves)
@@ -79,11 +83,7 @@ def test_batch_vector_decrypts_and_verifies_with_plain_pyca() -> None:
     Ed25519PublicKey.from_public_bytes(signer).verify(record[33:97], message)
     verifier = crypto.Verifier()
     assert verifier.verify(circle, record_id, record).record
-    for op in v["ops"]:
-        plain = _pyca_open(secret, circle, epoch, op)
-        assert (
-            plain == b"\x02" + bytes([len(record_id)]) + record_id.encode() + op["op_json"].encode()
-        )
+    for op, plain in zip(v["ops"], plains, strict=True):
         opened = verifier.verify(circle, op["op_id"], plain)
         assert opened.signer == signer and opened.op_json == op["op_json"].encode()
 

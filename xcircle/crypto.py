@@ -427,18 +427,20 @@ def seal_push(
 ) -> list[Sealed]:
     """Format 2, a push batch: its batch record (envelope `record_id`: the signer's key
     and one signature over the circle, the record id and the ops' leaf hashes), then
-    each `(op id, op JSON)` sealed as `0x02 | record id | op JSON`. The record goes
-    first: a receiver meets it before the ops that name it."""
+    each `(op id, op JSON)` sealed as `0x02 | record id | op JSON`, whose SHA-256 is its
+    leaf. The record goes first: a receiver meets it before the ops that name it."""
     if not 0 < len(ops) <= MAX_RECORD:
         raise CryptoError(f"a batch record lists 1 to {MAX_RECORD} ops")
     ref = record_id.encode("ascii")
     if not 0 < len(ref) < 256:
         raise CryptoError("a batch record's id is 1 to 255 ASCII characters")
-    listed = b"".join(_leaf(op) for _, op in ops)
+    head = bytes((FORMAT_OP, len(ref))) + ref
+    plains = [head + op for _, op in ops]
+    sha = hashlib.sha256
+    listed = b"".join(sha(plain).digest() for plain in plains)
     signature = keys.sign(_record_message(key.circle, record_id, listed))
     record = bytes((FORMAT_RECORD,)) + keys.public.ed25519 + signature
-    head = bytes((FORMAT_OP, len(ref))) + ref
-    plains = [record + _U16.pack(len(ops)) + listed, *(head + op for _, op in ops)]
+    plains.insert(0, record + _U16.pack(len(ops)) + listed)
     return _encrypt(key, [record_id, *(op_id for op_id, _ in ops)], plains)
 
 
@@ -475,14 +477,21 @@ class Opened(NamedTuple):
     record: bool = False  # a batch record (format 2): its leaves are now known
 
 
+_NOTHING: dict[bytes, bytes] = {}
+
+
+def _pop_first(held: dict[tuple[str, str], bytes]) -> tuple[tuple[str, str], bytes]:
+    first = next(iter(held))
+    return first, held.pop(first)
+
+
 class Verifier:
     """Opens envelopes and checks each batch's signature once.
 
     Format 2 (pushes): a batch record's signature is checked when it is opened, and its
-    leaf hashes are kept by (circle, record id); an op that names the record passes
-    when its own leaf hash is among them (one SHA-256 and one set lookup). At most
-    `max_leaves` are kept, the oldest records dropped first; an op whose record is not
-    here raises `MissingRecord`.
+    leaf hashes are kept; an op passes when its own hash is among them (one SHA-256 and
+    one lookup). At most `max_leaves` are kept, the oldest records dropped first; an op
+    whose record is not here raises `MissingRecord`.
 
     Format 1: a pull brings a batch's ops together, so once one op's path has reached a
     verified root, each sibling on that path is proven too, with the rest of its path.
@@ -497,8 +506,12 @@ class Verifier:
         self._nodes = 0
         self._max = max_nodes
         self._vouched: set[tuple[bytes, bytes, str]] = set()  # batches signed as vouched
-        # (circle, record id as bytes) → (signer, the leaf hashes it signed)
-        self._records: dict[tuple[str, bytes], tuple[bytes, frozenset[bytes]]] = {}
+        # Format 2: circle → {leaf: signer} of the records held, and (circle, record id)
+        # → its listed leaves, oldest first. A leaf is the hash of a whole sealed op,
+        # which names its record, so a leaf only ever matches an op naming that record;
+        # the first record to list a leaf keeps it.
+        self._signed: dict[str, dict[bytes, bytes]] = {}
+        self._held: dict[tuple[str, str], bytes] = {}
         self._leaves, self._max_leaves = 0, max_leaves
 
     def open(self, key: EpochKey, op_id: str, nonce: bytes, payload: bytes) -> Opened:
@@ -517,20 +530,25 @@ class Verifier:
         """Check a sealed plaintext's batch signature (`op_id`: its envelope's); returns
         signer and op JSON, or takes a batch record in."""
         form = plain[0] if plain else 0
-        if form == FORMAT_OP:  # the hot path of an encrypted pull
-            end = 2 + plain[1] if len(plain) > 1 else 2
-            if len(plain) <= end or end == 2:
-                raise CryptoError("sealed op is truncated")
-            record = self._records.get((circle, plain[2:end]))
-            if record is None:
-                raise MissingRecord(plain[2:end].decode("ascii", "replace"))
-            op_json = plain[end:]
-            if hashlib.sha256(b"\x00" + op_json).digest() not in record[1]:
-                raise CryptoError("the op is not in the batch record it names")
-            return Opened(record[0], op_json, plain)
+        if form == FORMAT_OP:  # the hot path of an encrypted pull: one hash, one lookup
+            signer = self._signed.get(circle, _NOTHING).get(hashlib.sha256(plain).digest())
+            if signer is None or len(plain) < 3:
+                raise self._unlisted(circle, plain)
+            return Opened(signer, plain[2 + plain[1] :], plain)
         if form == FORMAT_RECORD:
             return self._record(circle, op_id, plain)
         return self._verify_merkle(circle, plain)
+
+    def _unlisted(self, circle: str, plain: bytes) -> CryptoError:
+        """Why a format-2 op is not among the leaves held: its record is unknown here
+        (`MissingRecord`), or does not list it."""
+        end = 2 + plain[1] if len(plain) > 1 else 2
+        if len(plain) <= end or end == 2:
+            return CryptoError("sealed op is truncated")
+        record_id = plain[2:end].decode("ascii", "replace")
+        if (circle, record_id) in self._held:
+            return CryptoError("the op is not in the batch record it names")
+        return MissingRecord(record_id)
 
     def _record(self, circle: str, record_id: str, plain: bytes) -> Opened:
         fixed = 1 + KEY_BYTES + SIG_BYTES + 2
@@ -543,12 +561,16 @@ class Verifier:
             raise CryptoError("batch record is malformed")
         if not verify_signature(signer, signature, _record_message(circle, record_id, listed)):
             raise CryptoError("batch record signature does not verify")
-        leaves = frozenset(listed[i : i + 32] for i in range(0, len(listed), 32))
-        held = self._records
-        while held and self._leaves + len(leaves) > self._max_leaves:
-            self._leaves -= len(held.pop(next(iter(held)))[1])  # the oldest first
-        held[circle, record_id.encode()] = (signer, leaves)
-        self._leaves += len(leaves)
+        while self._held and self._leaves + count > self._max_leaves:  # the oldest first
+            (c, _), dropped = _pop_first(self._held)
+            for i in range(0, len(dropped), 32):
+                self._signed[c].pop(dropped[i : i + 32], None)
+            self._leaves -= len(dropped) // 32
+        signed = self._signed.setdefault(circle, {})
+        for i in range(0, len(listed), 32):
+            signed.setdefault(listed[i : i + 32], signer)
+        self._held[circle, record_id] = listed
+        self._leaves += count
         return Opened(signer, b"", plain, record=True)
 
     def _verify_merkle(self, circle: str, plain: bytes) -> Opened:
