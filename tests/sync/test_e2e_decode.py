@@ -146,3 +146,17 @@ def test_an_op_this_sync_pushed_comes_back_without_being_opened(e2e: Any) -> Non
     assert (second.reason, second.op) == (None, goal)
     # Served twice: the second copy is opened like any envelope (and these bytes do not).
     assert again.op is None and again.reason is not None
+
+
+def test_ops_sealed_in_format_1_before_still_pass_beside_format_2(e2e: Any) -> None:
+    """A circle encrypted by an earlier version holds format-1 ops (each with its own
+    signature and path): they still open, and the format-2 pushes after them too."""
+    key = crypto.EpochKey(CID, 1, SECRET)
+    old = crypto.seal_batch(key, KEYS, [(o["id"], orjson.dumps(o)) for o in (device_op(), op(1))])
+    envs = [
+        {"seq": n, "op_id": s.op_id, "epoch": 1, "nonce": crypto.b64(s.nonce)}
+        | {"payload": crypto.b64(s.payload)}
+        for n, s in enumerate(old, 1)
+    ]
+    envs += envelopes([op(2), op(3)], first=3)
+    assert reasons(e2e, envs) == [None, None, BATCH_RECORD, None, None]
