@@ -50,14 +50,26 @@ def device_vector() -> dict[str, Any]:
     }
 
 
-def envelope_vector() -> dict[str, Any]:
+def _signed_ops(
+    epoch: int, count: int = len(OPS)
+) -> tuple[crypto.DeviceKeys, bytes, crypto.EpochKey, list[tuple[str, bytes]]]:
+    """The signing device, the epoch secret and key, and `(op id, op JSON)` pairs."""
     import orjson
 
     signer = keys(b"device-a")
     with crypto.fixed_randomness(b"epoch-secret"):
         secret = crypto.new_epoch_secret()
-    key = crypto.EpochKey(CIRCLE, EPOCH, secret)
-    ops = [(op["id"], orjson.dumps(op, option=orjson.OPT_SORT_KEYS)) for op in OPS]
+    ops = [(op["id"], orjson.dumps(op, option=orjson.OPT_SORT_KEYS)) for op in OPS[:count]]
+    return signer, secret, crypto.EpochKey(CIRCLE, epoch, secret), ops
+
+
+def _wire(s: crypto.Sealed) -> dict[str, str]:
+    return {"nonce": crypto.b64(s.nonce), "payload": crypto.b64(s.payload)}
+
+
+def envelope_vector() -> dict[str, Any]:
+    """Format 1: each op with its own batch signature and Merkle path."""
+    signer, secret, key, ops = _signed_ops(EPOCH)
     with crypto.fixed_randomness(b"nonces"):
         sealed = crypto.seal_batch(key, signer, ops)
     return {
@@ -71,8 +83,7 @@ def envelope_vector() -> dict[str, Any]:
                 "op_json": op_json.decode(),
                 "op_key": hexs(key.op_key(op_id)),
                 "aad": hexs(key.aad(op_id)),
-                "nonce": crypto.b64(s.nonce),
-                "payload": crypto.b64(s.payload),
+                **_wire(s),
             }
             for (op_id, op_json), s in zip(ops, sealed, strict=True)
         ],
@@ -84,13 +95,7 @@ RECORD_ID = "9a" * 16
 
 def batch_vector() -> dict[str, Any]:
     """Format 2, a push: the batch record (envelope `RECORD_ID`), then each op."""
-    import orjson
-
-    signer = keys(b"device-a")
-    with crypto.fixed_randomness(b"epoch-secret"):
-        secret = crypto.new_epoch_secret()
-    key = crypto.EpochKey(CIRCLE, EPOCH, secret)
-    ops = [(op["id"], orjson.dumps(op, option=orjson.OPT_SORT_KEYS)) for op in OPS]
+    signer, secret, key, ops = _signed_ops(EPOCH)
     with crypto.fixed_randomness(b"nonces"):
         record, *sealed = crypto.seal_push(key, signer, RECORD_ID, ops)
     return {
@@ -98,33 +103,18 @@ def batch_vector() -> dict[str, Any]:
         "epoch": EPOCH,
         "epoch_secret": hexs(secret),
         "signer_ed25519_private": hexs(signer.ed25519_private),
-        "record": {
-            "op_id": record.op_id,
-            "nonce": crypto.b64(record.nonce),
-            "payload": crypto.b64(record.payload),
-        },
+        "record": {"op_id": record.op_id, **_wire(record)},
         "ops": [
-            {
-                "op_id": op_id,
-                "op_json": op_json.decode(),
-                "nonce": crypto.b64(s.nonce),
-                "payload": crypto.b64(s.payload),
-            }
+            {"op_id": op_id, "op_json": op_json.decode(), **_wire(s)}
             for (op_id, op_json), s in zip(ops, sealed, strict=True)
         ],
     }
 
 
 def vouched_vector() -> dict[str, Any]:
-    """History from before encryption, re-sealed by a convener's device: the same
-    envelope format, the batch signed under the vouch context."""
-    import orjson
-
-    signer = keys(b"device-a")
-    with crypto.fixed_randomness(b"epoch-secret"):
-        secret = crypto.new_epoch_secret()
-    key = crypto.EpochKey(CIRCLE, 1, secret)
-    ops = [(op["id"], orjson.dumps(op, option=orjson.OPT_SORT_KEYS)) for op in OPS[:3]]
+    """History from before encryption, re-sealed by a convener's device: format 1, the
+    batch signed under the vouch context."""
+    signer, secret, key, ops = _signed_ops(1, 3)
     with crypto.fixed_randomness(b"nonces"):
         sealed = crypto.seal_batch(key, signer, ops, vouched=True)
     return {
@@ -132,12 +122,7 @@ def vouched_vector() -> dict[str, Any]:
         "epoch": 1,
         "epoch_secret": hexs(secret),
         "ops": [
-            {
-                "op_id": op_id,
-                "op_json": op_json.decode(),
-                "nonce": crypto.b64(s.nonce),
-                "payload": crypto.b64(s.payload),
-            }
+            {"op_id": op_id, "op_json": op_json.decode(), **_wire(s)}
             for (op_id, op_json), s in zip(ops, sealed, strict=True)
         ],
     }
