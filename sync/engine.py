@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from sync.archive import keep_log
 from sync.joins import after_pull, before_push
 from sync.protocol import (
+    BATCH_RECORD,
     PASSED_OVER,
     Conflict,
     NotMember,
@@ -534,7 +535,7 @@ class _Run:
             return False
         payloads: list[tuple[str, bytes | Op]] = []
         rejected: list[tuple[str, str]] = []
-        last = after
+        last, records = after, 0
         decode = self.e2e.decoder(cid) if self.e2e else decode_envelope
         # The log itself, kept to rebuild a lost exchange (sync/archive.py): written by
         # another thread while this one decodes (a sealed page is ~5 MB: the write was a
@@ -555,6 +556,8 @@ class _Run:
                 if d.payload is None:
                     if d.reason not in PASSED_OVER:  # a record, or not meant for this device
                         rejected.append((d.op_id, d.reason or "bad envelope"))
+                    elif d.reason == BATCH_RECORD:
+                        records += 1  # its ops' signature: not an op of its own
                 else:
                     payloads.append((d.op_id, d.payload if d.op is None else d.op))
         except ProtocolError as exc:
@@ -576,7 +579,7 @@ class _Run:
                 )
             )
             self._written.add(cid)
-            rep.pulled += last - after
+            rep.pulled += last - after - records
             rep.merged += result.merged
             rep.quarantined.extend(result.quarantined)
             rep.overwritten.extend(

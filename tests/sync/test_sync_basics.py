@@ -95,3 +95,19 @@ def test_a_push_uses_the_skew_saved_by_the_last_sync(make_device: MakeDevice) ->
     ada.faults.log.clear()
     assert ada.sync().pushed == 1
     assert not [line for line in ada.faults.log if "/health" in line]
+
+
+def test_pulled_counts_the_ops_not_their_batch_records(make_device: MakeDevice) -> None:
+    """Each push carries one signed batch record beside its ops: `xcircle sync` and
+    `--watch` say how many ops came ("merged 3 of 3 pulled"), not how many envelopes."""
+    ada, bob = make_device("ada", "Acme"), make_device("bob", "Beta")
+    cid = ada.services.circles.create("Leaders")["id"]
+    ada.share(cid)
+    bob.accept(ada.invite(cid))
+    ada.sync()
+    bob.sync()
+    for title in ("One", "Two", "Three"):
+        ada.services.goals.add(cid, title)
+        ada.sync()  # three pushes: three batch records
+    report = bob.sync().circles[cid]
+    assert (report.pulled, report.merged, report.quarantined) == (3, 3, [])
