@@ -290,3 +290,17 @@ def test_a_member_re_encrypting_a_signed_op_elsewhere_is_refused_or_seen() -> No
     renamed = crypto.reseal(KEY, "f" * 32, plain)
     opened = crypto.Verifier().open(KEY, renamed.op_id, renamed.nonce, renamed.payload)
     assert orjson.loads(opened.op_json)["id"] != renamed.op_id
+
+
+def test_a_record_opened_again_is_held_once() -> None:
+    """A record sought in the log, or served twice, does not count twice against the
+    cap: it pushes no other record out."""
+    verifier = crypto.Verifier(max_leaves=10)
+    first, second = (
+        crypto.seal_push(KEY, ALICE, f"{b:032x}", [(f"{b}{i:031x}", op_json(i)) for i in range(5)])
+        for b in range(2)
+    )
+    for record in (first[0], first[0], second[0]):
+        verifier.open(KEY, record.op_id, record.nonce, record.payload)
+    op = first[1]
+    assert verifier.open(KEY, op.op_id, op.nonce, op.payload).op_json == op_json(0)

@@ -561,6 +561,8 @@ class Verifier:
             raise CryptoError("batch record is malformed")
         if not verify_signature(signer, signature, _record_message(circle, record_id, listed)):
             raise CryptoError("batch record signature does not verify")
+        if (circle, record_id) in self._held:  # opened again (sought, or served twice)
+            return Opened(signer, b"", plain, record=True)
         while self._held and self._leaves + count > self._max_leaves:  # the oldest first
             (c, _), dropped = _pop_first(self._held)
             for i in range(0, len(dropped), 32):
