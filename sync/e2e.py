@@ -397,7 +397,7 @@ class E2E:
             if opened.record:
                 return Decoded(seq, op_id, None, BATCH_RECORD)
             data = orjson.loads(opened.op_json)
-        except (binascii.Error, ValueError, TypeError, crypto.CryptoError) as exc:
+        except OPEN_FAILURES as exc:
             return Decoded(seq, op_id, None, str(exc) or "envelope does not open")
         try:  # parsed once: the store takes this Op (and checks its fields' schema)
             op = Op.from_dict(data, json_keys=True)
@@ -444,11 +444,24 @@ class E2E:
         if env is None or key is None:
             return
         try:
-            nonce = binascii.a2b_base64(env.get("nonce", ""), strict_mode=True)
-            payload = binascii.a2b_base64(env.get("payload", ""), strict_mode=True)
-            self.verifier.open(key, record_id, nonce, payload)
-        except (binascii.Error, ValueError, TypeError, crypto.CryptoError) as exc:
+            open_envelope(self.verifier, key, record_id, env)
+        except OPEN_FAILURES as exc:
             log.warning("circle %s: batch record %s: %s", cid[:8], record_id[:8], exc)
+
+
+# What opening a pulled or kept envelope can raise: bad base64, or a CryptoError.
+OPEN_FAILURES = (binascii.Error, ValueError, TypeError, crypto.CryptoError)
+
+
+def open_envelope(
+    verifier: crypto.Verifier, key: crypto.EpochKey, op_id: str, env: dict[str, Any]
+) -> crypto.Opened:
+    """Open an envelope as the exchange sends it (base64 nonce and payload) under `key`:
+    its op, or a batch record taken in; raises one of `OPEN_FAILURES`. (`E2E._open`
+    does the same steps inline: it runs for every op of a pull.)"""
+    nonce = binascii.a2b_base64(env.get("nonce", ""), strict_mode=True)
+    payload = binascii.a2b_base64(env.get("payload", ""), strict_mode=True)
+    return verifier.open(key, op_id, nonce, payload)
 
 
 def envelope(sealed: crypto.Sealed) -> dict[str, Any]:

@@ -36,7 +36,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sync.archive import FIELDS, Archive
-from sync.e2e import SEALED_FROM, envelope, sharer, start_epoch
+from sync.e2e import (
+    OPEN_FAILURES,
+    SEALED_FROM,
+    envelope,
+    open_envelope,
+    sharer,
+    start_epoch,
+)
 from sync.history import AUTHORED_FROM, VOUCHED_BY
 from sync.protocol import PLAIN_EPOCH, AuthFailed, NotMember, SyncError, sized_groups
 from sync.state import Credentials, Gate, direct, require_credentials, shared_circles
@@ -243,8 +250,8 @@ def _open(
     if key is None:
         return None
     try:
-        return verifier.open(key, e["op_id"], _b64(e["nonce"]), _b64(e["payload"]))
-    except (crypto.CryptoError, binascii.Error, ValueError):
+        return open_envelope(verifier, key, str(e.get("op_id")), e)
+    except OPEN_FAILURES:
         return None
 
 
