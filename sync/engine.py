@@ -76,6 +76,9 @@ EPOCH_CODES = ("epoch_retired", "epoch_unknown")
 # What sealing adds to an op's JSON, at most: its record's id, the AEAD tag, its leaf
 # hash in the batch record, before base64 (format 2).
 SEALED_OVERHEAD = 120
+# What a batch record adds to a push besides its leaves: signer, signature, count, tag,
+# nonce and its envelope's JSON, in base64.
+RECORD_OVERHEAD = 256
 
 __all__ = [
     "EXCHANGE_SETTING",
@@ -385,7 +388,7 @@ class _Run:
                 return (len(raw[op.id]) + SEALED_OVERHEAD) * 4 // 3 + 64
 
             most = max(1, self.push_ops - 1)  # and the record
-            for group in sized_groups(ops, sealed_size, most, self.push_bytes - 256):
+            for group in sized_groups(ops, sealed_size, most, self.push_bytes - RECORD_OVERHEAD):
                 record, envelopes = e2e.seal(key, group, raw)
                 yield [(None, record), *zip(group, envelopes, strict=True)]
             return
@@ -408,19 +411,17 @@ class _Run:
         results = answer.get("results")
         if not isinstance(results, list):
             raise ProtocolError("the exchange answered a push without results")
-        sent = {op.id for op, _ in batch if op is not None}
         # Ack only what the exchange says it holds (with a seq), never the whole batch.
-        acked = [r["op_id"] for r in results if isinstance(r, dict) and r.get("op_id") in sent]
-        self.gate(partial(self.store.ack, cid, acked))
+        held = {r.get("op_id") for r in results if isinstance(r, dict)}
+        acked = [op for op, _ in batch if op is not None and op.id in held]
+        self.gate(partial(self.store.ack, cid, [op.id for op in acked]))
         self.report.circle(cid).pushed += len(acked)
         if self.e2e is not None:  # this sync's pull brings them back: no need to open them
-            held = {r.get("op_id") for r in results if isinstance(r, dict)}
-            sealed = [(op, env["op_id"]) for op, env in batch if env["epoch"]]
-            self.e2e.pushed(
-                cid,
-                [op for op, op_id in sealed if op is not None and op_id in held],
-                [op_id for op, op_id in sealed if op is None and op_id in held],
-            )
+            sealed = [
+                (op, env["op_id"]) for op, env in batch if env["epoch"] and env["op_id"] in held
+            ]
+            ops = [op for op, _ in sealed if op is not None]
+            self.e2e.pushed(cid, ops, [op_id for op, op_id in sealed if op is None])
 
     def _push_removals(self, cid: str, members: list[str]) -> None:
         """Removals done offline (see `commands.remove_member_remote`), retried here."""
